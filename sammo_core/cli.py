@@ -1,0 +1,69 @@
+"""The ``sammo-core`` command line: a thin shell whose subcommands are plugins.
+
+Each package registers its subcommands under the ``sammo_core.commands`` entry-point group
+with a function ``register(subparsers)`` that adds an argparse parser and sets
+``func=handler``. The core never imports upward; third parties add commands the same way::
+
+    [project.entry-points."sammo_core.commands"]
+    mycommand = "my_package.cli:register"
+
+Heavy libraries (openai, llama_cpp, matplotlib) load only inside handlers, so ``--help``
+answers fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+
+from sammo_core.errors import SammoError
+
+__all__ = ["build_parser", "main"]
+
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sammo-core")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="sammo-core",
+        description="Compile metaprompt programs, run them, and search for better ones.",
+    )
+    parser.add_argument("--version", action="version", version=f"sammo-core {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for ep in sorted(entry_points(group="sammo_core.commands"), key=lambda e: e.name):
+        register: Register = ep.load()
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sammo-core`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SammoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; results written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,438 @@
+"""The program model: prompt components as immutable pyglove symbolic objects.
+
+A program is a tree rooted at :class:`Output`, whose child :class:`GenerateText` makes the LLM
+call with a prompt built from :class:`MetaPrompt`, :class:`Section`, :class:`Paragraph`,
+:class:`Examples`, :class:`InputData` and :class:`Template` nodes. Plain strings may stand for
+paragraphs. Every node may carry an ``id`` for selectors; ids label nodes and do not change
+behaviour.
+
+>>> from sammo_core.data import DataTable
+>>> program = Output(GenerateText(MetaPrompt([
+...     Section("Task", ["Answer yes or no."]),
+...     Section("Input", [InputData()]),
+... ])))
+>>> print(program)
+Output(parser='auto', inputs_per_call=1)
+└── GenerateText(temperature=0.0, seed=0)
+    └── MetaPrompt(section_format='markdown', data_format='plain')
+        ├── Section 'Task'
+        │   └── 'Answer yes or no.'
+        └── Section 'Input'
+            └── InputData()
+
+Each component implements one coroutine, ``build(ctx)``, returning document blocks (see
+:mod:`renderers.document`). Whether a node depends on the current input is declared by
+``depends_on_input()``; the compiler uses it to render static parts once per program.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+import pyglove as pg
+
+from renderers import (
+    DATA_FORMATS,
+    SECTION_FORMATS,
+    Block,
+    Record,
+    Text,
+    get_data_format,
+    get_section_format,
+)
+from renderers import (
+    Section as SectionBlock,
+)
+from sammo_core.context import RunContext
+from sammo_core.data import DataTable
+from sammo_core.errors import ConfigError
+from sammo_core.runners.base import LLMRequest, Message
+
+__all__ = [
+    "OUTPUT_PARSERS",
+    "Component",
+    "Examples",
+    "GenerateText",
+    "InputData",
+    "MetaPrompt",
+    "Output",
+    "Paragraph",
+    "Section",
+    "Template",
+]
+
+Blocks = tuple[Block, ...]
+EXAMPLE_SELECTIONS = ("first", "random", "knn")
+OUTPUT_PARSERS = ("auto", "raw", "first_line", "json")
+
+
+def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {kind} {value!r}; use one of: {', '.join(sorted(choices))}")
+
+
+def _check_data_format(value: str | None) -> None:
+    if value is not None:
+        _check_choice("data format", value, tuple(DATA_FORMATS))
+
+
+def _short(text: str, limit: int = 48) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
+    """Base class of every program node.
+
+    Subclasses declare typed fields (pyglove annotations) and implement :meth:`build`. Nodes
+    are immutable by convention: edit a copy with ``pg.clone(node, override={path: value})``.
+    """
+
+    id: str | None = None
+
+    #: Field names holding child components (or lists of them), in render order. Not
+    #: annotated on purpose: pyglove turns annotated class attributes into fields.
+    child_fields = cast("tuple[str, ...]", ())
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        """Return the document blocks this node contributes for ``ctx.inputs``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement build()")
+
+    def depends_on_input(self) -> bool:
+        """Whether this node itself (children aside) renders differently per input."""
+        return False
+
+    def children_nodes(self) -> Iterator[Component]:
+        """Direct child components in render order (strings excluded)."""
+        for name in self.child_fields:
+            value = self.sym_getattr(name)
+            if isinstance(value, Component):
+                yield value
+            elif isinstance(value, list):
+                yield from (v for v in value if isinstance(v, Component))
+
+    def label(self) -> str:
+        """A one-line description for trees, graphs and diffs."""
+        params = ", ".join(
+            f"{k}={v!r}"
+            for k, v in self.sym_init_args.items()
+            if k not in self.child_fields and k != "id" and not isinstance(v, DataTable)
+        )
+        ident = f"#{self.id} " if self.id else ""
+        return f"{ident}{type(self).__name__}({params})"
+
+    def __str__(self) -> str:
+        return "\n".join(_tree_lines(self))
+
+
+def _tree_lines(node: Component | str, prefix: str = "", last: bool = True, root: bool = True):  # type: ignore[no-untyped-def]
+    text = repr(_short(node)) if isinstance(node, str) else node.label()
+    if root:
+        yield text
+    else:
+        yield f"{prefix}{'└── ' if last else '├── '}{text}"
+    if isinstance(node, str):
+        return
+    children: list[Component | str] = []
+    for name in node.child_fields:
+        value = node.sym_getattr(name)
+        if isinstance(value, list):
+            children.extend(value)
+        elif isinstance(value, (Component, str)) and value is not None:
+            children.append(value)
+    child_prefix = "" if root else prefix + ("    " if last else "│   ")
+    for i, child in enumerate(children):
+        yield from _tree_lines(child, child_prefix, i == len(children) - 1, root=False)
+
+
+async def _build_children(children: Sequence[Component | str], ctx: RunContext) -> Blocks:
+    from sammo_core.graph import render_node
+
+    blocks: list[Block] = []
+    for child in children:
+        if isinstance(child, str):
+            blocks.append(Text(child))
+        else:
+            blocks.extend(await render_node(child, ctx))
+    return tuple(blocks)
+
+
+def _blocks_to_text(blocks: Blocks, section_format: str = "markdown") -> str:
+    if len(blocks) == 1 and isinstance(blocks[0], Text):
+        return blocks[0].text
+    return get_section_format(section_format).render(blocks)
+
+
+@pg.use_init_args(["text"])
+class Paragraph(Component):
+    """A paragraph of fixed text.
+
+    >>> Paragraph("Be brief.").label()
+    "Paragraph(text='Be brief.')"
+    """
+
+    text: str
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        return (Text(self.text),)
+
+    def label(self) -> str:
+        return f"{'#' + self.id + ' ' if self.id else ''}{_short(self.text)!r}"
+
+
+@pg.use_init_args(["title", "children"])
+class Section(Component):
+    """A titled section; children are components or plain strings (paragraphs).
+
+    >>> Section("Rules", ["Be brief.", "Be polite."], id="rules").label()
+    "#rules Section 'Rules'"
+    """
+
+    title: str | None
+    children: list[Component | str] = []
+
+    child_fields = ("children",)
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        return (SectionBlock(self.title, await _build_children(self.children, ctx)),)
+
+    def label(self) -> str:
+        return f"{'#' + self.id + ' ' if self.id else ''}Section {self.title!r}"
+
+
+@pg.use_init_args(["children", "section_format", "data_format"])
+class MetaPrompt(Component):
+    """The prompt document: renders its children in a section format.
+
+    ``data_format`` is inherited by :class:`Examples` and :class:`InputData` below that do not
+    set their own.
+    """
+
+    children: list[Component | str] = []
+    section_format: str = "markdown"
+    data_format: str = "plain"
+
+    child_fields = ("children",)
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        _check_choice("section format", self.section_format, tuple(SECTION_FORMATS))
+        _check_data_format(self.data_format)
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        blocks = await _build_children(self.children, ctx.with_data_format(self.data_format))
+        return (Text(get_section_format(self.section_format).render(blocks)),)
+
+
+@pg.use_init_args(["data", "n", "selection", "seed", "data_format"])
+class Examples(Component):
+    """In-context examples taken from a data table.
+
+    ``selection``: ``first`` (the first ``n`` rows), ``random`` (``n`` rows drawn with
+    ``seed``, the same for every input) or ``knn`` (the ``n`` rows most similar to the
+    current input by BM25; dynamic). ``n=None`` takes every row.
+    """
+
+    data: Any
+    n: int | None = None
+    selection: str = "first"
+    seed: int = 0
+    data_format: str | None = None
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        if not isinstance(self.data, DataTable):
+            raise ConfigError(
+                f"Examples(data=...) needs a sammo_core.DataTable; got {type(self.data).__name__}"
+                " (build one with DataTable.from_records(...) or DataTable.load(path))"
+            )
+        if self.n is not None and self.n < 0:
+            raise ConfigError(f"Examples n must be >= 0 or None; got {self.n}")
+        _check_choice("example selection", self.selection, EXAMPLE_SELECTIONS)
+        _check_data_format(self.data_format)
+
+    def depends_on_input(self) -> bool:
+        return self.selection == "knn"
+
+    def label(self) -> str:
+        n = "all" if self.n is None else self.n
+        fmt = f", data_format={self.data_format!r}" if self.data_format else ""
+        ident = f"#{self.id} " if self.id else ""
+        return f"{ident}Examples(n={n}, selection={self.selection!r}, rows={len(self.data)}{fmt})"
+
+    def selected(self, query: Sequence[Any] = ()) -> DataTable:
+        """The rows shown, for the given current inputs (used only by ``knn``)."""
+        table: DataTable = self.data
+        n = len(table) if self.n is None else min(self.n, len(table))
+        if self.selection == "first":
+            return table[:n]
+        if self.selection == "random":
+            return table.sample(n, seed=self.seed)
+        from sammo_core.retrieval import BM25Index
+
+        index = BM25Index.for_table(table)
+        return table.select(index.top_k(query, n))
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        rows = self.selected([r.input for r in ctx.inputs])
+        records = [Record(i + 1, r.input, r.output) for i, r in enumerate(rows)]
+        fmt = get_data_format(self.data_format or ctx.data_format)
+        return (Text(fmt.render_examples(records)),)
+
+
+@pg.use_init_args(["data_format", "hint"])
+class InputData(Component):
+    """The current input(s). With several inputs per call each carries an id.
+
+    ``hint`` appends the data format's one-line answer instruction when it has one.
+    """
+
+    data_format: str | None = None
+    hint: bool = True
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        _check_data_format(self.data_format)
+
+    def depends_on_input(self) -> bool:
+        return True
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        if not ctx.inputs:
+            raise ConfigError("InputData rendered with no current input: run the program on data")
+        fmt = get_data_format(self.data_format or ctx.data_format)
+        records = [Record(i + 1, row.input) for i, row in enumerate(ctx.inputs)]
+        blocks: list[Block] = [Text(fmt.render_inputs(records))]
+        hint = fmt.answer_hint([r.id for r in records]) if self.hint else ""
+        if hint:
+            blocks.append(Text(hint))
+        return tuple(blocks)
+
+
+_INPUT_VARS = frozenset({"input", "inputs"})
+
+
+@pg.use_init_args(["text"])
+class Template(Component):
+    """A jinja2 template, rendered in a sandbox.
+
+    Variables: ``input`` (the current input, when one per call), ``inputs`` (the list of
+    current inputs) and ``constants`` (the data table's constants). An undefined variable
+    raises :class:`~sammo_core.errors.TemplateError` naming it.
+    """
+
+    text: str
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        from sammo_core.templates import compile_template
+
+        compile_template(self.text)  # fail at construction on syntax errors
+
+    def depends_on_input(self) -> bool:
+        from sammo_core.templates import template_variables
+
+        return bool(template_variables(self.text) & _INPUT_VARS)
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        from sammo_core.templates import render_template
+
+        variables: dict[str, Any] = {"constants": dict(ctx.constants)}
+        if ctx.inputs:
+            variables["inputs"] = [r.input for r in ctx.inputs]
+            if len(ctx.inputs) == 1:
+                variables["input"] = ctx.inputs[0].input
+        return (Text(render_template(self.text, variables)),)
+
+    def label(self) -> str:
+        return f"{'#' + self.id + ' ' if self.id else ''}Template({_short(self.text)!r})"
+
+
+@pg.use_init_args(["prompt", "system", "temperature", "max_tokens", "seed"])
+class GenerateText(Component):
+    """One LLM call. Inside another prompt, it contributes the model's answer as text."""
+
+    prompt: Component
+    system: Component | str | None = None
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    seed: int = 0
+
+    child_fields = ("system", "prompt")
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ConfigError(f"temperature must be within [0, 2]; got {self.temperature}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be >= 1 or None; got {self.max_tokens}")
+
+    def label(self) -> str:
+        extra = f", max_tokens={self.max_tokens}" if self.max_tokens else ""
+        ident = f"#{self.id} " if self.id else ""
+        return f"{ident}GenerateText(temperature={self.temperature}, seed={self.seed}{extra})"
+
+    async def request(self, ctx: RunContext) -> LLMRequest:
+        """Render the messages of this call for ``ctx.inputs``."""
+        from sammo_core.graph import render_node
+
+        messages: list[Message] = []
+        if self.system is not None:
+            system = (
+                self.system
+                if isinstance(self.system, str)
+                else _blocks_to_text(await render_node(self.system, ctx))
+            )
+            messages.append(Message("system", system))
+        messages.append(Message("user", _blocks_to_text(await render_node(self.prompt, ctx))))
+        return LLMRequest(
+            messages=tuple(messages),
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+        )
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        result = await ctx.call(await self.request(ctx))
+        return (Text(result.text),)
+
+
+@pg.use_init_args(["child", "parser", "inputs_per_call"])
+class Output(Component):
+    """The program's root: runs its :class:`GenerateText` and parses predictions.
+
+    ``parser``: ``auto`` (the data format of the program's input, reading several answers
+    back by id), ``raw`` (the stripped text), ``first_line``, ``json`` (the first JSON value
+    in the text), or ``regex:PATTERN`` (group 1 if present, else the whole match). A missing
+    or malformed answer becomes ``None``, scored as wrong; it never stops the run.
+    ``inputs_per_call`` packs several inputs into one call (minibatching).
+    """
+
+    child: GenerateText
+    parser: str = "auto"
+    inputs_per_call: int = 1
+
+    child_fields = ("child",)
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        if self.parser.startswith("regex:"):
+            try:
+                re.compile(self.parser[len("regex:") :])
+            except re.error as exc:
+                raise ConfigError(f"parser {self.parser!r} is not a valid regex: {exc}") from exc
+        else:
+            _check_choice("parser", self.parser, OUTPUT_PARSERS)
+        if self.inputs_per_call < 1:
+            raise ConfigError(f"inputs_per_call must be >= 1; got {self.inputs_per_call}")
+
+    def parse(self, text: str, n_inputs: int, data_format: str) -> list[Any]:
+        """Read ``n_inputs`` predictions from the model's ``text``."""
+        from sammo_core.parsing import parse_output
+
+        return parse_output(self.parser, text, n_inputs, data_format)
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        return await self.child.build(ctx)

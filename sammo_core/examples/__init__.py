@@ -1,0 +1,1 @@
+"""Example programs and small data files shipped with sammo-core (see README.md)."""

@@ -1,0 +1,336 @@
+"""The compiler: a program becomes a content-addressed function graph.
+
+``compile(program)`` walks the component tree into a networkx ``DiGraph`` whose nodes are the
+components (keyed by their path in the program) and whose edges are data dependencies (child
+-> parent: a child's text flows into its parent). Each node carries a content hash covering its
+parameters and its children's hashes, so equal programs hash equal, and a flag saying whether it
+depends on the current input. Static nodes render once per run, however many inputs there are.
+
+>>> import asyncio
+>>> from sammo_core import DataTable, ScriptedRunner, Output, GenerateText, MetaPrompt
+>>> from sammo_core import Section, InputData
+>>> program = Output(GenerateText(MetaPrompt([Section("Task", ["Say hi."]), InputData()])))
+>>> graph = compile(program)
+>>> results = graph.run_sync(DataTable(["a", "b"]), ScriptedRunner(default="hi"))
+>>> results.predictions
+['hi', 'hi']
+>>> graph.render_counts["Section"]
+1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from renderers import Block
+from sammo_core.components import Component, InputData, MetaPrompt, Output
+from sammo_core.context import RunContext, RunState
+from sammo_core.data import DataTable, Row
+from sammo_core.errors import ConfigError
+from sammo_core.results import ResultRow, ResultTable
+from sammo_core.runners.base import LLMResult, Runner
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["Change", "FunctionGraph", "compile", "content_hash", "render_node"]
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, DataTable):
+        return {"DataTable": value.content_hash()}
+    if isinstance(value, Component):
+        return {"node": content_hash(value)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    return value
+
+
+def _params(node: Component) -> dict[str, Any]:
+    return {k: v for k, v in node.sym_init_args.items() if k != "id" and k not in node.child_fields}
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def own_hash(node: Component) -> str:
+    """Hash of a node's own parameters (children and id excluded)."""
+    return _digest([type(node).__name__, _canonical(_params(node))])
+
+
+def content_hash(node: Component) -> str:
+    """Hash of a node's parameters and its children's hashes; ids are labels and excluded.
+
+    >>> from sammo_core import Section
+    >>> content_hash(Section("A", ["x"])) == content_hash(Section("A", ["x"], id="other"))
+    True
+    """
+    children = {name: _canonical(node.sym_getattr(name)) for name in node.child_fields}
+    return _digest([type(node).__name__, _canonical(_params(node)), children])
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One difference between two graphs, by node path."""
+
+    kind: str  # "added" | "removed" | "changed"
+    path: str
+    before: str | None
+    after: str | None
+
+    def __str__(self) -> str:
+        if self.kind == "changed":
+            return f"~ {self.path or '<root>'}: {self.before} -> {self.after}"
+        sign = "+" if self.kind == "added" else "-"
+        return f"{sign} {self.path or '<root>'}: {self.after or self.before}"
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _walk(
+    node: Component, path: str = "", parent: str | None = None
+) -> Iterator[tuple[str, Component, str | None]]:
+    """Yield ``(path, node, parent_path)`` depth-first, parents before children."""
+    yield path, node, parent
+    for name in node.child_fields:
+        value = node.sym_getattr(name)
+        if isinstance(value, list):
+            for i, child in enumerate(value):
+                if isinstance(child, Component):
+                    yield from _walk(child, f"{_join(path, name)}[{i}]", path)
+        elif isinstance(value, Component):
+            yield from _walk(value, _join(path, name), path)
+
+
+class FunctionGraph:
+    """A compiled program: nodes, dependencies, hashes, and the ability to run."""
+
+    def __init__(self, program: Output) -> None:
+        if not isinstance(program, Output):
+            raise ConfigError(
+                f"compile() needs an Output at the root of the program; got "
+                f"{type(program).__name__} (wrap it: Output(GenerateText(prompt)))"
+            )
+        import networkx  # deferred: keeps `import sammo_core` light
+
+        self.program = program
+        self.graph: nx.DiGraph = networkx.DiGraph()
+        self._hash_by_id: dict[int, str] = {}
+        static: set[int] = set()
+        nodes = list(_walk(program))
+        for path, node, parent in reversed(nodes):  # children before parents
+            digest = content_hash(node)
+            self._hash_by_id[id(node)] = digest
+            dynamic = node.depends_on_input() or any(
+                id(c) not in static for c in node.children_nodes()
+            )
+            if not dynamic:
+                static.add(id(node))
+            self.graph.add_node(
+                path, node=node, hash=digest, own_hash=own_hash(node), static=not dynamic
+            )
+            if parent is not None:
+                self.graph.add_edge(path, parent)
+        self.static_ids = frozenset(static)
+        self.hash = self._hash_by_id[id(program)]
+        self.input_format = self._input_format()
+        self._renders: dict[int, int] = {}
+
+    def _input_format(self) -> str:
+        inherited: dict[int, str] = {}
+        for path, node, parent in _walk(self.program):
+            fmt = "plain" if parent is None else inherited[id(self.graph.nodes[parent]["node"])]
+            if isinstance(node, (MetaPrompt, InputData)) and node.data_format:
+                fmt = node.data_format
+            inherited[id(node)] = fmt
+            if isinstance(node, InputData) and path.startswith("child.prompt"):
+                return fmt
+        return "plain"
+
+    # -- inspection -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self.graph.number_of_nodes())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FunctionGraph) and other.hash == self.hash
+
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
+    def __repr__(self) -> str:
+        return f"FunctionGraph(hash={self.hash!r}, nodes={len(self)})"
+
+    def node_hash(self, node: Component) -> str:
+        return self._hash_by_id[id(node)]
+
+    @property
+    def render_counts(self) -> dict[str, int]:
+        """How often nodes of each type were built in the last run."""
+        counts: dict[str, int] = {}
+        for path, data in self.graph.nodes(data=True):
+            name = type(data["node"]).__name__
+            counts[name] = counts.get(name, 0) + self.renders(path)
+        return counts
+
+    def renders(self, path: str) -> int:
+        """How often the node at ``path`` was built in the last run."""
+        return self._renders.get(id(self.graph.nodes[path]["node"]), 0)
+
+    def is_static(self, path: str) -> bool:
+        return bool(self.graph.nodes[path]["static"])
+
+    def diff(self, other: FunctionGraph) -> list[Change]:
+        """Nodes added, removed or changed (own parameters) from ``self`` to ``other``.
+
+        >>> from sammo_core import Output, GenerateText, MetaPrompt, Section
+        >>> a = compile(Output(GenerateText(MetaPrompt([Section("A", ["x"])]))))
+        >>> b = compile(Output(GenerateText(MetaPrompt([Section("B", ["x"])]))))
+        >>> [str(c) for c in a.diff(b)]
+        ["~ child.prompt.children[0]: Section 'A' -> Section 'B'"]
+        """
+        mine, theirs = self.graph.nodes, other.graph.nodes
+        changes: list[Change] = []
+        for path in sorted(set(mine) | set(theirs), key=_path_key):
+            if path not in theirs:
+                changes.append(Change("removed", path, mine[path]["node"].label(), None))
+            elif path not in mine:
+                changes.append(Change("added", path, None, theirs[path]["node"].label()))
+            elif mine[path]["own_hash"] != theirs[path]["own_hash"]:
+                before, after = mine[path]["node"], theirs[path]["node"]
+                changes.append(Change("changed", path, before.label(), after.label()))
+        return changes
+
+    def to_dot(self) -> str:
+        """Graphviz DOT; edges point along the data flow (child -> parent)."""
+        ids = {path: f"n{i}" for i, path in enumerate(self.graph.nodes)}
+        lines = ["digraph program {", "  rankdir=BT;", "  node [shape=box];"]
+        for path, data in self.graph.nodes(data=True):
+            label = data["node"].label().replace("\\", "\\\\").replace('"', '\\"')
+            style = "" if data["static"] else ", style=bold"
+            lines.append(f'  {ids[path]} [label="{label}"{style}];')
+        lines.extend(f"  {ids[a]} -> {ids[b]};" for a, b in self.graph.edges)
+        lines.append("}")
+        return "\n".join(lines)
+
+    def to_mermaid(self) -> str:
+        """Mermaid flowchart source; dynamic nodes are drawn with rounded corners."""
+        ids = {path: f"n{i}" for i, path in enumerate(self.graph.nodes)}
+        lines = ["flowchart BT"]
+        for path, data in self.graph.nodes(data=True):
+            label = data["node"].label().replace('"', "#quot;")
+            left, right = ('["', '"]') if data["static"] else ('("', '")')
+            lines.append(f"  {ids[path]}{left}{label}{right}")
+        lines.extend(f"  {ids[a]} --> {ids[b]}" for a, b in self.graph.edges)
+        return "\n".join(lines)
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        data: DataTable,
+        runner: Runner,
+        *,
+        max_concurrency: int = 32,
+        on_progress: ProgressCallback | None = None,
+    ) -> ResultTable:
+        """Render, call and parse every row of ``data``; rows come back in input order.
+
+        Inputs are packed ``inputs_per_call`` to a call; at most ``max_concurrency`` calls
+        are in flight (runners may limit further).
+        """
+        if max_concurrency < 1:
+            raise ConfigError(f"max_concurrency must be >= 1; got {max_concurrency}")
+        program = self.program
+        state = RunState(runner, self.static_ids, self._hash_by_id)
+        rows = list(data)
+        size = program.inputs_per_call
+        batches = [tuple(rows[i : i + size]) for i in range(0, len(rows), size)]
+        semaphore = asyncio.Semaphore(max_concurrency)
+        done = 0
+
+        async def run_batch(batch: tuple[Row, ...]) -> list[ResultRow]:
+            nonlocal done
+            async with semaphore:
+                ctx = RunContext(state, batch, "plain", data.constants)
+                request = await program.child.request(ctx)
+                result = await ctx.call(request)
+            predictions = program.parse(result.text, len(batch), self.input_format)
+            done += len(batch)
+            if on_progress is not None:
+                on_progress(done, len(rows))
+            return _rows_for(batch, request.prompt_text, result, ctx.results, predictions)
+
+        try:
+            per_batch = await asyncio.gather(*(run_batch(b) for b in batches))
+        finally:
+            self._renders = dict(state.render_counts)
+        return ResultTable.from_rows([r for rows_ in per_batch for r in rows_])
+
+    def run_sync(self, data: DataTable, runner: Runner, **kwargs: Any) -> ResultTable:
+        """Blocking :meth:`run`, for scripts without an event loop."""
+        return asyncio.run(self.run(data, runner, **kwargs))
+
+
+def _rows_for(
+    batch: tuple[Row, ...],
+    prompt: str,
+    result: LLMResult,
+    results: list[LLMResult],
+    predictions: list[Any],
+) -> list[ResultRow]:
+    k = len(batch)
+    spent = [r for r in results if not r.cached]
+    return [
+        ResultRow(
+            index=row.index,
+            input=row.input,
+            output=row.output,
+            prompt=prompt,
+            raw_output=result.text,
+            prediction=prediction,
+            calls=len(results) / k,
+            prompt_tokens=sum(r.prompt_tokens for r in spent) / k,
+            completion_tokens=sum(r.completion_tokens for r in spent) / k,
+            cached=result.cached,
+            cost_usd=sum(r.cost_usd for r in spent) / k,
+        )
+        for row, prediction in zip(batch, predictions, strict=True)
+    ]
+
+
+def _path_key(path: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path)]
+
+
+async def render_node(node: Component, ctx: RunContext) -> tuple[Block, ...]:
+    """Build ``node``'s blocks, once per run for static nodes (keyed by content hash)."""
+    state = ctx.state
+
+    async def build() -> tuple[Block, ...]:
+        state.render_counts[id(node)] += 1
+        return await node.build(ctx)
+
+    if id(node) in state.static_ids and not isinstance(node, Output):
+        key = (state.hashes[id(node)], ctx.data_format)
+        return await state.once(key, build)
+    return await build()
+
+
+def compile(program: Output) -> FunctionGraph:
+    """Compile ``program`` into a :class:`FunctionGraph`."""
+    return FunctionGraph(program)

@@ -1,0 +1,112 @@
+"""Loading programs and data for the command line.
+
+A PROGRAM is either a saved program JSON (``sammo_core.dumps``), loaded safely, or a Python
+file that defines, at module level, one of:
+
+- ``program``: an :class:`~sammo_core.components.Output`, or
+- ``make_program(examples)``: a function taking a :class:`~sammo_core.data.DataTable` of
+  in-context examples (the ``--examples`` file, or None) and returning an ``Output``.
+
+Optionally the file also sets ``INPUT_FIELD``/``OUTPUT_FIELD`` (or ``INPUT_FIELDS``, a list)
+to say how to read the data file, and ``OBJECTIVE`` (a name such as ``"accuracy"``). Loading a
+Python file runs it: only load files you trust, exactly as with ``python FILE``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import runpy
+from pathlib import Path
+from typing import Any
+
+from sammo_core.components import Output
+from sammo_core.data import DataTable
+from sammo_core.errors import ConfigError, DataError
+from sammo_core.serialization import loads
+
+__all__ = ["ProgramFile", "load_data", "load_program"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramFile:
+    """A loaded program with the data-reading hints its file declared."""
+
+    program: Output
+    path: Path
+    input_field: str = "input"
+    output_field: str = "output"
+    input_fields: tuple[str, ...] | None = None
+    objective: str | None = None
+
+
+def load_program(path: str | Path, examples: DataTable | None = None) -> ProgramFile:
+    """Load a program from a ``.json`` or ``.py`` file (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"program file {str(path)!r} does not exist")
+    if path.suffix == ".json":
+        program = loads(path.read_bytes())
+        if not isinstance(program, Output):
+            raise ConfigError(
+                f"{path} holds a {type(program).__name__}; a program needs an Output root"
+            )
+        return ProgramFile(program, path)
+    if path.suffix != ".py":
+        raise ConfigError(f"program file {str(path)!r} must be a .py or .json file")
+    namespace: dict[str, Any] = runpy.run_path(str(path), run_name="__sammo_program__")
+    if "program" in namespace:
+        program = namespace["program"]
+    elif callable(namespace.get("make_program")):
+        program = namespace["make_program"](examples)
+    else:
+        raise ConfigError(
+            f"{path} defines neither 'program' nor 'make_program(examples)': set "
+            "program = Output(GenerateText(...)) at module level"
+        )
+    if not isinstance(program, Output):
+        raise ConfigError(
+            f"{path}: 'program' is a {type(program).__name__}; wrap it: Output(GenerateText(...))"
+        )
+    fields = namespace.get("INPUT_FIELDS")
+    return ProgramFile(
+        program,
+        path,
+        input_field=namespace.get("INPUT_FIELD", "input"),
+        output_field=namespace.get("OUTPUT_FIELD", "output"),
+        input_fields=tuple(fields) if fields else None,
+        objective=namespace.get("OBJECTIVE"),
+    )
+
+
+def load_data(
+    path: str | Path,
+    *,
+    split: str | None = None,
+    input_field: str = "input",
+    output_field: str = "output",
+    input_fields: tuple[str, ...] | None = None,
+) -> DataTable:
+    """Read a data file; ``split`` picks a named list from a JSON file holding several.
+
+    A JSON file like ``{"train": [...], "test": [...]}`` is read with ``split="test"``.
+    """
+    path = Path(path)
+    fields = list(input_fields) if input_fields else None
+    if split is None:
+        return DataTable.load(
+            path, input_field=input_field, output_field=output_field, input_fields=fields
+        )
+    import orjson
+
+    if path.suffix != ".json":
+        raise ConfigError(f"--split needs a JSON file with named splits; {path} is not .json")
+    try:
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read JSON: {exc}") from exc
+    if not isinstance(document, dict) or split not in document:
+        names = ", ".join(sorted(document)) if isinstance(document, dict) else "(none)"
+        raise DataError(f"{path} has no split {split!r}; splits present: {names}")
+    return DataTable.from_records(
+        document[split], input_field=input_field, output_field=output_field, input_fields=fields
+    )

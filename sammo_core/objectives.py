@@ -1,0 +1,562 @@
+"""Objectives: scores over a result table, quality with bootstrap intervals and cost totals.
+
+Quality objectives (:class:`Accuracy`, :class:`LabelAccuracy`, :class:`F1`,
+:class:`FunctionObjective`) score each row, average the items and attach a seeded percentile
+bootstrap interval. Cost objectives (:class:`Calls`, :class:`PromptTokens`, ...) read the
+table's totals, which already add up minibatched rows' fractional shares.
+
+>>> from sammo_core.results import ResultRow, ResultTable
+>>> rows = [ResultRow(i, "q", gold, "p", pred, pred) for i, (gold, pred) in
+...         enumerate([("yes", "Yes."), ("no", "yes"), ("no", " NO")])]
+>>> scores = evaluate(ResultTable(tuple(rows)), [Accuracy(), Calls()])
+>>> print(scores["accuracy"])
+accuracy 0.667 [0.000, 1.000] (n=3)
+>>> print(scores["calls"])
+calls 3 (n=3)
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import orjson
+
+from sammo_core.errors import ConfigError, DataError
+from sammo_core.results import ResultRow, ResultTable
+
+__all__ = [
+    "F1",
+    "Accuracy",
+    "Calls",
+    "CompletionTokens",
+    "CostUSD",
+    "Direction",
+    "FunctionObjective",
+    "LabelAccuracy",
+    "MeanPromptTokens",
+    "Normalizer",
+    "Objective",
+    "PromptTokens",
+    "Score",
+    "TotalTokens",
+    "bootstrap_ci",
+    "evaluate",
+    "get_objective",
+]
+
+Direction = Literal["maximize", "minimize"]
+
+_SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalizer:
+    """Turns a prediction or gold output into a comparable string.
+
+    Steps, each switchable, in this order: collapse runs of whitespace to one space, strip the
+    ends, drop trailing periods (with ``strip``, also the spaces between them), casefold.
+    ``None`` becomes ``""``; other non-strings become compact JSON with sorted keys (``str()``
+    if not JSON-serializable).
+
+    >>> Normalizer()("  The   Answer. ")
+    'the answer'
+    >>> Normalizer(casefold=False)("Yes.")
+    'Yes'
+    >>> Normalizer()(None), Normalizer()(42), Normalizer()({"a": [1]})
+    ('', '42', '{"a":[1]}')
+    """
+
+    strip: bool = True
+    casefold: bool = True
+    collapse_spaces: bool = True
+    drop_trailing_period: bool = True
+
+    def __call__(self, value: Any) -> str:
+        if value is None:
+            text = ""
+        elif isinstance(value, str):
+            text = value
+        else:
+            try:
+                text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+            except TypeError:
+                text = str(value)
+        if self.collapse_spaces:
+            text = _SPACES.sub(" ", text)
+        if self.strip:
+            text = text.strip()
+        if self.drop_trailing_period:
+            # With strip on, "yes. ." loses all its trailing dots and spaces at once, so a
+            # normalized string normalizes to itself.
+            text = text.rstrip(".")
+            while self.strip and text != text.rstrip():
+                text = text.rstrip().rstrip(".")
+        if self.casefold:
+            text = text.casefold()
+        return text
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """An objective's value on a result table, with its bootstrap interval when it has one.
+
+    >>> print(Score("accuracy", 0.74, 0.65, 0.82, None, 100))
+    accuracy 0.740 [0.650, 0.820] (n=100)
+    >>> print(Score("calls", 12.0, n=4))
+    calls 12 (n=4)
+    """
+
+    name: str
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    per_item: tuple[float, ...] | None = None
+    n: int = 0
+
+    def __str__(self) -> str:
+        if self.ci_low is not None and self.ci_high is not None:
+            interval = f" [{self.ci_low:.3f}, {self.ci_high:.3f}]"
+            return f"{self.name} {self.value:.3f}{interval} (n={self.n})"
+        return f"{self.name} {_format_number(self.value)} (n={self.n})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields (``per_item`` as a list).
+
+        >>> Score("f1", 0.5, n=2, per_item=(0.0, 1.0)).to_dict()["per_item"]
+        [0.0, 1.0]
+        """
+        return {
+            "name": self.name,
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "per_item": None if self.per_item is None else list(self.per_item),
+            "n": self.n,
+        }
+
+
+def _format_number(value: float) -> str:
+    if math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    if abs(value) >= 0.001:
+        return f"{value:.3f}"
+    return f"{value:.3g}"
+
+
+def bootstrap_ci(
+    per_item: Sequence[float], level: float = 0.95, n_resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``per_item``; deterministic for a seed.
+
+    Draws ``n_resamples`` resamples (with replacement, ``random.Random(seed)``) and returns the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of their means. Equal items give
+    ``(v, v)``. An empty sequence raises :class:`DataError`: no data, no interval.
+
+    >>> bootstrap_ci([1.0, 1.0, 1.0])
+    (1.0, 1.0)
+    >>> low, high = bootstrap_ci([0.0, 1.0] * 50, seed=3)
+    >>> low < 0.5 < high, bootstrap_ci([0.0, 1.0] * 50, seed=3) == (low, high)
+    (True, True)
+    """
+    items = [float(v) for v in per_item]
+    if not items:
+        raise DataError("bootstrap_ci needs at least one item; got none")
+    if not 0.0 < level < 1.0:
+        raise ConfigError(f"bootstrap level must lie strictly between 0 and 1; got {level!r}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ConfigError(f"n_resamples must be a positive int; got {n_resamples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be an int; got {seed!r}")
+    if all(v == items[0] for v in items):
+        return (items[0], items[0])
+    rng = random.Random(seed)
+    n = len(items)
+    means = sorted(math.fsum(rng.choices(items, k=n)) / n for _ in range(n_resamples))
+    tail = (1.0 - level) / 2.0
+    low = means[min(n_resamples - 1, math.floor(tail * n_resamples))]
+    high = means[max(0, math.ceil((1.0 - tail) * n_resamples) - 1)]
+    return (low, high)
+
+
+class Objective(abc.ABC):
+    """Scores a :class:`~sammo_core.results.ResultTable`; ``direction`` says which way is better.
+
+    Subclasses implement :meth:`score`.
+
+    >>> class Longest(Objective):
+    ...     name, direction = "longest", "maximize"
+    ...     def score(self, results):
+    ...         return Score(self.name, max(len(r.raw_output) for r in results), n=len(results))
+    >>> Longest().direction
+    'maximize'
+    """
+
+    name: str
+    direction: Direction
+
+    @abc.abstractmethod
+    def score(self, results: ResultTable) -> Score:
+        """Score ``results``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _MeanObjective(Objective):
+    """Scores each row, then reports the mean with a bootstrap interval."""
+
+    ci_level: float = dataclasses.field(default=0.95, kw_only=True)
+    n_resamples: int = dataclasses.field(default=1000, kw_only=True)
+    seed: int = dataclasses.field(default=0, kw_only=True)
+
+    @abc.abstractmethod
+    def score_row(self, row: ResultRow) -> float:
+        """One row's score."""
+
+    def score(self, results: ResultTable) -> Score:
+        if len(results) == 0:
+            raise DataError(f"{self.name} needs at least one row; the result table is empty")
+        per_item = tuple(self.score_row(row) for row in results)
+        low, high = bootstrap_ci(per_item, self.ci_level, self.n_resamples, self.seed)
+        value = math.fsum(per_item) / len(per_item)
+        return Score(self.name, value, low, high, per_item, len(per_item))
+
+
+def _gold(row: ResultRow, name: str) -> Any:
+    if row.output is None:
+        raise ConfigError(
+            f"{name} needs gold outputs; row {row.index} has none "
+            "(load data with an output field, or use a cost objective)"
+        )
+    return row.output
+
+
+@dataclasses.dataclass(frozen=True)
+class Accuracy(_MeanObjective):
+    """Share of rows whose normalized prediction equals the normalized gold output.
+
+    A missing prediction (``None``) is wrong; a row without a gold output raises
+    :class:`ConfigError`.
+
+    >>> from sammo_core.results import ResultRow
+    >>> Accuracy().score_row(ResultRow(0, "q", "Paris", "p", "paris.", "paris."))
+    1.0
+    """
+
+    normalizer: Normalizer = Normalizer()
+    name: str = dataclasses.field(default="accuracy", kw_only=True)
+    direction: Direction = dataclasses.field(default="maximize", init=False)
+
+    def score_row(self, row: ResultRow) -> float:
+        gold = _gold(row, self.name)
+        if row.prediction is None:
+            return 0.0
+        return float(self.normalizer(row.prediction) == self.normalizer(gold))
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelAccuracy(_MeanObjective):
+    """Accuracy after mapping free-text predictions onto a fixed label set.
+
+    A prediction maps to the label it equals after normalizing; else to the label occurring
+    earliest as a whole word in it (ties: the longer label, then label order); else to none,
+    which is wrong.
+
+    >>> objective = LabelAccuracy(("yes", "no"))
+    >>> objective.map_label("No, because the sky is blue."), objective.map_label("maybe")
+    ('no', None)
+    """
+
+    labels: tuple[str, ...]
+    normalizer: Normalizer = Normalizer()
+    name: str = dataclasses.field(default="label_accuracy", kw_only=True)
+    direction: Direction = dataclasses.field(default="maximize", init=False)
+
+    def __post_init__(self) -> None:
+        labels = (self.labels,) if isinstance(self.labels, str) else tuple(self.labels)
+        if not labels or any(not isinstance(label, str) for label in labels):
+            raise ConfigError(f"labels must be a non-empty sequence of strings; got {labels!r}")
+        object.__setattr__(self, "labels", labels)
+
+    def map_label(self, prediction: Any) -> str | None:
+        """The label ``prediction`` maps to, or ``None``.
+
+        >>> LabelAccuracy(("positive", "negative")).map_label("Sentiment: NEGATIVE")
+        'negative'
+        """
+        if prediction is None:
+            return None
+        text = self.normalizer(prediction)
+        normalized = [self.normalizer(label) for label in self.labels]
+        for label, norm in zip(self.labels, normalized, strict=True):
+            if text == norm:
+                return label
+        best: tuple[int, int, int] | None = None
+        for order, norm in enumerate(normalized):
+            if not norm:
+                continue
+            found = re.search(rf"(?<!\w){re.escape(norm)}(?!\w)", text)
+            if found is not None:
+                key = (found.start(), -len(norm), order)
+                best = key if best is None else min(best, key)
+        return None if best is None else self.labels[best[2]]
+
+    def score_row(self, row: ResultRow) -> float:
+        gold = _gold(row, self.name)
+        label = self.map_label(row.prediction)
+        return float(label is not None and self.normalizer(label) == self.normalizer(gold))
+
+
+def _tokens(text: str, drop_articles: bool) -> list[str]:
+    words = _WORD.findall(text)
+    return [w for w in words if w not in _ARTICLES] if drop_articles else words
+
+
+@dataclasses.dataclass(frozen=True)
+class F1(_MeanObjective):
+    """SQuAD-style token F1 between prediction and gold output, averaged over rows.
+
+    Tokens are the word characters runs of the normalized text (punctuation dropped), without
+    the articles a/an/the unless ``drop_articles=False``. Two empty token lists score 1.0.
+
+    >>> F1().token_f1("the cat sat", "Cat sat down.")
+    0.8
+    """
+
+    normalizer: Normalizer = Normalizer()
+    drop_articles: bool = True
+    name: str = dataclasses.field(default="f1", kw_only=True)
+    direction: Direction = dataclasses.field(default="maximize", init=False)
+
+    def token_f1(self, prediction: Any, gold: Any) -> float:
+        """Token F1 of one prediction against one gold output.
+
+        >>> F1().token_f1("a b", "c")
+        0.0
+        """
+        pred = _tokens(self.normalizer(prediction), self.drop_articles)
+        ref = _tokens(self.normalizer(gold), self.drop_articles)
+        if not pred or not ref:
+            return float(pred == ref)
+        same = sum((Counter(pred) & Counter(ref)).values())
+        if same == 0:
+            return 0.0
+        precision, recall = same / len(pred), same / len(ref)
+        return 2 * precision * recall / (precision + recall)
+
+    def score_row(self, row: ResultRow) -> float:
+        return self.token_f1(row.prediction, _gold(row, self.name))
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionObjective(_MeanObjective):
+    """Averages ``fn(prediction, gold_output)`` over rows, with a bootstrap interval.
+
+    >>> from sammo_core.results import ResultRow
+    >>> length = FunctionObjective(lambda pred, gold: len(pred or ""), "length", "minimize")
+    >>> length.score_row(ResultRow(0, "q", None, "p", "four", "four"))
+    4.0
+    """
+
+    fn: Callable[[Any, Any], float]
+    name: str
+    direction: Direction = "maximize"
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise ConfigError(f"FunctionObjective needs a callable; got {self.fn!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"FunctionObjective needs a non-empty name; got {self.name!r}")
+        if self.direction not in ("maximize", "minimize"):
+            raise ConfigError(f"direction must be 'maximize' or 'minimize'; got {self.direction!r}")
+
+    def score_row(self, row: ResultRow) -> float:
+        value = self.fn(row.prediction, row.output)
+        if isinstance(value, bool | int | float):
+            return float(value)
+        raise ConfigError(
+            f"objective {self.name!r} returned {value!r} for row {row.index}; "
+            "its function must return a number"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _CostObjective(Objective):
+    direction: Direction = dataclasses.field(default="minimize", init=False)
+
+    @abc.abstractmethod
+    def total(self, results: ResultTable) -> float:
+        """The total over ``results``."""
+
+    def score(self, results: ResultTable) -> Score:
+        return Score(self.name, float(self.total(results)), n=len(results))
+
+
+@dataclasses.dataclass(frozen=True)
+class Calls(_CostObjective):
+    """LLM calls made (a minibatched call counts once across its rows).
+
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> rows = [ResultRow(i, "q", None, "p", "a", "a", calls=0.5) for i in range(4)]
+    >>> Calls().score(ResultTable(tuple(rows))).value
+    2.0
+    """
+
+    name: str = dataclasses.field(default="calls", init=False)
+
+    def total(self, results: ResultTable) -> float:
+        return results.calls
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptTokens(_CostObjective):
+    """Prompt tokens sent, in total.
+
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> row = ResultRow(0, "q", None, "p", "a", "a", prompt_tokens=12)
+    >>> PromptTokens().score(ResultTable((row,))).value
+    12.0
+    """
+
+    name: str = dataclasses.field(default="prompt_tokens", init=False)
+
+    def total(self, results: ResultTable) -> float:
+        return results.prompt_tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class CompletionTokens(_CostObjective):
+    """Completion tokens received, in total.
+
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> row = ResultRow(0, "q", None, "p", "a", "a", completion_tokens=3)
+    >>> CompletionTokens().score(ResultTable((row,))).value
+    3.0
+    """
+
+    name: str = dataclasses.field(default="completion_tokens", init=False)
+
+    def total(self, results: ResultTable) -> float:
+        return results.completion_tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class TotalTokens(_CostObjective):
+    """Prompt plus completion tokens.
+
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> row = ResultRow(0, "q", None, "p", "a", "a", prompt_tokens=12, completion_tokens=3)
+    >>> TotalTokens().score(ResultTable((row,))).value
+    15.0
+    """
+
+    name: str = dataclasses.field(default="total_tokens", init=False)
+
+    def total(self, results: ResultTable) -> float:
+        return results.prompt_tokens + results.completion_tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class CostUSD(_CostObjective):
+    """Dollars spent, in total.
+
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> row = ResultRow(0, "q", None, "p", "a", "a", cost_usd=0.25)
+    >>> print(CostUSD().score(ResultTable((row,))))
+    cost_usd 0.250 (n=1)
+    """
+
+    name: str = dataclasses.field(default="cost_usd", init=False)
+
+    def total(self, results: ResultTable) -> float:
+        return results.cost_usd
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanPromptTokens(Objective):
+    """Prompt tokens per row (each row's share of its call), with per-row values.
+
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> rows = [ResultRow(i, "q", None, "p", "a", "a", prompt_tokens=t) for i, t in
+    ...         enumerate([10, 20])]
+    >>> MeanPromptTokens().score(ResultTable(tuple(rows))).value
+    15.0
+    """
+
+    name: str = dataclasses.field(default="mean_prompt_tokens", init=False)
+    direction: Direction = dataclasses.field(default="minimize", init=False)
+
+    def score(self, results: ResultTable) -> Score:
+        per_item = tuple(float(row.prompt_tokens) for row in results)
+        value = math.fsum(per_item) / len(per_item) if per_item else 0.0
+        return Score(self.name, value, per_item=per_item, n=len(per_item))
+
+
+_NAMED: dict[str, Callable[[], Objective]] = {
+    "accuracy": Accuracy,
+    "calls": Calls,
+    "completion_tokens": CompletionTokens,
+    "cost": CostUSD,
+    "cost_usd": CostUSD,
+    "f1": F1,
+    "mean_prompt_tokens": MeanPromptTokens,
+    "prompt_tokens": PromptTokens,
+    "total_tokens": TotalTokens,
+}
+_LABELS_PREFIX = "label_accuracy"
+
+
+def get_objective(name: str) -> Objective:
+    """The objective a command-line name stands for.
+
+    ``label_accuracy:yes,no`` builds :class:`LabelAccuracy` over the comma-separated labels.
+
+    >>> get_objective("accuracy").direction, get_objective("cost").name
+    ('maximize', 'cost_usd')
+    >>> get_objective("label_accuracy:yes, no").labels
+    ('yes', 'no')
+    >>> get_objective("acc")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: unknown objective 'acc'; use one of: accuracy, calls, ...
+    """
+    factory = _NAMED.get(name)
+    if factory is not None:
+        return factory()
+    head, _, tail = name.partition(":")
+    if head == _LABELS_PREFIX:
+        labels = tuple(label.strip() for label in tail.split(",") if label.strip())
+        if not labels:
+            raise ConfigError(
+                f"objective {name!r} names no labels; write them after a colon, "
+                "e.g. 'label_accuracy:yes,no'"
+            )
+        return LabelAccuracy(labels)
+    valid = [*sorted(_NAMED), "label_accuracy:LABEL,LABEL,..."]
+    raise ConfigError(f"unknown objective {name!r}; use one of: {', '.join(valid)}")
+
+
+def evaluate(results: ResultTable, objectives: Iterable[Objective]) -> dict[str, Score]:
+    """Score ``results`` with each objective, keyed by objective name (in the given order).
+
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> table = ResultTable((ResultRow(0, "q", "a", "p", "a", "a"),))
+    >>> {name: s.value for name, s in evaluate(table, [Accuracy(), TotalTokens()]).items()}
+    {'accuracy': 1.0, 'total_tokens': 0.0}
+    """
+    scores: dict[str, Score] = {}
+    for objective in objectives:
+        if objective.name in scores:
+            raise ConfigError(
+                f"two objectives are named {objective.name!r}; give one another name "
+                "(e.g. Accuracy(name='strict_accuracy'))"
+            )
+        scores[objective.name] = objective.score(results)
+    return scores

@@ -1,0 +1,34 @@
+"""LLM runners: the one interface, its implementations and the wrappers around them.
+
+Backends: :class:`ScriptedRunner` (tests), :class:`OpenAIRunner` (any OpenAI-compatible
+endpoint) and :class:`LlamaCppRunner` (embedded model). Wrappers: :class:`CachedRunner`,
+:class:`ThrottledRunner`, :class:`AccountingRunner`. :func:`build_runner` assembles the usual
+stack from a model name. Importing this package loads neither openai nor llama_cpp.
+"""
+
+from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
+from sammo_core.runners.base import LLMRequest, LLMResult, Message, Runner
+from sammo_core.runners.cache import Cache, CachedRunner, CacheMode, cache_key
+from sammo_core.runners.factory import RunnerStack, build_runner
+from sammo_core.runners.local import LlamaCppRunner
+from sammo_core.runners.pricing import estimate_cost
+from sammo_core.runners.scripted import ScriptedRunner
+
+__all__ = [
+    "AccountingRunner",
+    "Budget",
+    "Cache",
+    "CacheMode",
+    "CachedRunner",
+    "LLMRequest",
+    "LLMResult",
+    "LlamaCppRunner",
+    "Message",
+    "Runner",
+    "RunnerStack",
+    "ScriptedRunner",
+    "Usage",
+    "build_runner",
+    "cache_key",
+    "estimate_cost",
+]

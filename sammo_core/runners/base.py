@@ -1,0 +1,149 @@
+"""The one runner interface: ``async generate(request) -> result``.
+
+Every LLM backend (scripted, OpenAI-compatible, embedded llama.cpp) and every wrapper around one
+(cache, throttle, accounting) implements :class:`Runner`. Requests and results are frozen,
+hashable values so they can be cached and compared.
+
+>>> import asyncio
+>>> from sammo_core.runners import ScriptedRunner, LLMRequest
+>>> runner = ScriptedRunner(replies=["Yes"])
+>>> asyncio.run(runner.generate(LLMRequest.from_prompt("Is water wet?"))).text
+'Yes'
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from sammo_core.errors import ConfigError
+
+__all__ = ["LLMRequest", "LLMResult", "Message", "Runner"]
+
+Role = Literal["system", "user", "assistant"]
+_ROLES = ("system", "user", "assistant")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in _ROLES:
+            raise ConfigError(f"message role {self.role!r} is not one of {', '.join(_ROLES)}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """Everything that determines one completion.
+
+    ``sample_index`` tells apart repeated samples of the same prompt at temperature > 0, so a
+    cache can hold several of them.
+    """
+
+    messages: tuple[Message, ...]
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    seed: int | None = 0
+    stop: tuple[str, ...] = ()
+    sample_index: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ConfigError("an LLMRequest needs at least one message")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ConfigError(f"temperature must be within [0, 2]; got {self.temperature}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be >= 1 or None; got {self.max_tokens}")
+
+    @classmethod
+    def from_prompt(cls, prompt: str, system: str | None = None, **params: Any) -> LLMRequest:
+        """Build a request from a user prompt and an optional system message."""
+        messages = [Message("system", system)] if system else []
+        messages.append(Message("user", prompt))
+        return cls(messages=tuple(messages), **params)
+
+    @property
+    def prompt_text(self) -> str:
+        """All message contents joined, for token estimates and regex matching."""
+        return "\n\n".join(m.content for m in self.messages)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (used for cache keys and logs; holds no secrets)."""
+        return {
+            "messages": [m.to_dict() for m in self.messages],
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "stop": list(self.stop),
+            "sample_index": self.sample_index,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LLMRequest:
+        return cls(
+            messages=tuple(Message(m["role"], m["content"]) for m in data["messages"]),
+            temperature=data.get("temperature", 0.0),
+            max_tokens=data.get("max_tokens"),
+            seed=data.get("seed", 0),
+            stop=tuple(data.get("stop", ())),
+            sample_index=data.get("sample_index", 0),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LLMResult:
+    """One completion with its exact accounting."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str = ""
+    cached: bool = False
+    cost_usd: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LLMResult:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+class Runner(abc.ABC):
+    """Turns an :class:`LLMRequest` into an :class:`LLMResult`.
+
+    Subclasses implement one coroutine, :meth:`generate`. ``model`` names what answers (it goes
+    into cache keys and manifests). :meth:`aclose` releases connections or model memory.
+    """
+
+    model: str = "unknown"
+
+    @abc.abstractmethod
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        """Return one completion for ``request``."""
+
+    async def generate_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
+        """Run several requests concurrently (wrappers bound the concurrency)."""
+        return list(await asyncio.gather(*(self.generate(r) for r in requests)))
+
+    def generate_sync(self, request: LLMRequest) -> LLMResult:
+        """Blocking convenience wrapper for scripts and notebooks without an event loop."""
+        return asyncio.run(self.generate(request))
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Release resources; the default does nothing."""

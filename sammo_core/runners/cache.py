@@ -1,0 +1,334 @@
+"""A persistent completion cache (one SQLite file) and the runner wrapper that uses it.
+
+:class:`Cache` maps a request (and the model that answers it) to the stored result. Every
+:meth:`Cache.put` commits at once, in WAL mode, so a run killed half way keeps every completion
+it finished and the file stays valid; two processes may share one file.
+
+:class:`CachedRunner` wraps any :class:`~sammo_core.runners.base.Runner`: a hit returns the
+stored result with ``cached=True`` (token counts kept, so accounting can report what was saved),
+a miss calls the inner runner and stores the answer. Identical requests in flight at the same
+time share one inner call.
+
+>>> import asyncio, tempfile, pathlib
+>>> from sammo_core.runners import LLMRequest, ScriptedRunner
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "cache.sqlite"
+>>> inner = ScriptedRunner(default="Paris")
+>>> with Cache(path) as cache:
+...     runner = CachedRunner(inner, cache)
+...     request = LLMRequest.from_prompt("Capital of France?")
+...     first = asyncio.run(runner.generate(request))
+...     second = asyncio.run(runner.generate(request))
+...     (first.cached, second.cached, second.text, inner.calls, cache.hits, cache.misses)
+(False, True, 'Paris', 1, 1, 1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, get_args
+
+import orjson
+
+from sammo_core.errors import CacheMissError, ConfigError
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+
+__all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key"]
+
+CacheMode = Literal["readwrite", "replay", "off"]
+_MODES: tuple[str, ...] = get_args(CacheMode)
+# Bump when the key payload changes, so old files miss instead of returning wrong answers.
+_KEY_VERSION = 1
+_BUSY_TIMEOUT_S = 30.0
+
+
+def cache_key(model: str, request: LLMRequest) -> str:
+    """The hex sha256 of a canonical JSON dump of the model name and the request.
+
+    Everything that changes the answer is in it: messages, temperature, max_tokens, seed, stop
+    and sample_index.
+
+    >>> from sammo_core.runners import LLMRequest
+    >>> a = cache_key("gpt-4o", LLMRequest.from_prompt("Hi"))
+    >>> a == cache_key("gpt-4o", LLMRequest.from_prompt("Hi", temperature=0))
+    True
+    >>> a == cache_key("gpt-4o", LLMRequest.from_prompt("Hi", sample_index=1))
+    False
+    """
+    payload = request.to_dict()
+    # 0 and 0.0 are the same temperature; orjson would write them differently.
+    payload["temperature"] = float(payload["temperature"])
+    blob = orjson.dumps(
+        {"v": _KEY_VERSION, "model": model, "request": payload}, option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _setup(conn: sqlite3.Connection) -> None:
+    """Switch to WAL and create the table, retrying while another connection does the same.
+
+    Switching the journal mode of a file that another connection is creating can fail with
+    "database is locked" at once, without waiting for the busy timeout.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            (journal,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if str(journal).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode, NORMAL survives a killed process (not a power cut) and is faster.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS completions "
+                "(key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL)"
+            )
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+class Cache:
+    """A persistent map from (model, request) to :class:`LLMResult`, in one SQLite file.
+
+    Args:
+        path: the SQLite file; created with its parent folders if missing.
+        mode: ``"readwrite"`` reads and records; ``"replay"`` only reads (a
+            :class:`CachedRunner` raises :class:`CacheMissError` on a miss); ``"off"`` neither
+            reads nor writes and opens no file.
+
+    Values hold ``LLMResult.to_dict()`` (text, token counts, model, cost) and nothing secret.
+    One connection per object, guarded by a lock, so many asyncio tasks or threads may share
+    it; other processes may open the same file (they wait up to 30 s for a lock).
+
+    >>> import tempfile, pathlib
+    >>> from sammo_core.runners import LLMRequest, LLMResult
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.sqlite"
+    >>> request = LLMRequest.from_prompt("Hi")
+    >>> with Cache(path) as cache:
+    ...     cache.put("m", request, LLMResult("Hello", 1, 1, model="m"))
+    ...     (cache.get("m", request).text, cache.get("other", request), len(cache))
+    ('Hello', None, 1)
+    """
+
+    def __init__(self, path: str | Path, mode: CacheMode = "readwrite") -> None:
+        if mode not in _MODES:
+            raise ConfigError(f"cache mode {mode!r} is not one of {', '.join(_MODES)}")
+        self.path = Path(path)
+        self.mode: CacheMode = mode
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+        self._conn: sqlite3.Connection | None = None
+        if mode == "off":
+            return
+        if mode == "replay" and not self.path.exists():
+            raise ConfigError(
+                f"replay cache {str(self.path)!r} does not exist; "
+                "run once with mode='readwrite' to record it"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        try:
+            _setup(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise ConfigError(f"cannot open cache file {str(self.path)!r}: {exc}") from exc
+        self._conn = conn
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.path)!r}, mode={self.mode!r})"
+
+    @property
+    def hits(self) -> int:
+        """Lookups that found an entry."""
+        return self._hits
+
+    @property
+    def misses(self) -> int:
+        """Lookups that found none (every lookup counts in ``"off"`` mode)."""
+        return self._misses
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None and self.mode != "off"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ConfigError(f"cache {str(self.path)!r} is closed; open a new Cache")
+        return self._conn
+
+    def get(self, model: str, request: LLMRequest) -> LLMResult | None:
+        """The stored result for ``request`` answered by ``model``, or ``None``."""
+        if self.mode == "off":
+            with self._lock:
+                self._misses += 1
+            return None
+        key = cache_key(model, request)
+        with self._lock:
+            row = (
+                self._connection()
+                .execute("SELECT value FROM completions WHERE key = ?", (key,))
+                .fetchone()
+            )
+            if row is None:
+                self._misses += 1
+                return None
+            self._hits += 1
+        return LLMResult.from_dict(orjson.loads(row[0]))
+
+    def contains(self, model: str, request: LLMRequest) -> bool:
+        """Whether an entry is stored (without counting a hit or a miss)."""
+        if self.mode == "off":
+            return False
+        with self._lock:
+            row = (
+                self._connection()
+                .execute("SELECT 1 FROM completions WHERE key = ?", (cache_key(model, request),))
+                .fetchone()
+            )
+        return row is not None
+
+    def put(self, model: str, request: LLMRequest, result: LLMResult) -> None:
+        """Store ``result`` (committed before returning); a no-op unless mode is readwrite."""
+        if self.mode != "readwrite":
+            return
+        value = orjson.dumps(dataclasses.replace(result, cached=False).to_dict())
+        with self._lock:
+            self._connection().execute(
+                "INSERT OR REPLACE INTO completions (key, value, created) VALUES (?, ?, ?)",
+                (cache_key(model, request), value, time.time()),
+            )
+
+    def __len__(self) -> int:
+        if self.mode == "off":
+            return 0
+        with self._lock:
+            (count,) = self._connection().execute("SELECT COUNT(*) FROM completions").fetchone()
+        return int(count)
+
+    def close(self) -> None:
+        """Close the file; safe to call twice."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclasses.dataclass
+class _InFlight:
+    task: asyncio.Task[LLMResult]
+    waiters: int = 0
+
+
+class CachedRunner(Runner):
+    """Serves requests from a :class:`Cache`, calling ``inner`` only on a miss.
+
+    A hit returns the stored result with ``cached=True``; so does a request that joined an
+    identical one already in flight (``deduplicated`` counts those). Keys include
+    ``inner.model``, so one cache file may serve several models.
+
+    >>> import asyncio, tempfile, pathlib
+    >>> from sammo_core.runners import LLMRequest, ScriptedRunner
+    >>> inner = ScriptedRunner(default="42", latency=0.01)
+    >>> runner = CachedRunner(inner, Cache(pathlib.Path(tempfile.mkdtemp()) / "c.sqlite"))
+    >>> request = LLMRequest.from_prompt("6 x 7?")
+    >>> results = asyncio.run(runner.generate_many([request] * 3))
+    >>> ([r.cached for r in results], inner.calls, runner.deduplicated)
+    ([False, True, True], 1, 2)
+    >>> runner.cache.close()
+    """
+
+    def __init__(self, inner: Runner, cache: Cache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.deduplicated = 0
+        self._inflight: dict[str, _InFlight] = {}
+
+    @property
+    def model(self) -> str:
+        """The inner runner's model name."""
+        return self.inner.model
+
+    @model.setter
+    def model(self, value: str) -> None:
+        raise AttributeError(f"{type(self).__name__}.model follows the inner runner; set it there")
+
+    def __repr__(self) -> str:
+        return f"CachedRunner({self.inner!r}, {self.cache!r})"
+
+    def will_hit(self, request: LLMRequest) -> bool:
+        """Whether :meth:`generate` would answer without calling the inner runner right now.
+
+        Budget wrappers use it to let cache hits through a budget that is used up.
+        """
+        model = self.inner.model
+        return cache_key(model, request) in self._inflight or self.cache.contains(model, request)
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        model = self.inner.model
+        key = cache_key(model, request)
+        # No await between the in-flight check and the registration: the check is atomic.
+        entry = self._inflight.get(key)
+        leader = entry is None
+        if entry is None:
+            stored = self.cache.get(model, request)
+            if stored is not None:
+                return dataclasses.replace(stored, cached=True)
+            if self.cache.mode == "replay":
+                raise CacheMissError(
+                    f"replay-only cache {str(self.cache.path)!r} has no entry for model "
+                    f"{model!r} and the prompt starting {request.prompt_text[:80]!r}; "
+                    "run once with mode='readwrite' to record it"
+                )
+            entry = _InFlight(asyncio.ensure_future(self._fetch(key, request)))
+            self._inflight[key] = entry
+        else:
+            self.deduplicated += 1
+        entry.waiters += 1
+        try:
+            # shield: one waiter's cancellation must not cancel the call the others share.
+            result = await asyncio.shield(entry.task)
+        except asyncio.CancelledError:
+            if entry.waiters == 1 and not entry.task.done():
+                entry.task.cancel()
+            raise
+        finally:
+            entry.waiters -= 1
+        return result if leader else dataclasses.replace(result, cached=True)
+
+    async def _fetch(self, key: str, request: LLMRequest) -> LLMResult:
+        try:
+            result = await self.inner.generate(request)
+            self.cache.put(self.inner.model, request, result)
+            return result
+        finally:
+            self._inflight.pop(key, None)
+
+    async def aclose(self) -> None:
+        """Close the inner runner (the cache stays open; close it yourself)."""
+        await self.inner.aclose()

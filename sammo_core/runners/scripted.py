@@ -1,0 +1,99 @@
+"""A scripted runner for tests: queued replies, a regex map, or a function of the prompt.
+
+It ships in the library so users can test their own pipelines without a model. It records every
+request it receives, in order, so tests can assert on the exact prompts sent.
+
+>>> import asyncio
+>>> from sammo_core.runners import LLMRequest
+>>> runner = ScriptedRunner(rules={r"capital of France": "Paris"}, default="I don't know")
+>>> asyncio.run(runner.generate(LLMRequest.from_prompt("What is the capital of France?"))).text
+'Paris'
+>>> runner.prompts
+['What is the capital of France?']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+
+from sammo_core.errors import ConfigError, RunnerError
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.tokens import count_tokens
+
+__all__ = ["ScriptedRunner"]
+
+Reply = str | Callable[[LLMRequest], str]
+
+
+class ScriptedRunner(Runner):
+    """Answers from a script instead of a model.
+
+    Args:
+        replies: answers handed out in order, one per call (first source consulted).
+        rules: a map from regex (searched in the whole prompt text) to an answer or to a
+            function of the request; the first matching rule wins.
+        default: the answer when no queued reply or rule applies; if ``None``, such a call
+            raises :class:`RunnerError` naming the prompt.
+        model: the name reported in results.
+        latency: seconds each call sleeps (to exercise concurrency).
+    """
+
+    def __init__(
+        self,
+        replies: Iterable[str] = (),
+        rules: Mapping[str, Reply] | None = None,
+        default: Reply | None = None,
+        model: str = "scripted",
+        latency: float = 0.0,
+    ) -> None:
+        if latency < 0:
+            raise ConfigError(f"latency must be >= 0 seconds; got {latency}")
+        self._queue: deque[str] = deque(replies)
+        self._rules: list[tuple[re.Pattern[str], Reply]] = []
+        for pattern, reply in (rules or {}).items():
+            try:
+                self._rules.append((re.compile(pattern, re.DOTALL), reply))
+            except re.error as exc:
+                raise ConfigError(f"rule pattern {pattern!r} is not a valid regex: {exc}") from exc
+        self._default = default
+        self.model = model
+        self.latency = latency
+        self.requests: list[LLMRequest] = []
+
+    @property
+    def prompts(self) -> list[str]:
+        """The text of every request received so far, in order."""
+        return [r.prompt_text for r in self.requests]
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    def _answer(self, request: LLMRequest) -> str:
+        if self._queue:
+            return self._queue.popleft()
+        text = request.prompt_text
+        for pattern, reply in self._rules:
+            if pattern.search(text):
+                return reply(request) if callable(reply) else reply
+        if self._default is None:
+            raise RunnerError(
+                f"ScriptedRunner has no reply for this prompt (queue empty, no rule matched; "
+                f"pass default=... to answer anything): {text[:200]!r}"
+            )
+        return self._default(request) if callable(self._default) else self._default
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        self.requests.append(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        text = self._answer(request)
+        return LLMResult(
+            text=text,
+            prompt_tokens=count_tokens(request.prompt_text),
+            completion_tokens=count_tokens(text),
+            model=self.model,
+        )

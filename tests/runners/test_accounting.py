@@ -1,0 +1,244 @@
+"""Usage accounting, budgets and prices."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from sammo_core.errors import BudgetExceededError, ConfigError, RunnerError
+from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.cache import Cache, CachedRunner
+from sammo_core.runners.pricing import PRICES, estimate_cost, price_for
+from sammo_core.runners.scripted import ScriptedRunner
+from sammo_core.tokens import count_tokens
+
+
+def _requests(n: int) -> list[LLMRequest]:
+    return [LLMRequest.from_prompt(f"Label review number {i}: it works") for i in range(n)]
+
+
+def _outcomes(runner: Runner, requests: list[LLMRequest]) -> list[LLMResult | BaseException]:
+    async def run() -> list[LLMResult | BaseException]:
+        return await asyncio.gather(*(runner.generate(r) for r in requests), return_exceptions=True)
+
+    return asyncio.run(run())
+
+
+class PricedRunner(Runner):
+    """Reports its own exact cost, as a hosted runner with billing data would."""
+
+    model = "house-model"
+
+    def __init__(self, cost: float) -> None:
+        self.cost = cost
+        self.calls = 0
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        self.calls += 1
+        return LLMResult("ok", 10, 1, model=self.model, cost_usd=self.cost)
+
+
+def test_counts_calls_tokens_and_dollars_exactly() -> None:
+    inner = ScriptedRunner(default="positive label", model="gpt-4o-mini")
+    runner = AccountingRunner(inner)
+    results = asyncio.run(runner.generate_many(_requests(7)))
+    usage = runner.usage
+    assert usage.calls == inner.calls == 7
+    assert usage.cache_hits == 0
+    assert usage.prompt_tokens == sum(r.prompt_tokens for r in results) == 7 * 7
+    assert usage.completion_tokens == sum(r.completion_tokens for r in results) == 7 * 2
+    expected = sum(
+        estimate_cost("gpt-4o-mini", r.prompt_tokens, r.completion_tokens) or 0 for r in results
+    )
+    assert usage.usd == pytest.approx(expected)
+    assert usage.usd == pytest.approx(7 * (7 * 0.15 + 2 * 0.60) / 1e6)
+    assert (usage.saved_prompt_tokens, usage.saved_completion_tokens) == (0, 0)
+    assert runner.model == "gpt-4o-mini"
+
+
+def test_a_reported_cost_wins_over_the_price_table() -> None:
+    runner = AccountingRunner(PricedRunner(cost=0.25))
+    asyncio.run(runner.generate_many(_requests(4)))
+    assert runner.usage.usd == pytest.approx(1.0)
+
+
+def test_unpriced_models_cost_nothing() -> None:
+    runner = AccountingRunner(ScriptedRunner(default="x", model="local:SmolLM2"))
+    asyncio.run(runner.generate_many(_requests(3)))
+    assert (runner.usage.calls, runner.usage.usd) == (3, 0.0)
+
+
+def test_cache_hits_count_as_saved_tokens_not_spent(tmp_path: Path) -> None:
+    inner = ScriptedRunner(default="positive label", model="gpt-4o")
+    with Cache(tmp_path / "c.sqlite") as cache:
+        runner = AccountingRunner(CachedRunner(inner, cache))
+        asyncio.run(runner.generate_many(_requests(5)))
+        spent = runner.usage
+        asyncio.run(runner.generate_many(_requests(5)))
+        # A new row and a duplicate in flight: one call, one deduplicated hit.
+        asyncio.run(runner.generate_many(_requests(6)[5:] * 2))
+    usage = runner.usage
+    assert inner.calls == 6
+    assert usage.calls == 6
+    assert usage.cache_hits == 6
+    assert usage.saved_prompt_tokens == spent.prompt_tokens + 7
+    assert usage.saved_completion_tokens == spent.completion_tokens + 2
+    assert usage.prompt_tokens == spent.prompt_tokens + 7
+    assert usage.usd == pytest.approx(spent.usd * 6 / 5)
+    assert "6 cache hits" in usage.summary()
+
+
+def test_call_budget_stops_exactly_at_the_limit_under_concurrency() -> None:
+    inner = ScriptedRunner(default="ok", model="m", latency=0.02)
+    runner = AccountingRunner(inner, Budget(calls=5))
+    outcomes = _outcomes(runner, _requests(20))
+    done = [o for o in outcomes if isinstance(o, LLMResult)]
+    refused = [o for o in outcomes if isinstance(o, BudgetExceededError)]
+    assert (len(done), len(refused)) == (5, 15)
+    assert inner.calls == 5
+    assert runner.usage.calls == 5
+    assert runner.usage.prompt_tokens == sum(r.prompt_tokens for r in done)
+    message = str(refused[0])
+    assert "calls budget exhausted" in message
+    assert "5 allowed" in message
+    assert "work done so far is kept" in message
+    # Later calls are refused too; the usage stays as it was.
+    with pytest.raises(BudgetExceededError, match="5 used"):
+        asyncio.run(runner.generate(_requests(1)[0]))
+    assert runner.usage.calls == 5
+
+
+def test_cache_hits_pass_an_exhausted_call_budget(tmp_path: Path) -> None:
+    inner = ScriptedRunner(default="ok", model="m")
+    with Cache(tmp_path / "c.sqlite") as cache:
+        runner = AccountingRunner(CachedRunner(inner, cache), Budget(calls=3))
+        asyncio.run(runner.generate_many(_requests(3)))
+        results = asyncio.run(runner.generate_many(_requests(3)))
+        assert all(r.cached for r in results)
+        with pytest.raises(BudgetExceededError):
+            asyncio.run(runner.generate(_requests(4)[3]))
+    assert (runner.usage.calls, runner.usage.cache_hits, inner.calls) == (3, 3, 3)
+
+
+def test_token_budget_counts_the_reservation() -> None:
+    # Each call: 7 prompt tokens + max_tokens 4 reserved; 7 + 2 tokens spent.
+    inner = ScriptedRunner(default="ok label", model="m")
+    runner = AccountingRunner(inner, Budget(tokens=37))
+    requests = [dataclasses.replace(r, max_tokens=4) for r in _requests(10)]
+    for request in requests[:3]:
+        asyncio.run(runner.generate(request))
+    assert runner.usage.total_tokens == 27
+    with pytest.raises(BudgetExceededError, match=r"tokens budget exhausted: 27 used .* 11 more"):
+        asyncio.run(runner.generate(requests[3]))
+    assert inner.calls == 3
+
+
+def test_dollar_budget_uses_the_price_estimate() -> None:
+    # gpt-4o: $2.50 per 1M input tokens; a 1,000-word prompt costs $0.0025 to send.
+    prompt = " ".join(["word"] * 1000)
+    assert count_tokens(prompt) == 1000
+    inner = ScriptedRunner(default="ok", model="gpt-4o")
+    runner = AccountingRunner(inner, Budget(usd=0.01))
+    outcomes = _outcomes(runner, [LLMRequest.from_prompt(prompt, sample_index=i) for i in range(6)])
+    assert sum(isinstance(o, LLMResult) for o in outcomes) == 3
+    assert isinstance(outcomes[-1], BudgetExceededError)
+    assert "usd budget exhausted" in str(outcomes[-1])
+    assert runner.usage.usd == pytest.approx(3 * (1000 * 2.5 + 1 * 10.0) / 1e6)
+    assert runner.usage.usd <= 0.01
+
+
+def test_a_failed_call_counts_nothing_and_frees_its_reservation() -> None:
+    inner = ScriptedRunner(rules={"ok": "fine"}, model="m")  # other prompts raise
+    runner = AccountingRunner(inner, Budget(calls=1))
+    with pytest.raises(RunnerError):
+        asyncio.run(runner.generate(LLMRequest.from_prompt("fails")))
+    assert runner.usage == Usage(wall_seconds=runner.usage.wall_seconds)
+    assert asyncio.run(runner.generate(LLMRequest.from_prompt("ok"))).text == "fine"
+    assert runner.usage.calls == 1
+
+
+def test_wall_seconds_is_busy_time_not_the_sum_of_calls() -> None:
+    runner = AccountingRunner(ScriptedRunner(default="ok", latency=0.05))
+    asyncio.run(runner.generate_many(_requests(8)))
+    assert 0.04 <= runner.usage.wall_seconds < 0.3  # 8 calls of 0.05 s overlapped
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"calls": 0}, "Budget(calls=...) must be a positive int or None; got 0"),
+        ({"calls": -3}, "got -3"),
+        ({"calls": 1.5}, "got 1.5"),
+        ({"calls": True}, "got True"),
+        ({"tokens": 0}, "Budget(tokens=...)"),
+        ({"usd": 0}, "Budget(usd=...) must be a positive number or None; got 0"),
+        ({"usd": -0.5}, "got -0.5"),
+        ({"usd": float("nan")}, "got nan"),
+    ],
+)
+def test_budget_rejects_bad_limits(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Budget(**kwargs)  # type: ignore[arg-type]
+    assert message in str(info.value)
+
+
+def test_budget_is_a_frozen_value() -> None:
+    budget = Budget(calls=10, usd=2)
+    assert budget == Budget(calls=10, usd=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        budget.calls = 11  # type: ignore[misc]
+
+
+def test_usage_adds_serializes_and_summarizes() -> None:
+    a = Usage(calls=2, cache_hits=1, prompt_tokens=1200, completion_tokens=30, usd=0.5)
+    b = Usage(calls=1, saved_prompt_tokens=40, saved_completion_tokens=2, wall_seconds=1.25)
+    total = a + b
+    assert total == Usage(3, 1, 1200, 30, 40, 2, 0.5, 1.25)
+    assert total.to_dict() == {
+        "calls": 3,
+        "cache_hits": 1,
+        "prompt_tokens": 1200,
+        "completion_tokens": 30,
+        "saved_prompt_tokens": 40,
+        "saved_completion_tokens": 2,
+        "usd": 0.5,
+        "wall_seconds": 1.25,
+    }
+    assert total.summary() == (
+        "3 calls, 1 cache hits, 1,230 tokens (1,200 in + 30 out), 42 tokens saved, $0.5000, 1.2 s"
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "family"),
+    [
+        ("gpt-4o", "gpt-4o"),
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("gpt-4.1-nano-2025-04-14", "gpt-4.1-nano"),
+        ("gpt-4.1-2025-04-14", "gpt-4.1"),
+        ("o3-mini-2025-01-31", "o3-mini"),
+        ("o3", "o3"),
+        ("openai/GPT-4o-mini", "gpt-4o-mini"),
+        ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+        ("gpt-4-0613", "gpt-4"),
+    ],
+)
+def test_prices_match_dated_variants_by_longest_prefix(model: str, family: str) -> None:
+    assert price_for(model) == PRICES[family]
+
+
+@pytest.mark.parametrize("model", ["gpt-4.5-preview", "gpt-4omni", "llama-3", "local:SmolLM2", ""])
+def test_unknown_models_have_no_price(model: str) -> None:
+    assert price_for(model) is None
+    assert estimate_cost(model, 100, 100) is None
+
+
+def test_estimate_cost_arithmetic() -> None:
+    assert estimate_cost("gpt-4.1-mini", 1_000_000, 0) == pytest.approx(0.40)
+    assert estimate_cost("gpt-4.1-mini", 0, 1_000_000) == pytest.approx(1.60)
+    assert estimate_cost("gpt-4o", 1000, 100) == pytest.approx(0.0035)

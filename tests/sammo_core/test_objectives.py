@@ -1,0 +1,363 @@
+"""Objectives: normalizing, per-item scores with bootstrap intervals, cost totals, lookup."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sammo_core.errors import ConfigError, DataError
+from sammo_core.objectives import (
+    F1,
+    Accuracy,
+    Calls,
+    CompletionTokens,
+    CostUSD,
+    FunctionObjective,
+    LabelAccuracy,
+    MeanPromptTokens,
+    Normalizer,
+    Objective,
+    PromptTokens,
+    Score,
+    TotalTokens,
+    bootstrap_ci,
+    evaluate,
+    get_objective,
+)
+from sammo_core.results import ResultRow, ResultTable
+
+
+def _results(pairs: list[tuple[Any, Any]]) -> ResultTable:
+    """A result table of (gold output, prediction) pairs."""
+    rows = [
+        ResultRow(i, f"q{i}", gold, f"prompt {i}", str(pred), pred)
+        for i, (gold, pred) in enumerate(pairs)
+    ]
+    return ResultTable(tuple(rows))
+
+
+# -- Normalizer -----------------------------------------------------------------------------------
+
+
+def test_normalizer_defaults() -> None:
+    normalize = Normalizer()
+    assert normalize("  The \t Answer.\n") == "the answer"
+    assert normalize("Yes. .") == "yes"
+    assert normalize(None) == ""
+    assert normalize(4) == "4"
+    assert normalize({"b": 1, "a": [True]}) == '{"a":[true],"b":1}'
+    assert normalize({1, 2}) in ("{1, 2}", "{2, 1}")
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "on", "off"),
+    [
+        ("strip", " Yes ", "yes", " yes "),
+        ("casefold", "STRASSE Straße", "strasse strasse", "STRASSE Straße"),
+        ("collapse_spaces", "a  \n b", "a b", "a  \n b"),
+        ("drop_trailing_period", "Paris...", "paris", "paris..."),
+    ],
+)
+def test_normalizer_steps_toggle(flag: str, text: str, on: str, off: str) -> None:
+    assert Normalizer()(text) == on
+    assert Normalizer(**{flag: False})(text) == off
+
+
+def test_normalizer_without_strip_keeps_space_before_period() -> None:
+    assert Normalizer(strip=False)("yes. ") == "yes. "
+    assert Normalizer(strip=False)(" yes.") == " yes"
+
+
+@given(st.text())
+def test_normalizer_is_idempotent(text: str) -> None:
+    normalize = Normalizer()
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+# -- Score and bootstrap --------------------------------------------------------------------------
+
+
+def test_score_str_and_dict() -> None:
+    score = Score("accuracy", 0.74, 0.65, 0.82, (1.0, 0.0), 100)
+    assert str(score) == "accuracy 0.740 [0.650, 0.820] (n=100)"
+    assert str(Score("calls", 12.0, n=5)) == "calls 12 (n=5)"
+    assert str(Score("cost_usd", 0.00012, n=5)) == "cost_usd 0.00012 (n=5)"
+    assert str(Score("mean_prompt_tokens", 12.5, n=2)) == "mean_prompt_tokens 12.500 (n=2)"
+    assert score.to_dict() == {
+        "name": "accuracy",
+        "value": 0.74,
+        "ci_low": 0.65,
+        "ci_high": 0.82,
+        "per_item": [1.0, 0.0],
+        "n": 100,
+    }
+
+
+def test_bootstrap_is_deterministic_and_contains_the_mean() -> None:
+    items = [float(i % 4 == 0) for i in range(100)]
+    low, high = bootstrap_ci(items, seed=7)
+    assert bootstrap_ci(items, seed=7) == (low, high)
+    assert low < 0.25 < high
+    assert low > 0.1 and high < 0.4
+    spread = [(i * 37 % 101) / 101 for i in range(100)]
+    assert bootstrap_ci(spread, seed=7) != bootstrap_ci(spread, seed=8)
+
+
+def test_bootstrap_narrows_with_more_items() -> None:
+    small = [float(i % 2) for i in range(20)]
+    large = small * 25
+    small_low, small_high = bootstrap_ci(small)
+    large_low, large_high = bootstrap_ci(large)
+    assert large_high - large_low < (small_high - small_low) / 2
+    assert large_low < 0.5 < large_high
+
+
+def test_bootstrap_edge_cases() -> None:
+    assert bootstrap_ci([0.3, 0.3, 0.3]) == (0.3, 0.3)
+    assert bootstrap_ci([0.9]) == (0.9, 0.9)
+    with pytest.raises(DataError, match="at least one item"):
+        bootstrap_ci([])
+    with pytest.raises(ConfigError, match="strictly between 0 and 1"):
+        bootstrap_ci([0.0, 1.0], level=1.0)
+    with pytest.raises(ConfigError, match="n_resamples"):
+        bootstrap_ci([0.0, 1.0], n_resamples=0)
+    with pytest.raises(ConfigError, match="seed must be an int"):
+        bootstrap_ci([0.0, 1.0], seed=None)  # type: ignore[arg-type]
+
+
+def test_bootstrap_is_fast() -> None:
+    items = [float(i % 3 == 0) for i in range(100)]
+    start = time.perf_counter()
+    bootstrap_ci(items, n_resamples=1000)
+    assert time.perf_counter() - start < 0.2
+
+
+@given(st.lists(st.floats(-100, 100), min_size=1, max_size=30), st.integers(0, 1000))
+def test_bootstrap_interval_lies_within_the_items(items: list[float], seed: int) -> None:
+    low, high = bootstrap_ci(items, n_resamples=200, seed=seed)
+    assert min(items) - 1e-9 <= low <= high <= max(items) + 1e-9
+
+
+# -- quality objectives ---------------------------------------------------------------------------
+
+
+def test_accuracy_scores_normalized_exact_match() -> None:
+    results = _results([("Yes", "yes."), ("No", " no "), ("No", "yes"), ("Paris", None)])
+    score = Accuracy().score(results)
+    assert score.name == "accuracy" and score.n == 4
+    assert score.per_item == (1.0, 1.0, 0.0, 0.0)
+    assert score.value == 0.5
+    assert score.ci_low is not None and score.ci_high is not None
+    assert score.ci_low <= 0.5 <= score.ci_high
+    assert Accuracy().score(results) == score  # seeded
+    strict = Accuracy(Normalizer(casefold=False), name="strict_accuracy")
+    assert strict.score(results).per_item == (0.0, 0.0, 0.0, 0.0)
+    assert Accuracy().direction == "maximize"
+
+
+def test_accuracy_needs_gold_outputs_and_rows() -> None:
+    results = _results([("a", "a"), ("b", "b"), ("c", "c"), (None, "d")])
+    with pytest.raises(ConfigError, match="accuracy needs gold outputs; row 3 has none"):
+        Accuracy().score(results)
+    with pytest.raises(DataError, match="accuracy needs at least one row"):
+        Accuracy().score(ResultTable(()))
+
+
+@pytest.mark.parametrize(
+    ("prediction", "label"),
+    [
+        ("No", "no"),
+        ("yes.", "yes"),
+        ("No, because the sky is blue.", "no"),
+        ("I would say yes, not no", "yes"),
+        ("The answer: NO", "no"),
+        ("yesterday it rained", None),
+        ("maybe", None),
+        (None, None),
+    ],
+)
+def test_label_accuracy_maps_predictions(prediction: Any, label: str | None) -> None:
+    assert LabelAccuracy(("yes", "no")).map_label(prediction) == label
+
+
+def test_label_accuracy_prefers_the_longer_label_at_the_same_position() -> None:
+    objective = LabelAccuracy(("not", "not sure", "sure"))
+    assert objective.map_label("Not sure, honestly") == "not sure"
+    assert objective.map_label("sure, not") == "sure"
+
+
+def test_label_accuracy_scores_mapped_labels() -> None:
+    results = _results([("yes", "Yes, clearly."), ("no", "no way"), ("no", "yes"), ("no", "hmm")])
+    score = LabelAccuracy(["yes", "no"]).score(results)  # type: ignore[arg-type]
+    assert score.per_item == (1.0, 1.0, 0.0, 0.0)
+    assert score.name == "label_accuracy"
+    with pytest.raises(ConfigError, match="non-empty sequence of strings"):
+        LabelAccuracy(())
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "expected"),
+    [
+        ("Paris", "paris.", 1.0),
+        ("the cat sat", "Cat sat down.", 0.8),
+        ("a b", "c", 0.0),
+        ("", "", 1.0),
+        ("The", "", 1.0),
+        ("x", "", 0.0),
+        ("red red blue", "red blue blue", 2 / 3),
+    ],
+)
+def test_f1_known_values(prediction: str, gold: str, expected: float) -> None:
+    assert F1().token_f1(prediction, gold) == pytest.approx(expected)
+
+
+def test_f1_articles_and_average() -> None:
+    assert F1(drop_articles=False).token_f1("the cat", "cat") == pytest.approx(2 / 3)
+    score = F1().score(_results([("cat sat down", "the cat sat"), ("dog", "dog")]))
+    assert score.per_item == pytest.approx((0.8, 1.0))
+    assert score.value == pytest.approx(0.9)
+    assert score.n == 2
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_f1_is_symmetric_and_bounded(a: str, b: str) -> None:
+    f1 = F1()
+    assert 0.0 <= f1.token_f1(a, b) <= 1.0
+    assert f1.token_f1(a, b) == pytest.approx(f1.token_f1(b, a))
+
+
+def test_function_objective_averages_per_item() -> None:
+    objective = FunctionObjective(lambda pred, gold: len(pred), "length", "minimize")
+    score = objective.score(_results([(None, "ab"), (None, "abcd")]))
+    assert (score.name, score.value, score.per_item) == ("length", 3.0, (2.0, 4.0))
+    assert objective.direction == "minimize"
+    assert score.ci_low is not None and 2.0 <= score.ci_low <= score.ci_high <= 4.0  # type: ignore[operator]
+
+
+def test_function_objective_validates() -> None:
+    with pytest.raises(ConfigError, match="'maximize' or 'minimize'"):
+        FunctionObjective(lambda p, g: 1.0, "x", "up")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="needs a callable"):
+        FunctionObjective("not callable", "x")  # type: ignore[arg-type]
+    bad = FunctionObjective(lambda p, g: "high", "vibe")  # type: ignore[arg-type,return-value]
+    with pytest.raises(ConfigError, match="objective 'vibe' returned 'high' for row 0"):
+        bad.score(_results([("a", "a")]))
+
+
+# -- cost objectives ------------------------------------------------------------------------------
+
+
+def _minibatched() -> ResultTable:
+    """Two calls: one shared by three rows (thirds), one by a single row."""
+    third = 1 / 3
+    rows = [
+        ResultRow(i, "q", "a", "p", "a", "a", third, 100 / 3, 10 / 3, False, 0.003)
+        for i in range(3)
+    ]
+    rows.append(
+        ResultRow(
+            3,
+            "q",
+            "a",
+            "p",
+            "a",
+            "a",
+            calls=1.0,
+            prompt_tokens=40,
+            completion_tokens=5,
+            cost_usd=0.001,
+            cached=True,
+        )
+    )
+    return ResultTable(tuple(rows))
+
+
+def test_cost_objectives_sum_fractional_minibatch_rows() -> None:
+    results = _minibatched()
+    scores = evaluate(
+        results,
+        [Calls(), PromptTokens(), CompletionTokens(), TotalTokens(), CostUSD(), MeanPromptTokens()],
+    )
+    assert scores["calls"].value == 2.0
+    assert scores["prompt_tokens"].value == 140.0
+    assert scores["completion_tokens"].value == 15.0
+    assert scores["total_tokens"].value == 155.0
+    assert scores["cost_usd"].value == pytest.approx(0.01)
+    assert scores["mean_prompt_tokens"].value == pytest.approx(35.0)
+    assert scores["mean_prompt_tokens"].per_item == pytest.approx((100 / 3,) * 3 + (40.0,))
+    for name in ("calls", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd"):
+        assert scores[name].ci_low is None and scores[name].per_item is None
+        assert scores[name].n == 4
+    assert str(scores["calls"]) == "calls 2 (n=4)"
+    assert all(
+        o.direction == "minimize"
+        for o in (Calls(), PromptTokens(), CompletionTokens(), TotalTokens(), CostUSD())
+    )
+    assert MeanPromptTokens().direction == "minimize"
+
+
+def test_cost_objectives_on_an_empty_table() -> None:
+    empty = ResultTable(())
+    assert Calls().score(empty).value == 0.0
+    assert MeanPromptTokens().score(empty).value == 0.0
+
+
+# -- lookup and evaluate --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "score_name"),
+    [
+        ("accuracy", Accuracy, "accuracy"),
+        ("f1", F1, "f1"),
+        ("calls", Calls, "calls"),
+        ("prompt_tokens", PromptTokens, "prompt_tokens"),
+        ("completion_tokens", CompletionTokens, "completion_tokens"),
+        ("total_tokens", TotalTokens, "total_tokens"),
+        ("cost", CostUSD, "cost_usd"),
+        ("cost_usd", CostUSD, "cost_usd"),
+        ("mean_prompt_tokens", MeanPromptTokens, "mean_prompt_tokens"),
+    ],
+)
+def test_get_objective_names(name: str, cls: type[Objective], score_name: str) -> None:
+    objective = get_objective(name)
+    assert isinstance(objective, cls) and objective.name == score_name
+
+
+def test_get_objective_label_accuracy_and_unknown_names() -> None:
+    objective = get_objective("label_accuracy:yes, no ,maybe")
+    assert isinstance(objective, LabelAccuracy)
+    assert objective.labels == ("yes", "no", "maybe")
+    with pytest.raises(ConfigError, match=r"names no labels; .* 'label_accuracy:yes,no'"):
+        get_objective("label_accuracy")
+    with pytest.raises(ConfigError) as info:
+        get_objective("acc")
+    assert str(info.value) == (
+        "unknown objective 'acc'; use one of: accuracy, calls, completion_tokens, cost, "
+        "cost_usd, f1, mean_prompt_tokens, prompt_tokens, total_tokens, "
+        "label_accuracy:LABEL,LABEL,..."
+    )
+
+
+def test_evaluate_keeps_order_and_rejects_duplicate_names() -> None:
+    results = _results([("a", "a"), ("b", "c")])
+    scores = evaluate(results, [F1(), Accuracy(), Calls()])
+    assert list(scores) == ["f1", "accuracy", "calls"]
+    assert scores["accuracy"].value == 0.5
+    with pytest.raises(ConfigError, match="two objectives are named 'accuracy'"):
+        evaluate(results, [Accuracy(), Accuracy(Normalizer(strip=False))])
+    named = evaluate(results, [Accuracy(), Accuracy(Normalizer(strip=False), name="raw")])
+    assert set(named) == {"accuracy", "raw"}
+
+
+def test_objectives_are_frozen_and_comparable() -> None:
+    assert Accuracy() == Accuracy() and hash(Accuracy()) == hash(Accuracy())
+    with pytest.raises(AttributeError):
+        Accuracy().name = "x"  # type: ignore[misc]
+    assert not math.isnan(Accuracy().score(_results([("a", "a")])).value)
