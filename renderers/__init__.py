@@ -6,7 +6,7 @@ format is a render/parse pair tested by round trip. This package depends on the 
 library only.
 
 >>> fmt = get_section_format("markdown")
->>> print(fmt.render([Section("Task", [Text("Answer yes or no.")])]))
+>>> print(fmt.render([Section("Task", (Text("Answer yes or no."),))]))
 # Task
 <BLANKLINE>
 Answer yes or no.

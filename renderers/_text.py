@@ -1,9 +1,10 @@
-"""Helpers shared by the formats: line escaping, ids, JSON leaves and code fences."""
+"""Helpers shared by the formats: line escaping, ids, JSON leaves, code fences, answer matching."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from renderers.errors import RenderError
@@ -83,3 +84,70 @@ def strip_fences(text: str) -> str:
     if len(lines) >= 2 and FENCE.fullmatch(lines[0]) and FENCE.fullmatch(lines[-1]):
         return "\n".join(lines[1:-1]).strip()
     return text
+
+
+class Answers:
+    """Collects parsed answers by id (see :meth:`DataFormat.parse_outputs`)."""
+
+    def __init__(self, ids: Sequence[int | str]) -> None:
+        self.result: dict[int | str, Any | None] = dict.fromkeys(ids)
+        self._by_key: dict[str, list[int | str]] = {}
+        for id_ in self.result:
+            key = id_key(id_)
+            if key is not None:
+                self._by_key.setdefault(key, []).append(id_)
+        self._found: set[int | str] = set()
+        self._loose: list[tuple[bool, Any]] = []
+
+    def add(self, answer_id: object, value: Any) -> None:
+        key = id_key(answer_id)
+        targets = self._by_key.get(key, []) if key is not None else []
+        for target in targets:
+            if target not in self._found:
+                self._found.add(target)
+                self.result[target] = value
+        if not targets:
+            self._loose.append((key is not None, value))
+
+    def finish(self) -> dict[int | str, Any | None]:
+        if len(self.result) == 1 and not self._found and self._loose:
+            without_id = [value for has_id, value in self._loose if not has_id]
+            (only,) = self.result
+            self.result[only] = without_id[0] if without_id else self._loose[0][1]
+        return self.result
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _json_values(text: str) -> Iterator[Any]:
+    """Every JSON object embedded in ``text`` (chatter, fences and broken JSON skipped)."""
+    pos = text.find("{")
+    while pos != -1:
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            pos = text.find("{", pos + 1)
+            continue
+        yield value
+        pos = text.find("{", end)
+
+
+def _output_objects(value: Any) -> Iterator[dict[str, Any]]:
+    """Objects with an ``"output"`` key, searching inside containers that have none."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            if "output" in item:
+                yield item
+            else:
+                todo.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            todo.extend(reversed(item))
+
+
+def json_output_objects(text: str) -> Iterator[dict[str, Any]]:
+    """Objects with an ``"output"`` key in ``text``, wherever they are nested; never raises."""
+    for value in _json_values(text):
+        yield from _output_objects(value)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -33,9 +33,10 @@ from typing import Any, ClassVar
 from renderers import _xml
 from renderers._text import (
     FENCE,
+    Answers,
     LineEscaper,
     dumps,
-    id_key,
+    json_output_objects,
     leaf_text,
     normalize_id,
     parse_id,
@@ -134,71 +135,11 @@ class DataFormat(ABC):
         return hash(type(self))
 
 
-class _Answers:
-    """Collects parsed answers by id (see :meth:`DataFormat.parse_outputs`)."""
-
-    def __init__(self, ids: Sequence[int | str]) -> None:
-        self.result: dict[int | str, Any | None] = dict.fromkeys(ids)
-        self._by_key: dict[str, list[int | str]] = {}
-        for id_ in self.result:
-            key = id_key(id_)
-            if key is not None:
-                self._by_key.setdefault(key, []).append(id_)
-        self._found: set[int | str] = set()
-        self._loose: list[tuple[bool, Any]] = []
-
-    def add(self, answer_id: object, value: Any) -> None:
-        key = id_key(answer_id)
-        targets = self._by_key.get(key, []) if key is not None else []
-        for target in targets:
-            if target not in self._found:
-                self._found.add(target)
-                self.result[target] = value
-        if not targets:
-            self._loose.append((key is not None, value))
-
-    def finish(self) -> dict[int | str, Any | None]:
-        if len(self.result) == 1 and not self._found and self._loose:
-            without_id = [value for has_id, value in self._loose if not has_id]
-            (only,) = self.result
-            self.result[only] = without_id[0] if without_id else self._loose[0][1]
-        return self.result
-
-
 def _count(ids: Sequence[int | str]) -> int:
     return len(dict.fromkeys(ids))
 
 
 # -- JSON --------------------------------------------------------------------------------------
-
-_DECODER = json.JSONDecoder()
-
-
-def _json_values(text: str) -> Iterator[Any]:
-    """Every JSON object embedded in ``text`` (chatter, fences and broken JSON skipped)."""
-    pos = text.find("{")
-    while pos != -1:
-        try:
-            value, end = _DECODER.raw_decode(text, pos)
-        except (ValueError, RecursionError):
-            pos = text.find("{", pos + 1)
-            continue
-        yield value
-        pos = text.find("{", end)
-
-
-def _output_objects(value: Any) -> Iterator[dict[str, Any]]:
-    """Objects with an ``"output"`` key, searching inside containers that have none."""
-    todo = [value]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, dict):
-            if "output" in item:
-                yield item
-            else:
-                todo.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            todo.extend(reversed(item))
 
 
 class JSONDataFormat(DataFormat):
@@ -265,10 +206,9 @@ class JSONDataFormat(DataFormat):
         )
 
     def parse_outputs(self, text: str, ids: Sequence[int | str]) -> dict[int | str, Any | None]:
-        answers = _Answers(ids)
-        for value in _json_values(text):
-            for item in _output_objects(value):
-                answers.add(item.get("id"), item["output"])
+        answers = Answers(ids)
+        for item in json_output_objects(text):
+            answers.add(item.get("id"), item["output"])
         return answers.finish()
 
     def render_outputs(self, records: Sequence[Record]) -> str:
@@ -397,7 +337,7 @@ class XMLDataFormat(_TextDataFormat):
         )
 
     def parse_outputs(self, text: str, ids: Sequence[int | str]) -> dict[int | str, Any | None]:
-        answers = _Answers(ids)
+        answers = Answers(ids)
         for output in _xml.find_all(_xml.parse_elements(text), "output"):
             answers.add(output.attrs.get("id"), _xml.element_value(output, text))
         return answers.finish()
@@ -553,13 +493,16 @@ class _LabelledDataFormat(_TextDataFormat):
 
     def answer_hint(self, ids: Sequence[int | str]) -> str:
         count = _count(ids)
-        if count < 2:
+        if count == 0:
             return ""
+        if count == 1:
+            # The bare label cues the answer, as after each in-context example.
+            return self._LABEL_FORMAT.format(kind="Output")
         example = self._LABEL_FORMAT.format(kind="Output [<id>]")
         return f'Answer each of the {count} inputs on its own line as "{example} <answer>".'
 
     def parse_outputs(self, text: str, ids: Sequence[int | str]) -> dict[int | str, Any | None]:
-        answers = _Answers(ids)
+        answers = Answers(ids)
         segments = self._segments(_unwrap_fence(text.split("\n")))
         outputs = [s for s in segments if s.kind == "output"]
         for segment in outputs:

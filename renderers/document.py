@@ -72,7 +72,7 @@ def normalize(blocks: Sequence[Block]) -> tuple[Block, ...]:
     parent are merged into one, joined by a blank line. Titles are kept as they are (markdown and
     plain formats normalize them further, see :meth:`renderers.SectionFormat.normalize`).
 
-    >>> normalize([Text(" a "), Section(None, [Text("b")]), Text("  "), Section("T")])
+    >>> normalize([Text(" a "), Section(None, (Text("b"),)), Text("  "), Section("T")])
     (Text(text='a\\n\\nb'), Section(title='T', children=()))
     """
     out: list[Block] = []

@@ -5,7 +5,7 @@ every document. :func:`renderers.normalize` defines the canonical form (texts st
 texts dropped, untitled sections replaced by their children, adjacent texts joined by a blank
 line); markdown and plain text add the normalization their layout forces (see each class).
 
->>> doc = [Section("Task", [Text("Answer yes or no.")]), Text("Is water wet?")]
+>>> doc = [Section("Task", (Text("Answer yes or no."),)), Text("Is water wet?")]
 >>> print(get_section_format("xml").render(doc))
 <section title="Task">
 Answer yes or no.
@@ -46,7 +46,7 @@ class SectionFormat(ABC):
     cannot tell two documents apart they extend :meth:`normalize` to say which one comes back.
 
     >>> fmt = MarkdownFormat()
-    >>> doc = [Section("Task", [Text("Be brief.")])]
+    >>> doc = [Section("Task", (Text("Be brief."),))]
     >>> fmt.parse(fmt.render(doc)) == fmt.normalize(doc)
     True
     """
@@ -153,8 +153,8 @@ class MarkdownFormat(SectionFormat):
     the line end) is written with a leading backslash, the markdown escape; lines of backslashes
     and such a heading get one more backslash, so every text round trips.
 
-    >>> print(MarkdownFormat().render([Section("Task", [Text("Be brief."), Section("Tone", [
-    ...     Text("Polite.")])])]))
+    >>> tone = Section("Tone", (Text("Polite."),))
+    >>> print(MarkdownFormat().render([Section("Task", (Text("Be brief."), tone))]))
     # Task
     <BLANKLINE>
     Be brief.
@@ -211,7 +211,7 @@ class PlainFormat(SectionFormat):
     ``===``) would read as an underline, so it is written with a leading backslash (and lines
     of backslashes and such characters get one more backslash).
 
-    >>> print(PlainFormat().render([Section("Task", [Text("Be brief.")])]))
+    >>> print(PlainFormat().render([Section("Task", (Text("Be brief."),))]))
     Task
     ====
     <BLANKLINE>
@@ -289,7 +289,7 @@ class XMLFormat(SectionFormat):
     ``&amp;`` where it would read back as that escape). Top-level blocks are separated by a
     blank line, children by a newline. Normalization: :func:`normalize` only.
 
-    >>> print(XMLFormat().render([Section('Say "hi"', [Text("a < b & <b>c</b>")])]))
+    >>> print(XMLFormat().render([Section('Say "hi"', (Text("a < b & <b>c</b>"),))]))
     <section title="Say &quot;hi&quot;">
     a < b & <b>c</b>
     </section>
@@ -341,7 +341,7 @@ class JSONFormat(SectionFormat):
     Indented by two spaces, non-ASCII characters kept. Round trips every title and text exactly
     up to :func:`normalize`.
 
-    >>> print(JSONFormat().render([Section("Task", [Text("Be brief.")])]))
+    >>> print(JSONFormat().render([Section("Task", (Text("Be brief."),))]))
     [
       {
         "title": "Task",

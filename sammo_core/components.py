@@ -78,6 +78,11 @@ def _check_data_format(value: str | None) -> None:
         _check_choice("data format", value, tuple(DATA_FORMATS))
 
 
+def _has_hyper_fields(node: pg.Object) -> bool:
+    """Whether a field holds a search-space choice (``pg.oneof``...), checked once concrete."""
+    return any(isinstance(v, pg.hyper.HyperValue) for v in node.sym_init_args.values())
+
+
 def _short(text: str, limit: int = 48) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -115,10 +120,14 @@ class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
 
     def label(self) -> str:
         """A one-line description for trees, graphs and diffs."""
+        schema = type(self).__schema__
         params = ", ".join(
             f"{k}={v!r}"
             for k, v in self.sym_init_args.items()
-            if k not in self.child_fields and k != "id" and not isinstance(v, DataTable)
+            if k not in self.child_fields
+            and k != "id"
+            and not isinstance(v, DataTable)
+            and v != schema.get_field(k).default_value
         )
         ident = f"#{self.id} " if self.id else ""
         return f"{ident}{type(self).__name__}({params})"
@@ -169,8 +178,8 @@ def _blocks_to_text(blocks: Blocks, section_format: str = "markdown") -> str:
 class Paragraph(Component):
     """A paragraph of fixed text.
 
-    >>> Paragraph("Be brief.").label()
-    "Paragraph(text='Be brief.')"
+    >>> Paragraph("Be brief.", id="tone").label()
+    "#tone 'Be brief.'"
     """
 
     text: str
@@ -218,6 +227,8 @@ class MetaPrompt(Component):
 
     def _on_bound(self) -> None:
         super()._on_bound()
+        if _has_hyper_fields(self):
+            return
         _check_choice("section format", self.section_format, tuple(SECTION_FORMATS))
         _check_data_format(self.data_format)
 
@@ -243,6 +254,8 @@ class Examples(Component):
 
     def _on_bound(self) -> None:
         super()._on_bound()
+        if _has_hyper_fields(self):
+            return
         if not isinstance(self.data, DataTable):
             raise ConfigError(
                 f"Examples(data=...) needs a sammo_core.DataTable; got {type(self.data).__name__}"
@@ -294,6 +307,8 @@ class InputData(Component):
 
     def _on_bound(self) -> None:
         super()._on_bound()
+        if _has_hyper_fields(self):
+            return
         _check_data_format(self.data_format)
 
     def depends_on_input(self) -> bool:
@@ -327,6 +342,8 @@ class Template(Component):
 
     def _on_bound(self) -> None:
         super()._on_bound()
+        if _has_hyper_fields(self):
+            return
         from sammo_core.templates import compile_template
 
         compile_template(self.text)  # fail at construction on syntax errors
@@ -364,6 +381,8 @@ class GenerateText(Component):
 
     def _on_bound(self) -> None:
         super()._on_bound()
+        if _has_hyper_fields(self):
+            return
         if not 0.0 <= self.temperature <= 2.0:
             raise ConfigError(f"temperature must be within [0, 2]; got {self.temperature}")
         if self.max_tokens is not None and self.max_tokens < 1:
@@ -418,6 +437,8 @@ class Output(Component):
 
     def _on_bound(self) -> None:
         super()._on_bound()
+        if _has_hyper_fields(self):
+            return
         if self.parser.startswith("regex:"):
             try:
                 re.compile(self.parser[len("regex:") :])

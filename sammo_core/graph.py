@@ -276,9 +276,14 @@ class FunctionGraph:
             return _rows_for(batch, request.prompt_text, result, ctx.results, predictions)
 
         try:
-            per_batch = await asyncio.gather(*(run_batch(b) for b in batches))
+            # A TaskGroup cancels the other calls as soon as one fails (say, on a budget).
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(run_batch(b)) for b in batches]
+        except BaseExceptionGroup as failure:
+            raise failure.exceptions[0] from None
         finally:
             self._renders = dict(state.render_counts)
+        per_batch = [t.result() for t in tasks]
         return ResultTable.from_rows([r for rows_ in per_batch for r in rows_])
 
     def run_sync(self, data: DataTable, runner: Runner, **kwargs: Any) -> ResultTable:

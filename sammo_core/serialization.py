@@ -43,8 +43,10 @@ def dumps(program: Component, indent: bool = True) -> str:
 
 def _allowed(type_name: str) -> bool:
     cls = pg.JSONConvertible.class_from_typename(type_name)
-    return cls is not None and (
-        (isinstance(cls, type) and issubclass(cls, Component)) or cls is DataTable
+    # Components, data tables, and pyglove's search-space choices (pg.oneof, ...), which are
+    # plain data; nothing else is ever instantiated.
+    return isinstance(cls, type) and (
+        issubclass(cls, (Component, pg.hyper.HyperValue)) or cls is DataTable
     )
 
 

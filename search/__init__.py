@@ -1,1 +1,34 @@
-"""search package."""
+"""Search strategies over mutations of prompt programs.
+
+Every strategy takes a seed and a budget, selects on a validation split, reports the test split
+for the winners only, skips programs whose graphs hash equal to one already evaluated, writes a
+checkpoint after each step (``resume=True`` continues), keeps a trace, and returns the Pareto
+front when given several objectives.
+"""
+
+from search.base import Progress, Search, SearchRun
+from search.beam import BeamSearch
+from search.budget import SearchBudget
+from search.candidate import Candidate
+from search.enumerative import EnumerativeSearch
+from search.evolution import RegularizedEvolution
+from search.pareto import dominates, pareto_front, pick
+from search.random_search import RandomSearch
+from search.result import OperatorStats, SearchResult
+
+__all__ = [
+    "BeamSearch",
+    "Candidate",
+    "EnumerativeSearch",
+    "OperatorStats",
+    "Progress",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "Search",
+    "SearchBudget",
+    "SearchResult",
+    "SearchRun",
+    "dominates",
+    "pareto_front",
+    "pick",
+]

@@ -6,13 +6,22 @@ endpoint) and :class:`LlamaCppRunner` (embedded model). Wrappers: :class:`Cached
 stack from a model name. Importing this package loads neither openai nor llama_cpp.
 """
 
-from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
+from sammo_core.runners.accounting import AccountingRunner, Budget, Ledger, Usage
 from sammo_core.runners.base import LLMRequest, LLMResult, Message, Runner
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode, cache_key
 from sammo_core.runners.factory import RunnerStack, build_runner
 from sammo_core.runners.local import LlamaCppRunner
+from sammo_core.runners.openai_runner import OpenAIRunner, OpenAIRunnerStats
 from sammo_core.runners.pricing import estimate_cost
+from sammo_core.runners.retry import RetryableError, RetryEvent, RetryPolicy, with_retries
 from sammo_core.runners.scripted import ScriptedRunner
+from sammo_core.runners.throttle import (
+    Limiter,
+    ThrottledRunner,
+    ThrottleStats,
+    TokenBucket,
+    estimate_tokens,
+)
 
 __all__ = [
     "AccountingRunner",
@@ -22,13 +31,25 @@ __all__ = [
     "CachedRunner",
     "LLMRequest",
     "LLMResult",
+    "Ledger",
+    "Limiter",
     "LlamaCppRunner",
     "Message",
+    "OpenAIRunner",
+    "OpenAIRunnerStats",
+    "RetryEvent",
+    "RetryPolicy",
+    "RetryableError",
     "Runner",
     "RunnerStack",
     "ScriptedRunner",
+    "ThrottleStats",
+    "ThrottledRunner",
+    "TokenBucket",
     "Usage",
     "build_runner",
     "cache_key",
     "estimate_cost",
+    "estimate_tokens",
+    "with_retries",
 ]

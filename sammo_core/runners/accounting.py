@@ -31,7 +31,7 @@ from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 from sammo_core.runners.pricing import estimate_cost
 from sammo_core.tokens import count_tokens
 
-__all__ = ["AccountingRunner", "Budget", "Usage"]
+__all__ = ["AccountingRunner", "Budget", "Ledger", "Usage"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -122,6 +122,41 @@ class Usage:
         )
 
 
+class Ledger:
+    """Usage and reservations that one or more :class:`AccountingRunner` s share.
+
+    Give the task runner and a proposer runner the same ledger to enforce one budget over
+    both and to read their combined usage.
+
+    >>> from sammo_core.runners import ScriptedRunner
+    >>> shared = Ledger(Budget(calls=10))
+    >>> task = AccountingRunner(ScriptedRunner(default="a"), ledger=shared)
+    >>> proposer = AccountingRunner(ScriptedRunner(default="b"), ledger=shared)
+    >>> task.budget is proposer.budget
+    True
+    """
+
+    def __init__(self, budget: Budget | None = None, used: Usage | None = None) -> None:
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._used = used if used is not None else Usage()  # e.g. restored from a checkpoint
+        self._reserved_calls = 0
+        self._reserved_tokens = 0
+        self._reserved_usd = 0.0
+        self._active = 0
+        self._busy_since = 0.0
+
+    @property
+    def usage(self) -> Usage:
+        """A snapshot of the usage so far (calls in flight are not in it yet)."""
+        with self._lock:
+            used = self._used
+            if self._active:
+                elapsed = time.perf_counter() - self._busy_since
+                used = dataclasses.replace(used, wall_seconds=used.wall_seconds + elapsed)
+            return used
+
+
 class AccountingRunner(Runner):
     """Counts what ``inner`` uses and enforces an optional :class:`Budget`.
 
@@ -138,16 +173,17 @@ class AccountingRunner(Runner):
     dollar budget does not limit those).
     """
 
-    def __init__(self, inner: Runner, budget: Budget | None = None) -> None:
+    def __init__(
+        self, inner: Runner, budget: Budget | None = None, ledger: Ledger | None = None
+    ) -> None:
+        if ledger is not None and budget is not None and ledger.budget != budget:
+            raise ConfigError("pass the budget to the shared Ledger, not to each AccountingRunner")
         self.inner = inner
-        self.budget = budget
-        self._lock = threading.Lock()
-        self._used = Usage()
-        self._reserved_calls = 0
-        self._reserved_tokens = 0
-        self._reserved_usd = 0.0
-        self._active = 0
-        self._busy_since = 0.0
+        self.ledger = ledger if ledger is not None else Ledger(budget)
+
+    @property
+    def budget(self) -> Budget | None:
+        return self.ledger.budget
 
     @property
     def model(self) -> str:
@@ -163,13 +199,8 @@ class AccountingRunner(Runner):
 
     @property
     def usage(self) -> Usage:
-        """A snapshot of the usage so far (calls in flight are not in it yet)."""
-        with self._lock:
-            used = self._used
-            if self._active:
-                elapsed = time.perf_counter() - self._busy_since
-                used = dataclasses.replace(used, wall_seconds=used.wall_seconds + elapsed)
-            return used
+        """A snapshot of the ledger's usage (shared with other runners on the same ledger)."""
+        return self.ledger.usage
 
     def _estimate(self, request: LLMRequest) -> tuple[int, float]:
         prompt = count_tokens(request.prompt_text)
@@ -179,12 +210,12 @@ class AccountingRunner(Runner):
 
     def _reserve(self, tokens: int, usd: float, check: bool) -> None:
         """Check the budget and reserve one call; the caller holds the lock."""
-        budget, used = self.budget, self._used
+        budget, used = self.ledger.budget, self.ledger._used
         if budget is not None and check:
             checks: list[tuple[str, float | None, float, float, float]] = [
-                ("calls", budget.calls, used.calls, self._reserved_calls, 1),
-                ("tokens", budget.tokens, used.total_tokens, self._reserved_tokens, tokens),
-                ("usd", budget.usd, used.usd, self._reserved_usd, usd),
+                ("calls", budget.calls, used.calls, self.ledger._reserved_calls, 1),
+                ("tokens", budget.tokens, used.total_tokens, self.ledger._reserved_tokens, tokens),
+                ("usd", budget.usd, used.usd, self.ledger._reserved_usd, usd),
             ]
             for name, limit, spent, in_flight, more in checks:
                 if limit is not None and spent + in_flight + more > limit:
@@ -194,22 +225,22 @@ class AccountingRunner(Runner):
                         f"(Budget({name}={limit!r})); work done so far is kept. "
                         "Raise the budget or reuse a cache to go on."
                     )
-        self._reserved_calls += 1
-        self._reserved_tokens += tokens
-        self._reserved_usd += usd
-        if self._active == 0:
-            self._busy_since = time.perf_counter()
-        self._active += 1
+        self.ledger._reserved_calls += 1
+        self.ledger._reserved_tokens += tokens
+        self.ledger._reserved_usd += usd
+        if self.ledger._active == 0:
+            self.ledger._busy_since = time.perf_counter()
+        self.ledger._active += 1
 
     def _release(self, tokens: int, usd: float, result: LLMResult | None) -> None:
         """Swap a reservation for what ``result`` used; the caller holds the lock."""
-        self._reserved_calls -= 1
-        self._reserved_tokens -= tokens
-        self._reserved_usd -= usd
-        self._active -= 1
-        used = self._used
-        if self._active == 0:
-            wall = used.wall_seconds + time.perf_counter() - self._busy_since
+        self.ledger._reserved_calls -= 1
+        self.ledger._reserved_tokens -= tokens
+        self.ledger._reserved_usd -= usd
+        self.ledger._active -= 1
+        used = self.ledger._used
+        if self.ledger._active == 0:
+            wall = used.wall_seconds + time.perf_counter() - self.ledger._busy_since
             used = dataclasses.replace(used, wall_seconds=wall)
         if result is not None and result.cached:
             used = dataclasses.replace(
@@ -229,7 +260,7 @@ class AccountingRunner(Runner):
                 completion_tokens=used.completion_tokens + result.completion_tokens,
                 usd=used.usd + (cost or 0.0),
             )
-        self._used = used
+        self.ledger._used = used
 
     async def generate(self, request: LLMRequest) -> LLMResult:
         # A wrapped cache that will answer costs nothing, so no budget can refuse it. There is
@@ -237,13 +268,13 @@ class AccountingRunner(Runner):
         will_hit = getattr(self.inner, "will_hit", None)
         free = callable(will_hit) and bool(will_hit(request))
         tokens, usd = (0, 0.0) if free else self._estimate(request)
-        with self._lock:
+        with self.ledger._lock:
             self._reserve(tokens, usd, check=not free)
         result: LLMResult | None = None
         try:
             result = await self.inner.generate(request)
         finally:
-            with self._lock:
+            with self.ledger._lock:
                 self._release(tokens, usd, result)
         return result
 

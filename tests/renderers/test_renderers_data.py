@@ -174,10 +174,13 @@ EXPECTED_HINTS = {
         "using the id of its input.",
     ),
     "markdown": (
-        "",
+        "**Output:**",
         'Answer each of the 2 inputs on its own line as "**Output [<id>]:** <answer>".',
     ),
-    "plain": ("", 'Answer each of the 2 inputs on its own line as "Output [<id>]: <answer>".'),
+    "plain": (
+        "Output:",
+        'Answer each of the 2 inputs on its own line as "Output [<id>]: <answer>".',
+    ),
 }
 PAIR = [Record(1, "I loved it.", "positive"), Record(2, "Terrible.", "negative")]
 
@@ -233,7 +236,7 @@ def test_data_nested_in_sections_is_not_escaped_again() -> None:
     for data, section in [("xml", "xml"), ("markdown", "markdown"), ("plain", "plain")]:
         examples = get_data_format(data).render_examples(RECORDS)
         fmt = get_section_format(section)
-        text = fmt.render([Section("Examples", [Text(examples)])])
+        text = fmt.render([Section("Examples", (Text(examples),))])
         assert examples in text, (data, section)
         assert fmt.parse(text) == (Section("Examples", (Text(examples),)),)
 
@@ -370,7 +373,7 @@ def test_ids_match_across_types(name: str) -> None:
     assert fmt.parse_outputs(text, [3, "4"]) == {3: "x", "4": "y"}
 
 
-SINGLE = {
+SINGLE: dict[str, list[tuple[str, Any]]] = {
     "json": [('{"output": "yes"}', "yes"), ('{"id": 5, "output": "yes"}', "yes"),
              ("yes", None), ('{"answer": "yes"}', None), ('{"output": [1, 2]}', [1, 2])],
     "xml": [("<output>yes</output>", "yes"), ('Hmm.\n<output id="8">yes</output>', "yes"),

@@ -1,0 +1,223 @@
+"""A weighted mixture of operators that learns which ones pay off.
+
+Each child comes from one applicable operator drawn by weight. The search reports back with
+:meth:`Mixture.record` whether a child from an operator improved on its parent; the effective
+weight of an operator is
+
+    base_weight * (wins + prior) / (tries + 2 * prior)
+
+the mean of a Beta(wins + prior, losses + prior) posterior on its success rate, scaled by its
+base weight. With no data every operator sits at ``base_weight / 2``; ``prior`` says how many
+pseudo-wins and pseudo-losses temper early results (larger: slower to react).
+
+>>> import asyncio, random
+>>> from sammo_core import GenerateText, InputData, MetaPrompt, Output, Section
+>>> from mutators.format import ChangeSectionFormat
+>>> from mutators.structure import DropSection
+>>> mix = Mixture([DropSection(), (ChangeSectionFormat(), 2.0)])
+>>> mix.record("DropSection", improved=True)
+>>> mix.stats()["DropSection"]
+{'tries': 1, 'wins': 1, 'weight': 0.6666666666666666}
+>>> p = Output(GenerateText(MetaPrompt([Section("Task", ["Say yes."]), InputData()])))
+>>> [m.operator for m in asyncio.run(mix.mutate(p, random.Random(0), n=2))]
+['ChangeSectionFormat', 'ChangeSectionFormat']
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from mutators.base import Mutation, MutationContext, Mutator
+from mutators.structure import _check_n
+from sammo_core.components import Output
+from sammo_core.errors import ConfigError
+from sammo_core.graph import content_hash
+
+__all__ = ["Mixture"]
+
+STATE_VERSION = 1
+#: Children in a row an operator may repeat (already seen) before it counts as exhausted.
+MAX_MISSES = 8
+
+
+class Mixture(Mutator):
+    """Draw each child from one of ``operators``, by (learned) weight.
+
+    ``operators`` holds operators or ``(operator, base_weight)`` pairs (default weight 1.0);
+    their names must be distinct, since :meth:`record` and the children's ``operator`` field
+    refer to them by name. With ``learn=False`` :meth:`record` still counts, but the weights
+    stay at their base values.
+
+    :meth:`mutate` draws an operator among the applicable ones with ``rng`` and asks it for
+    one new child; an operator whose children are all taken is set aside and the draw is
+    repeated among the rest. When an operator repeats a child, it is asked again for one
+    more than it gave so far (so enumerating operators always yield a new child if one is
+    left), up to :data:`MAX_MISSES` times.
+    """
+
+    def __init__(
+        self,
+        operators: Sequence[Mutator | tuple[Mutator, float]],
+        learn: bool = True,
+        prior: float = 1.0,
+    ) -> None:
+        super().__init__("*")
+        pairs = [op if isinstance(op, tuple) else (op, 1.0) for op in operators]
+        if not pairs:
+            raise ConfigError("Mixture needs at least one operator; e.g. Mixture([DropSection()])")
+        names: dict[str, Mutator] = {}
+        weights: dict[str, float] = {}
+        for op, weight in pairs:
+            if not isinstance(op, Mutator):
+                raise ConfigError(f"Mixture operators must be Mutator instances; got {op!r}")
+            if op.name in names:
+                raise ConfigError(
+                    f"Mixture operator name {op.name!r} appears twice; names must be distinct "
+                    "(combine the selectors, e.g. DropSection('Section#a, Section#b'))"
+                )
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, (int, float))
+                or not math.isfinite(weight)
+                or weight <= 0
+            ):
+                raise ConfigError(
+                    f"weight of {op.name} must be a finite number > 0; got {weight!r}"
+                )
+            names[op.name] = op
+            weights[op.name] = float(weight)
+        if not isinstance(learn, bool):
+            raise ConfigError(f"learn must be True or False; got {learn!r}")
+        if (
+            isinstance(prior, bool)
+            or not isinstance(prior, (int, float))
+            or not math.isfinite(prior)
+            or prior <= 0
+        ):
+            raise ConfigError(f"prior must be a finite number > 0; got {prior!r}")
+        self._operators = names
+        self._base = weights
+        self.learn = learn
+        self.prior = float(prior)
+        self._tries = dict.fromkeys(names, 0)
+        self._wins = dict.fromkeys(names, 0)
+
+    @property
+    def operators(self) -> tuple[Mutator, ...]:
+        return tuple(self._operators.values())
+
+    def __repr__(self) -> str:
+        ops = ", ".join(f"({op!r}, {self._base[name]})" for name, op in self._operators.items())
+        return f"{self.name}([{ops}], learn={self.learn}, prior={self.prior})"
+
+    # -- learning ------------------------------------------------------------------------------
+
+    def weight(self, operator_name: str) -> float:
+        """The effective weight of an operator (see the module docstring)."""
+        self._check_name(operator_name)
+        base = self._base[operator_name]
+        if not self.learn:
+            return base
+        tries, wins = self._tries[operator_name], self._wins[operator_name]
+        return base * (wins + self.prior) / (tries + 2 * self.prior)
+
+    def record(self, operator_name: str, improved: bool) -> None:
+        """Count one evaluated child of ``operator_name``, a win if it ``improved``."""
+        self._check_name(operator_name)
+        self._tries[operator_name] += 1
+        self._wins[operator_name] += int(bool(improved))
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"tries": int, "wins": int, "weight": float}}`` in operator order."""
+        return {
+            name: {
+                "tries": self._tries[name],
+                "wins": self._wins[name],
+                "weight": self.weight(name),
+            }
+            for name in self._operators
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The learned counts, JSON-ready, for :meth:`load_state_dict` after a restart."""
+        return {
+            "version": STATE_VERSION,
+            "counts": {
+                name: {"tries": self._tries[name], "wins": self._wins[name]}
+                for name in self._operators
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore counts saved by :meth:`state_dict`; the operator names must match."""
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ConfigError(
+                f"not a Mixture state of version {STATE_VERSION}: {state!r:.80} "
+                "(pass the dict returned by Mixture.state_dict())"
+            )
+        counts = state.get("counts")
+        if not isinstance(counts, dict) or set(counts) != set(self._operators):
+            got = sorted(counts) if isinstance(counts, dict) else counts
+            raise ConfigError(
+                f"Mixture state has operators {got!r}; this mixture has {sorted(self._operators)}"
+            )
+        tries, wins = {}, {}
+        for name, entry in counts.items():
+            t = entry.get("tries") if isinstance(entry, dict) else None
+            w = entry.get("wins") if isinstance(entry, dict) else None
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (t, w)):
+                raise ConfigError(
+                    f"Mixture state for {name!r} needs int tries and wins; got {entry!r}"
+                )
+            assert isinstance(t, int) and isinstance(w, int)
+            if not 0 <= w <= t:
+                raise ConfigError(
+                    f"Mixture state for {name!r} needs 0 <= wins <= tries; got {entry!r}"
+                )
+            tries[name], wins[name] = t, w
+        self._tries.update(tries)
+        self._wins.update(wins)
+
+    def _check_name(self, operator_name: str) -> None:
+        if operator_name not in self._operators:
+            raise ConfigError(
+                f"unknown operator {operator_name!r}; this mixture has: "
+                f"{', '.join(self._operators)}"
+            )
+
+    # -- mutating ------------------------------------------------------------------------------
+
+    def applicable(self, program: Output) -> bool:
+        return any(op.applicable(program) for op in self._operators.values())
+
+    async def mutate(
+        self,
+        program: Output,
+        rng: random.Random,
+        n: int = 1,
+        context: MutationContext | None = None,
+    ) -> list[Mutation]:
+        _check_n(n)
+        live = [name for name, op in self._operators.items() if op.applicable(program)]
+        seen = {content_hash(program)}
+        given = dict.fromkeys(live, 0)
+        misses = dict.fromkeys(live, 0)
+        children: list[Mutation] = []
+        while live and len(children) < n:
+            name = rng.choices(live, weights=[self.weight(x) for x in live])[0]
+            ask = given[name] + misses[name] + 1
+            offered = await self._operators[name].mutate(program, rng, ask, context)
+            new = next((m for m in offered if content_hash(m.program) not in seen), None)
+            if new is not None:
+                seen.add(content_hash(new.program))
+                children.append(new)
+                given[name] += 1
+                misses[name] = 0
+            elif len(offered) < ask or misses[name] >= MAX_MISSES:
+                live.remove(name)  # exhausted: every child it can make is taken
+            else:
+                misses[name] += 1
+        return children

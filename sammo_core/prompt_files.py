@@ -1,0 +1,596 @@
+"""Prompt files to programs: parse the prompt you already have into a component tree.
+
+Three readers, one model of a prompt (sections holding paragraphs, with placeholders for the
+input), so a search can start from, and be compared with, the prompt you use today:
+
+* :func:`parse_markdown` -- ATX headings (``#``, ``##``, ...) become nested :class:`Section`
+  nodes; paragraphs (split by blank lines) become string children kept verbatim: a list, an
+  ``Input:``/``Output:`` example block or a fenced code block (blank lines included) stays one
+  string, so it renders back as written.
+* :func:`parse_xml` -- block elements (``<instructions>`` at a line start ... ``</instructions>``
+  at a line end) become sections titled by the tag name, in the ``xml`` section format.
+* :func:`parse_template` -- a jinja2 template laid out like either of the above; each paragraph
+  that uses jinja becomes a :class:`Template`.
+
+Placeholders: ``{{ input }}`` is the current input. Any other name, ``{{ question }}``, reads
+the field ``question`` of a dict input; when a file uses a single such name, a non-dict input
+is used whole. ``inputs`` and ``constants`` keep their :class:`Template` meaning. With
+``input_node="data"`` (the default) a paragraph that is only ``{{ input }}`` or
+``Input: {{ input }}`` becomes :class:`InputData`, which search operators recognize as the input
+(data formats, minibatching); it renders as the data format writes inputs (plain:
+``Input: <text>``). With ``input_node="template"`` it stays a :class:`Template`, so the prompt
+is the file with the placeholder replaced by the input text. Any other paragraph holding a
+placeholder becomes a :class:`Template` whose literal text is escaped (see :func:`escape_jinja`).
+
+Round trip, "up to whitespace" meaning equal after :func:`normalize_whitespace`: rendering the
+parsed program for input ``x`` gives the file with each placeholder replaced by ``x`` (and, in
+``data`` mode, a lone-placeholder paragraph ``{{ input }}`` by ``Input: x``), with these
+normalizations, which the section formats force:
+
+* markdown: heading levels follow nesting (``##`` under no ``#`` comes back as ``#``); a heading
+  with no text is dropped (its paragraphs stay); a line of a fenced block or of the input that
+  reads as a heading (``# comment``) comes back with a leading backslash, the markdown escape.
+* xml: each block element's tags are written as the ``xml`` section format writes them,
+  ``<tag>`` as ``<section title="tag">`` and ``</tag>`` as ``</section>``, each on its own line;
+  elements with attributes (other than ``<section title="...">``), inline elements and
+  unclosed tags stay text; a ``<section`` tag left in text comes back as ``&lt;section``.
+
+>>> meta = parse_markdown("# Task\\n\\nAnswer yes or no.\\n\\n# Input\\n\\n{{ input }}")
+>>> print(render_prompt(meta, "Is water wet?"))
+# Task
+<BLANKLINE>
+Answer yes or no.
+<BLANKLINE>
+# Input
+<BLANKLINE>
+Input: Is water wet?
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import re
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias, TypeVar
+
+from sammo_core.components import (
+    Component,
+    GenerateText,
+    InputData,
+    MetaPrompt,
+    Output,
+    Section,
+    Template,
+)
+from sammo_core.data import DataTable
+from sammo_core.errors import ConfigError, TemplateError
+from sammo_core.graph import compile
+from sammo_core.runners.base import LLMRequest
+from sammo_core.runners.scripted import ScriptedRunner
+from sammo_core.templates import compile_template, template_variables
+
+__all__ = [
+    "PROMPT_FILE_FORMATS",
+    "PROMPT_FILE_SUFFIXES",
+    "InputNode",
+    "escape_jinja",
+    "normalize_whitespace",
+    "parse_markdown",
+    "parse_prompt_file",
+    "parse_template",
+    "parse_xml",
+    "render_prompt",
+    "render_request",
+]
+
+InputNode: TypeAlias = Literal["data", "template"]
+Structure: TypeAlias = Literal["markdown", "xml"]
+Child: TypeAlias = Component | str
+T = TypeVar("T")
+
+#: The readers :func:`parse_prompt_file` picks from.
+PROMPT_FILE_FORMATS = ("markdown", "template", "xml")
+#: File name suffixes and the reader each one selects.
+PROMPT_FILE_SUFFIXES: Mapping[str, str] = MappingProxyType(
+    {
+        ".md": "markdown",
+        ".markdown": "markdown",
+        ".txt": "markdown",
+        ".xml": "xml",
+        ".j2": "template",
+        ".jinja": "template",
+        ".jinja2": "template",
+    }
+)
+
+_RESERVED = frozenset({"input", "inputs", "constants"})
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_LONE_INPUT = re.compile(r"(?:Input: )?\{\{\s*input\s*\}\}")
+_JINJA_OPEN = re.compile(r"\{(?=[{%#])")
+# Read headings exactly as the markdown section format does, so text lines it would escape are
+# the ones read as headings, and lines it did escape lose one backslash.
+_HEADING = re.compile(r"(#+)(?: (.*))?")
+_ESCAPED_HEADING = re.compile(r"\\+#+(?: .*)?\Z")
+_FENCE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})")
+_LEFT_TRIM = re.compile(r"\A\s*\{[{%#]-")
+_RIGHT_TRIM = re.compile(r"-[}%#]\}\s*\Z")
+_LOADING = re.compile(r"\{%[-+]?\s*(extends|include|import|from)\b")
+_SCOPED = re.compile(r"\{%[-+]?\s*(set|macro|block|call)\b")
+_TAG = re.compile(r"<(/?)([A-Za-z_][\w.:-]*)(\s[^<>]*?)?\s*(/?)>")
+_TITLE_ATTR = re.compile(r'\s*title\s*=\s*"([^"]*)"\s*')
+_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6}));")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+# The xml section format escapes "<" opening a section tag (and "&" that would read as that
+# escape); text read here is unescaped the same way so that rendering restores it.
+_LT_ESCAPED = re.compile(r"&lt;(?=/?(?i:section)\b)")
+_AMP_ESCAPED = re.compile(r"&amp;(?=(?:amp;)*lt;/?(?i:section)\b)")
+
+
+# -- public helpers ------------------------------------------------------------------------
+
+
+def normalize_whitespace(text: str) -> str:
+    """The text "up to whitespace": its non-blank lines, trimmed, inner runs of spaces as one.
+
+    Line breaks inside paragraphs count; blank lines, indentation and trailing spaces do not.
+
+    >>> normalize_whitespace("# Task \\n\\n\\n  Be   brief.\\nBe kind.\\n")
+    '# Task\\nBe brief.\\nBe kind.'
+    """
+    return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+def escape_jinja(text: str) -> str:
+    """A jinja2 template that renders to ``text`` exactly (under jinja2's default settings).
+
+    Each ``{`` that would open a jinja tag is written as ``{{ '{' }}``; a carriage return (which
+    jinja would turn into a newline) as ``{{ '\\r' }}``; and a final newline, which jinja drops
+    by default, is kept by an empty expression after it.
+
+    >>> escape_jinja("Use {{ name }} and {% raw %}")
+    "Use {{ '{' }}{ name }} and {{ '{' }}% raw %}"
+    >>> import jinja2
+    >>> jinja2.Template(escape_jinja("a {{ b }}\\n")).render()
+    'a {{ b }}\\n'
+    """
+    text = _JINJA_OPEN.sub("{{ '{' }}", text).replace("\r", "{{ '\\r' }}")
+    return text + "{{ '' }}" if text.endswith("\n") else text
+
+
+def render_request(
+    program: Output, input: Any = None, *, constants: Mapping[str, Any] | None = None
+) -> LLMRequest:
+    """The request ``program`` sends for one ``input``, rendered by the real compile/run path.
+
+    The program runs on a one-row table with a :class:`ScriptedRunner`; raises
+    :class:`ConfigError` when it makes more than one call (a nested :class:`GenerateText`,
+    whose prompt depends on model answers). Works inside a running event loop too.
+
+    >>> prompt = MetaPrompt([Template("Say hi to {{ input }}.")])
+    >>> [m.content for m in render_request(Output(GenerateText(prompt, "Be kind.")), "Ada").messages]
+    ['Be kind.', 'Say hi to Ada.']
+    """
+    if not isinstance(program, Output):
+        raise ConfigError(
+            f"render_request() needs an Output program; got {type(program).__name__} "
+            "(wrap it: Output(GenerateText(prompt)))"
+        )
+    runner = ScriptedRunner(default="")
+    graph = compile(program)
+    _run(graph.run(DataTable([input], constants=constants), runner))
+    if runner.calls != 1:
+        raise ConfigError(
+            f"the program makes {runner.calls} LLM calls per input (a nested GenerateText); "
+            "its prompt depends on model answers and cannot be rendered alone"
+        )
+    return runner.requests[0]
+
+
+def render_prompt(
+    meta: Component, input: Any = None, *, constants: Mapping[str, Any] | None = None
+) -> str:
+    """The user message ``meta`` (a :class:`MetaPrompt`) renders to for ``input``.
+
+    ``input=None`` is for static prompts; a prompt that reads the input raises
+    :class:`ConfigError` then.
+
+    >>> print(render_prompt(parse_markdown("# Task\\nBe brief.")))
+    # Task
+    <BLANKLINE>
+    Be brief.
+    """
+    program = Output(GenerateText(meta), parser="raw")
+    if input is None and not compile(program).is_static("child.prompt"):
+        raise ConfigError("this prompt reads the input: pass input=... to render_prompt()")
+    return render_request(program, input, constants=constants).messages[-1].content
+
+
+# -- markdown and templates ------------------------------------------------------------------
+
+
+def parse_markdown(text: str, *, input_node: InputNode = "data") -> MetaPrompt:
+    """Read a markdown prompt: headings to nested sections, paragraphs to strings.
+
+    Only ``{{ name }}`` placeholders are read; any other brace stays literal text. A heading
+    that holds a placeholder raises :class:`ConfigError` (titles are static).
+
+    >>> meta = parse_markdown("Intro.\\n\\n# Task\\n\\n- a\\n- b\\n\\n## Input\\n\\n{{ input }}")
+    >>> print(meta)
+    MetaPrompt(section_format='markdown', data_format='plain')
+    ├── 'Intro.'
+    └── Section 'Task'
+        ├── '- a\\n- b'
+        └── Section 'Input'
+            └── InputData(data_format=None, hint=True)
+    """
+    root = _read_headed(text, jinja=False)
+    return MetaPrompt(_convert(root, _Options.of(root, False, input_node)), "markdown")
+
+
+def parse_template(
+    text: str, *, structure: Structure = "markdown", input_node: InputNode = "data"
+) -> MetaPrompt:
+    """Read a jinja2 template laid out as markdown (default) or XML (``structure="xml"``).
+
+    Paragraphs that use jinja become :class:`Template` nodes; a ``{% if %}``/``{% for %}``
+    block spanning paragraphs stays one node. Variables other than ``input``, ``inputs`` and
+    ``constants`` read fields of a dict input (or, when the template uses a single such name, a
+    non-dict input whole) through a ``{% set name = ... %}`` prefix. A template that defines
+    names (``set``, ``macro``, ``block``, ``call``) becomes one :class:`Template`, in the
+    ``xml`` section format, which escapes the least. Templates loading other files raise
+    :class:`ConfigError`.
+
+    >>> meta = parse_template("# Task\\n\\nAnswer {{ question }}.\\n\\n{{ input }}")
+    >>> print(meta)
+    MetaPrompt(section_format='markdown', data_format='plain')
+    └── Section 'Task'
+        ├── Template('{% set question = input["question"] if input is...')
+        └── InputData(data_format=None, hint=True)
+    >>> print(render_prompt(meta, {"question": "2+2"}))
+    # Task
+    <BLANKLINE>
+    Answer 2+2.
+    <BLANKLINE>
+    Input:
+    - question: 2+2
+    """
+    text = _newlines(text)
+    compile_template(text)  # a syntax error names its line in the whole file
+    loading = _LOADING.search(text)
+    if loading:
+        raise ConfigError(
+            f"template uses {{% {loading.group(1)} %}}, which loads another file; inline that "
+            "file's text first"
+        )
+    if _SCOPED.search(text):
+        root = _Raw(None, [text])
+        return MetaPrompt(_convert(root, _Options.of(root, True, input_node)), "xml")
+    if structure == "xml":
+        root = _Raw(None, _read_tagged(text, jinja=True))
+        return MetaPrompt(_convert(root, _Options.of(root, True, input_node)), "xml")
+    if structure != "markdown":
+        raise ConfigError(f"unknown template structure {structure!r}; use 'markdown' or 'xml'")
+    root = _read_headed(text, jinja=True)
+    return MetaPrompt(_convert(root, _Options.of(root, True, input_node)), "markdown")
+
+
+@dataclasses.dataclass
+class _Raw:
+    """A section as read, before its paragraphs become components (``title=None``: root)."""
+
+    title: str | None
+    children: list[_Raw | str]
+
+    def paragraphs(self) -> list[str]:
+        out: list[str] = []
+        for child in self.children:
+            out.extend(child.paragraphs() if isinstance(child, _Raw) else [child])
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Heading:
+    level: int
+    title: str
+
+
+def _newlines(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
+def _read_headed(text: str, *, jinja: bool) -> _Raw:
+    root = _Raw(None, [])
+    stack: list[tuple[int, _Raw]] = [(0, root)]
+    for item in _paragraphs(_newlines(text), headings=True, jinja=jinja):
+        if isinstance(item, str):
+            stack[-1][1].children.append(item)
+            continue
+        if (_JINJA_OPEN if jinja else _PLACEHOLDER).search(item.title):
+            raise ConfigError(
+                f"heading {item.title!r} holds a placeholder, but section titles are static "
+                "text: move the placeholder into a paragraph under the heading"
+            )
+        while stack[-1][0] >= item.level:
+            stack.pop()
+        section = _Raw(item.title, [])
+        stack[-1][1].children.append(section)
+        stack.append((item.level, section))
+    return root
+
+
+def _paragraphs(text: str, *, headings: bool, jinja: bool) -> list[str | _Heading]:
+    """Split ``text`` at blank lines (and headings), keeping fenced and jinja blocks whole."""
+    items: list[str | _Heading] = []
+    lines: list[str] = []
+    fence: str | None = None
+
+    def flush() -> None:
+        body = "\n".join(lines).strip("\n")
+        lines.clear()
+        if not body.strip():
+            return
+        if jinja and items and isinstance(items[-1], str) and _LEFT_TRIM.match(body):
+            items[-1] = items[-1] + "\n\n" + body  # "{{-" eats the blank line before it
+        else:
+            items.append(body)
+
+    for line in text.split("\n"):
+        if fence is not None:
+            lines.append(_unescape_heading(line) if headings else line)
+            if re.fullmatch(rf"[ \t]{{0,3}}{fence[0]}{{{len(fence)},}}\s*", line):
+                fence = None
+            continue
+        heading = _HEADING.fullmatch(line) if headings else None
+        if (heading or not line.strip()) and not (jinja and not _complete(lines)):
+            flush()
+            if heading:
+                items.append(_Heading(len(heading.group(1)), " ".join((heading[2] or "").split())))
+            continue
+        opener = _FENCE.match(line)
+        if opener:
+            fence = opener.group(1)
+        lines.append(_unescape_heading(line) if headings else line)
+    flush()
+    return items
+
+
+def _unescape_heading(line: str) -> str:
+    return line[1:] if _ESCAPED_HEADING.match(line) else line
+
+
+def _complete(lines: list[str]) -> bool:
+    """Whether ``lines`` close every jinja block they open (and trim nothing after them)."""
+    text = "\n".join(lines)
+    if not _JINJA_OPEN.search(text):
+        return True
+    if _RIGHT_TRIM.search(text):
+        return False
+    try:
+        compile_template(text)
+    except TemplateError:
+        return False
+    return True
+
+
+# -- xml -------------------------------------------------------------------------------------
+
+
+def parse_xml(text: str, *, input_node: InputNode = "data") -> MetaPrompt:
+    """Read an XML-tagged prompt: block elements become sections titled by tag name.
+
+    A block element starts at a line start and ends at a line end (whitespace aside), has no
+    attributes (except ``<section title="...">``, read as the xml section format writes it)
+    and is closed. Its content is read the same way; text between elements becomes paragraphs.
+    Placeholders as in :func:`parse_markdown`.
+
+    >>> meta = parse_xml("<instructions>\\nBe brief.\\n</instructions>\\n<input>{{input}}</input>")
+    >>> print(render_prompt(meta, "Hi"))
+    <section title="instructions">
+    Be brief.
+    </section>
+    <BLANKLINE>
+    <section title="input">
+    Input: Hi
+    </section>
+    """
+    root = _Raw(None, _read_tagged(_newlines(text), jinja=False))
+    return MetaPrompt(_convert(root, _Options.of(root, False, input_node)), "xml")
+
+
+@dataclasses.dataclass
+class _Element:
+    name: str
+    attrs: str
+    open_start: int
+    open_end: int
+    close_start: int = -1
+    close_end: int = -1
+
+
+def _top_elements(text: str) -> list[_Element]:
+    """Closed elements not inside another closed element, in document order."""
+    stack: list[_Element] = []
+    closed: list[_Element] = []
+    for tag in _TAG.finditer(text):
+        closing, name, attrs, self_closing = tag.groups()
+        if self_closing:
+            continue
+        if not closing:
+            stack.append(_Element(name, attrs or "", tag.start(), tag.end()))
+            continue
+        for depth in range(len(stack) - 1, -1, -1):
+            if stack[depth].name == name:  # elements opened inside it stay unclosed (text)
+                element = stack[depth]
+                element.close_start, element.close_end = tag.span()
+                closed.append(element)
+                del stack[depth:]
+                break
+    top: list[_Element] = []
+    end = -1
+    for element in sorted(closed, key=lambda e: e.open_start):
+        if element.open_start >= end:
+            top.append(element)
+            end = element.close_end
+    return top
+
+
+def _title(element: _Element) -> str | None:
+    if element.name == "section":
+        match = _TITLE_ATTR.fullmatch(element.attrs)
+        return None if match is None else _unescape_entities(match.group(1))
+    return element.name if not element.attrs.strip() else None
+
+
+def _unescape_entities(text: str) -> str:
+    def entity(match: re.Match[str]) -> str:
+        name, dec, hexa = match.groups()
+        if name:
+            return _ENTITIES[name]
+        code = int(dec) if dec else int(hexa, 16)
+        return chr(code) if code <= 0x10FFFF else match.group(0)
+
+    return _ENTITY.sub(entity, text)
+
+
+def _own_lines(text: str, element: _Element) -> bool:
+    line_start = text.rfind("\n", 0, element.open_start) + 1
+    line_end = text.find("\n", element.close_end)
+    after = text[element.close_end :] if line_end == -1 else text[element.close_end : line_end]
+    return not text[line_start : element.open_start].strip() and not after.strip()
+
+
+def _read_tagged(text: str, *, jinja: bool) -> list[_Raw | str]:
+    children: list[_Raw | str] = []
+    pending = 0
+    for element in _top_elements(text):
+        title = _title(element)
+        inner = text[element.open_end : element.close_start]
+        if title is None or not _own_lines(text, element):
+            continue
+        before = text[pending : element.open_start]
+        if jinja and not (_complete([before]) and _complete([inner])):
+            continue  # inside a jinja block: the element is template text
+        children.extend(_text_paragraphs(before, jinja))
+        children.append(_Raw(title, _read_tagged(inner, jinja=jinja)))
+        pending = element.close_end
+    children.extend(_text_paragraphs(text[pending:], jinja))
+    return children
+
+
+def _text_paragraphs(text: str, jinja: bool) -> list[_Raw | str]:
+    text = _AMP_ESCAPED.sub("&", _LT_ESCAPED.sub("<", text))
+    return [p for p in _paragraphs(text, headings=False, jinja=jinja) if isinstance(p, str)]
+
+
+# -- paragraphs to components ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    jinja: bool
+    input_node: InputNode
+    single_field: bool
+
+    @classmethod
+    def of(cls, root: _Raw, jinja: bool, input_node: InputNode) -> _Options:
+        if input_node not in ("data", "template"):
+            raise ConfigError(f"unknown input_node {input_node!r}; use 'data' or 'template'")
+        fields: set[str] = set()
+        for paragraph in root.paragraphs():
+            if jinja:
+                fields |= template_variables(paragraph)
+            else:
+                fields.update(m.group(1) for m in _PLACEHOLDER.finditer(paragraph))
+        return cls(jinja, input_node, len(fields - _RESERVED) == 1)
+
+    def field(self, name: str) -> str:
+        """The jinja expression for placeholder ``name`` (see the module docstring)."""
+        if name in _RESERVED:
+            return name
+        if self.single_field:
+            return f'input["{name}"] if input is mapping else input'
+        return f'input["{name}"]'
+
+
+def _convert(raw: _Raw, options: _Options) -> list[Child]:
+    return [
+        Section(child.title, _convert(child, options))
+        if isinstance(child, _Raw)
+        else _paragraph(child, options)
+        for child in raw.children
+    ]
+
+
+def _paragraph(text: str, options: _Options) -> Child:
+    if options.input_node == "data" and _LONE_INPUT.fullmatch(text.strip()):
+        return InputData()
+    if options.jinja:
+        if not _JINJA_OPEN.search(text):
+            return text
+        names = sorted(template_variables(text) - _RESERVED)
+        prefix = "".join(f"{{% set {name} = {options.field(name)} %}}" for name in names)
+        return Template(prefix + text)
+    if not _PLACEHOLDER.search(text):
+        return text
+    parts: list[str] = []
+    pos = 0
+    for match in _PLACEHOLDER.finditer(text):
+        parts += [escape_jinja(text[pos : match.start()]), f"{{{{ {options.field(match[1])} }}}}"]
+        pos = match.end()
+    parts.append(escape_jinja(text[pos:]))
+    return Template("".join(parts))
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def parse_prompt_file(
+    path: str | Path, format: str | None = None, *, input_node: InputNode = "data"
+) -> Output:
+    """Read a prompt file into a program ``Output(GenerateText(meta), parser="raw")``.
+
+    ``format`` (``markdown``, ``xml`` or ``template``) defaults to the suffix (see
+    :data:`PROMPT_FILE_SUFFIXES`; ``.txt`` reads as markdown, since plain paragraphs are
+    markdown). A template named ``*.xml.j2`` is laid out as XML. There is no content sniffing:
+    an unknown suffix raises :class:`ConfigError`; pass ``format=``. The parser is ``raw`` (the
+    model's whole answer), as a prompt file says nothing about answer formats.
+    """
+    path = Path(path)
+    suffixes = [s.lower() for s in path.suffixes]
+    if format is None:
+        suffix = suffixes[-1] if suffixes else ""
+        if suffix not in PROMPT_FILE_SUFFIXES:
+            known = ", ".join(sorted(PROMPT_FILE_SUFFIXES))
+            raise ConfigError(
+                f"cannot tell the format of {str(path)!r} from its suffix {suffix!r} (known: "
+                f"{known}); pass format= one of: {', '.join(PROMPT_FILE_FORMATS)}"
+            )
+        format = PROMPT_FILE_SUFFIXES[suffix]
+    text = path.read_text(encoding="utf-8")
+    if format == "markdown":
+        meta = parse_markdown(text, input_node=input_node)
+    elif format == "xml":
+        meta = parse_xml(text, input_node=input_node)
+    elif format == "template":
+        inner = suffixes[-2] if len(suffixes) >= 2 else ""
+        structure: Structure = "xml" if inner == ".xml" else "markdown"
+        meta = parse_template(text, structure=structure, input_node=input_node)
+    else:
+        raise ConfigError(
+            f"unknown prompt file format {format!r}; use one of: {', '.join(PROMPT_FILE_FORMATS)}"
+        )
+    return Output(GenerateText(meta), parser="raw")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to completion, also when called from inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -1,0 +1,418 @@
+"""The search loop every strategy shares: propose, evaluate, select, checkpoint, repeat.
+
+A strategy implements two hooks: :meth:`Search.initial_population` and :meth:`Search.step`;
+everything else (budgets, duplicate skipping, the trace, per-operator win rates, checkpoints
+and resume, progress, the final test report) lives here. Each step draws its randomness from
+``random.Random(f"{seed}/{step}")``, so a run resumed from the checkpoint of step k makes the
+same choices as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mutators.base import Mutation, MutationContext, Mutator, ScoredProgram
+from sammo_core.components import Output
+from sammo_core.data import DataTable
+from sammo_core.errors import BudgetExceededError, ConfigError
+from sammo_core.graph import compile
+from sammo_core.objectives import Objective, Score, get_objective
+from sammo_core.results import ResultRow, ResultTable
+from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage
+from sammo_core.runners.base import Runner
+from sammo_core.serialization import from_json, to_json
+from search.budget import SearchBudget
+from search.candidate import Candidate, fitness
+from search.evaluator import Evaluator
+from search.pareto import pareto_front
+from search.result import SearchResult
+
+__all__ = ["Progress", "Search", "SearchRun"]
+
+CHECKPOINT = "checkpoint.json"
+CHECKPOINT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """What a progress display shows after each evaluated candidate."""
+
+    step: int
+    max_steps: int | None
+    candidates: int
+    best: float
+    objective: str
+    usage: Usage
+    budget: SearchBudget
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class SearchRun:
+    """The mutable state of one search run, and the tools a strategy's step uses."""
+
+    def __init__(
+        self,
+        search: Search,
+        *,
+        train: DataTable | None,
+        evaluator: Evaluator,
+        proposer: Runner,
+        ledger: Ledger,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.search = search
+        self.train = train
+        self.evaluator = evaluator
+        self.proposer = proposer
+        self.ledger = ledger
+        self.on_progress = on_progress
+        self.step = 0
+        self.candidates: list[Candidate] = []
+        self.by_hash: dict[str, int] = {}
+        self.population: list[int] = []
+        self.results: dict[int, ResultTable] = {}
+        self.stopped: str | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def objectives(self) -> list[Objective]:
+        return self.search.objectives
+
+    def get(self, candidate_id: int) -> Candidate:
+        return self.candidates[candidate_id]
+
+    def members(self) -> list[Candidate]:
+        return [self.candidates[i] for i in self.population]
+
+    def best(self) -> Candidate:
+        return max(self.candidates, key=lambda c: fitness(c, self.objectives))
+
+    def rng(self) -> random.Random:
+        """This step's random source: the same for the same seed and step, resumed or not."""
+        return random.Random(f"{self.search.seed}/{self.step}")
+
+    def ranked(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """Best first: by Pareto rank when there are several objectives, then by fitness."""
+        if len(self.objectives) == 1:
+            return sorted(candidates, key=lambda c: fitness(c, self.objectives), reverse=True)
+        remaining, out = list(candidates), []
+        while remaining:
+            front = pareto_front(remaining, self.objectives)
+            ids = {c.id for c in front}
+            out.extend(front)
+            remaining = [c for c in remaining if c.id not in ids]
+            # pareto_front keeps one of several equal-score candidates; keep the rest after it
+            if not front:
+                break
+        return out
+
+    # -- acting ----------------------------------------------------------------------------
+
+    def budget_left(self) -> bool:
+        limit = self.search.budget.candidates
+        return limit is None or len(self.candidates) < limit
+
+    async def propose(self, parent: Candidate, n: int, rng: random.Random) -> list[Mutation]:
+        """Ask the mutator for up to ``n`` children of ``parent``."""
+        if not self.search.mutator.applicable(parent.program):
+            return []
+        history = tuple(
+            ScoredProgram(c.program, c.score(self.objectives[0].name))
+            for c in sorted(self.candidates, key=lambda c: fitness(c, self.objectives))
+        )
+        context = MutationContext(
+            runner=self.proposer,
+            train=self.train,
+            results=self.results.get(parent.id),
+            history=history,
+        )
+        # Over-ask, then keep children not evaluated before: a duplicate would waste a slot.
+        offered = await self.search.mutator.mutate(parent.program, rng, n=2 * n, context=context)
+        fresh = [m for m in offered if compile(m.program).hash not in self.by_hash]
+        return fresh[:n]
+
+    async def add(self, mutation: Mutation, parent: Candidate | None) -> Candidate | None:
+        """Evaluate a child unless an equal program was seen; ``None`` if skipped."""
+        digest = compile(mutation.program).hash
+        if digest in self.by_hash or not self.budget_left():
+            return None
+        before = self.ledger.usage
+        evaluation = await self.evaluator.evaluate(mutation.program)
+        after = self.ledger.usage
+        candidate = Candidate(
+            id=len(self.candidates),
+            program=mutation.program,
+            hash=digest,
+            scores=evaluation.scores,
+            parent=None if parent is None else parent.id,
+            operator=mutation.operator,
+            description=mutation.description,
+            step=self.step,
+            calls=after.calls - before.calls,
+            tokens=after.total_tokens - before.total_tokens,
+        )
+        self.candidates.append(candidate)
+        self.by_hash[digest] = candidate.id
+        self.results[candidate.id] = evaluation.results
+        record = getattr(self.search._mutator, "record", None)
+        if parent is not None and callable(record):
+            primary = self.objectives[0].name
+            better = fitness(candidate, self.objectives[:1]) > fitness(parent, self.objectives[:1])
+            record(mutation.operator, better and candidate.score(primary) != parent.score(primary))
+        if self.on_progress is not None:
+            self.on_progress(
+                Progress(
+                    self.step,
+                    self.search.max_steps(),
+                    len(self.candidates),
+                    self.best().score(self.objectives[0].name),
+                    self.objectives[0].name,
+                    self.ledger.usage,
+                    self.search.budget,
+                )
+            )
+        return candidate
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def state_dict(self, fingerprint: str) -> dict[str, Any]:
+        mutator_state = getattr(self.search._mutator, "state_dict", None)
+        keep = set(self.population) | {self.best().id}
+        return {
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": fingerprint,
+            "step": self.step,
+            "stopped": self.stopped,
+            "population": self.population,
+            "candidates": [
+                {
+                    **c.summary(),
+                    "scores": {k: s.to_dict() for k, s in c.scores.items()},
+                    "program": to_json(c.program),
+                }
+                for c in self.candidates
+            ],
+            "results": {
+                str(i): self.results[i].to_records() for i in sorted(keep) if i in self.results
+            },
+            "mutator": mutator_state() if callable(mutator_state) else None,
+            "usage": self.ledger.usage.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = state["step"]
+        self.stopped = state["stopped"]
+        self.population = list(state["population"])
+        self.candidates = [_candidate_from(c) for c in state["candidates"]]
+        self.by_hash = {c.hash: c.id for c in self.candidates}
+        self.results = {
+            int(i): ResultTable.from_rows([ResultRow(**r) for r in rows])
+            for i, rows in state["results"].items()
+        }
+        loader = getattr(self.search._mutator, "load_state_dict", None)
+        if state["mutator"] is not None and callable(loader):
+            loader(state["mutator"])
+
+
+def _score_from(d: dict[str, Any]) -> Score:
+    per_item = d.get("per_item")
+    return Score(
+        d["name"],
+        d["value"],
+        d["ci_low"],
+        d["ci_high"],
+        None if per_item is None else tuple(per_item),
+        d["n"],
+    )
+
+
+def _candidate_from(d: dict[str, Any]) -> Candidate:
+    program = from_json(d["program"])
+    assert isinstance(program, Output)
+    return Candidate(
+        id=d["id"],
+        program=program,
+        hash=d["hash"],
+        scores={k: _score_from(v) for k, v in d["scores"].items()},
+        parent=d["parent"],
+        operator=d["operator"],
+        description=d["description"],
+        step=d["step"],
+        calls=d["calls"],
+        tokens=d["tokens"],
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+class Search(abc.ABC):
+    """Base class of search strategies.
+
+    Args:
+        mutator: the operator (often a :class:`~mutators.mixture.Mixture`) proposing children.
+        objectives: objective names or objects; the first is primary. With several, the
+            result includes the Pareto front.
+        budget: what the search may spend (candidates, calls, tokens, dollars).
+        seed: the seed of every random choice the search and its operators make.
+        max_concurrency: rows evaluated at once.
+    """
+
+    def __init__(
+        self,
+        mutator: Mutator | None,
+        *,
+        objectives: Sequence[Objective | str] = ("accuracy",),
+        budget: SearchBudget,
+        seed: int = 0,
+        max_concurrency: int = 32,
+    ) -> None:
+        if not objectives:
+            raise ConfigError("a search needs at least one objective, e.g. 'accuracy'")
+        self._mutator = mutator
+        self.objectives = [get_objective(o) if isinstance(o, str) else o for o in objectives]
+        self.budget = budget
+        self.seed = seed
+        self.max_concurrency = max_concurrency
+
+    @property
+    def mutator(self) -> Mutator:
+        """The operator proposing children (strategies that enumerate a space have none)."""
+        if self._mutator is None:
+            raise ConfigError(
+                f"{type(self).__name__} has no mutator: pass one, e.g. Mixture([...])"
+            )
+        return self._mutator
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def max_steps(self) -> int | None:
+        """The number of steps after which the search ends (None: until the budget ends)."""
+        return None
+
+    @abc.abstractmethod
+    async def initial_population(self, run: SearchRun, start: Candidate) -> None:
+        """Fill ``run.population`` (ids) after the start program was evaluated."""
+
+    @abc.abstractmethod
+    async def step(self, run: SearchRun) -> bool:
+        """Do one step; return False when the strategy has nothing left to try."""
+
+    def params(self) -> dict[str, Any]:
+        """The strategy's settings, for the checkpoint fingerprint and the report."""
+        return {}
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def fingerprint(self, program: Output, train: DataTable | None, val: DataTable) -> str:
+        import hashlib
+
+        parts = {
+            "strategy": type(self).__name__,
+            "params": self.params(),
+            "mutator": repr(self._mutator),
+            "objectives": [o.name for o in self.objectives],
+            "budget": dataclasses.asdict(self.budget),
+            "seed": self.seed,
+            "program": orjson.dumps(to_json(program)).decode(),
+            "train": None if train is None else train.content_hash(),
+            "val": val.content_hash(),
+        }
+        return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+    async def run(
+        self,
+        program: Output,
+        *,
+        val: DataTable,
+        runner: Runner,
+        train: DataTable | None = None,
+        test: DataTable | None = None,
+        proposer: Runner | None = None,
+        out_dir: str | Path | None = None,
+        resume: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> SearchResult:
+        """Search from ``program``, selecting on ``val``; report ``test`` for the winners only.
+
+        With ``out_dir``, a checkpoint is written after every step and ``resume=True``
+        continues from it. Runs that stop on the budget keep everything evaluated so far.
+        """
+        started = time.perf_counter()
+        out = Path(out_dir) if out_dir is not None else None
+        fingerprint = self.fingerprint(program, train, val)
+        state: dict[str, Any] | None = None
+        if resume and out is None:
+            raise ConfigError("resume=True needs the out_dir of the run to continue")
+        if resume and out is not None and (out / CHECKPOINT).is_file():
+            # (A run that died before its first checkpoint simply starts over.)
+            state = orjson.loads((out / CHECKPOINT).read_bytes())
+            if state["fingerprint"] != fingerprint:
+                raise ConfigError(
+                    f"the checkpoint in {out} belongs to a different search (other program, "
+                    "data, strategy, budget or seed); use a new output directory"
+                )
+        ledger = Ledger(
+            self.budget.runner_budget(),
+            used=Usage(**state["usage"]) if state is not None else None,
+        )
+        task = AccountingRunner(runner, ledger=ledger)
+        proposing = AccountingRunner(proposer or runner, ledger=ledger)
+        evaluator = Evaluator(val, task, self.objectives, self.max_concurrency)
+        run = SearchRun(
+            self,
+            train=train,
+            evaluator=evaluator,
+            proposer=proposing,
+            ledger=ledger,
+            on_progress=on_progress,
+        )
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+
+        def checkpoint() -> None:
+            if out is not None:
+                _write_atomic(out / CHECKPOINT, orjson.dumps(run.state_dict(fingerprint)))
+                trace = b"".join(orjson.dumps(c.summary()) + b"\n" for c in run.candidates)
+                _write_atomic(out / "trace.jsonl", trace)
+
+        try:
+            if state is not None:
+                run.load_state_dict(state)
+            else:
+                start = await run.add(Mutation(program, "the starting program", "start"), None)
+                if start is None:  # pragma: no cover - the first add always evaluates
+                    raise ConfigError("the starting program could not be evaluated")
+                await self.initial_population(run, start)
+                checkpoint()
+            limit = self.max_steps()
+            while run.stopped is None:
+                if limit is not None and run.step >= limit:
+                    run.stopped = "steps"
+                elif not run.budget_left():
+                    run.stopped = "candidates budget"
+                else:
+                    run.step += 1
+                    if not await self.step(run):
+                        run.stopped = "search space exhausted"
+                checkpoint()
+        except BudgetExceededError as exc:
+            run.stopped = f"budget: {exc}".split(";")[0]
+            checkpoint()
+        return await SearchResult.build(
+            run, test=test, runner=runner, seconds=time.perf_counter() - started, out=out
+        )

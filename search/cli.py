@@ -1,0 +1,375 @@
+"""``sammo-core optimize`` and ``sammo-core export``.
+
+``optimize`` searches from a program on a data file's train/validation split, reports the
+start vs the best on validation and test, and writes the trace, checkpoint, result and
+programs into RUN_DIR (``--resume`` continues a stopped run). ``export`` turns a run's winner
+(or a Pareto pick) into a portable prompt file with a manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sammo_core.cli_run import add_runner_arguments
+
+if TYPE_CHECKING:
+    from mutators.base import Mutator
+    from sammo_core.runners.cache import CacheMode
+    from search.base import Progress, Search
+    from search.result import SearchResult
+
+__all__ = ["register_export", "register_optimize"]
+
+STRATEGIES = ("beam", "evolution", "enumerate", "random")
+
+
+def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``optimize`` subcommand."""
+    p = subparsers.add_parser(
+        "optimize",
+        help="search for a better program",
+        description="Search over mutations of PROGRAM, selecting on a validation split and "
+        "reporting the test split for the start and the winner only.",
+    )
+    p.add_argument("program", type=Path, help="program .py or .json file")
+    p.add_argument("--data", type=Path, required=True, help="labelled data: .jsonl, .json, .csv")
+    p.add_argument("--test-data", type=Path, help="a separate test file (else split from --data)")
+    p.add_argument(
+        "--split",
+        default="0.5,0.25,0.25",
+        help="train,val,test fractions of --data (default 0.5,0.25,0.25; with --test-data "
+        "the test part is ignored)",
+    )
+    p.add_argument("--input-field", help="field holding the input (default: input)")
+    p.add_argument("--output-field", help="field holding the gold output (default: output)")
+    p.add_argument("--proposer-model", help="model that proposes rewrites (default: --model)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="beam")
+    p.add_argument(
+        "--operators",
+        default="structure,examples,format,compression",
+        help="operator groups: structure, examples, format, compression, content, apo, ape, opro "
+        "(the last four call the proposer model)",
+    )
+    p.add_argument(
+        "--budget",
+        required=True,
+        help="N candidates, or key=value pairs: candidates=40,calls=2000,tokens=...,usd=...",
+    )
+    p.add_argument(
+        "--objective",
+        default=None,
+        help="comma-separated, primary first, e.g. accuracy,mean_prompt_tokens",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=4, help="beam width")
+    p.add_argument("--depth", type=int, default=4, help="beam depth (steps)")
+    p.add_argument("--population", type=int, default=8, help="evolution population")
+    p.add_argument("--cycles", type=int, default=20, help="evolution cycles")
+    p.add_argument("--out", type=Path, required=True, help="RUN_DIR for trace and checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    add_runner_arguments(p)
+    p.set_defaults(func=_optimize)
+
+
+def _operators(groups: str) -> Mutator:
+    from mutators.compression import RemoveFiller
+    from mutators.content import (
+        InduceInstructions,
+        Paraphrase,
+        ProposeFromHistory,
+        Shorten,
+        TextGradient,
+    )
+    from mutators.examples import ChangeExampleCount, SwapExamples
+    from mutators.format import ChangeDataFormat, ChangeInputsPerCall, ChangeSectionFormat
+    from mutators.mixture import Mixture
+    from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
+    from sammo_core.errors import ConfigError
+
+    table: dict[str, list[Mutator]] = {
+        "structure": [DropSection(), DropParagraph(), ReorderSections(), RepeatSection()],
+        "examples": [SwapExamples(), ChangeExampleCount()],
+        "format": [ChangeSectionFormat(), ChangeDataFormat(), ChangeInputsPerCall()],
+        "compression": [RemoveFiller(), Shorten()],
+        "content": [Paraphrase()],
+        "apo": [TextGradient()],
+        "ape": [InduceInstructions()],
+        "opro": [ProposeFromHistory()],
+    }
+    chosen: list[Mutator] = []
+    for group in (g.strip() for g in groups.split(",") if g.strip()):
+        if group not in table:
+            raise ConfigError(f"unknown operator group {group!r}; use: {', '.join(table)}")
+        chosen.extend(table[group])
+    if not chosen:
+        raise ConfigError("--operators names no group")
+    return Mixture(chosen)
+
+
+def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[str]) -> Search:
+    from search.beam import BeamSearch
+    from search.budget import SearchBudget
+    from search.enumerative import EnumerativeSearch
+    from search.evolution import RegularizedEvolution
+    from search.random_search import RandomSearch
+
+    common: dict[str, Any] = {
+        "objectives": objectives,
+        "budget": SearchBudget.parse(args.budget),
+        "seed": args.seed,
+        "max_concurrency": args.concurrency,
+    }
+    if args.strategy == "beam":
+        return BeamSearch(mutator, width=args.width, depth=args.depth, **common)
+    if args.strategy == "evolution":
+        return RegularizedEvolution(
+            mutator, population_size=args.population, cycles=args.cycles, **common
+        )
+    if args.strategy == "enumerate":
+        return EnumerativeSearch(**common)
+    return RandomSearch(mutator, steps=args.depth, **common)
+
+
+def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
+    from sammo_core.errors import ConfigError
+    from sammo_core.loading import load_data
+
+    def read(path: Path) -> Any:
+        return load_data(
+            path,
+            input_field=args.input_field or loaded.input_field,
+            output_field=args.output_field or loaded.output_field,
+            input_fields=loaded.input_fields,
+        )
+
+    try:
+        fractions = [float(x) for x in args.split.split(",")]
+    except ValueError as exc:
+        raise ConfigError(
+            f"--split {args.split!r} must be three fractions, e.g. 0.5,0.25,0.25"
+        ) from exc
+    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9:
+        raise ConfigError(f"--split {args.split!r} must be three fractions summing to 1")
+    data = read(args.data)
+    train, val, test = data.split(*fractions, seed=args.seed)[:3]
+    if args.test_data is not None:
+        train, val = data.split(fractions[0] / (fractions[0] + fractions[1]), None, seed=args.seed)
+        test = read(args.test_data)
+    if len(val) == 0:
+        raise ConfigError(f"the validation split of {args.data} is empty; use more data")
+    return train, val, test
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from sammo_core.graph import compile
+    from sammo_core.loading import load_program
+    from sammo_core.runners.factory import build_runner
+
+    console = Console(stderr=True)
+    loaded = load_program(args.program)
+    train, val, test = _splits(args, loaded)
+    objectives = (args.objective or loaded.objective or "accuracy").split(",")
+    search = _strategy(args, _operators(args.operators), [o.strip() for o in objectives])
+    cache_mode: CacheMode = "replay" if args.replay else "readwrite"
+    task = build_runner(
+        args.model,
+        base_url=args.base_url,
+        cache=args.cache,
+        cache_mode=cache_mode,
+        max_concurrency=args.concurrency,
+        requests_per_minute=args.rpm,
+        tokens_per_minute=args.tpm,
+    )
+    proposer = task
+    if args.proposer_model and args.proposer_model != args.model:
+        proposer = build_runner(
+            args.proposer_model, base_url=args.base_url, cache=args.cache, cache_mode=cache_mode
+        )
+    console.print(
+        f"[bold]{search.__class__.__name__}[/] on {args.model}: train {len(train)}, "
+        f"val {len(val)}, test {len(test)} rows; program {compile(loaded.program).hash}"
+    )
+    started = time.perf_counter()
+
+    async def go() -> SearchResult:
+        from rich.live import Live
+
+        with Live(console=console, transient=True, refresh_per_second=4) as live:
+
+            def show(p: Progress) -> None:
+                budget = p.budget
+                parts = [f"step {p.step}" + (f"/{p.max_steps}" if p.max_steps else "")]
+                parts.append(
+                    f"candidates {p.candidates}"
+                    + (f"/{budget.candidates}" if budget.candidates else "")
+                )
+                parts.append(f"best {p.objective} {p.best:.3f}")
+                parts.append(
+                    f"calls {p.usage.calls}" + (f"/{budget.calls}" if budget.calls else "")
+                )
+                parts.append(f"tokens {p.usage.total_tokens:,}")
+                live.update(" · ".join(parts))
+
+            try:
+                return await search.run(
+                    loaded.program,
+                    train=train,
+                    val=val,
+                    test=test,
+                    runner=task.backend if task.cache is None else task.runner.inner,
+                    proposer=proposer.backend if proposer.cache is None else proposer.runner.inner,
+                    out_dir=args.out,
+                    resume=args.resume,
+                    on_progress=show,
+                )
+            finally:
+                await task.aclose()
+                if proposer is not task:
+                    await proposer.aclose()
+
+    result = asyncio.run(go())
+    print_report(result, time.perf_counter() - started)
+    console.print(f"run written to {args.out} (export with: sammo-core export {args.out})")
+    return 0
+
+
+def print_report(result: SearchResult, seconds: float) -> None:
+    """The final table: start vs best on validation and test, calls, tokens, time."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def fmt(score: Any) -> str:
+        if score is None:
+            return "-"
+        if score.ci_low is None:
+            return f"{score.value:,.3f}".rstrip("0").rstrip(".")
+        return f"{score.value:.3f} [{score.ci_low:.3f}, {score.ci_high:.3f}]"
+
+    table = Table(
+        title=f"{result.strategy}: {len(result.candidates)} candidates, "
+        f"{result.steps} steps, stopped on {result.stopped}"
+    )
+    table.add_column("program")
+    for o in result.objectives:
+        table.add_column(f"val {o.name}", justify="right")
+        table.add_column(f"test {o.name}", justify="right")
+    rows = [("start", result.start), ("best", result.best)]
+    rows += [(f"pareto {i}", c) for i, c in enumerate(result.front) if c.id != result.best.id]
+    for label, cand in rows:
+        cells = [f"{label} (#{cand.id})"]
+        test = result.test_scores.get(cand.id, {})
+        for o in result.objectives:
+            cells += [fmt(cand.scores.get(o.name)), fmt(test.get(o.name))]
+        table.add_row(*cells)
+    console = Console()
+    console.print(table)
+    u = result.usage
+    console.print(
+        f"search: {u.calls:,} calls, {u.cache_hits:,} cache hits, {u.total_tokens:,} tokens, "
+        f"${u.usd:.4f}; test report: {result.test_usage.calls:,} calls; {seconds:.1f} s"
+    )
+    if result.operators:
+        ops = ", ".join(f"{s.operator} {s.wins}/{s.tries}" for s in result.operators)
+        console.print(f"operator wins/tries: {ops}")
+    for cand in result.lineage()[1:]:
+        console.print(f"  #{cand.id} {cand.operator}: {cand.description}")
+
+
+def register_export(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``export`` subcommand."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a run's winner as a prompt file",
+        description="Write RUN_DIR's best program (or a Pareto pick) as markdown, a jinja2 "
+        "template, program JSON or chat messages, with a manifest.",
+    )
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--format", choices=("markdown", "jinja", "json", "messages"), default="json")
+    p.add_argument(
+        "--pick",
+        default="best",
+        help="'best', 'pareto:N' (the N-th member of the front, 0 = best), or "
+        "'limit:OBJECTIVE=VALUE' (best within a limit, e.g. limit:mean_prompt_tokens=200)",
+    )
+    p.add_argument("--out", type=Path, help="directory for the export (default RUN_DIR/export)")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import orjson
+    from sammo_core.export import build_manifest, write_export
+
+    from sammo_core.errors import ConfigError
+    from sammo_core.serialization import loads
+
+    run_dir: Path = args.run_dir
+    result_file = run_dir / "result.json"
+    if not result_file.is_file():
+        raise ConfigError(f"{run_dir} holds no result.json: is it an optimize --out directory?")
+    result = orjson.loads(result_file.read_bytes())
+    chosen = _choose(result, args.pick, run_dir)
+    program_file = run_dir / "programs" / f"{chosen['id']}.json"
+    if not program_file.is_file():
+        program_file = run_dir / "best_program.json"
+    program = loads(program_file.read_bytes())
+    checkpoint = orjson.loads((run_dir / "checkpoint.json").read_bytes())
+    scores = dict(chosen.get("test_scores") or chosen["scores"])
+    manifest = build_manifest(
+        program,
+        model=_model_of(run_dir),
+        scores=scores,
+        data_hash=checkpoint["fingerprint"],
+        budget_used=result["usage"],
+    )
+    out = args.out or run_dir / "export"
+    prompt_path, manifest_path = write_export(program, out, args.format, manifest)
+    print(f"wrote {prompt_path} and {manifest_path}")
+    return 0
+
+
+def _model_of(run_dir: Path) -> str:
+    meta = run_dir / "run.json"
+    if meta.is_file():
+        import orjson
+
+        return str(orjson.loads(meta.read_bytes()).get("model", "unknown"))
+    return "unknown"
+
+
+def _choose(result: dict[str, Any], pick: str, run_dir: Path) -> dict[str, Any]:
+    from sammo_core.errors import ConfigError
+
+    if pick == "best":
+        return dict(result["best"])
+    kind, _, arg = pick.partition(":")
+    if kind == "pareto":
+        front = result["front"]
+        try:
+            return dict(front[int(arg)])
+        except (ValueError, IndexError) as exc:
+            raise ConfigError(
+                f"--pick {pick!r}: the front of {run_dir} has {len(front)} members "
+                f"(0..{len(front) - 1})"
+            ) from exc
+    if kind == "limit":
+        name, _, value = arg.partition("=")
+        directions = {o["name"]: o["direction"] for o in result["objectives"]}
+        if name not in directions:
+            raise ConfigError(f"--pick {pick!r}: {name!r} is not an objective of this run")
+        limit = float(value)
+        ok = [
+            c
+            for c in result["front"]
+            if (c["scores"][name]["value"] <= limit) == (directions[name] == "minimize")
+            or c["scores"][name]["value"] == limit
+        ]
+        if not ok:
+            raise ConfigError(f"--pick {pick!r}: no member of the Pareto front meets it")
+        return dict(ok[0])
+    raise ConfigError(f"--pick {pick!r}: use best, pareto:N or limit:OBJECTIVE=VALUE")

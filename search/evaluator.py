@@ -1,0 +1,58 @@
+"""Scoring candidate programs on a split, once per distinct compiled graph."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from sammo_core.components import Output
+from sammo_core.data import DataTable
+from sammo_core.graph import compile
+from sammo_core.objectives import Objective, Score, evaluate
+from sammo_core.results import ResultTable
+from sammo_core.runners.base import Runner
+
+__all__ = ["Evaluation", "Evaluator"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Scores of one program on one split, with the result table they came from."""
+
+    hash: str
+    scores: dict[str, Score]
+    results: ResultTable
+
+
+class Evaluator:
+    """Runs programs on ``data`` through ``runner`` and scores them with ``objectives``.
+
+    Programs whose compiled graphs hash equal are evaluated once: a second request returns the
+    first evaluation and makes no call.
+    """
+
+    def __init__(
+        self,
+        data: DataTable,
+        runner: Runner,
+        objectives: Sequence[Objective],
+        max_concurrency: int = 32,
+    ) -> None:
+        self.data = data
+        self.runner = runner
+        self.objectives = list(objectives)
+        self.max_concurrency = max_concurrency
+        self._memo: dict[str, Evaluation] = {}
+
+    def seen(self, program: Output) -> bool:
+        return compile(program).hash in self._memo
+
+    async def evaluate(self, program: Output) -> Evaluation:
+        graph = compile(program)
+        known = self._memo.get(graph.hash)
+        if known is not None:
+            return known
+        results = await graph.run(self.data, self.runner, max_concurrency=self.max_concurrency)
+        evaluation = Evaluation(graph.hash, evaluate(results, self.objectives), results)
+        self._memo[graph.hash] = evaluation
+        return evaluation

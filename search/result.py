@@ -1,0 +1,172 @@
+"""What a search returns and writes: start vs best (and the Pareto front), test scores for
+those only, the trace, per-operator win rates and what was spent."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from sammo_core.data import DataTable
+from sammo_core.objectives import Objective, Score
+from sammo_core.runners.accounting import AccountingRunner, Usage
+from sammo_core.runners.base import Runner
+from sammo_core.serialization import dumps
+from search.candidate import Candidate
+from search.evaluator import Evaluator
+from search.pareto import pareto_front, pick
+
+if TYPE_CHECKING:
+    from search.base import SearchRun
+
+__all__ = ["OperatorStats", "SearchResult"]
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorStats:
+    """How one operator fared: children evaluated, children better than their parent."""
+
+    operator: str
+    tries: int
+    wins: int
+
+    @property
+    def win_rate(self) -> float:
+        return self.wins / self.tries if self.tries else 0.0
+
+
+def operator_stats(candidates: Sequence[Candidate], objective: Objective) -> list[OperatorStats]:
+    """Per-operator tries and wins (a win: the child beats its parent on ``objective``)."""
+    sign = 1 if objective.direction == "maximize" else -1
+    tally: dict[str, list[int]] = {}
+    for c in candidates:
+        if c.parent is None:
+            continue
+        parent = candidates[c.parent]
+        t = tally.setdefault(c.operator, [0, 0])
+        t[0] += 1
+        t[1] += int(sign * (c.score(objective.name) - parent.score(objective.name)) > 0)
+    return [OperatorStats(op, tries, wins) for op, (tries, wins) in sorted(tally.items())]
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+    """The outcome of a search."""
+
+    objectives: list[Objective]
+    candidates: list[Candidate]
+    start: Candidate
+    best: Candidate
+    front: list[Candidate]
+    test_scores: Mapping[int, Mapping[str, Score]]
+    usage: Usage
+    test_usage: Usage
+    stopped: str
+    steps: int
+    seconds: float
+    strategy: str
+    params: Mapping[str, Any]
+
+    @property
+    def operators(self) -> list[OperatorStats]:
+        return operator_stats(self.candidates, self.objectives[0])
+
+    def pick(self, limits: Mapping[str, float] | None = None) -> Candidate:
+        """The best candidate within ``limits``, e.g. ``{"mean_prompt_tokens": 200}``."""
+        return pick(self.candidates, self.objectives, limits)
+
+    def lineage(self, candidate: Candidate | None = None) -> list[Candidate]:
+        """From the start program to ``candidate`` (default: the best), one step at a time."""
+        chain = [candidate or self.best]
+        while chain[-1].parent is not None:
+            chain.append(self.candidates[chain[-1].parent])
+        return chain[::-1]
+
+    @classmethod
+    async def build(
+        cls,
+        run: SearchRun,
+        *,
+        test: DataTable | None,
+        runner: Runner,
+        seconds: float,
+        out: Path | None,
+    ) -> SearchResult:
+        objectives = run.objectives
+        start, best = run.candidates[0], run.best()
+        front = pareto_front(run.candidates, objectives) if len(objectives) > 1 else [best]
+        test_scores: dict[int, Mapping[str, Score]] = {}
+        reporter = AccountingRunner(runner)  # not charged to the search budget
+        if test is not None:
+            evaluator = Evaluator(test, reporter, objectives, run.search.max_concurrency)
+            for cand in _unique([start, best, *front]):
+                test_scores[cand.id] = (await evaluator.evaluate(cand.program)).scores
+        result = cls(
+            objectives=objectives,
+            candidates=run.candidates,
+            start=start,
+            best=best,
+            front=front,
+            test_scores=test_scores,
+            usage=run.ledger.usage,
+            test_usage=reporter.usage,
+            stopped=run.stopped or "done",
+            steps=run.step,
+            seconds=seconds,
+            strategy=type(run.search).__name__,
+            params=run.search.params(),
+        )
+        if out is not None:
+            result.save(out)
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        def scores(c: Candidate) -> dict[str, Any]:
+            row = c.summary()
+            test = self.test_scores.get(c.id)
+            row["test_scores"] = (
+                None
+                if test is None
+                else {k: s.to_dict() | {"per_item": None} for k, s in test.items()}
+            )
+            return row
+
+        return {
+            "strategy": self.strategy,
+            "params": dict(self.params),
+            "objectives": [{"name": o.name, "direction": o.direction} for o in self.objectives],
+            "start": scores(self.start),
+            "best": scores(self.best),
+            "front": [scores(c) for c in self.front],
+            "lineage": [c.summary() for c in self.lineage()],
+            "operators": [dataclasses.asdict(s) | {"win_rate": s.win_rate} for s in self.operators],
+            "candidates": len(self.candidates),
+            "usage": self.usage.to_dict(),
+            "test_usage": self.test_usage.to_dict(),
+            "stopped": self.stopped,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+
+    def save(self, out: Path) -> None:
+        """Write ``result.json`` and the programs of the start, the best and the front."""
+        programs = out / "programs"
+        programs.mkdir(parents=True, exist_ok=True)
+        for cand in _unique([self.start, self.best, *self.front]):
+            (programs / f"{cand.id}.json").write_text(dumps(cand.program))
+        (out / "best_program.json").write_text(dumps(self.best.program))
+        tmp = out / "result.json.tmp"
+        tmp.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
+        tmp.replace(out / "result.json")
+
+
+def _unique(cands: Sequence[Candidate]) -> list[Candidate]:
+    seen: dict[int, Candidate] = {}
+    for c in cands:
+        seen.setdefault(c.id, c)
+    return list(seen.values())

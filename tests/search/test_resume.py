@@ -1,0 +1,84 @@
+"""A search killed mid-way and resumed ends exactly like one that never stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from mutators.examples import ChangeExampleCount, SwapExamples
+from mutators.mixture import Mixture
+from mutators.structure import DropSection, ReorderSections
+from sammo_core import ConfigError
+from sammo_core.runners import LLMRequest, LLMResult, Runner
+from sammo_core.testing.synthetic import items, start_program, synthetic_model
+from search import BeamSearch, RegularizedEvolution, Search, SearchBudget, SearchResult
+
+VAL, TEST = items(20), items(20, start=100)
+
+
+class Crash(Exception):
+    """Stands for the process dying (not a library error, so nothing catches it)."""
+
+
+class CrashAfter(Runner):
+    def __init__(self, inner: Runner, calls: int) -> None:
+        self.inner, self.left, self.model = inner, calls, inner.model
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        if self.left <= 0:
+            raise Crash("killed")
+        self.left -= 1
+        return await self.inner.generate(request)
+
+
+def make(kind: str) -> Search:
+    ops = Mixture([DropSection(), ChangeExampleCount(), SwapExamples(), ReorderSections()])
+    if kind == "beam":
+        return BeamSearch(ops, width=2, depth=4, budget=SearchBudget(calls=700), seed=3)
+    return RegularizedEvolution(
+        ops,
+        population_size=4,
+        tournament_size=2,
+        cycles=12,
+        budget=SearchBudget(calls=700),
+        seed=3,
+    )
+
+
+def go(search: Search, runner: Runner, out: Path, resume: bool = False) -> SearchResult:
+    return asyncio.run(
+        search.run(start_program(), val=VAL, test=TEST, runner=runner, out_dir=out, resume=resume)
+    )
+
+
+@pytest.mark.parametrize("kind", ["beam", "evolution"])
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9])
+def test_resume_after_a_crash_gives_the_uninterrupted_result(
+    kind: str, fraction: float, tmp_path: Path
+) -> None:
+    model = synthetic_model()
+    whole = go(make(kind), model, tmp_path / "whole")
+    crash_after = int(model.calls * fraction)
+
+    with pytest.raises(Crash):
+        go(make(kind), CrashAfter(synthetic_model(), crash_after), tmp_path / "crashed")
+    resumed = go(make(kind), synthetic_model(), tmp_path / "crashed", resume=True)
+
+    assert [c.hash for c in resumed.candidates] == [c.hash for c in whole.candidates]
+    assert [c.description for c in resumed.candidates] == [c.description for c in whole.candidates]
+    assert resumed.best.id == whole.best.id
+    assert resumed.best.scores == whole.best.scores
+    assert resumed.test_scores == whole.test_scores
+    assert resumed.usage.calls == whole.usage.calls
+    assert resumed.stopped == whole.stopped
+
+
+def test_resume_refuses_another_search(tmp_path: Path) -> None:
+    go(make("beam"), synthetic_model(), tmp_path)
+    other = BeamSearch(Mixture([DropSection()]), budget=SearchBudget(calls=700), seed=4)
+    with pytest.raises(ConfigError, match="belongs to a different search"):
+        go(other, synthetic_model(), tmp_path, resume=True)
+    fresh = go(make("beam"), synthetic_model(), tmp_path / "empty", resume=True)
+    assert fresh.best.id == go(make("beam"), synthetic_model(), tmp_path / "again").best.id
