@@ -43,8 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sammo-core {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for ep in sorted(entry_points(group="sammo_core.commands"), key=lambda e: e.name):
-        register: Register = ep.load()
-        register(subparsers)
+        try:
+            register: Register = ep.load()
+            register(subparsers)
+        except Exception as exc:  # a broken plugin must not take the other commands down
+            print(
+                f"warning: command plugin {ep.name!r} ({ep.value}) failed to load and is "
+                f"skipped: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
     return parser
 
 

@@ -42,6 +42,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer only from --cache; a request not in it fails (for offline CI)",
     )
     group.add_argument("--concurrency", type=int, default=32, help="calls in flight (default 32)")
+    group.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds before a call is retried (default 60)"
+    )
     group.add_argument("--rpm", type=float, help="requests per minute limit")
     group.add_argument("--tpm", type=float, help="tokens per minute limit")
 
@@ -104,6 +107,7 @@ def _run_command(args: argparse.Namespace) -> int:
         max_concurrency=args.concurrency,
         requests_per_minute=args.rpm,
         tokens_per_minute=args.tpm,
+        timeout=args.timeout,
     )
 
     from rich.console import Console

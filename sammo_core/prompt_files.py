@@ -14,17 +14,16 @@ input), so a search can start from, and be compared with, the prompt you use tod
 
 Placeholders: ``{{ input }}`` is the current input. Any other name, ``{{ question }}``, reads
 the field ``question`` of a dict input; when a file uses a single such name, a non-dict input
-is used whole. ``inputs`` and ``constants`` keep their :class:`Template` meaning. With
-``input_node="data"`` (the default) a paragraph that is only ``{{ input }}`` or
-``Input: {{ input }}`` becomes :class:`InputData`, which search operators recognize as the input
-(data formats, minibatching); it renders as the data format writes inputs (plain:
-``Input: <text>``). With ``input_node="template"`` it stays a :class:`Template`, so the prompt
-is the file with the placeholder replaced by the input text. Any other paragraph holding a
-placeholder becomes a :class:`Template` whose literal text is escaped (see :func:`escape_jinja`).
+is used whole. ``inputs`` and ``constants`` keep their :class:`Template` meaning. A paragraph
+holding a placeholder becomes a :class:`Template` whose literal text is escaped (see
+:func:`escape_jinja`), so the prompt is the file with the placeholder replaced by the input.
+With ``input_node="data"``, a paragraph that is only ``{{ input }}`` becomes :class:`InputData`
+instead, which data-format operators can change; it renders as the data format writes an input
+(plain: ``Input: <text>`` and the ``Output:`` cue), so the prompt is no longer the file's.
 
 Round trip, "up to whitespace" meaning equal after :func:`normalize_whitespace`: rendering the
-parsed program for input ``x`` gives the file with each placeholder replaced by ``x`` (and, in
-``data`` mode, a lone-placeholder paragraph ``{{ input }}`` by ``Input: x``), with these
+parsed program for input ``x`` gives the file with each placeholder replaced by ``x`` (in
+``data`` mode, a paragraph ``{{ input }}`` by the data format's rendering of ``x``), with these
 normalizations, which the section formats force:
 
 * markdown: heading levels follow nesting (``##`` under no ``#`` comes back as ``#``); a heading
@@ -43,7 +42,7 @@ Answer yes or no.
 <BLANKLINE>
 # Input
 <BLANKLINE>
-Input: Is water wet?
+Is water wet?
 """
 
 from __future__ import annotations
@@ -108,9 +107,13 @@ PROMPT_FILE_SUFFIXES: Mapping[str, str] = MappingProxyType(
 )
 
 _RESERVED = frozenset({"input", "inputs", "constants"})
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_LONE_INPUT = re.compile(r"(?:Input: )?\{\{\s*input\s*\}\}")
+# A jinja keyword or literal ("{{ and }}") is no variable, so no placeholder.
+_KEYWORDS = r"(?:and|or|not|in|is|if|else|true|false|none|True|False|None)\b"
+_PLACEHOLDER = re.compile(rf"\{{\{{\s*(?!{_KEYWORDS})([A-Za-z_][A-Za-z0-9_]*)\s*\}}\}}")
+_LONE_INPUT = re.compile(r"\{\{\s*input\s*\}\}")
 _JINJA_OPEN = re.compile(r"\{(?=[{%#])")
+_JINJA_SPECIAL = re.compile(r"\{(?=[{%#\r])|\r")
+_JINJA_SPECIAL_OPEN_END = re.compile(r"\{(?=[{%#\r]|\Z)|\r")
 # Read headings exactly as the markdown section format does, so text lines it would escape are
 # the ones read as headings, and lines it did escape lose one backslash.
 _HEADING = re.compile(r"(#+)(?: (.*))?")
@@ -144,12 +147,13 @@ def normalize_whitespace(text: str) -> str:
     return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
 
 
-def escape_jinja(text: str) -> str:
+def escape_jinja(text: str, *, final: bool = True) -> str:
     """A jinja2 template that renders to ``text`` exactly (under jinja2's default settings).
 
-    Each ``{`` that would open a jinja tag is written as ``{{ '{' }}``; a carriage return (which
-    jinja would turn into a newline) as ``{{ '\\r' }}``; and a final newline, which jinja drops
-    by default, is kept by an empty expression after it.
+    Each ``{`` that would open a jinja tag is written as ``{{ '{' }}`` and a carriage return
+    (which jinja would turn into a newline) as ``{{ '\\r' }}``. When ``text`` ends the template
+    (``final``), a final newline, which jinja drops by default, is kept by an empty expression;
+    otherwise a final ``{`` is escaped too, as a placeholder may follow it.
 
     >>> escape_jinja("Use {{ name }} and {% raw %}")
     "Use {{ '{' }}{ name }} and {{ '{' }}% raw %}"
@@ -157,8 +161,9 @@ def escape_jinja(text: str) -> str:
     >>> jinja2.Template(escape_jinja("a {{ b }}\\n")).render()
     'a {{ b }}\\n'
     """
-    text = _JINJA_OPEN.sub("{{ '{' }}", text).replace("\r", "{{ '\\r' }}")
-    return text + "{{ '' }}" if text.endswith("\n") else text
+    special = _JINJA_SPECIAL if final else _JINJA_SPECIAL_OPEN_END
+    text = special.sub(lambda m: "{{ '\\r' }}" if m.group(0) == "\r" else "{{ '{' }}", text)
+    return text + "{{ '' }}" if final and text.endswith("\n") else text
 
 
 def render_request(
@@ -170,9 +175,9 @@ def render_request(
     :class:`ConfigError` when it makes more than one call (a nested :class:`GenerateText`,
     whose prompt depends on model answers). Works inside a running event loop too.
 
-    >>> prompt = MetaPrompt([Template("Say hi to {{ input }}.")])
-    >>> [m.content for m in render_request(Output(GenerateText(prompt, "Be kind.")), "Ada").messages]
-    ['Be kind.', 'Say hi to Ada.']
+    >>> program = Output(GenerateText(MetaPrompt([Template("Hi {{ input }}.")]), "Be kind."))
+    >>> [m.content for m in render_request(program, "Ada").messages]
+    ['Be kind.', 'Hi Ada.']
     """
     if not isinstance(program, Output):
         raise ConfigError(
@@ -212,27 +217,30 @@ def render_prompt(
 # -- markdown and templates ------------------------------------------------------------------
 
 
-def parse_markdown(text: str, *, input_node: InputNode = "data") -> MetaPrompt:
+def parse_markdown(text: str, *, input_node: InputNode = "template") -> MetaPrompt:
     """Read a markdown prompt: headings to nested sections, paragraphs to strings.
 
     Only ``{{ name }}`` placeholders are read; any other brace stays literal text. A heading
     that holds a placeholder raises :class:`ConfigError` (titles are static).
 
-    >>> meta = parse_markdown("Intro.\\n\\n# Task\\n\\n- a\\n- b\\n\\n## Input\\n\\n{{ input }}")
-    >>> print(meta)
-    MetaPrompt(section_format='markdown', data_format='plain')
+    >>> text = "Intro.\\n\\n# Task\\n\\n- a\\n- b\\n\\n## Input\\n\\nText: {{ input }}"
+    >>> print(parse_markdown(text))
+    MetaPrompt()
     ├── 'Intro.'
     └── Section 'Task'
-        ├── '- a\\n- b'
+        ├── '- a - b'
         └── Section 'Input'
-            └── InputData(data_format=None, hint=True)
+            └── Template('Text: {{ input }}')
+    >>> print(parse_markdown("{{ input }}", input_node="data"))
+    MetaPrompt()
+    └── InputData()
     """
     root = _read_headed(text, jinja=False)
     return MetaPrompt(_convert(root, _Options.of(root, False, input_node)), "markdown")
 
 
 def parse_template(
-    text: str, *, structure: Structure = "markdown", input_node: InputNode = "data"
+    text: str, *, structure: Structure = "markdown", input_node: InputNode = "template"
 ) -> MetaPrompt:
     """Read a jinja2 template laid out as markdown (default) or XML (``structure="xml"``).
 
@@ -244,19 +252,15 @@ def parse_template(
     ``xml`` section format, which escapes the least. Templates loading other files raise
     :class:`ConfigError`.
 
-    >>> meta = parse_template("# Task\\n\\nAnswer {{ question }}.\\n\\n{{ input }}")
+    >>> meta = parse_template("# Task\\n\\n{% if question %}Answer {{ question }}.{% endif %}")
     >>> print(meta)
-    MetaPrompt(section_format='markdown', data_format='plain')
+    MetaPrompt()
     └── Section 'Task'
-        ├── Template('{% set question = input["question"] if input is...')
-        └── InputData(data_format=None, hint=True)
+        └── Template('{% set question = input["question"] if input ...')
     >>> print(render_prompt(meta, {"question": "2+2"}))
     # Task
     <BLANKLINE>
     Answer 2+2.
-    <BLANKLINE>
-    Input:
-    - question: 2+2
     """
     text = _newlines(text)
     compile_template(text)  # a syntax error names its line in the whole file
@@ -379,7 +383,7 @@ def _complete(lines: list[str]) -> bool:
 # -- xml -------------------------------------------------------------------------------------
 
 
-def parse_xml(text: str, *, input_node: InputNode = "data") -> MetaPrompt:
+def parse_xml(text: str, *, input_node: InputNode = "template") -> MetaPrompt:
     """Read an XML-tagged prompt: block elements become sections titled by tag name.
 
     A block element starts at a line start and ends at a line end (whitespace aside), has no
@@ -394,7 +398,7 @@ def parse_xml(text: str, *, input_node: InputNode = "data") -> MetaPrompt:
     </section>
     <BLANKLINE>
     <section title="input">
-    Input: Hi
+    Hi
     </section>
     """
     root = _Raw(None, _read_tagged(_newlines(text), jinja=False))
@@ -539,7 +543,8 @@ def _paragraph(text: str, options: _Options) -> Child:
     parts: list[str] = []
     pos = 0
     for match in _PLACEHOLDER.finditer(text):
-        parts += [escape_jinja(text[pos : match.start()]), f"{{{{ {options.field(match[1])} }}}}"]
+        literal = escape_jinja(text[pos : match.start()], final=False)
+        parts += [literal, f"{{{{ {options.field(match[1])} }}}}"]
         pos = match.end()
     parts.append(escape_jinja(text[pos:]))
     return Template("".join(parts))
@@ -549,7 +554,7 @@ def _paragraph(text: str, options: _Options) -> Child:
 
 
 def parse_prompt_file(
-    path: str | Path, format: str | None = None, *, input_node: InputNode = "data"
+    path: str | Path, format: str | None = None, *, input_node: InputNode = "template"
 ) -> Output:
     """Read a prompt file into a program ``Output(GenerateText(meta), parser="raw")``.
 

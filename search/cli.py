@@ -165,6 +165,7 @@ def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
 
 
 def _optimize(args: argparse.Namespace) -> int:
+    import orjson
     from rich.console import Console
 
     from sammo_core.graph import compile
@@ -185,6 +186,7 @@ def _optimize(args: argparse.Namespace) -> int:
         max_concurrency=args.concurrency,
         requests_per_minute=args.rpm,
         tokens_per_minute=args.tpm,
+        timeout=args.timeout,
     )
     proposer = task
     if args.proposer_model and args.proposer_model != args.model:
@@ -233,6 +235,24 @@ def _optimize(args: argparse.Namespace) -> int:
                 if proposer is not task:
                     await proposer.aclose()
 
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "model": args.model,
+        "proposer_model": args.proposer_model or args.model,
+        "program": str(args.program),
+        "data": str(args.data),
+        "test_data": None if args.test_data is None else str(args.test_data),
+        "data_hash": {
+            "train": train.content_hash(),
+            "val": val.content_hash(),
+            "test": test.content_hash(),
+        },
+        "strategy": args.strategy,
+        "operators": args.operators,
+        "budget": args.budget,
+        "seed": args.seed,
+    }
+    (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     result = asyncio.run(go())
     print_report(result, time.perf_counter() - started)
     console.print(f"run written to {args.out} (export with: sammo-core export {args.out})")
@@ -303,9 +323,9 @@ def register_export(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 def _export(args: argparse.Namespace) -> int:
     import orjson
-    from sammo_core.export import build_manifest, write_export
 
     from sammo_core.errors import ConfigError
+    from sammo_core.export import build_manifest, write_export
     from sammo_core.serialization import loads
 
     run_dir: Path = args.run_dir
@@ -318,13 +338,13 @@ def _export(args: argparse.Namespace) -> int:
     if not program_file.is_file():
         program_file = run_dir / "best_program.json"
     program = loads(program_file.read_bytes())
-    checkpoint = orjson.loads((run_dir / "checkpoint.json").read_bytes())
+    meta = _run_meta(run_dir)
     scores = dict(chosen.get("test_scores") or chosen["scores"])
     manifest = build_manifest(
         program,
-        model=_model_of(run_dir),
+        model=str(meta.get("model", "unknown")),
         scores=scores,
-        data_hash=checkpoint["fingerprint"],
+        data_hash=orjson.dumps(meta.get("data_hash")).decode(),
         budget_used=result["usage"],
     )
     out = args.out or run_dir / "export"
@@ -333,13 +353,11 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_of(run_dir: Path) -> str:
-    meta = run_dir / "run.json"
-    if meta.is_file():
-        import orjson
+def _run_meta(run_dir: Path) -> dict[str, Any]:
+    import orjson
 
-        return str(orjson.loads(meta.read_bytes()).get("model", "unknown"))
-    return "unknown"
+    meta = run_dir / "run.json"
+    return dict(orjson.loads(meta.read_bytes())) if meta.is_file() else {}
 
 
 def _choose(result: dict[str, Any], pick: str, run_dir: Path) -> dict[str, Any]:

@@ -353,7 +353,8 @@ class OpenAIRunner(Runner):
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
         if request.seed is not None:
-            body["seed"] = request.seed
+            # Repeated samples of one prompt must differ, and repeat across runs.
+            body["seed"] = request.seed + request.sample_index
         if request.stop:
             body["stop"] = list(request.stop)
         if self.extra_body:

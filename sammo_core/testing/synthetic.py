@@ -30,6 +30,7 @@ from sammo_core.runners.scripted import ScriptedRunner
 __all__ = [
     "DISTRACTOR",
     "TASK",
+    "answer",
     "items",
     "optimal_program",
     "quality",
@@ -59,7 +60,8 @@ def quality(prompt: str) -> int:
     return int(TASK in prompt) + int(DISTRACTOR not in prompt) + int(examples >= 3)
 
 
-def _reply(request: LLMRequest) -> str:
+def answer(request: LLMRequest) -> str:
+    """The synthetic model's answer to one request."""
     prompt = request.prompt_text
     match = _ITEM.search(prompt.rstrip())
     if match is None:
@@ -72,7 +74,7 @@ def _reply(request: LLMRequest) -> str:
 
 def synthetic_model(latency: float = 0.0) -> ScriptedRunner:
     """The scripted model described in the module docstring."""
-    return ScriptedRunner(default=_reply, model="synthetic", latency=latency)
+    return ScriptedRunner(default=answer, model="synthetic", latency=latency)
 
 
 def start_program(n_examples: int = 1) -> Output:

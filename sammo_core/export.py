@@ -1,0 +1,493 @@
+"""Exporting a program as a portable file, with a manifest saying where it came from.
+
+Four formats (:data:`EXPORT_FORMATS`):
+
+* ``json`` -- :func:`sammo_core.dumps` of the program; :func:`sammo_core.loads` reads it back
+  equal. The only format that keeps everything (examples chosen per input, minibatching,
+  nested calls, call parameters).
+* ``jinja`` -- a jinja2 template of the user message: rendered with ``input=X`` (jinja2's
+  default settings) it gives exactly the prompt the program sends for ``X``, for every ``X``
+  its formats insert verbatim (see below). Literal ``{{``/``{%``/``{#`` are escaped.
+* ``markdown`` -- the user message for people to read, the input shown as ``{{ input }}``;
+  literal braces are not escaped.
+* ``messages`` -- OpenAI chat messages, a JSON list of ``{"role", "content"}`` objects (the
+  system message first when there is one); contents are jinja templates as above.
+
+How: the program renders once, through the real compile/run path, for a sentinel input; the
+sentinel is then replaced by the placeholder (:func:`program_template`). With ``input_fields``
+the input is a dict and each field gets its own placeholder, ``{{ input.question }}``. The result
+is checked against the program for probe inputs, so a prompt that transforms its input (a
+``Template`` applying ``upper``, ``{% if %}`` on the input) raises :class:`ConfigError` instead
+of exporting a wrong template.
+
+Limits: a template inserts the input as it is, while a program writes it through its formats:
+the data formats strip it and escape some lines (a line reading as a label, ``Output: x``), the
+json data format escapes quotes, backslashes and newlines, the xml formats escape ``<`` before
+a tag name and ``&`` before an entity, the markdown section format escapes lines reading as a
+heading. For inputs these leave unchanged the template is exact. Examples selected by ``knn``
+(chosen per input), ``inputs_per_call > 1`` (several inputs per call) and nested LLM calls
+cannot be written as one template: those programs raise :class:`ConfigError` for every format
+but ``json``. ``markdown`` and ``jinja`` hold one message: a program with a system message
+raises :class:`ConfigError` there (export ``messages``).
+
+>>> from sammo_core import GenerateText, MetaPrompt, Output, Section, Template
+>>> program = Output(GenerateText(MetaPrompt([
+...     Section("Task", ["Fill {{ slots }} in."]), Template("Text: {{ input }}")])))
+>>> print(export_program(program, "jinja"))
+# Task
+<BLANKLINE>
+Fill {{ '{' }}{ slots }} in.
+<BLANKLINE>
+Text: {{ input }}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias
+
+from sammo_core.components import Component, Examples, Output
+from sammo_core.errors import ConfigError
+from sammo_core.graph import compile
+from sammo_core.prompt_files import escape_jinja, render_request
+from sammo_core.selectors import find
+from sammo_core.serialization import dumps
+
+__all__ = [
+    "EXPORT_FILES",
+    "EXPORT_FORMATS",
+    "MANIFEST_FILE",
+    "MANIFEST_VERSION",
+    "ExportFormat",
+    "Manifest",
+    "build_manifest",
+    "export_program",
+    "program_template",
+    "write_export",
+]
+
+ExportFormat: TypeAlias = Literal["markdown", "jinja", "json", "messages"]
+#: The export formats.
+EXPORT_FORMATS: tuple[str, ...] = ("jinja", "json", "markdown", "messages")
+#: The file :func:`write_export` writes for each format.
+EXPORT_FILES: Mapping[str, str] = MappingProxyType(
+    {
+        "jinja": "prompt.jinja",
+        "json": "program.json",
+        "markdown": "prompt.md",
+        "messages": "messages.json",
+    }
+)
+MANIFEST_FILE = "manifest.json"
+MANIFEST_VERSION = 1
+
+_SENTINEL = "SammoInputSentinel"
+_PROBES = ("probe alpha", "Probe {{ beta }} 42")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SCORE_KEYS = ("value", "ci_low", "ci_high", "n")
+
+
+# -- templates -------------------------------------------------------------------------------
+
+
+def program_template(
+    program: Output,
+    *,
+    input_fields: Sequence[str] = (),
+    constants: Mapping[str, Any] | None = None,
+    escape: bool = True,
+) -> list[tuple[str, str]]:
+    """The program's messages as ``(role, template)`` pairs, the input as a placeholder.
+
+    ``escape=True`` gives jinja2 templates (literal jinja syntax escaped); ``escape=False``
+    gives the text for reading. ``input_fields`` makes the input a dict with these fields, each
+    its own placeholder. ``constants`` are the data table's constants the prompt may read.
+    Raises :class:`ConfigError` for programs no template can express (see the module).
+
+    >>> from sammo_core import GenerateText, MetaPrompt, Output, Template
+    >>> program = Output(GenerateText(MetaPrompt([Template("Q: {{ input.q }}")]), "Be brief."))
+    >>> program_template(program, input_fields=["q"])
+    [('system', 'Be brief.'), ('user', 'Q: {{ input.q }}')]
+    """
+    _check_static(program)
+    fields = list(dict.fromkeys(input_fields))
+    base = _sentinel(program)
+    placeholders: dict[str, str] = {}
+    if fields:
+        value: Any = {}
+        for i, name in enumerate(fields):
+            token = f"{base}{i}x"
+            value[name] = token
+            placeholders[token] = f"input.{name}" if _plain_attribute(name) else _subscript(name)
+    else:
+        value = base
+        placeholders[base] = "input"
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(placeholders, key=len)[::-1]))
+    request = render_request(program, value, constants=constants)
+    templates: list[tuple[str, str]] = [
+        (m.role, _substitute(m.content, pattern, placeholders, escape)) for m in request.messages
+    ]
+    if escape:
+        _verify(program, templates, fields, constants)
+    return templates
+
+
+def _check_static(program: Output) -> None:
+    if not isinstance(program, Output):
+        raise ConfigError(
+            f"export needs an Output program; got {type(program).__name__} "
+            "(wrap it: Output(GenerateText(prompt)))"
+        )
+    if program.inputs_per_call > 1:
+        raise ConfigError(
+            f"inputs_per_call={program.inputs_per_call} packs several inputs into one prompt, "
+            "which one template cannot express; export format 'json' keeps it (or set "
+            "inputs_per_call=1)"
+        )
+    for match in find(program, "Examples"):
+        node = match.node
+        if isinstance(node, Examples) and node.selection == "knn":
+            raise ConfigError(
+                f"the examples at {match.path} are chosen per input (selection='knn'), which a "
+                "static prompt cannot express; export format 'json' keeps them (or use "
+                "selection='first' or 'random')"
+            )
+
+
+def _sentinel(program: Component) -> str:
+    text = dumps(program)
+    sentinel = _SENTINEL
+    while sentinel in text:
+        sentinel += "Z"
+    return sentinel
+
+
+def _plain_attribute(name: str) -> bool:
+    return bool(_IDENTIFIER.fullmatch(name)) and not hasattr(dict, name)
+
+
+def _subscript(name: str) -> str:
+    return f"input[{json.dumps(name)}]"
+
+
+def _substitute(text: str, pattern: re.Pattern[str], names: Mapping[str, str], escape: bool) -> str:
+    parts: list[str] = []
+    pos = 0
+    for match in pattern.finditer(text):
+        literal = text[pos : match.start()]
+        parts += [escape_jinja(literal, final=False) if escape else literal]
+        parts.append(f"{{{{ {names[match.group(0)]} }}}}")
+        pos = match.end()
+    parts.append(escape_jinja(text[pos:]) if escape else text[pos:])
+    return "".join(parts)
+
+
+def _verify(
+    program: Output,
+    templates: list[tuple[str, str]],
+    fields: list[str],
+    constants: Mapping[str, Any] | None,
+) -> None:
+    import jinja2
+
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    for probe in _PROBES:
+        value: Any = {name: f"{probe} {i}" for i, name in enumerate(fields)} if fields else probe
+        actual = [m.content for m in render_request(program, value, constants=constants).messages]
+        rendered = [environment.from_string(t).render(input=value) for _, t in templates]
+        if rendered != actual:
+            raise ConfigError(
+                f"the prompt transforms its input (for input {value!r} the program sends "
+                f"{actual[-1][:200]!r}, the template gives {rendered[-1][:200]!r}), which a "
+                "template cannot express; export format 'json' keeps the program whole"
+            )
+
+
+def export_program(
+    program: Output,
+    format: ExportFormat,
+    *,
+    input_fields: Sequence[str] = (),
+    constants: Mapping[str, Any] | None = None,
+) -> str:
+    """The program as the text of a portable file in ``format`` (see the module docstring).
+
+    >>> from sammo_core import GenerateText, MetaPrompt, Output, Template, loads
+    >>> program = Output(GenerateText(MetaPrompt([Template("Q: {{ input }}")]), "Be brief."))
+    >>> print(export_program(program, "messages"))
+    [
+      {
+        "role": "system",
+        "content": "Be brief."
+      },
+      {
+        "role": "user",
+        "content": "Q: {{ input }}"
+      }
+    ]
+    >>> loads(export_program(program, "json")) == program
+    True
+    """
+    if format == "json":
+        if not isinstance(program, Output):
+            raise ConfigError(f"export needs an Output program; got {type(program).__name__}")
+        return dumps(program)
+    if format not in EXPORT_FORMATS:
+        raise ConfigError(
+            f"unknown export format {format!r}; use one of: {', '.join(EXPORT_FORMATS)}"
+        )
+    templates = program_template(
+        program, input_fields=input_fields, constants=constants, escape=format != "markdown"
+    )
+    if format == "messages":
+        messages = [{"role": role, "content": content} for role, content in templates]
+        return json.dumps(messages, ensure_ascii=False, indent=2)
+    if len(templates) > 1:
+        raise ConfigError(
+            f"the program has a system message, which a {format} file cannot hold; export "
+            "format 'messages' or 'json' keeps it"
+        )
+    return templates[0][1]
+
+
+# -- manifests -------------------------------------------------------------------------------
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("sammo-core")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """Where an exported program came from: what it is, how it scored, what it cost.
+
+    Validated on construction; :meth:`to_dict` gives the JSON-ready form and
+    :meth:`from_dict` reads it back, rejecting unknown keys. ``scores`` maps an objective's
+    name to its value, bootstrap interval and sample size (``Score.to_dict()`` fields, the
+    per-item list dropped). ``created`` is an ISO 8601 time in UTC.
+
+    >>> m = Manifest(program_hash="ab12", model="gpt-4o-mini", created="2024-05-01T12:00:00+00:00")
+    >>> Manifest.from_dict(m.to_dict()) == m
+    True
+    """
+
+    program_hash: str
+    model: str
+    created: str
+    scores: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    data_hash: str | None = None
+    budget_used: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    export_format: str | None = None
+    sammo_core_version: str = dataclasses.field(default_factory=_version)
+    format_version: int = MANIFEST_VERSION
+
+    def __post_init__(self) -> None:
+        for name in ("program_hash", "model", "created", "sammo_core_version"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"manifest {name} must be a non-empty string")
+        if self.format_version != MANIFEST_VERSION:
+            raise ConfigError(
+                f"manifest format version {self.format_version!r} is not supported; this "
+                f"sammo-core reads version {MANIFEST_VERSION}"
+            )
+        try:
+            created = datetime.fromisoformat(self.created)
+        except ValueError:
+            raise ConfigError(
+                f"manifest created must be an ISO 8601 time; got {self.created!r}"
+            ) from None
+        if created.utcoffset() is None:
+            raise ConfigError(f"manifest created must carry a UTC offset; got {self.created!r}")
+        if self.data_hash is not None and not isinstance(self.data_hash, str):
+            raise ConfigError(
+                f"manifest data_hash must be a string or None; got {self.data_hash!r}"
+            )
+        if self.export_format is not None and self.export_format not in EXPORT_FORMATS:
+            raise ConfigError(
+                f"unknown export format {self.export_format!r}; use one of: "
+                f"{', '.join(EXPORT_FORMATS)}"
+            )
+        object.__setattr__(self, "scores", _scores(self.scores))
+        object.__setattr__(self, "budget_used", _budget(self.budget_used))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON-ready data, in a stable key order."""
+        return {
+            "format_version": self.format_version,
+            "sammo_core_version": self.sammo_core_version,
+            "program_hash": self.program_hash,
+            "model": self.model,
+            "scores": {name: dict(score) for name, score in self.scores.items()},
+            "data_hash": self.data_hash,
+            "budget_used": dict(self.budget_used),
+            "created": self.created,
+            "export_format": self.export_format,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        """Read :meth:`to_dict` output back; unknown or missing keys raise ConfigError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown manifest keys: {', '.join(unknown)}; known: {sorted(known)}"
+            )
+        missing = sorted(k for k in ("program_hash", "model", "created") if k not in data)
+        if missing:
+            raise ConfigError(f"manifest is missing keys: {', '.join(missing)}")
+        return cls(**dict(data))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _scores(scores: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    if not isinstance(scores, Mapping):
+        raise ConfigError(f"scores must map names to Score.to_dict() dicts; got {scores!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for name, score in scores.items():
+        if not isinstance(name, str) or not isinstance(score, Mapping):
+            raise ConfigError(
+                f"scores must map names to Score.to_dict() dicts; got {name!r}: {score!r}"
+            )
+        unknown = sorted(set(score) - {*_SCORE_KEYS, "name", "per_item"})
+        if unknown:
+            raise ConfigError(f"score {name!r} has unknown keys {unknown}; use Score.to_dict()")
+        if not _number(score.get("value")):
+            raise ConfigError(f"score {name!r} needs a finite number 'value'; got {score!r}")
+        for key in ("ci_low", "ci_high"):
+            if score.get(key) is not None and not _number(score[key]):
+                raise ConfigError(f"score {name!r} {key} must be a number or None; got {score!r}")
+        n = score.get("n", 0)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"score {name!r} n must be an int >= 0; got {n!r}")
+        out[name] = {
+            "value": score["value"],
+            "ci_low": score.get("ci_low"),
+            "ci_high": score.get("ci_high"),
+            "n": n,
+        }
+    return out
+
+
+def _budget(budget: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(budget, Mapping):
+        raise ConfigError(f"budget_used must be a dict of names to numbers; got {budget!r}")
+    for key, value in budget.items():
+        if not isinstance(key, str) or not (_number(value) or value is None):
+            raise ConfigError(
+                f"budget_used must map names to numbers (calls, tokens, cost_usd); got "
+                f"{key!r}: {value!r}"
+            )
+    return dict(budget)
+
+
+def build_manifest(
+    program: Output,
+    *,
+    model: str,
+    scores: Mapping[str, Mapping[str, Any]],
+    data_hash: str | None,
+    budget_used: Mapping[str, Any],
+    created: datetime | None = None,
+    export_format: str | None = None,
+) -> dict[str, Any]:
+    """The manifest of ``program`` as JSON-ready data (see :class:`Manifest`).
+
+    ``created`` defaults to now; it must be timezone-aware and is written in UTC. The program
+    hash is ``compile(program).hash``; the version is the installed sammo-core's (``unknown``
+    when not installed).
+
+    >>> from datetime import datetime, timezone
+    >>> from sammo_core import GenerateText, MetaPrompt, Output
+    >>> program = Output(GenerateText(MetaPrompt(["Say hi."])))
+    >>> m = build_manifest(program, model="scripted", scores={"accuracy": {"value": 0.9}},
+    ...     data_hash=None, budget_used={"calls": 3},
+    ...     created=datetime(2024, 5, 1, 14, tzinfo=timezone.utc))
+    >>> m["created"], m["scores"]["accuracy"]["value"], m["program_hash"] == compile(program).hash
+    ('2024-05-01T14:00:00+00:00', 0.9, True)
+    """
+    if created is None:
+        created = datetime.now(UTC)
+    elif not isinstance(created, datetime) or created.utcoffset() is None:
+        raise ConfigError(
+            f"created must be a timezone-aware datetime (datetime.now(timezone.utc)); got "
+            f"{created!r}"
+        )
+    return Manifest(
+        program_hash=compile(program).hash,
+        model=model,
+        created=created.astimezone(UTC).isoformat(),
+        scores=scores,
+        data_hash=data_hash,
+        budget_used=budget_used,
+        export_format=export_format,
+    ).to_dict()
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def write_export(
+    program: Output,
+    out_dir: str | os.PathLike[str],
+    format: ExportFormat,
+    manifest: Mapping[str, Any],
+    *,
+    input_fields: Sequence[str] = (),
+    constants: Mapping[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write the export file and ``manifest.json`` beside it; returns both paths.
+
+    Files are named by :data:`EXPORT_FILES`; each is written to a temporary file in
+    ``out_dir`` and renamed into place, so readers never see half a file, and the manifest is
+    written last. The manifest (from :func:`build_manifest`) must describe ``program`` (same
+    hash); its ``export_format`` is set to ``format``. ``prompt.jinja`` holds the template
+    exactly; the other files end with a newline.
+    """
+    data = dict(manifest)
+    expected = compile(program).hash
+    if data.get("program_hash") != expected:
+        raise ConfigError(
+            f"the manifest describes program {data.get('program_hash')!r}, not this one "
+            f"({expected!r}): build it with build_manifest(program, ...)"
+        )
+    data["export_format"] = format
+    checked = Manifest.from_dict(data).to_dict()
+    text = export_program(program, format, input_fields=input_fields, constants=constants)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    export_path = _write_atomic(
+        out / EXPORT_FILES[format], text if format == "jinja" else text + "\n"
+    )
+    manifest_path = _write_atomic(out / MANIFEST_FILE, json.dumps(checked, indent=2) + "\n")
+    return export_path, manifest_path
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

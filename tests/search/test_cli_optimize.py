@@ -1,0 +1,181 @@
+"""optimize -> export -> run from the command line, against a loopback server, as a new user
+would; and a run killed with SIGKILL then resumed ends like an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from sammo_core import DataTable
+from sammo_core.cli import main
+from sammo_core.runners import LLMRequest, Message
+from sammo_core.testing.chat_server import ChatServer
+from sammo_core.testing.synthetic import answer, items
+
+PROGRAM = """\
+from sammo_core.testing.synthetic import start_program
+
+program = start_program()
+OBJECTIVE = "accuracy"
+"""
+
+
+def reply(body: Mapping[str, Any]) -> str:
+    messages = tuple(Message(m["role"], m["content"]) for m in body["messages"])
+    return answer(LLMRequest(messages=messages))
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    data, test = tmp_path / "data.jsonl", tmp_path / "test.jsonl"
+    items(60).save(data)
+    items(20, start=500).save(test)
+    return program, data, test
+
+
+def optimize_args(program: Path, data: Path, url: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "optimize",
+        str(program),
+        "--data",
+        str(data),
+        "--model",
+        "loopback",
+        "--base-url",
+        url,
+        "--strategy",
+        "beam",
+        "--budget",
+        "24",
+        "--width",
+        "3",
+        "--depth",
+        "3",
+        "--operators",
+        "structure,examples",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--timeout",
+        "5",
+        *extra,
+    ]
+
+
+def test_optimize_export_run(
+    files: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    program, data, test = files
+    run_dir, export_dir = tmp_path / "run", tmp_path / "export"
+    with ChatServer(reply=reply) as server:
+        assert main(optimize_args(program, data, server.base_url, run_dir)) == 0
+        report = capsys.readouterr().out
+        result = json.loads((run_dir / "result.json").read_text())
+        assert result["start"]["scores"]["accuracy"]["value"] <= 0.6  # about half right
+        assert result["best"]["scores"]["accuracy"]["value"] == 1.0
+        assert result["best"]["test_scores"]["accuracy"]["value"] == 1.0
+        assert "start (#0)" in report and "best (#" in report
+
+        assert main(["export", str(run_dir), "--format", "json", "--out", str(export_dir)]) == 0
+        manifest = json.loads((export_dir / "manifest.json").read_text())
+        assert manifest["model"] == "loopback"
+        assert manifest["scores"]["accuracy"]["value"] == 1.0
+
+        out = tmp_path / "rerun"
+        assert (
+            main(
+                [
+                    "run",
+                    str(export_dir / "program.json"),
+                    "--data",
+                    str(test),
+                    "--model",
+                    "loopback",
+                    "--base-url",
+                    server.base_url,
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+        rerun = json.loads((out / "results.json").read_text())
+        assert rerun["scores"]["accuracy"]["value"] == 1.0
+
+    for fmt, name in (
+        ("markdown", "prompt.md"),
+        ("jinja", "prompt.jinja"),
+        ("messages", "messages.json"),
+    ):
+        target = tmp_path / fmt
+        assert main(["export", str(run_dir), "--format", fmt, "--out", str(target)]) == 0
+        assert (target / name).is_file() and (target / "manifest.json").is_file()
+    template = (tmp_path / "jinja" / "prompt.jinja").read_text()
+    rendered = jinja2.Template(template).render(input="item 7")
+    assert "Input: item 7" in rendered and "Always answer maybe." not in rendered
+
+
+def test_export_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(tmp_path)]) == 1
+    assert "no result.json" in capsys.readouterr().err
+
+
+def _cli(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sammo_core.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(
+    files: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    program, data, _ = files
+    with ChatServer(reply=reply, latency=0.01) as server:
+        whole = tmp_path / "whole"
+        assert _cli(*optimize_args(program, data, server.base_url, whole)).wait(120) == 0
+
+        killed = tmp_path / "killed"
+        proc = _cli(*optimize_args(program, data, server.base_url, killed))
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                checkpoint = killed / "checkpoint.json"
+                if checkpoint.is_file() and json.loads(checkpoint.read_text())["step"] >= 1:
+                    break
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(30)
+        assert proc.returncode == -signal.SIGKILL
+        assert not (killed / "result.json").exists(), "the run was killed before finishing"
+
+        resumed = _cli(*optimize_args(program, data, server.base_url, killed, "--resume"))
+        assert resumed.wait(120) == 0
+
+    a = json.loads((whole / "result.json").read_text())
+    b = json.loads((killed / "result.json").read_text())
+    assert b["best"]["hash"] == a["best"]["hash"]
+    assert b["best"]["scores"] == a["best"]["scores"]
+    assert b["candidates"] == a["candidates"]
+    assert b["usage"]["calls"] == a["usage"]["calls"]
+    trace_a = (whole / "trace.jsonl").read_text()
+    trace_b = (killed / "trace.jsonl").read_text()
+    assert trace_a == trace_b
+
+
+_ = DataTable
