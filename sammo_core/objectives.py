@@ -49,6 +49,7 @@ __all__ = [
     "bootstrap_ci",
     "evaluate",
     "get_objective",
+    "parse_objectives",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -541,6 +542,31 @@ def get_objective(name: str) -> Objective:
         return LabelAccuracy(labels)
     valid = [*sorted(_NAMED), "label_accuracy:LABEL,LABEL,..."]
     raise ConfigError(f"unknown objective {name!r}; use one of: {', '.join(valid)}")
+
+
+def parse_objectives(text: str) -> list[Objective]:
+    """A comma-separated list of objectives, primary first.
+
+    Labels of ``label_accuracy`` are comma-separated too: a part that names no objective is a
+    further label of the ``label_accuracy`` before it.
+
+    >>> [o.name for o in parse_objectives("label_accuracy:yes,no,mean_prompt_tokens")]
+    ['label_accuracy', 'mean_prompt_tokens']
+    >>> parse_objectives("label_accuracy:yes,no")[0].labels
+    ('yes', 'no')
+    """
+    groups: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        is_name = part in _NAMED or part.partition(":")[0] == _LABELS_PREFIX
+        if not is_name and groups and groups[-1].startswith(_LABELS_PREFIX + ":"):
+            groups[-1] += "," + part
+        else:
+            groups.append(part)
+    if not groups:
+        raise ConfigError(f"no objective in {text!r}; e.g. 'accuracy' or 'accuracy,prompt_tokens'")
+    return [get_objective(g) for g in groups]
 
 
 def evaluate(results: ResultTable, objectives: Iterable[Objective]) -> dict[str, Score]:

@@ -18,6 +18,7 @@ from sammo_core.cli_run import add_runner_arguments
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
+    from sammo_core.objectives import Objective
     from sammo_core.runners.cache import CacheMode
     from search.base import Progress, Search
     from search.result import SearchResult
@@ -110,7 +111,7 @@ def _operators(groups: str) -> Mutator:
     return Mixture(chosen)
 
 
-def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[str]) -> Search:
+def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objective]) -> Search:
     from search.beam import BeamSearch
     from search.budget import SearchBudget
     from search.enumerative import EnumerativeSearch
@@ -170,13 +171,14 @@ def _optimize(args: argparse.Namespace) -> int:
 
     from sammo_core.graph import compile
     from sammo_core.loading import load_program
+    from sammo_core.objectives import parse_objectives
     from sammo_core.runners.factory import build_runner
 
     console = Console(stderr=True)
     loaded = load_program(args.program)
     train, val, test = _splits(args, loaded)
-    objectives = (args.objective or loaded.objective or "accuracy").split(",")
-    search = _strategy(args, _operators(args.operators), [o.strip() for o in objectives])
+    objectives = parse_objectives(args.objective or loaded.objective or "accuracy")
+    search = _strategy(args, _operators(args.operators), objectives)
     cache_mode: CacheMode = "replay" if args.replay else "readwrite"
     task = build_runner(
         args.model,
