@@ -25,7 +25,15 @@ from sammo_core.errors import (
     SerializationError,
     TemplateError,
 )
+from sammo_core.export import Manifest, build_manifest, export_program, write_export
 from sammo_core.graph import Change, FunctionGraph, compile, content_hash
+from sammo_core.prompt_files import (
+    parse_markdown,
+    parse_prompt_file,
+    parse_template,
+    parse_xml,
+    render_prompt,
+)
 from sammo_core.results import ResultRow, ResultTable
 from sammo_core.runners import LLMRequest, LLMResult, Message, Runner, ScriptedRunner
 from sammo_core.selectors import Match, find, find_one
@@ -47,6 +55,7 @@ __all__ = [
     "InputData",
     "LLMRequest",
     "LLMResult",
+    "Manifest",
     "Match",
     "Message",
     "MetaPrompt",
@@ -64,10 +73,18 @@ __all__ = [
     "Template",
     "TemplateError",
     "__version__",
+    "build_manifest",
     "compile",
     "content_hash",
     "dumps",
+    "export_program",
     "find",
     "find_one",
     "loads",
+    "parse_markdown",
+    "parse_prompt_file",
+    "parse_template",
+    "parse_xml",
+    "render_prompt",
+    "write_export",
 ]

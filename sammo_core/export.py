@@ -119,7 +119,7 @@ def program_template(
     >>> program_template(program, input_fields=["q"])
     [('system', 'Be brief.'), ('user', 'Q: {{ input.q }}')]
     """
-    _check_static(program)
+    _check_exportable(program)
     fields = list(dict.fromkeys(input_fields))
     base = _sentinel(program)
     placeholders: dict[str, str] = {}
@@ -133,16 +133,19 @@ def program_template(
         value = base
         placeholders[base] = "input"
     pattern = re.compile("|".join(re.escape(t) for t in sorted(placeholders, key=len)[::-1]))
-    request = render_request(program, value, constants=constants)
-    templates: list[tuple[str, str]] = [
-        (m.role, _substitute(m.content, pattern, placeholders, escape)) for m in request.messages
+    messages = [
+        (str(m.role), m.content)
+        for m in render_request(program, value, constants=constants).messages
     ]
+    templates = [(role, _substitute(text, pattern, placeholders, True)) for role, text in messages]
+    # Checked even for text to read: a prompt that transforms its input has no honest placeholder.
+    _verify(program, templates, fields, constants)
     if escape:
-        _verify(program, templates, fields, constants)
-    return templates
+        return templates
+    return [(role, _substitute(text, pattern, placeholders, False)) for role, text in messages]
 
 
-def _check_static(program: Output) -> None:
+def _check_exportable(program: Output) -> None:
     if not isinstance(program, Output):
         raise ConfigError(
             f"export needs an Output program; got {type(program).__name__} "

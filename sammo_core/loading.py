@@ -1,6 +1,8 @@
 """Loading programs and data for the command line.
 
-A PROGRAM is either a saved program JSON (``sammo_core.dumps``), loaded safely, or a Python
+A PROGRAM is a saved program JSON (``sammo_core.dumps``), loaded safely; an existing prompt
+file (markdown ``.md``/``.txt``, XML-tagged ``.xml``, or a jinja2 template ``.j2``/``.jinja``,
+with ``{{ input }}`` where the input goes; see :mod:`sammo_core.prompt_files`); or a Python
 file that defines, at module level, one of:
 
 - ``program``: an :class:`~sammo_core.components.Output`, or
@@ -51,8 +53,13 @@ def load_program(path: str | Path, examples: DataTable | None = None) -> Program
                 f"{path} holds a {type(program).__name__}; a program needs an Output root"
             )
         return ProgramFile(program, path)
+    from sammo_core.prompt_files import PROMPT_FILE_SUFFIXES, parse_prompt_file
+
+    if path.suffix in PROMPT_FILE_SUFFIXES:
+        return ProgramFile(parse_prompt_file(path), path)
     if path.suffix != ".py":
-        raise ConfigError(f"program file {str(path)!r} must be a .py or .json file")
+        suffixes = ", ".join(sorted({".py", ".json", *PROMPT_FILE_SUFFIXES}))
+        raise ConfigError(f"program file {str(path)!r} must be one of: {suffixes}")
     namespace: dict[str, Any] = runpy.run_path(str(path), run_name="__sammo_program__")
     if "program" in namespace:
         program = namespace["program"]

@@ -23,12 +23,14 @@ instead, which data-format operators can change; it renders as the data format w
 
 Round trip, "up to whitespace" meaning equal after :func:`normalize_whitespace`: rendering the
 parsed program for input ``x`` gives the file with each placeholder replaced by ``x`` (in
-``data`` mode, a paragraph ``{{ input }}`` by the data format's rendering of ``x``), with these
-normalizations, which the section formats force:
+``data`` mode, a paragraph ``{{ input }}`` by the data format's rendering of ``x``; for a
+template, jinja2's rendering of the file), with these normalizations, which the section formats
+force:
 
 * markdown: heading levels follow nesting (``##`` under no ``#`` comes back as ``#``); a heading
-  with no text is dropped (its paragraphs stay); a line of a fenced block or of the input that
-  reads as a heading (``# comment``) comes back with a leading backslash, the markdown escape.
+  with no text is dropped (its paragraphs stay); a line that reads as a heading (``# comment``)
+  but is no heading, being inside a fenced block, inside a jinja block spanning paragraphs, or
+  part of the input, comes back with a leading backslash, the markdown escape.
 * xml: each block element's tags are written as the ``xml`` section format writes them,
   ``<tag>`` as ``<section title="tag">`` and ``</tag>`` as ``</section>``, each on its own line;
   elements with attributes (other than ``<section title="...">``), inline elements and
@@ -70,7 +72,7 @@ from sammo_core.errors import ConfigError, TemplateError
 from sammo_core.graph import compile
 from sammo_core.runners.base import LLMRequest
 from sammo_core.runners.scripted import ScriptedRunner
-from sammo_core.templates import compile_template, template_variables
+from sammo_core.templates import compile_template, render_template, template_variables
 
 __all__ = [
     "PROMPT_FILE_FORMATS",
@@ -313,17 +315,25 @@ def _read_headed(text: str, *, jinja: bool) -> _Raw:
         if isinstance(item, str):
             stack[-1][1].children.append(item)
             continue
-        if (_JINJA_OPEN if jinja else _PLACEHOLDER).search(item.title):
-            raise ConfigError(
-                f"heading {item.title!r} holds a placeholder, but section titles are static "
-                "text: move the placeholder into a paragraph under the heading"
-            )
+        title = _static_title(item.title, jinja)
         while stack[-1][0] >= item.level:
             stack.pop()
-        section = _Raw(item.title, [])
+        section = _Raw(title, [])
         stack[-1][1].children.append(section)
         stack.append((item.level, section))
     return root
+
+
+def _static_title(title: str, jinja: bool) -> str:
+    """A heading's title; static jinja in a template's heading (``{{ '{' }}``) is rendered."""
+    if jinja and _JINJA_OPEN.search(title) and not template_variables(title):
+        return " ".join(render_template(title, {}).split())
+    if (_JINJA_OPEN if jinja else _PLACEHOLDER).search(title):
+        raise ConfigError(
+            f"heading {title!r} holds a placeholder, but section titles are static text: move "
+            "the placeholder into a paragraph under the heading"
+        )
+    return title
 
 
 def _paragraphs(text: str, *, headings: bool, jinja: bool) -> list[str | _Heading]:

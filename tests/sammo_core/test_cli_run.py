@@ -128,3 +128,36 @@ def test_malformed_data_names_file_and_line(
     assert main(["run", str(PROGRAM), "--data", str(bad), "--model", "x"]) == 1
     err = capsys.readouterr().err
     assert "bad.jsonl line 2" in err
+
+
+def test_an_existing_markdown_prompt_file_runs_as_a_program(tmp_path: Path) -> None:
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text("# Task\n\nAnswer Yes or No.\n\n# Question\n\n{{ input }}\n")
+
+    def reply(request: Mapping[str, Any]) -> str:
+        return GOLD[request["messages"][-1]["content"].rsplit("\n", 1)[-1].strip()]
+
+    with ChatServer(reply=reply) as server:
+        code = main(
+            [
+                "run",
+                str(prompt),
+                "--data",
+                str(DATA),
+                "--model",
+                "loopback",
+                "--base-url",
+                server.base_url,
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+    assert code == 0
+    rows = [
+        json.loads(x) for x in (tmp_path / "out" / "predictions.jsonl").read_text().split("\n") if x
+    ]
+    assert rows[0]["prompt"] == "# Task\n\nAnswer Yes or No.\n\n# Question\n\nIs water wet?"
+    assert (
+        json.loads((tmp_path / "out" / "results.json").read_text())["scores"]["accuracy"]["value"]
+        == 1.0
+    )
