@@ -346,7 +346,8 @@ def _export(args: argparse.Namespace) -> int:
         program,
         model=str(meta.get("model", "unknown")),
         scores=scores,
-        data_hash=orjson.dumps(meta.get("data_hash")).decode(),
+        data_hash=" ".join(f"{k}:{v}" for k, v in (meta.get("data_hash") or {}).items())
+        or "unknown",
         budget_used=result["usage"],
     )
     out = args.out or run_dir / "export"

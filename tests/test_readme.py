@@ -33,3 +33,11 @@ def test_quickstart_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
     out = capsys.readouterr().out
     assert "label_accuracy 0.750" in out
     assert "# Task" in out and "Classify the sentiment" in out
+
+
+def test_search_example_runs(capsys) -> None:  # type: ignore[no-untyped-def]
+    code = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)[1]
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "accuracy 0.500" in out and "-> accuracy 1.000" in out
+    assert "drop section 'Style'" in out
