@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sammo_core.runners.accounting import AccountingRunner, Usage
 from sammo_core.runners.base import LLMRequest, Runner
+from sammo_core.runners.cache import Cache, CachedRunner
 from sammo_core.runners.openai_runner import OpenAIRunner
 from sammo_core.runners.retry import RetryPolicy
 from sammo_core.testing.chat_server import ChatServer
@@ -115,30 +116,20 @@ async def measure(
 
 async def measure_cache(
     base_url: str, rows: int, concurrency: int, latency: float
-) -> list[Measurement]:
-    """A first run through the persistent cache (misses), then the same requests again (hits).
-
-    Skipped, with a note, while ``sammo_core.runners.cache`` does not exist.
-    """
-    try:
-        cache_module = importlib.import_module("sammo_core.runners.cache")
-    except ImportError:
-        Console(stderr=True).print("[yellow]--cache: sammo_core.runners.cache not found; skipped")
-        return []
+) -> tuple[list[Measurement], list[Usage]]:
+    """A first run through the persistent cache (misses), then the same requests again (hits),
+    with what each pass spent: the second makes no call and saves the first's tokens."""
     requests = make_requests(rows, offset=10_000_000)
-    measurements = []
-    with tempfile.TemporaryDirectory() as tmp:
-        cache = cache_module.Cache(Path(tmp) / "bench-cache.sqlite")
-        try:
-            inner = OpenAIRunner("bench-model", base_url=base_url, max_concurrency=concurrency)
-            async with inner:
-                runner: Runner = cache_module.CachedRunner(inner, cache)
-                for label in ("cache: first run (misses)", "cache: second run (cache hits)"):
-                    wall, cpu = await _timed(runner, requests)
-                    measurements.append(Measurement(label, rows, concurrency, latency, wall, cpu))
-        finally:
-            cache.close()
-    return measurements
+    measurements, usages = [], []
+    with tempfile.TemporaryDirectory() as tmp, Cache(Path(tmp) / "bench-cache.sqlite") as cache:
+        inner = OpenAIRunner("bench-model", base_url=base_url, max_concurrency=concurrency)
+        async with inner:
+            for label in ("cache: first run (misses)", "cache: second run (cache hits)"):
+                runner = AccountingRunner(CachedRunner(inner, cache))
+                wall, cpu = await _timed(runner, requests)
+                measurements.append(Measurement(label, rows, concurrency, latency, wall, cpu))
+                usages.append(runner.usage)
+    return measurements, usages
 
 
 @contextlib.contextmanager
@@ -211,9 +202,15 @@ async def _run(args: argparse.Namespace, base_url: str, console: Console) -> boo
         console.print(_table(f"concurrency sweep, {args.sweep_rows} rows", sweep))
     if args.cache:
         # The second run is answered from the cache: the server sees no request.
-        cached = await measure_cache(base_url, args.rows[0], args.concurrency, latency)
-        if cached:
-            console.print(_table("persistent cache", cached))
+        cached, (first, second) = await measure_cache(
+            base_url, args.rows[0], args.concurrency, latency
+        )
+        console.print(_table("persistent cache", cached))
+        console.print(
+            f"second run: {second.calls} calls, {second.cache_hits} cache hits, "
+            f"{second.saved_tokens:,} tokens saved (not spent; the first run spent "
+            f"{first.total_tokens:,}); time {cached[1].wall / cached[0].wall:.1%} of the first run"
+        )
     return ok
 
 
