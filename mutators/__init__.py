@@ -2,16 +2,22 @@
 
 Each operator takes a selector for the nodes it may touch, says whether it is ``applicable``,
 takes a seeded ``random.Random``, never changes its argument, and returns children that carry a
-one-line description of the change. :class:`Mixture` picks operators by weight and learns the
+one-line description of the change. Operators that list their edits hand them to
+:func:`choose_children`; those that set one field to another value subclass :class:`ChangeField`.
+:class:`Mixture` picks operators by weight and learns the
 weights from which operators produced improvements.
 """
 
 from mutators.base import (
+    Candidate,
     Mutation,
     MutationContext,
     Mutator,
     ScoredProgram,
+    check_n,
+    choose_children,
     contains_input,
+    join_path,
     remove,
     replace,
     set_list,
@@ -28,13 +34,16 @@ from mutators.content import (
     clean_reply,
 )
 from mutators.examples import ChangeExampleCount, SwapExamples
+from mutators.fields import ChangeField
 from mutators.format import ChangeDataFormat, ChangeInputsPerCall, ChangeSectionFormat
 from mutators.mixture import Mixture
 from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
 
 __all__ = [
+    "Candidate",
     "ChangeDataFormat",
     "ChangeExampleCount",
+    "ChangeField",
     "ChangeInputsPerCall",
     "ChangeSectionFormat",
     "DropParagraph",
@@ -54,8 +63,11 @@ __all__ = [
     "Shorten",
     "SwapExamples",
     "TextGradient",
+    "check_n",
+    "choose_children",
     "clean_reply",
     "contains_input",
+    "join_path",
     "remove",
     "remove_filler",
     "replace",

@@ -22,27 +22,36 @@ import abc
 import dataclasses
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyglove as pg
 
-from sammo_core.components import Component, InputData, Output
+from sammo_core.components import Component, InputData, Output, Paragraph, Section, Template
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
+from sammo_core.graph import content_hash
 from sammo_core.results import ResultTable
 from sammo_core.runners.base import LLMRequest, Runner
 from sammo_core.selectors import Match, find
 
 __all__ = [
+    "Candidate",
     "Mutation",
     "MutationContext",
     "Mutator",
     "ScoredProgram",
+    "ancestor",
+    "check_n",
+    "choose_children",
     "contains_input",
+    "is_list_item",
+    "join_path",
+    "node_label",
     "remove",
     "replace",
     "set_list",
+    "shorten",
     "split_list_path",
     "text_children",
 ]
@@ -79,6 +88,9 @@ class MutationContext:
     train: DataTable | None = None
     results: ResultTable | None = None
     history: tuple[ScoredProgram, ...] = ()
+    #: Content hashes of programs already evaluated: operators that enumerate edits skip them,
+    #: so a search asks for exactly the children it will evaluate.
+    exclude: frozenset[str] = frozenset()
 
     def require_runner(self, operator: str) -> Runner:
         if self.runner is None:
@@ -99,7 +111,8 @@ class Mutator(abc.ABC):
     """Base class of mutation operators.
 
     Subclasses set ``default_selector`` and implement :meth:`mutate`; most also narrow
-    :meth:`accepts` (e.g. "sections that do not hold the input").
+    :meth:`accepts` (e.g. "sections that do not hold the input"). An operator that can list
+    its edits builds them as :data:`Candidate` pairs and lets :func:`choose_children` pick.
     """
 
     default_selector: str = "*"
@@ -167,6 +180,20 @@ def split_list_path(path: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
+def is_list_item(path: str) -> bool:
+    """Whether ``path`` addresses a list item (``"a.children[2]"``), which can be removed."""
+    return _LIST_ITEM.match(path) is not None
+
+
+def join_path(base: str, rel: str) -> str:
+    """The absolute path of ``rel`` below the node at ``base`` (``""`` is the root).
+
+    >>> join_path("child.prompt", "children[0]"), join_path("", "child")
+    ('child.prompt.children[0]', 'child')
+    """
+    return f"{base}.{rel}" if base else rel
+
+
 def set_list(program: Output, list_path: str, items: Sequence[Any]) -> Output:
     """A deep copy of ``program`` whose list at ``list_path`` holds ``items``."""
     copy = pg.clone(program, deep=True)
@@ -183,9 +210,28 @@ def remove(program: Output, path: str) -> Output:
     return set_list(program, list_path, items)
 
 
-def contains_input(node: Component) -> bool:
-    """Whether ``node`` is or holds the program's input (dropping it would break the program)."""
-    return isinstance(node, InputData) or bool(find(node, "InputData"))
+# -- reading programs --------------------------------------------------------------------------
+
+
+def contains_input(node: Component | str) -> bool:
+    """Whether ``node`` shows the program's input, so dropping it would break the program.
+
+    True for :class:`InputData`, a :class:`Template` that reads the input, and any node
+    holding one of them; a plain string never shows the input.
+
+    >>> from sammo_core import InputData, Section, Template
+    >>> [contains_input(n) for n in (Section("In", [InputData()]), Template("Q: {{ input }}"))]
+    [True, True]
+    >>> [contains_input(n) for n in (Section("Task", ["Say yes."]), Template("Hi"), "text")]
+    [False, False, False]
+    """
+    if isinstance(node, str):
+        return False
+    if isinstance(node, InputData) or find(node, "InputData"):
+        return True
+    return any(
+        m.node.depends_on_input() for m in find(node, "Template") if isinstance(m.node, Template)
+    )
 
 
 def text_children(node: Component) -> list[tuple[str, str]]:
@@ -194,8 +240,6 @@ def text_children(node: Component) -> list[tuple[str, str]]:
     Paths are relative to ``node`` (e.g. ``"children[0]"`` or ``"children[1].text"``).
     """
     out: list[tuple[str, str]] = []
-    from sammo_core.components import Paragraph
-
     for name in node.child_fields:
         value = node.sym_getattr(name)
         items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
@@ -206,3 +250,94 @@ def text_children(node: Component) -> list[tuple[str, str]]:
             elif isinstance(item, Paragraph):
                 out.append((f"{base}.text", item.text))
     return out
+
+
+def ancestor(program: Output, path: str, selector: str) -> Match | None:
+    """The nearest proper ancestor of the node at ``path`` matching ``selector``, if any."""
+    best: Match | None = None
+    for match in find(program, selector):
+        inside = path.startswith(match.path + ".") or (not match.path and path)
+        if inside and (best is None or len(match.path) > len(best.path)):
+            best = match
+    return best
+
+
+# -- choosing children -------------------------------------------------------------------------
+
+#: A candidate edit: its description and a function building the child (built lazily, so
+#: asking for one child of a large prompt does not copy the program once per candidate).
+Candidate = tuple[str, Callable[[], Output]]
+
+
+def check_n(n: int) -> None:
+    """Reject a number of children that is not an int >= 0 (``True`` included)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"n (the number of children) must be an int >= 0; got {n!r}")
+
+
+def choose_children(
+    operator: Mutator,
+    parent: Output,
+    candidates: Sequence[Candidate],
+    rng: random.Random,
+    n: int,
+    *,
+    context: MutationContext | None = None,
+) -> list[Mutation]:
+    """Up to ``n`` children built from ``candidates`` in an order drawn from ``rng``.
+
+    Children equal to the parent, to an earlier child or to a program in ``context.exclude``
+    (by content hash) are skipped, so an operator may offer overlapping edits. Only the
+    children kept, and those skipped on the way, are built.
+
+    >>> import asyncio
+    >>> from functools import partial
+    >>> from sammo_core import GenerateText, Output, Paragraph
+    >>> class Say(Mutator):
+    ...     async def mutate(self, program, rng, n=1, context=None):
+    ...         edits = [(f"say {t}", partial(replace, program, "child.prompt.text", t))
+    ...                  for t in ("a", "b", "b")]
+    ...         return choose_children(self, program, edits, rng, n)
+    >>> p = Output(GenerateText(Paragraph("a")))
+    >>> [(m.description, m.operator) for m in asyncio.run(Say().mutate(p, random.Random(0), 5))]
+    [('say b', 'Say')]
+    """
+    check_n(n)
+    seen = {content_hash(parent)} | (context.exclude if context is not None else frozenset())
+    children: list[Mutation] = []
+    for index in rng.sample(range(len(candidates)), len(candidates)):
+        if len(children) >= n:
+            break
+        description, build = candidates[index]
+        child = build()
+        digest = content_hash(child)
+        if digest not in seen:
+            seen.add(digest)
+            children.append(Mutation(child, description, operator.name))
+    return children
+
+
+# -- describing nodes --------------------------------------------------------------------------
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` on one line, cut to ``limit`` characters with ``...`` when longer.
+
+    >>> shorten("Read the question carefully and think about every word before answering.")
+    'Read the question carefully and think...'
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def node_label(node: Component | str) -> str:
+    """How descriptions refer to a node: a section by its quoted title, a text by its start.
+
+    >>> node_label(Section("Task", ["Say yes."])), node_label(Section("", [])), node_label("Hi.")
+    ("'Task'", '(untitled section)', "'Hi.'")
+    """
+    if isinstance(node, Section):
+        return repr(node.title) if node.title else "(untitled section)"
+    if isinstance(node, str):
+        return repr(shorten(node))
+    return type(node).__name__

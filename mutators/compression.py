@@ -15,8 +15,17 @@ import random
 import re
 from collections.abc import Callable
 
-from mutators.base import Mutation, MutationContext, Mutator, replace, text_children
-from mutators.structure import Candidate, _choose, _join, _name
+from mutators.base import (
+    Candidate,
+    Mutation,
+    MutationContext,
+    Mutator,
+    choose_children,
+    join_path,
+    node_label,
+    replace,
+    text_children,
+)
 from sammo_core.components import Output
 from sammo_core.errors import ConfigError
 from sammo_core.selectors import Match
@@ -155,7 +164,7 @@ class RemoveFiller(Mutator):
         for rel, text in text_children(match.node):
             new = remove_filler(text, self.level)
             if new != text:
-                edits.append((_join(match.path, rel), text, new))
+                edits.append((join_path(match.path, rel), text, new))
         return edits
 
     def accepts(self, match: Match, program: Output) -> bool:
@@ -174,11 +183,11 @@ class RemoveFiller(Mutator):
             saved = sum(count_tokens(old) - count_tokens(new) for _, old, new in edits)
             candidates.append(
                 (
-                    f"remove filler from {_name(match.node)} (-{saved} tokens)",
+                    f"remove filler from {node_label(match.node)} (-{saved} tokens)",
                     self._builder(program, edits),
                 )
             )
-        return _choose(self, program, candidates, rng, n)
+        return choose_children(self, program, candidates, rng, n, context=context)
 
     @staticmethod
     def _builder(program: Output, edits: list[tuple[str, str, str]]) -> Callable[[], Output]:

@@ -49,6 +49,7 @@ from mutators.base import (
     MutationContext,
     Mutator,
     contains_input,
+    join_path,
     set_list,
     split_list_path,
     text_children,
@@ -218,7 +219,7 @@ def _with_text(program: Output, match: Match, text: str) -> Output:
     children: list[Any] = list(match.node.children)
     items = [text if i == indices[0] else child for i, child in enumerate(children)]
     items = [item for i, item in enumerate(items) if i not in indices[1:]]
-    return set_list(program, f"{match.path}.children", items)
+    return set_list(program, join_path(match.path, "children"), items)
 
 
 def _same(a: str, b: str) -> bool:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from functools import partial
+from typing import Any
 
-from mutators.base import Mutation, MutationContext, Mutator, replace
-from mutators.structure import Candidate, _ancestor, _check_n, _choose, _join, _name
+from mutators.base import Mutation, MutationContext, Mutator, ancestor, check_n, node_label, replace
+from mutators.fields import ChangeField, count_choices
 from sammo_core.components import Examples, Output
 from sammo_core.errors import ConfigError
 from sammo_core.graph import content_hash
@@ -80,7 +80,7 @@ class SwapExamples(Mutator):
         n: int = 1,
         context: MutationContext | None = None,
     ) -> list[Mutation]:
-        _check_n(n)
+        check_n(n)
         targets = self.targets(program)
         seen = {content_hash(program)}
         # Seeds that show the same rows in the same order make the same prompt: keep one.
@@ -109,11 +109,11 @@ def _where(program: Output, match: Match, n_targets: int) -> str:
     """`` in 'Title'`` naming the enclosing section when several nodes could be meant."""
     if n_targets < 2:
         return ""
-    section = _ancestor(program, match.path, "Section")
-    return f" in {_name(section.node)}" if section else f" at {match.path}"
+    section = ancestor(program, match.path, "Section")
+    return f" in {node_label(section.node)}" if section else f" at {match.path}"
 
 
-class ChangeExampleCount(Mutator):
+class ChangeExampleCount(ChangeField[int]):
     """Show another number of examples, one of ``choices`` (0 means none).
 
     Counts above the table size are skipped, as is the count shown now.
@@ -125,42 +125,22 @@ class ChangeExampleCount(Mutator):
     """
 
     default_selector = "Examples"
+    node_type = Examples
+    field = "n"
 
     def __init__(
         self, selector: str | None = None, *, choices: Sequence[int] = (0, 1, 2, 3, 5, 8)
     ) -> None:
-        super().__init__(selector)
-        values = tuple(choices)
-        if not values:
-            raise ConfigError("choices (example counts) must not be empty; e.g. (0, 1, 2, 4)")
-        for value in values:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"example counts must be ints >= 0; got {value!r} in {values}")
-        self.choices = tuple(dict.fromkeys(values))
+        super().__init__(
+            selector, choices=count_choices("example counts", choices, 0, "(0, 1, 2, 4)")
+        )
 
-    def __repr__(self) -> str:
-        return f"{self.name}(selector={self.selector!r}, choices={self.choices})"
+    def current(self, node: Any) -> int:
+        return _shown(node)
 
-    def _counts(self, node: Examples) -> list[int]:
-        return [c for c in self.choices if c <= len(node.data) and c != _shown(node)]
+    def options(self, node: Any) -> list[int]:
+        return [count for count in super().options(node) if count <= len(node.data)]
 
-    def accepts(self, match: Match, program: Output) -> bool:
-        return isinstance(match.node, Examples) and bool(self._counts(match.node))
-
-    async def mutate(
-        self,
-        program: Output,
-        rng: random.Random,
-        n: int = 1,
-        context: MutationContext | None = None,
-    ) -> list[Mutation]:
-        targets = self.targets(program)
-        candidates: list[Candidate] = [
-            (
-                f"show {count} examples{_where(program, m, len(targets))} (was {_shown(m.node)})",
-                partial(replace, program, _join(m.path, "n"), count),
-            )
-            for m in targets
-            for count in self._counts(m.node)
-        ]
-        return _choose(self, program, candidates, rng, n)
+    def describe(self, match: Match, value: int, program: Output, targets: Sequence[Match]) -> str:
+        where = _where(program, match, len(targets))
+        return f"show {value} examples{where} (was {self.current(match.node)})"

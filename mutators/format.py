@@ -12,13 +12,11 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
-from mutators.base import Mutation, MutationContext, Mutator, replace
-from mutators.structure import Candidate, _choose, _join
+from mutators.base import join_path, replace
+from mutators.fields import ChangeField, count_choices
 from renderers import DATA_FORMATS, SECTION_FORMATS
 from sammo_core.components import Examples, InputData, MetaPrompt, Output
 from sammo_core.errors import ConfigError
@@ -38,10 +36,10 @@ def _format_choices(
     for value in values:
         if value not in valid:
             raise ConfigError(f"unknown {kind} {value!r}; use one of: {', '.join(sorted(valid))}")
-    return tuple(dict.fromkeys(values))
+    return values
 
 
-class ChangeSectionFormat(Mutator):
+class ChangeSectionFormat(ChangeField[str]):
     """Lay the prompt out in another section format (:data:`renderers.SECTION_FORMATS`).
 
     >>> ChangeSectionFormat(choices=["yaml"])
@@ -52,43 +50,19 @@ plain, xml
     """
 
     default_selector = "MetaPrompt"
+    node_type = MetaPrompt
+    field = "section_format"
+    label = "section format"
 
     def __init__(
         self, selector: str | None = None, *, choices: Sequence[str] | None = None
     ) -> None:
-        super().__init__(selector)
-        self.choices = _format_choices("section format", choices, SECTION_FORMATS)
-
-    def __repr__(self) -> str:
-        return f"{self.name}(selector={self.selector!r}, choices={self.choices})"
-
-    def _formats(self, node: Any) -> list[str]:
-        if not isinstance(node, MetaPrompt):
-            return []
-        return [f for f in self.choices if f != node.section_format]
-
-    def accepts(self, match: Match, program: Output) -> bool:
-        return bool(self._formats(match.node))
-
-    async def mutate(
-        self,
-        program: Output,
-        rng: random.Random,
-        n: int = 1,
-        context: MutationContext | None = None,
-    ) -> list[Mutation]:
-        candidates: list[Candidate] = [
-            (
-                f"section format {m.node.section_format} -> {fmt}",
-                partial(replace, program, _join(m.path, "section_format"), fmt),
-            )
-            for m in self.targets(program)
-            for fmt in self._formats(m.node)
-        ]
-        return _choose(self, program, candidates, rng, n)
+        super().__init__(
+            selector, choices=_format_choices("section format", choices, SECTION_FORMATS)
+        )
 
 
-class ChangeDataFormat(Mutator):
+class ChangeDataFormat(ChangeField[str]):
     """Write examples and inputs in another data format (:data:`renderers.DATA_FORMATS`).
 
     Sets ``MetaPrompt.data_format`` and resets to ``None`` every explicit ``data_format`` of
@@ -107,6 +81,9 @@ class ChangeDataFormat(Mutator):
     """
 
     default_selector = "MetaPrompt"
+    node_type = MetaPrompt
+    field = "data_format"
+    label = "data format"
 
     def __init__(
         self,
@@ -115,8 +92,7 @@ class ChangeDataFormat(Mutator):
         choices: Sequence[str] | None = None,
         auto_parser_only: bool = True,
     ) -> None:
-        super().__init__(selector)
-        self.choices = _format_choices("data format", choices, DATA_FORMATS)
+        super().__init__(selector, choices=_format_choices("data format", choices, DATA_FORMATS))
         if not isinstance(auto_parser_only, bool):
             raise ConfigError(f"auto_parser_only must be True or False; got {auto_parser_only!r}")
         self.auto_parser_only = auto_parser_only
@@ -127,15 +103,8 @@ class ChangeDataFormat(Mutator):
             f"auto_parser_only={self.auto_parser_only})"
         )
 
-    def _formats(self, node: Any) -> list[str]:
-        if not isinstance(node, MetaPrompt):
-            return []
-        return [f for f in self.choices if f != node.data_format]
-
-    def accepts(self, match: Match, program: Output) -> bool:
-        if self.auto_parser_only and program.parser != "auto":
-            return False
-        return bool(self._formats(match.node))
+    def eligible(self, node: Any, program: Output) -> bool:
+        return not self.auto_parser_only or program.parser == "auto"
 
     @staticmethod
     def _overrides(match: Match) -> list[str]:
@@ -147,34 +116,17 @@ class ChangeDataFormat(Mutator):
                 continue
             if any(m.path.startswith(p + ".") for p in nested):
                 continue  # a nested prompt sets its own format
-            paths.append(_join(_join(match.path, m.path), "data_format"))
+            paths.append(join_path(join_path(match.path, m.path), "data_format"))
         return paths
 
-    async def mutate(
-        self,
-        program: Output,
-        rng: random.Random,
-        n: int = 1,
-        context: MutationContext | None = None,
-    ) -> list[Mutation]:
-        def build(match: Match, fmt: str) -> Output:
-            child = replace(program, _join(match.path, "data_format"), fmt)
-            for path in self._overrides(match):
-                child = replace(child, path, None)
-            return child
-
-        candidates: list[Candidate] = [
-            (
-                f"data format {m.node.data_format} -> {fmt}",
-                partial(build, m, fmt),
-            )
-            for m in self.targets(program)
-            for fmt in self._formats(m.node)
-        ]
-        return _choose(self, program, candidates, rng, n)
+    def build(self, program: Output, match: Match, value: str) -> Output:
+        child = super().build(program, match, value)
+        for path in self._overrides(match):
+            child = replace(child, path, None)
+        return child
 
 
-class ChangeInputsPerCall(Mutator):
+class ChangeInputsPerCall(ChangeField[int]):
     """Pack another number of inputs into each call (``Output.inputs_per_call``).
 
     Only programs with ``parser="auto"`` are targets: it reads the answers back by id, while
@@ -187,43 +139,16 @@ class ChangeInputsPerCall(Mutator):
     """
 
     default_selector = "Output"
+    node_type = Output
+    field = "inputs_per_call"
+    label = "inputs per call"
 
     def __init__(
         self, selector: str | None = None, *, choices: Sequence[int] = (1, 2, 4, 8, 16)
     ) -> None:
-        super().__init__(selector)
-        values = tuple(choices)
-        if not values:
-            raise ConfigError("choices (inputs per call) must not be empty; e.g. (1, 2, 4, 8)")
-        for value in values:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"inputs per call must be ints >= 1; got {value!r} in {values}")
-        self.choices = tuple(dict.fromkeys(values))
+        super().__init__(
+            selector, choices=count_choices("inputs per call", choices, 1, "(1, 2, 4, 8)")
+        )
 
-    def __repr__(self) -> str:
-        return f"{self.name}(selector={self.selector!r}, choices={self.choices})"
-
-    def _counts(self, node: Any) -> list[int]:
-        if not isinstance(node, Output) or node.parser != "auto":
-            return []
-        return [c for c in self.choices if c != node.inputs_per_call]
-
-    def accepts(self, match: Match, program: Output) -> bool:
-        return bool(self._counts(match.node))
-
-    async def mutate(
-        self,
-        program: Output,
-        rng: random.Random,
-        n: int = 1,
-        context: MutationContext | None = None,
-    ) -> list[Mutation]:
-        candidates: list[Candidate] = [
-            (
-                f"inputs per call {m.node.inputs_per_call} -> {count}",
-                partial(replace, program, _join(m.path, "inputs_per_call"), count),
-            )
-            for m in self.targets(program)
-            for count in self._counts(m.node)
-        ]
-        return _choose(self, program, candidates, rng, n)
+    def eligible(self, node: Any, program: Output) -> bool:
+        return bool(node.parser == "auto")

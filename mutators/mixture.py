@@ -30,8 +30,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from mutators.base import Mutation, MutationContext, Mutator
-from mutators.structure import _check_n
+from mutators.base import Mutation, MutationContext, Mutator, check_n
 from sammo_core.components import Output
 from sammo_core.errors import ConfigError
 from sammo_core.graph import content_hash
@@ -200,9 +199,9 @@ class Mixture(Mutator):
         n: int = 1,
         context: MutationContext | None = None,
     ) -> list[Mutation]:
-        _check_n(n)
+        check_n(n)
         live = [name for name, op in self._operators.items() if op.applicable(program)]
-        seen = {content_hash(program)}
+        seen = {content_hash(program)} | (context.exclude if context is not None else set())
         given = dict.fromkeys(live, 0)
         misses = dict.fromkeys(live, 0)
         children: list[Mutation] = []

@@ -1,10 +1,11 @@
 """Structural operators: drop, reorder and repeat sections, drop paragraphs.
 
-Every operator here enumerates its candidate edits, visits them in an order drawn from the
-given ``rng`` and keeps the first ``n`` whose programs are new (distinct content hashes, none
-equal to the parent). A section "holds the input" when it contains :class:`InputData` or a
-:class:`Template` that reads the input; such sections are never dropped, repeated or (by
-default) moved, so every child still shows the model its input.
+Every operator here enumerates its candidate edits and lets
+:func:`~mutators.base.choose_children` visit them in an order drawn from the given ``rng`` and
+keep the first ``n`` whose programs are new (distinct content hashes, none equal to the parent).
+A section "holds the input" (:func:`~mutators.base.contains_input`) when it contains
+:class:`InputData` or a :class:`Template` that reads the input; such sections are never dropped,
+repeated or (by default) moved, so every child still shows the model its input.
 
 >>> import asyncio, random
 >>> from sammo_core import GenerateText, InputData, MetaPrompt, Output, Section
@@ -22,105 +23,34 @@ default) moved, so every child still shows the model its input.
 from __future__ import annotations
 
 import random
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 
 import pyglove as pg
 
 from mutators.base import (
+    Candidate,
     Mutation,
     MutationContext,
     Mutator,
+    ancestor,
+    choose_children,
     contains_input,
+    is_list_item,
+    join_path,
+    node_label,
     remove,
     set_list,
+    shorten,
     split_list_path,
     text_children,
 )
-from sammo_core.components import Component, Examples, Output, Section, Template
+from sammo_core.components import Component, Examples, Output, Section
 from sammo_core.errors import ConfigError
 from sammo_core.graph import content_hash
 from sammo_core.selectors import Match, find
 
 __all__ = ["DropParagraph", "DropSection", "ReorderSections", "RepeatSection"]
-
-#: A candidate edit: its description and a function building the child (built lazily, so
-#: asking for one child of a large prompt does not copy the program once per candidate).
-Candidate = tuple[str, Callable[[], Output]]
-
-_LIST_ITEM = re.compile(r"\[\d+\]$")
-
-
-# -- helpers shared by the operator modules ----------------------------------------------------
-
-
-def _check_n(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigError(f"n (the number of children) must be an int >= 0; got {n!r}")
-
-
-def _choose(
-    operator: Mutator, parent: Output, candidates: Sequence[Candidate], rng: random.Random, n: int
-) -> list[Mutation]:
-    """Up to ``n`` children built from ``candidates`` in an order drawn from ``rng``.
-
-    Children equal to the parent or to an earlier child (by content hash) are skipped.
-    """
-    _check_n(n)
-    seen = {content_hash(parent)}
-    children: list[Mutation] = []
-    for index in rng.sample(range(len(candidates)), len(candidates)):
-        if len(children) >= n:
-            break
-        description, build = candidates[index]
-        child = build()
-        digest = content_hash(child)
-        if digest not in seen:
-            seen.add(digest)
-            children.append(Mutation(child, description, operator.name))
-    return children
-
-
-def _join(base: str, rel: str) -> str:
-    return f"{base}.{rel}" if base else rel
-
-
-def _is_list_item(path: str) -> bool:
-    return bool(_LIST_ITEM.search(path))
-
-
-def _holds_input(node: Component | str) -> bool:
-    """Whether ``node`` shows the current input (InputData, or a template reading it)."""
-    if isinstance(node, str):
-        return False
-    return contains_input(node) or any(
-        m.node.depends_on_input() for m in find(node, "Template") if isinstance(m.node, Template)
-    )
-
-
-def _name(node: Component | str) -> str:
-    """How descriptions refer to a node: a section by its quoted title."""
-    if isinstance(node, Section):
-        return repr(node.title) if node.title else "(untitled section)"
-    if isinstance(node, str):
-        return repr(_short(node))
-    return type(node).__name__
-
-
-def _short(text: str, limit: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
-
-
-def _ancestor(program: Output, path: str, selector: str) -> Match | None:
-    """The nearest proper ancestor of the node at ``path`` matching ``selector``."""
-    best: Match | None = None
-    for match in find(program, selector):
-        inside = path.startswith(match.path + ".") or (not match.path and path)
-        if inside and (best is None or len(match.path) > len(best.path)):
-            best = match
-    return best
 
 
 # -- operators -----------------------------------------------------------------------------
@@ -142,10 +72,10 @@ class DropSection(Mutator):
     default_selector = "Section"
 
     def accepts(self, match: Match, program: Output) -> bool:
-        if not isinstance(match.node, Section) or not _is_list_item(match.path):
+        if not isinstance(match.node, Section) or not is_list_item(match.path):
             return False
         siblings = program.sym_get(split_list_path(match.path)[0])
-        return len(siblings) > 1 and not _holds_input(match.node)
+        return len(siblings) > 1 and not contains_input(match.node)
 
     async def mutate(
         self,
@@ -155,10 +85,10 @@ class DropSection(Mutator):
         context: MutationContext | None = None,
     ) -> list[Mutation]:
         candidates: list[Candidate] = [
-            (f"drop section {_name(m.node)}", partial(remove, program, m.path))
+            (f"drop section {node_label(m.node)}", partial(remove, program, m.path))
             for m in self.targets(program)
         ]
-        return _choose(self, program, candidates, rng, n)
+        return choose_children(self, program, candidates, rng, n, context=context)
 
 
 class DropParagraph(Mutator):
@@ -182,11 +112,11 @@ class DropParagraph(Mutator):
         items: list[tuple[str, str]] = []
         for rel, text in text_children(match.node):
             item = rel.removesuffix(".text")
-            if not _is_list_item(item):
+            if not is_list_item(item):
                 continue  # e.g. GenerateText.system: not a list, nothing to drop from
             field = split_list_path(item)[0]
             if len(match.node.sym_getattr(field)) > 1:
-                items.append((_join(match.path, item), text))
+                items.append((join_path(match.path, item), text))
         return items
 
     def accepts(self, match: Match, program: Output) -> bool:
@@ -201,13 +131,13 @@ class DropParagraph(Mutator):
     ) -> list[Mutation]:
         candidates: list[Candidate] = [
             (
-                f"drop paragraph {_short(text)!r} from {_name(m.node)}",
+                f"drop paragraph {shorten(text)!r} from {node_label(m.node)}",
                 partial(remove, program, path),
             )
             for m in self.targets(program)
             for path, text in self._items(m)
         ]
-        return _choose(self, program, candidates, rng, n)
+        return choose_children(self, program, candidates, rng, n, context=context)
 
 
 class ReorderSections(Mutator):
@@ -244,7 +174,7 @@ class ReorderSections(Mutator):
         return [
             i
             for i, child in enumerate(node.sym_getattr("children"))
-            if isinstance(child, Section) and not (self.fixed_input and _holds_input(child))
+            if isinstance(child, Section) and not (self.fixed_input and contains_input(child))
         ]
 
     def accepts(self, match: Match, program: Output) -> bool:
@@ -254,7 +184,7 @@ class ReorderSections(Mutator):
         children = list(match.node.sym_getattr("children"))
         slots = self._slots(match.node)
         sections = [children[s] for s in slots]
-        list_path = _join(match.path, "children")
+        list_path = join_path(match.path, "children")
 
         def build(order: list[Component | str]) -> Callable[[], Output]:
             items = list(children)
@@ -267,7 +197,7 @@ class ReorderSections(Mutator):
             for b in range(a + 1, len(sections)):
                 order = list(sections)
                 order[a], order[b] = order[b], order[a]
-                names = f"{_name(sections[a])} and {_name(sections[b])}"
+                names = f"{node_label(sections[a])} and {node_label(sections[b])}"
                 out.append((f"swap sections {names}", build(order)))
         for a in range(len(sections)):
             for b in range(len(sections)):
@@ -276,7 +206,7 @@ class ReorderSections(Mutator):
                 order = list(sections)
                 order.insert(b, order.pop(a))
                 where = "after" if b > a else "before"
-                desc = f"move section {_name(sections[a])} {where} {_name(sections[b])}"
+                desc = f"move section {node_label(sections[a])} {where} {node_label(sections[b])}"
                 out.append((desc, build(order)))
         return out
 
@@ -288,7 +218,7 @@ class ReorderSections(Mutator):
         context: MutationContext | None = None,
     ) -> list[Mutation]:
         candidates = [c for m in self.targets(program) for c in self._candidates(program, m)]
-        return _choose(self, program, candidates, rng, n)
+        return choose_children(self, program, candidates, rng, n, context=context)
 
 
 class RepeatSection(Mutator):
@@ -314,21 +244,21 @@ class RepeatSection(Mutator):
     def _plan(self, match: Match, program: Output) -> tuple[str, int, str] | None:
         """``(list path, insert index, where)`` for a copy of the matched section, or None."""
         section = match.node
-        if not isinstance(section, Section) or _holds_input(section):
+        if not isinstance(section, Section) or contains_input(section):
             return None
         if find(section, "Examples") or isinstance(section, Examples):
             return None
-        meta = _ancestor(program, match.path, "MetaPrompt")
+        meta = ancestor(program, match.path, "MetaPrompt")
         if meta is None:
             return None
         items = list(meta.node.sym_getattr("children"))
-        holders = [i for i, item in enumerate(items) if _holds_input(item)]
+        holders = [i for i, item in enumerate(items) if contains_input(item)]
         index = holders[-1] if holders else len(items)
-        where = f"before {_name(items[index])}" if holders else "at the end"
+        where = f"before {node_label(items[index])}" if holders else "at the end"
         before = items[index - 1] if index > 0 else None
         if isinstance(before, Component) and content_hash(before) == content_hash(section):
             return None
-        return _join(meta.path, "children"), index, where
+        return join_path(meta.path, "children"), index, where
 
     def accepts(self, match: Match, program: Output) -> bool:
         return self._plan(match, program) is not None
@@ -349,8 +279,8 @@ class RepeatSection(Mutator):
             items.insert(index, pg.clone(match.node, deep=True, override={"id": None}))
             candidates.append(
                 (
-                    f"repeat section {_name(match.node)} {where}",
+                    f"repeat section {node_label(match.node)} {where}",
                     partial(set_list, program, list_path, items),
                 )
             )
-        return _choose(self, program, candidates, rng, n)
+        return choose_children(self, program, candidates, rng, n, context=context)

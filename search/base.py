@@ -136,11 +136,12 @@ class SearchRun:
             train=self.train,
             results=self.results.get(parent.id),
             history=history,
+            exclude=frozenset(self.by_hash),
         )
-        # Over-ask, then keep children not evaluated before: a duplicate would waste a slot.
-        offered = await self.search.mutator.mutate(parent.program, rng, n=2 * n, context=context)
-        fresh = [m for m in offered if compile(m.program).hash not in self.by_hash]
-        return fresh[:n]
+        # Operators skip programs evaluated before (context.exclude); LLM proposals cannot
+        # know theirs in advance, so a repeat is dropped here rather than evaluated again.
+        offered = await self.search.mutator.mutate(parent.program, rng, n=n, context=context)
+        return [m for m in offered if compile(m.program).hash not in self.by_hash]
 
     async def add(self, mutation: Mutation, parent: Candidate | None) -> Candidate | None:
         """Evaluate a child unless an equal program was seen; ``None`` if skipped."""

@@ -43,6 +43,7 @@ from sammo_core import (
     ResultTable,
     ScriptedRunner,
     Section,
+    Template,
 )
 
 EXAMPLES = DataTable(["good"], ["pos"])
@@ -197,6 +198,20 @@ def test_targets_skip_input_sections_and_sections_without_text() -> None:
     runner = ScriptedRunner(default="Be nice.")
     [child] = run_mutate(Paraphrase("#rules"), program, runner)
     assert list(child.program.child.prompt.children[1].children) == ["Be nice."]
+
+
+def test_targets_skip_sections_whose_template_reads_the_input() -> None:
+    program = Output(
+        GenerateText(
+            MetaPrompt(
+                [
+                    Section("Rules", ["Be kind."]),
+                    Section("Question", ["Answer this:", Template("Q: {{ input }}")]),
+                ]
+            )
+        )
+    )
+    assert [m.node.title for m in Paraphrase().targets(program)] == ["Rules"]
 
 
 def test_children_spread_over_targets() -> None:

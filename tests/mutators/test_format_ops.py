@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
+from collections.abc import Callable
 
 import pytest
 
@@ -18,10 +17,7 @@ from sammo_core import (
     InputData,
     MetaPrompt,
     Output,
-    ScriptedRunner,
     Section,
-    compile,
-    dumps,
 )
 
 SHOTS = DataTable(["the sky is blue"], ["yes"])
@@ -45,43 +41,32 @@ def program(
     )
 
 
-def mutate(op: Mutator, p: Output, seed: int = 0, n: int = 10) -> list[Mutation]:
-    return asyncio.run(op.mutate(p, random.Random(seed), n=n))
-
-
-def run(
-    p: Output, reply: str = "yes", inputs: tuple[str, ...] = ("is ice cold",)
-) -> tuple[list[object], list[str]]:
-    runner = ScriptedRunner(default=reply)
-    results = compile(p).run_sync(DataTable(list(inputs)), runner)
-    return list(results.predictions), runner.prompts
-
-
 OPS = [ChangeSectionFormat(), ChangeDataFormat(), ChangeInputsPerCall()]
 
 
 @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
-def test_children_are_distinct_runnable_and_leave_the_parent_alone(op: Mutator) -> None:
-    p = program()
-    before = dumps(p)
-    children = mutate(op, p)
-    assert dumps(p) == before
-    hashes = {compile(c.program).hash for c in children}
-    assert len(hashes) == len(children) >= 3
-    assert compile(p).hash not in hashes
+def test_children_are_distinct_runnable_and_leave_the_parent_alone(
+    op: Mutator,
+    run: Callable[..., tuple[list[object], list[str]]],
+    fresh_children: Callable[..., list[Mutation]],
+) -> None:
+    children = fresh_children(op, program())
+    assert len(children) >= 3
     for child in children:
         predictions, _ = run(child.program, inputs=("a", "b"))
         assert len(predictions) == 2
 
 
 @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
-def test_same_seed_same_children(op: Mutator) -> None:
-    first = [(c.description, dumps(c.program)) for c in mutate(op, program(), seed=5, n=2)]
-    again = [(c.description, dumps(c.program)) for c in mutate(op, program(), seed=5, n=2)]
-    assert first == again
+def test_same_seed_same_children(
+    op: Mutator, reproducible: Callable[..., list[tuple[str, str]]]
+) -> None:
+    reproducible(op, program, seed=5, n=2)
 
 
-def test_change_section_format_offers_every_other_format() -> None:
+def test_change_section_format_offers_every_other_format(
+    mutate: Callable[..., list[Mutation]], run: Callable[..., tuple[list[object], list[str]]]
+) -> None:
     children = mutate(ChangeSectionFormat(), program())
     assert sorted(c.description for c in children) == [
         f"section format markdown -> {f}" for f in sorted(SECTION_FORMATS) if f != "markdown"
@@ -93,14 +78,16 @@ def test_change_section_format_offers_every_other_format() -> None:
     assert before.startswith("# Task\n\nAnswer yes or no.")
 
 
-def test_change_section_format_restricted_choices() -> None:
+def test_change_section_format_restricted_choices(mutate: Callable[..., list[Mutation]]) -> None:
     op = ChangeSectionFormat(choices=["xml", "markdown"])
     assert [c.description for c in mutate(op, program())] == ["section format markdown -> xml"]
     assert repr(op) == "ChangeSectionFormat(selector='MetaPrompt', choices=('xml', 'markdown'))"
     assert not ChangeSectionFormat(choices=["markdown"]).applicable(program())
 
 
-def test_change_data_format_resets_explicit_formats_so_the_change_shows() -> None:
+def test_change_data_format_resets_explicit_formats_so_the_change_shows(
+    mutate: Callable[..., list[Mutation]], run: Callable[..., tuple[list[object], list[str]]]
+) -> None:
     p = program(data_format="xml")
     children = {c.description: c.program for c in mutate(ChangeDataFormat(), p)}
     assert sorted(children) == [
@@ -110,7 +97,7 @@ def test_change_data_format_resets_explicit_formats_so_the_change_shows() -> Non
     assert child.child.prompt.data_format == "json"
     assert child.child.prompt.children[1].children[0].data_format is None
     assert child.child.prompt.children[2].children[0].data_format is None
-    predictions, [prompt] = run(child, reply='{"output": "yes"}')
+    predictions, [prompt] = run(child, '{"output": "yes"}', ("is ice cold",))
     assert predictions == ["yes"]  # the auto parser follows the new format
     assert prompt.endswith(
         '# Examples\n\n{"id": 1, "input": "the sky is blue", "output": "yes"}\n\n'
@@ -118,7 +105,9 @@ def test_change_data_format_resets_explicit_formats_so_the_change_shows() -> Non
     )
 
 
-def test_change_data_format_leaves_nested_prompts_alone() -> None:
+def test_change_data_format_leaves_nested_prompts_alone(
+    mutate: Callable[..., list[Mutation]],
+) -> None:
     inner = MetaPrompt([InputData(data_format="xml")], data_format="markdown")
     p = Output(GenerateText(MetaPrompt([Section("Context", [GenerateText(inner)]), InputData()])))
     [child] = mutate(ChangeDataFormat("MetaPrompt:nth(0)", choices=["json"]), p)
@@ -127,14 +116,18 @@ def test_change_data_format_leaves_nested_prompts_alone() -> None:
     assert (nested.data_format, nested.children[0].data_format) == ("markdown", "xml")
 
 
-def test_change_data_format_needs_the_auto_parser_by_default() -> None:
+def test_change_data_format_needs_the_auto_parser_by_default(
+    mutate: Callable[..., list[Mutation]],
+) -> None:
     p = program(parser="first_line")
     assert not ChangeDataFormat().applicable(p)
     assert mutate(ChangeDataFormat(), p) == []
     assert len(mutate(ChangeDataFormat(auto_parser_only=False), p)) == 3
 
 
-def test_change_inputs_per_call_packs_inputs_into_one_call() -> None:
+def test_change_inputs_per_call_packs_inputs_into_one_call(
+    mutate: Callable[..., list[Mutation]], run: Callable[..., tuple[list[object], list[str]]]
+) -> None:
     children = {c.description: c.program for c in mutate(ChangeInputsPerCall(), program())}
     assert sorted(children) == [
         "inputs per call 1 -> 16",
@@ -152,7 +145,9 @@ def test_change_inputs_per_call_packs_inputs_into_one_call() -> None:
     )
 
 
-def test_change_inputs_per_call_only_with_the_auto_parser() -> None:
+def test_change_inputs_per_call_only_with_the_auto_parser(
+    mutate: Callable[..., list[Mutation]],
+) -> None:
     assert not ChangeInputsPerCall().applicable(program(parser="raw"))
     assert mutate(ChangeInputsPerCall(), program(parser="json")) == []
     op = ChangeInputsPerCall(choices=(1, 4))

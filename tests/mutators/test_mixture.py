@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -15,14 +16,11 @@ from mutators.mixture import Mixture
 from mutators.structure import DropSection
 from sammo_core import (
     ConfigError,
-    DataTable,
     GenerateText,
     InputData,
     MetaPrompt,
     Output,
-    ScriptedRunner,
     Section,
-    compile,
     dumps,
 )
 
@@ -40,10 +38,6 @@ def program(parser: str = "auto") -> Output:
         ),
         parser=parser,
     )
-
-
-def mutate(op: Mutator, p: Output, seed: int = 0, n: int = 1) -> list[Mutation]:
-    return asyncio.run(op.mutate(p, random.Random(seed), n=n))
 
 
 class Barren(Mutator):
@@ -69,22 +63,21 @@ def draws(mix: Mixture, count: int = 200, seed: int = 0) -> Counter[str]:
     return Counter(asyncio.run(mix.mutate(p, rng, n=1))[0].operator for _ in range(count))
 
 
-def test_children_are_distinct_runnable_and_leave_the_parent_alone() -> None:
+def test_children_are_distinct_runnable_and_leave_the_parent_alone(
+    run: Callable[..., tuple[list[object], list[str]]],
+    fresh_children: Callable[..., list[Mutation]],
+) -> None:
     mix = Mixture([DropSection(), ChangeSectionFormat(), ChangeInputsPerCall()])
-    p = program()
-    before = dumps(p)
-    children = mutate(mix, p, n=6)
-    assert dumps(p) == before
-    hashes = {compile(c.program).hash for c in children}
-    assert len(hashes) == len(children) == 6
-    assert compile(p).hash not in hashes
+    children = fresh_children(mix, program(), n=6)
+    assert len(children) == 6
     for child in children:
-        runner = ScriptedRunner(default="yes")
-        compile(child.program).run_sync(DataTable(["a"]), runner)
-        assert "Input: a" in runner.prompts[0] or '"a"' in runner.prompts[0]
+        _, prompts = run(child.program, inputs=("a",))
+        assert "Input: a" in prompts[0] or '"a"' in prompts[0]
 
 
-def test_returns_every_child_when_n_exceeds_what_exists() -> None:
+def test_returns_every_child_when_n_exceeds_what_exists(
+    mutate: Callable[..., list[Mutation]],
+) -> None:
     mix = Mixture([DropSection(), ChangeSectionFormat()])
     children = mutate(mix, program(), n=50)
     assert sorted(c.description for c in children) == [
@@ -97,7 +90,9 @@ def test_returns_every_child_when_n_exceeds_what_exists() -> None:
     assert Counter(c.operator for c in children) == {"ChangeSectionFormat": 3, "DropSection": 2}
 
 
-def test_retries_other_operators_and_never_repeats_a_child() -> None:
+def test_retries_other_operators_and_never_repeats_a_child(
+    mutate: Callable[..., list[Mutation]],
+) -> None:
     mix = Mixture([(Barren(), 100.0), DropSection(), DropSectionAgain()])
     children = mutate(mix, program(), n=10)
     assert sorted(c.description for c in children) == [
@@ -106,7 +101,7 @@ def test_retries_other_operators_and_never_repeats_a_child() -> None:
     ]
 
 
-def test_skips_operators_that_do_not_apply() -> None:
+def test_skips_operators_that_do_not_apply(mutate: Callable[..., list[Mutation]]) -> None:
     mix = Mixture([(ChangeInputsPerCall(), 1000.0), DropSection()])
     children = mutate(mix, program(parser="raw"), n=5)
     assert {c.operator for c in children} == {"DropSection"}
@@ -114,7 +109,7 @@ def test_skips_operators_that_do_not_apply() -> None:
     assert mutate(Mixture([ChangeInputsPerCall()]), program(parser="raw"), n=3) == []
 
 
-def test_same_seed_same_children() -> None:
+def test_same_seed_same_children(mutate: Callable[..., list[Mutation]]) -> None:
     def children() -> list[tuple[str, str]]:
         mix = Mixture([DropSection(), ChangeSectionFormat(), ChangeInputsPerCall()])
         return [(c.description, dumps(c.program)) for c in mutate(mix, program(), seed=11, n=4)]

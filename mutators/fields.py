@@ -1,0 +1,131 @@
+"""Operators that set one field of a node to another of a few values.
+
+:class:`ChangeField` is their common shape: for every matched node of its type, a child per
+value in ``choices`` other than the current one, described as ``"{label} {old} -> {new}"``
+and picked by :func:`~mutators.base.choose_children`. A subclass names the node type, the
+field and the label, validates its ``choices`` and passes them on:
+
+>>> import asyncio, random
+>>> from sammo_core import GenerateText, Output, Paragraph
+>>> class ChangeTemperature(ChangeField[float]):
+...     node_type = GenerateText
+...     field = "temperature"
+...     label = "temperature"
+>>> op = ChangeTemperature(choices=(0.0, 0.7, 1.0, 0.7))
+>>> op
+ChangeTemperature(selector='*', choices=(0.0, 0.7, 1.0))
+>>> p = Output(GenerateText(Paragraph("Say yes.")))
+>>> sorted(m.description for m in asyncio.run(op.mutate(p, random.Random(0), n=5)))
+['temperature 0.0 -> 0.7', 'temperature 0.0 -> 1.0']
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, ClassVar, Generic, TypeVar
+
+from mutators.base import (
+    Candidate,
+    Mutation,
+    MutationContext,
+    Mutator,
+    choose_children,
+    join_path,
+    replace,
+)
+from sammo_core.components import Component, Output
+from sammo_core.errors import ConfigError
+from sammo_core.selectors import Match
+
+__all__ = ["ChangeField", "count_choices"]
+
+V = TypeVar("V")
+
+
+class ChangeField(Mutator, Generic[V]):
+    """Set :attr:`field` of the matched :attr:`node_type` nodes to another value in ``choices``.
+
+    ``choices`` keep their order; repeats are dropped. Hooks, each with a working default:
+    :meth:`eligible` (whether a node may change at all), :meth:`current` (the value compared
+    with the choices), :meth:`options` (the values a node may take), :meth:`describe` and
+    :meth:`build` (the child for one value).
+    """
+
+    #: The nodes this operator edits; others matched by the selector are skipped.
+    node_type: ClassVar[type[Component]]
+    #: The name of the edited field of ``node_type``.
+    field: ClassVar[str]
+    #: How descriptions name the field: ``"{label} {old} -> {new}"``.
+    label: ClassVar[str]
+
+    def __init__(self, selector: str | None = None, *, choices: Sequence[V]) -> None:
+        super().__init__(selector)
+        self.choices: tuple[V, ...] = tuple(dict.fromkeys(choices))
+
+    def __repr__(self) -> str:
+        return f"{self.name}(selector={self.selector!r}, choices={self.choices})"
+
+    def eligible(self, node: Any, program: Output) -> bool:
+        """Whether ``node`` (a ``node_type`` in ``program``) may change at all (default: yes)."""
+        return True
+
+    def current(self, node: Any) -> Any:
+        """The value of ``node`` that the choices must differ from (default: the field)."""
+        return node.sym_getattr(self.field)
+
+    def options(self, node: Any) -> list[V]:
+        """The values ``node`` may take instead of its current one, in ``choices`` order."""
+        now = self.current(node)
+        return [value for value in self.choices if value != now]
+
+    def accepts(self, match: Match, program: Output) -> bool:
+        node = match.node
+        return (
+            isinstance(node, self.node_type)
+            and self.eligible(node, program)
+            and bool(self.options(node))
+        )
+
+    def describe(self, match: Match, value: V, program: Output, targets: Sequence[Match]) -> str:
+        """The child's description; ``targets`` (every node edited) help say which one."""
+        return f"{self.label} {self.current(match.node)} -> {value}"
+
+    def build(self, program: Output, match: Match, value: V) -> Output:
+        """A copy of ``program`` with the matched node's field set to ``value``."""
+        return replace(program, join_path(match.path, self.field), value)
+
+    async def mutate(
+        self,
+        program: Output,
+        rng: random.Random,
+        n: int = 1,
+        context: MutationContext | None = None,
+    ) -> list[Mutation]:
+        targets = self.targets(program)
+        candidates: list[Candidate] = [
+            (self.describe(m, value, program, targets), partial(self.build, program, m, value))
+            for m in targets
+            for value in self.options(m.node)
+        ]
+        return choose_children(self, program, candidates, rng, n, context=context)
+
+
+def count_choices(what: str, choices: Sequence[int], minimum: int, example: str) -> tuple[int, ...]:
+    """``choices`` as a tuple after checking it holds ints >= ``minimum`` and is not empty.
+
+    ``what`` names the counts in messages; ``example`` shows a valid value.
+
+    >>> count_choices("inputs per call", (1, 0), 1, "(1, 2, 4, 8)")
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: inputs per call must be ints >= 1; got 0 in (1, 0)
+    """
+    values = tuple(choices)
+    if not values:
+        raise ConfigError(f"choices ({what}) must not be empty; e.g. {example}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{what} must be ints >= {minimum}; got {value!r} in {values}")
+    return values
