@@ -36,10 +36,13 @@ from mutators.content import (
 from mutators.examples import ChangeExampleCount, SwapExamples
 from mutators.fields import ChangeField
 from mutators.format import ChangeDataFormat, ChangeInputsPerCall, ChangeSectionFormat
+from mutators.groups import LLM_GROUPS, OPERATOR_GROUPS, mixture_of, operators_of
 from mutators.mixture import Mixture
 from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
 
 __all__ = [
+    "LLM_GROUPS",
+    "OPERATOR_GROUPS",
     "Candidate",
     "ChangeDataFormat",
     "ChangeExampleCount",
@@ -68,6 +71,8 @@ __all__ = [
     "clean_reply",
     "contains_input",
     "join_path",
+    "mixture_of",
+    "operators_of",
     "remove",
     "remove_filler",
     "replace",

@@ -163,7 +163,7 @@ class RemoveFiller(Mutator):
         edits = []
         for rel, text in text_children(match.node):
             new = remove_filler(text, self.level)
-            if new != text:
+            if count_tokens(new) < count_tokens(text):  # a whitespace-only tidy saves nothing
                 edits.append((join_path(match.path, rel), text, new))
         return edits
 

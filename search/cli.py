@@ -76,41 +76,6 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.set_defaults(func=_optimize)
 
 
-def _operators(groups: str) -> Mutator:
-    from mutators.compression import RemoveFiller
-    from mutators.content import (
-        InduceInstructions,
-        Paraphrase,
-        ProposeFromHistory,
-        Shorten,
-        TextGradient,
-    )
-    from mutators.examples import ChangeExampleCount, SwapExamples
-    from mutators.format import ChangeDataFormat, ChangeInputsPerCall, ChangeSectionFormat
-    from mutators.mixture import Mixture
-    from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
-    from sammo_core.errors import ConfigError
-
-    table: dict[str, list[Mutator]] = {
-        "structure": [DropSection(), DropParagraph(), ReorderSections(), RepeatSection()],
-        "examples": [SwapExamples(), ChangeExampleCount()],
-        "format": [ChangeSectionFormat(), ChangeDataFormat(), ChangeInputsPerCall()],
-        "compression": [RemoveFiller(), Shorten()],
-        "content": [Paraphrase()],
-        "apo": [TextGradient()],
-        "ape": [InduceInstructions()],
-        "opro": [ProposeFromHistory()],
-    }
-    chosen: list[Mutator] = []
-    for group in (g.strip() for g in groups.split(",") if g.strip()):
-        if group not in table:
-            raise ConfigError(f"unknown operator group {group!r}; use: {', '.join(table)}")
-        chosen.extend(table[group])
-    if not chosen:
-        raise ConfigError("--operators names no group")
-    return Mixture(chosen)
-
-
 def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objective]) -> Search:
     from search.beam import BeamSearch
     from search.budget import SearchBudget
@@ -169,6 +134,7 @@ def _optimize(args: argparse.Namespace) -> int:
     import orjson
     from rich.console import Console
 
+    from mutators.groups import mixture_of
     from sammo_core.graph import compile
     from sammo_core.loading import load_program
     from sammo_core.objectives import parse_objectives
@@ -178,7 +144,7 @@ def _optimize(args: argparse.Namespace) -> int:
     loaded = load_program(args.program)
     train, val, test = _splits(args, loaded)
     objectives = parse_objectives(args.objective or loaded.objective or "accuracy")
-    search = _strategy(args, _operators(args.operators), objectives)
+    search = _strategy(args, mixture_of(args.operators), objectives)
     cache_mode: CacheMode = "replay" if args.replay else "readwrite"
     task = build_runner(
         args.model,

@@ -1,0 +1,541 @@
+"""``sammo-core bench``: run a benchmark suite, compare two runs, list the suites.
+
+::
+
+    sammo-core bench list
+    sammo-core bench run quick --model local --out runs/quick
+    sammo-core bench run instruction-tuning --tasks implicatures,navigate \\
+        --model gpt-4o-mini --budget 24 --cache cache.sqlite --out runs/it-4o-mini
+    sammo-core bench compare runs/it-4o-mini runs/it-llama
+
+``run`` searches each task (selecting on validation), reports baseline vs winner on test, and
+writes ``OUT/results.json``, ``OUT/<task>/`` (the search's trace, checkpoint and programs,
+``prompts/`` with the rendered prompts), ``OUT/report.md``, ``OUT/report.html`` and
+``OUT/score_vs_budget.png``. Registered through the ``sammo_core.commands`` entry-point group
+(``bench = "benchmarks.cli_bench:register"``); handlers import their modules lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.suites import BenchTask
+    from sammo_core.objectives import Score
+    from sammo_core.runners.accounting import Usage
+    from sammo_core.runners.base import Runner
+    from sammo_core.runners.cache import CacheMode
+    from search.candidate import Candidate
+
+__all__ = ["register"]
+
+_SUITE_NAMES = ("instruction-tuning", "rag-parsing", "compression", "apo", "quick")
+_STRATEGIES = ("beam", "evolution", "random", "enumerate")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``bench`` subcommand with its ``run``, ``compare`` and ``list`` actions.
+
+    >>> parser = argparse.ArgumentParser()
+    >>> register(parser.add_subparsers())
+    >>> args = parser.parse_args(["bench", "run", "quick", "--model", "local", "--out", "o"])
+    >>> args.suite, args.model, args.func.__name__
+    ('quick', 'local', '_run_command')
+    """
+    from sammo_core.cli_run import add_runner_arguments
+
+    parser = subparsers.add_parser(
+        "bench",
+        help="run benchmark suites and compare runs",
+        description="Run a benchmark suite (search each task, report baseline vs optimized on "
+        "test), compare two runs, or list the suites and tasks.",
+    )
+    actions = parser.add_subparsers(dest="bench_action", metavar="ACTION")
+
+    run = actions.add_parser(
+        "run",
+        help="search every task of a suite and write a report",
+        description="For each task: build the baseline program, search on the validation "
+        "split, score the baseline and the winner on the test split, and write results.json, "
+        "the search folders and report.md / report.html / score_vs_budget.png into --out.",
+    )
+    run.add_argument("suite", choices=_SUITE_NAMES, help="the suite to run")
+    run.add_argument("--tasks", help="comma-separated task names (default: all in the data dir)")
+    run.add_argument(
+        "--proposer-model", help="model that proposes rewrites (default: --model itself)"
+    )
+    run.add_argument(
+        "--budget",
+        help="N candidates or key=value pairs (candidates=48,calls=3000,usd=2); "
+        "default: the suite's",
+    )
+    run.add_argument("--strategy", choices=_STRATEGIES, help="default: the suite's")
+    run.add_argument(
+        "--operators",
+        help="operator groups instead of the suite's (structure, examples, format, "
+        "compression, content, apo, ape, opro)",
+    )
+    run.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    run.add_argument(
+        "--max-rows", type=int, help="use at most N rows of train, validation and test each"
+    )
+    run.add_argument("--data-dir", type=Path, help="benchmark data folder")
+    run.add_argument("--out", type=Path, required=True, help="output folder")
+    run.add_argument(
+        "--resume", action="store_true", help="continue the searches checkpointed in --out"
+    )
+    add_runner_arguments(run)
+    run.set_defaults(func=_run_command)
+
+    compare = actions.add_parser(
+        "compare",
+        help="compare two runs side by side",
+        description="Per task: the optimized test score of each run with its interval, the "
+        "difference, prompt tokens, calls and time, read from their results.json.",
+    )
+    compare.add_argument("first", type=Path, help="a bench run --out folder (A)")
+    compare.add_argument("second", type=Path, help="another one (B)")
+    compare.set_defaults(func=_compare_command)
+
+    listing = actions.add_parser("list", help="list the suites and their tasks")
+    listing.add_argument("--data-dir", type=Path, help="benchmark data folder")
+    listing.set_defaults(func=_list_command)
+
+    def show_help(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=show_help)
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+def _task_dir_name(task: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", task) or "task"
+
+
+def _score_dict(score: Score | None) -> dict[str, Any] | None:
+    if score is None:
+        return None
+    return {k: v for k, v in score.to_dict().items() if k != "per_item"}
+
+
+def _scores(scores: Any) -> dict[str, Any]:
+    return {name: _score_dict(s) for name, s in (scores or {}).items()}
+
+
+def _chosen_tasks(args: argparse.Namespace, data_dir: Path) -> list[str]:
+    from benchmarks.suites import get_suite
+    from sammo_core.errors import ConfigError
+
+    available = get_suite(args.suite).tasks(data_dir)
+    if not args.tasks:
+        if not available:
+            raise ConfigError(
+                f"no tasks of suite {args.suite!r} found in {data_dir}; fetch the data with "
+                "`sammo-core data fetch all` or pass --data-dir"
+            )
+        return available
+    chosen = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not chosen:
+        raise ConfigError(f"--tasks {args.tasks!r} names no task; available: {available}")
+    return chosen
+
+
+async def _render(program: Any, data: Any) -> tuple[str, float]:
+    """The prompt for the first row of ``data`` and the mean prompt tokens per input, from
+    rendering alone (a scripted runner answers; nothing is sent to a model)."""
+    from benchmarks.suites import RenderedPromptTokens
+    from sammo_core.graph import compile
+    from sammo_core.runners.scripted import ScriptedRunner
+
+    graph = compile(program)
+    runner = ScriptedRunner(default="")
+    tokens = RenderedPromptTokens().score(await graph.run(data, runner)).value
+    first = await graph.run(data[:1], runner)
+    return first[0].prompt, tokens
+
+
+async def _test_scores(
+    bench: BenchTask, candidate: Candidate, known: Any, runner: Runner
+) -> tuple[dict[str, Score], Usage]:
+    """Test scores of ``candidate``: from the search result, or evaluated now."""
+    from sammo_core.runners.accounting import AccountingRunner, Usage
+    from search.evaluator import Evaluator
+
+    if candidate.id in known:
+        return dict(known[candidate.id]), Usage()
+    reporter = AccountingRunner(runner)
+    evaluator = Evaluator(bench.test, reporter, list(bench.objectives))
+    evaluation = await evaluator.evaluate(candidate.program)
+    return evaluation.scores, reporter.usage
+
+
+async def _run_task(
+    bench: BenchTask,
+    *,
+    runner: Runner,
+    proposer: Runner,
+    out: Path,
+    resume: bool,
+    console: Any,
+) -> dict[str, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from sammo_core.serialization import dumps
+    from search.base import Progress as SearchProgress
+
+    search = bench.make_search()
+    run_dir = out / _task_dir_name(bench.name)
+    started = time.perf_counter()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        bar = progress.add_task(bench.name, total=search.budget.candidates)
+
+        def show(p: SearchProgress) -> None:
+            progress.update(
+                bar,
+                completed=p.candidates,
+                description=f"{bench.name}: step {p.step}, best {p.objective} {p.best:.3f}, "
+                f"{p.usage.calls:,} calls",
+            )
+
+        result = await search.run(
+            bench.program,
+            train=bench.train,
+            val=bench.val,
+            test=bench.test,
+            runner=runner,
+            proposer=proposer,
+            out_dir=run_dir,
+            resume=resume,
+            on_progress=show,
+        )
+    winner = bench.winner(result)
+    base_test, _ = await _test_scores(bench, result.start, result.test_scores, runner)
+    best_test, extra = await _test_scores(bench, winner, result.test_scores, runner)
+    prompts = run_dir / "prompts"
+    prompts.mkdir(parents=True, exist_ok=True)
+    entries: dict[str, dict[str, Any]] = {}
+    for role, cand, test in (
+        ("baseline", result.start, base_test),
+        ("optimized", winner, best_test),
+    ):
+        text, tokens = await _render(cand.program, bench.test)
+        (prompts / f"{role}.txt").write_text(text, encoding="utf-8")
+        program_file = run_dir / "programs" / f"{cand.id}.json"
+        if not program_file.is_file():
+            program_file.parent.mkdir(parents=True, exist_ok=True)
+            program_file.write_text(dumps(cand.program))
+        entries[role] = {
+            "id": cand.id,
+            "val": _score_dict(cand.scores.get(bench.objectives[0].name)),
+            "test": _score_dict(test.get(bench.objectives[0].name)),
+            "val_scores": _scores(cand.scores),
+            "test_scores": _scores(test),
+            "prompt_tokens": tokens,
+            "prompt_file": str((prompts / f"{role}.txt").relative_to(out)),
+            "program_file": str(program_file.relative_to(out)),
+        }
+    seconds = time.perf_counter() - started
+    search_usage, test_usage = result.usage, result.test_usage + extra
+    total = search_usage + test_usage
+    primary = bench.objectives[0]
+    record: dict[str, Any] = {
+        "suite": bench.suite,
+        "task": bench.name,
+        "notes": bench.notes,
+        "objective": primary.name,
+        "direction": primary.direction,
+        "objectives": [o.name for o in bench.objectives],
+        "sizes": {
+            "train": 0 if bench.train is None else len(bench.train),
+            "val": len(bench.val),
+            "test": len(bench.test),
+        },
+        "search": {
+            **bench.params,
+            "strategy": result.strategy,
+            "params": dict(result.params),
+            "stopped": result.stopped,
+            "steps": result.steps,
+            "candidates": len(result.candidates),
+            "operators_stats": [
+                {"operator": s.operator, "tries": s.tries, "wins": s.wins} for s in result.operators
+            ],
+        },
+        "baseline": entries["baseline"],
+        "optimized": entries["optimized"],
+        "lineage": [c.summary() for c in result.lineage(winner)],
+        "usage": {
+            "search": search_usage.to_dict(),
+            "test": test_usage.to_dict(),
+            "total": total.to_dict(),
+        },
+        "calls": total.calls,
+        "usd": total.usd,
+        "seconds": round(seconds, 3),
+        "run_dir": str(run_dir.relative_to(out)),
+        "winner_program": entries["optimized"]["program_file"],
+    }
+    if len(bench.objectives) > 1 and entries["optimized"]["prompt_tokens"] > 0:
+        record["compression_ratio"] = (
+            entries["baseline"]["prompt_tokens"] / entries["optimized"]["prompt_tokens"]
+        )
+    return record
+
+
+def _write_json(path: Path, data: Any) -> None:
+    import orjson
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    tmp.replace(path)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from benchmarks.datasets import resolve_data_dir
+    from benchmarks.report import write_report
+    from benchmarks.suites import SuiteOptions, get_suite
+    from sammo_core.errors import SammoError
+    from sammo_core.runners.factory import build_runner
+
+    console = Console(stderr=True)
+    data_dir = resolve_data_dir(args.data_dir)
+    suite = get_suite(args.suite)
+    options = SuiteOptions(
+        budget=args.budget,
+        strategy=args.strategy,
+        seed=args.seed,
+        max_rows=args.max_rows,
+        operators=args.operators,
+        concurrency=args.concurrency,
+    )
+    names = _chosen_tasks(args, data_dir)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    cache_mode: CacheMode = "replay" if args.replay else "readwrite"
+    proposer_model = args.proposer_model or args.model
+    results: dict[str, Any] = {
+        "suite": suite.name,
+        "model": args.model,
+        "proposer_model": proposer_model,
+        "data_dir": str(data_dir),
+        "options": {
+            "budget": args.budget,
+            "strategy": args.strategy,
+            "seed": args.seed,
+            "max_rows": args.max_rows,
+            "operators": args.operators,
+        },
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "tasks": {},
+        "errors": {},
+    }
+    started = time.perf_counter()
+
+    async def go() -> None:
+        def stack(model: str) -> Any:
+            return build_runner(
+                model,
+                base_url=args.base_url,
+                cache=args.cache,
+                cache_mode=cache_mode,
+                max_concurrency=args.concurrency,
+                requests_per_minute=args.rpm,
+                tokens_per_minute=args.tpm,
+                timeout=args.timeout,
+            )
+
+        task_stack = stack(args.model)
+        proposer_stack = task_stack if proposer_model == args.model else stack(proposer_model)
+
+        def inner(s: Any) -> Runner:
+            # The search accounts for itself; it gets the cache (if any) over the backend.
+            return s.backend if s.cache is None else s.runner.inner  # type: ignore[no-any-return]
+
+        try:
+            for name in names:
+                try:
+                    bench = suite.build(name, data_dir, options)
+                    console.print(
+                        f"[bold]{suite.name}/{bench.name}[/]: train "
+                        f"{0 if bench.train is None else len(bench.train)}, val "
+                        f"{len(bench.val)}, test {len(bench.test)}; {bench.params['strategy']}, "
+                        f"budget {bench.params['budget']}, operators {bench.params['operators']}",
+                        soft_wrap=True,
+                    )
+                    record = await _run_task(
+                        bench,
+                        runner=inner(task_stack),
+                        proposer=inner(proposer_stack),
+                        out=out,
+                        resume=args.resume,
+                        console=console,
+                    )
+                except SammoError as exc:
+                    console.print(f"[red]{name}: {exc}[/]")
+                    results["errors"][name] = str(exc)
+                else:
+                    results["tasks"][bench.name] = record
+                results["seconds"] = round(time.perf_counter() - started, 3)
+                _write_json(out / "results.json", results)
+        finally:
+            await task_stack.aclose()
+            if proposer_stack is not task_stack:
+                await proposer_stack.aclose()
+
+    asyncio.run(go())
+    _print_run_table(results)
+    written = write_report(out, results)
+    files = ", ".join(str(p) for p in [out / "results.json", *written.values()])
+    console.print(f"wrote {files}", soft_wrap=True)
+    return 1 if results["errors"] else 0
+
+
+def _wide_console() -> Any:
+    """A console for tables: the terminal's width, or 120 columns when piped to a file."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 120)
+
+
+def _print_run_table(results: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from benchmarks.report import SUMMARY_HEADER, summary_rows
+
+    table = Table(title=f"{results['suite']} on {results['model']}: test split, 95% intervals")
+    for i, column in enumerate(SUMMARY_HEADER):
+        table.add_column(column, justify="left" if i < 2 else "right", overflow="fold")
+    for row in summary_rows(results):
+        # Intervals on a second line keep the table readable in narrow terminals.
+        table.add_row(*(cell.replace(" [", "\n[").replace(" (", "\n(") for cell in row))
+    console = _wide_console()
+    console.print(table)
+    console.print(f"total time {results.get('seconds', 0):.1f} s")
+
+
+# -- compare ---------------------------------------------------------------------------------
+
+
+def _load_results(path: Path) -> dict[str, Any]:
+    import orjson
+
+    from sammo_core.errors import ConfigError
+
+    file = path / "results.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError(f"{path} holds no results.json: is it a `sammo-core bench run` --out?")
+    data: dict[str, Any] = orjson.loads(file.read_bytes())
+    return data
+
+
+def compare_rows(first: dict[str, Any], second: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Rows of the comparison table for the tasks both runs hold.
+
+    >>> a = {"tasks": {"t": {"objective": "acc", "optimized": {"test": {"value": 0.5,
+    ...     "ci_low": 0.4, "ci_high": 0.6}, "prompt_tokens": 100}, "calls": 10, "seconds": 2}}}
+    >>> b = {"tasks": {"t": {"objective": "acc", "optimized": {"test": {"value": 0.7,
+    ...     "ci_low": 0.6, "ci_high": 0.8}, "prompt_tokens": 80}, "calls": 12, "seconds": 3}}}
+    >>> compare_rows(a, b)[0]
+    ('t', 'acc', '0.500 [0.400, 0.600]', '0.700 [0.600, 0.800]', '+0.200', '100 / 80', '10 / 12', '2.0 / 3.0')
+    """  # noqa: E501
+    from benchmarks.report import format_score
+
+    rows: list[tuple[str, ...]] = []
+    for name, a in first.get("tasks", {}).items():
+        b = second.get("tasks", {}).get(name)
+        if b is None:
+            continue
+        sa, sb = a["optimized"].get("test"), b["optimized"].get("test")
+        diff = f"{sb['value'] - sa['value']:+.3f}" if sa and sb else "-"
+        rows.append(
+            (
+                name,
+                a["objective"] if a["objective"] == b["objective"] else "-",
+                format_score(sa),
+                format_score(sb),
+                diff,
+                f"{a['optimized']['prompt_tokens']:.0f} / {b['optimized']['prompt_tokens']:.0f}",
+                f"{a['calls']:,} / {b['calls']:,}",
+                f"{a['seconds']:.1f} / {b['seconds']:.1f}",
+            )
+        )
+    return rows
+
+
+def _compare_command(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    first, second = _load_results(args.first), _load_results(args.second)
+    console = _wide_console()
+
+    def describe(label: str, path: Path, r: dict[str, Any]) -> str:
+        o = r.get("options", {})
+        return (
+            f"{label} = {path}: {r.get('suite')} on {r.get('model')} (strategy "
+            f"{o.get('strategy') or 'default'}, budget {o.get('budget') or 'default'}, seed "
+            f"{o.get('seed')}, {r.get('date', '?')})"
+        )
+
+    console.print(describe("A", args.first, first), soft_wrap=True)
+    console.print(describe("B", args.second, second), soft_wrap=True)
+    table = Table(title="optimized test score: A vs B (95% intervals)")
+    header = ("task", "objective", "A", "B", "B - A", "tokens A / B", "calls A / B", "s A / B")
+    for i, column in enumerate(header):
+        table.add_column(column, justify="left" if i < 2 else "right", overflow="fold")
+    rows = compare_rows(first, second)
+    for row in rows:
+        table.add_row(*(cell.replace(" [", "\n[") for cell in row))
+    if rows:
+        console.print(table)
+    only_a = sorted(set(first.get("tasks", {})) - set(second.get("tasks", {})))
+    only_b = sorted(set(second.get("tasks", {})) - set(first.get("tasks", {})))
+    if only_a:
+        console.print(f"only in A ({args.first}): {', '.join(only_a)}", soft_wrap=True)
+    if only_b:
+        console.print(f"only in B ({args.second}): {', '.join(only_b)}", soft_wrap=True)
+    if not rows:
+        console.print("no task is in both runs")
+    return 0
+
+
+# -- list ------------------------------------------------------------------------------------
+
+
+def _list_command(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from benchmarks.datasets import resolve_data_dir
+    from benchmarks.suites import SUITES
+
+    root = resolve_data_dir(args.data_dir)
+    table = Table(title=f"Benchmark suites (tasks found in {root})")
+    table.add_column("suite", style="bold")
+    table.add_column("tasks", justify="right")
+    table.add_column("names", overflow="fold")
+    table.add_column("what it searches", overflow="fold")
+    for suite in SUITES.values():
+        tasks = suite.tasks(root)
+        names = ", ".join(tasks) if tasks else "(missing: sammo-core data fetch all)"
+        table.add_row(suite.name, str(len(tasks)), names, suite.description)
+    _wide_console().print(table)
+    return 0

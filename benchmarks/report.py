@@ -1,0 +1,372 @@
+"""Benchmark reports: a markdown (and HTML) page and a score-against-budget plot.
+
+:func:`write_report` reads what ``sammo-core bench run`` wrote into its output folder
+(``results.json``, each task's ``trace.jsonl`` and rendered prompts) and writes
+
+- ``report.md``: the per-task table (baseline vs optimized test score with 95% intervals,
+  prompt tokens per input, calls, dollars, time), then per task the search settings, the
+  winner's lineage, its prompt for one test input and a unified diff from the baseline's;
+- ``report.html``: the same, self-contained apart from the plot;
+- ``score_vs_budget.png``: the best validation score so far against candidates evaluated and
+  against LLM calls, one line per task (needs matplotlib, the ``plot`` extra; without it the
+  report says so and has no plot).
+
+>>> best_so_far([{"scores": {"acc": {"value": v}}, "calls": 10} for v in (0.5, 0.4, 0.7)], "acc")
+[(1, 10, 0.5), (2, 20, 0.5), (3, 30, 0.7)]
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "PLOT_FILE",
+    "best_so_far",
+    "fence",
+    "format_score",
+    "load_trace",
+    "plot_progress",
+    "prompt_diff",
+    "render_html",
+    "render_markdown",
+    "summary_rows",
+    "write_report",
+]
+
+PLOT_FILE = "score_vs_budget.png"
+_BACKTICKS = re.compile(r"`{3,}")
+
+
+# -- small pieces ----------------------------------------------------------------------------
+
+
+def format_score(score: Mapping[str, Any] | None) -> str:
+    """``value [low, high]`` of a score dict (``Score.to_dict()``), or ``-`` when missing.
+
+    >>> format_score({"value": 0.74, "ci_low": 0.65, "ci_high": 0.82})
+    '0.740 [0.650, 0.820]'
+    >>> format_score({"value": 12.0, "ci_low": None, "ci_high": None}), format_score(None)
+    ('12', '-')
+    """
+    if not score:
+        return "-"
+    value = float(score["value"])
+    if score.get("ci_low") is None or score.get("ci_high") is None:
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return f"{value:.3f} [{float(score['ci_low']):.3f}, {float(score['ci_high']):.3f}]"
+
+
+def prompt_diff(before: str, after: str) -> str:
+    """A unified diff from the baseline prompt to the winner's (empty when equal).
+
+    >>> print(prompt_diff("# Task\\nSay yes.\\n", "# Task\\nYes.\\n"))
+    --- baseline
+    +++ optimized
+    @@ -1,2 +1,2 @@
+     # Task
+    -Say yes.
+    +Yes.
+    """
+    lines = difflib.unified_diff(
+        before.splitlines(), after.splitlines(), "baseline", "optimized", lineterm=""
+    )
+    return "\n".join(lines)
+
+
+def fence(text: str, info: str = "") -> str:
+    """``text`` in a markdown code fence longer than any backtick run inside it.
+
+    >>> print(fence("a ``` b", "text"))
+    ````text
+    a ``` b
+    ````
+    """
+    longest = max((len(m.group()) for m in _BACKTICKS.finditer(text)), default=2)
+    ticks = "`" * (longest + 1)
+    return f"{ticks}{info}\n{text}\n{ticks}"
+
+
+def load_trace(path: Path) -> list[dict[str, Any]]:
+    """The candidates of a search's ``trace.jsonl``, in evaluation order ([] if absent)."""
+    if not path.is_file():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def best_so_far(
+    trace: Iterable[Mapping[str, Any]], objective: str, direction: str = "maximize"
+) -> list[tuple[int, int, float]]:
+    """``(candidates evaluated, cumulative calls, best validation score so far)`` per candidate.
+
+    >>> best_so_far([{"scores": {"t": {"value": 9}}}, {"scores": {"t": {"value": 7}}}], "t",
+    ...             "minimize")
+    [(1, 0, 9.0), (2, 0, 7.0)]
+    """
+    points: list[tuple[int, int, float]] = []
+    best: float | None = None
+    calls = 0
+    for n, row in enumerate(trace, start=1):
+        value = float(row["scores"][objective]["value"])
+        calls += int(row.get("calls", 0))
+        better = best is None or (value > best if direction == "maximize" else value < best)
+        best = value if better else best
+        assert best is not None
+        points.append((n, calls, best))
+    return points
+
+
+# -- the plot --------------------------------------------------------------------------------
+
+
+def plot_progress(out_dir: Path, results: Mapping[str, Any]) -> Path | None:
+    """Draw ``score_vs_budget.png`` from each task's trace; ``None`` if there is nothing to
+    draw or matplotlib is not installed (``pip install 'sammo-core[plot]'``)."""
+    series = []
+    for name, task in results.get("tasks", {}).items():
+        trace = load_trace(out_dir / task["run_dir"] / "trace.jsonl")
+        points = best_so_far(trace, task["objective"], task.get("direction", "maximize"))
+        if points:
+            series.append((name, task["objective"], points))
+    if not series:
+        return None
+    try:
+        # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    by_candidates, by_calls = figure.subplots(1, 2, sharey=True)
+    for name, objective, points in series:
+        label = f"{name} ({objective})"
+        xs, calls, ys = zip(*points, strict=True)
+        by_candidates.step(xs, ys, where="post", marker="o", markersize=3, label=label)
+        by_calls.step(calls, ys, where="post", marker="o", markersize=3, label=label)
+    by_candidates.set_xlabel("candidates evaluated")
+    by_candidates.set_ylabel("best validation score so far")
+    by_calls.set_xlabel("LLM calls (search, cumulative)")
+    for axes in (by_candidates, by_calls):
+        axes.grid(alpha=0.3)
+    by_calls.legend(fontsize="small", loc="best")
+    suite = results.get("suite", "")
+    figure.suptitle(f"{suite} on {results.get('model', '?')}: score against budget")
+    path = out_dir / PLOT_FILE
+    figure.savefig(path, dpi=110)
+    return path
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+SUMMARY_HEADER = (
+    "task",
+    "objective",
+    "baseline (test)",
+    "optimized (test)",
+    "diff",
+    "tokens/input",
+    "calls",
+    "$",
+    "s",
+)
+
+
+def summary_rows(results: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """One row per task of the summary table (see :data:`SUMMARY_HEADER`)."""
+    rows: list[tuple[str, ...]] = []
+    for name, task in results.get("tasks", {}).items():
+        base, best = task["baseline"], task["optimized"]
+        base_test, best_test = base.get("test"), best.get("test")
+        diff = f"{best_test['value'] - base_test['value']:+.3f}" if base_test and best_test else "-"
+        tokens = f"{base['prompt_tokens']:.0f} -> {best['prompt_tokens']:.0f}"
+        if task.get("compression_ratio"):
+            tokens += f" ({task['compression_ratio']:.2f}x)"
+        rows.append(
+            (
+                name,
+                task["objective"],
+                format_score(base_test),
+                format_score(best_test),
+                diff,
+                tokens,
+                f"{task['calls']:,}",
+                f"{task['usd']:.4f}",
+                f"{task['seconds']:.1f}",
+            )
+        )
+    return rows
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    align = ["---"] + ["--:"] * (len(header) - 1)
+    return "\n".join([line(header), "| " + " | ".join(align) + " |", *map(line, rows)])
+
+
+def _read(out_dir: Path, relative: str | None) -> str:
+    if not relative:
+        return ""
+    path = out_dir / relative
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _settings(task: Mapping[str, Any]) -> str:
+    search = task["search"]
+    params = ", ".join(f"{k}={v}" for k, v in search.get("params", {}).items())
+    return (
+        f"{search['strategy']} ({params}); operators: {search.get('operators', '-')}; "
+        f"budget {search.get('budget')}, seed {search.get('seed')}; "
+        f"{search['candidates']} candidates in {search['steps']} steps, "
+        f"stopped on {search['stopped']}"
+    )
+
+
+def _lineage(task: Mapping[str, Any]) -> list[str]:
+    return [f"#{c['id']} {c['operator']}: {c['description']}" for c in task.get("lineage", [])]
+
+
+# -- markdown --------------------------------------------------------------------------------
+
+
+def render_markdown(out_dir: Path, results: Mapping[str, Any], plot: Path | None) -> str:
+    """The report as markdown."""
+    tasks: Mapping[str, Any] = results.get("tasks", {})
+    parts = [
+        f"# Benchmark: {results.get('suite')} on {results.get('model')}",
+        "",
+        f"{results.get('date', '')}; proposer: {results.get('proposer_model')}; "
+        f"data: {results.get('data_dir')}. Scores are on the test split (touched only for the "
+        "baseline and the winner), with 95% bootstrap intervals; the search selected on the "
+        "validation split. Calls, dollars and time cover the search and the test report.",
+        "",
+        _markdown_table(SUMMARY_HEADER, summary_rows(results)),
+        "",
+    ]
+    errors: Mapping[str, str] = results.get("errors", {})
+    if errors:
+        parts += ["Failed tasks:", ""] + [f"- {k}: {v}" for k, v in errors.items()] + [""]
+    if plot is not None:
+        parts += [f"![best validation score against budget]({plot.name})", ""]
+    else:
+        parts += ["(No plot: matplotlib is missing, or no trace was written.)", ""]
+    for name, task in tasks.items():
+        base, best = task["baseline"], task["optimized"]
+        parts += [f"## {name}", "", task.get("notes", ""), ""]
+        parts.append(f"- search: {_settings(task)}")
+        parts.append(
+            f"- validation {task['objective']}: baseline {format_score(base.get('val'))}, "
+            f"optimized {format_score(best.get('val'))}"
+        )
+        if task.get("compression_ratio"):
+            parts.append(
+                f"- compression: {base['prompt_tokens']:.0f} -> {best['prompt_tokens']:.0f} "
+                f"prompt tokens per input ({task['compression_ratio']:.2f}x)"
+            )
+        parts.append(f"- winning program: `{task['winner_program']}`")
+        lineage = _lineage(task)
+        if len(lineage) > 1:
+            parts += ["- how it was found:", *[f"  - {step}" for step in lineage]]
+        winner_prompt = _read(out_dir, best.get("prompt_file"))
+        diff = prompt_diff(_read(out_dir, base.get("prompt_file")), winner_prompt)
+        parts += [
+            "",
+            "### Winning prompt (first test input)",
+            "",
+            fence(winner_prompt, "text"),
+            "",
+            "### Diff from the baseline prompt",
+            "",
+            fence(diff or "(no change: the baseline won)", "diff"),
+            "",
+        ]
+    return "\n".join(parts)
+
+
+# -- html ------------------------------------------------------------------------------------
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem}"
+    "td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}"
+    "pre{background:#f6f8fa;padding:.75rem;overflow-x:auto;white-space:pre-wrap}"
+    ".add{color:#116329}.del{color:#82071e}.hunk{color:#6e7781}img{max-width:100%}"
+)
+
+
+def _diff_html(diff: str) -> str:
+    out = []
+    for line in diff.splitlines():
+        css = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "")
+        if line.startswith(("+++", "---")):
+            css = "hunk"
+        text = html.escape(line)
+        out.append(f'<span class="{css}">{text}</span>' if css else text)
+    return "\n".join(out)
+
+
+def render_html(out_dir: Path, results: Mapping[str, Any], plot: Path | None) -> str:
+    """The report as one HTML page (the plot is linked, not embedded)."""
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in SUMMARY_HEADER)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in summary_rows(results)
+    )
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{e(str(results.get('suite')))} benchmark</title><style>{_STYLE}</style>",
+        "</head><body>",
+        f"<h1>Benchmark: {e(str(results.get('suite')))} on {e(str(results.get('model')))}</h1>",
+        f"<p>{e(str(results.get('date', '')))}. Test-split scores with 95% bootstrap "
+        "intervals; selection on the validation split.</p>",
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
+    ]
+    for task_name, message in results.get("errors", {}).items():
+        parts.append(f"<p>Failed: {e(task_name)}: {e(message)}</p>")
+    if plot is not None:
+        parts.append(f"<p><img src='{e(plot.name)}' alt='best validation score vs budget'></p>")
+    for name, task in results.get("tasks", {}).items():
+        base, best = task["baseline"], task["optimized"]
+        winner_prompt = _read(out_dir, best.get("prompt_file"))
+        diff = prompt_diff(_read(out_dir, base.get("prompt_file")), winner_prompt)
+        lineage = "".join(f"<li>{e(step)}</li>" for step in _lineage(task))
+        parts += [
+            f"<h2>{e(name)}</h2><p>{e(task.get('notes', ''))}</p>",
+            f"<p>Search: {e(_settings(task))}. Winning program: "
+            f"<code>{e(task['winner_program'])}</code></p>",
+            f"<ol>{lineage}</ol>" if lineage else "",
+            "<h3>Winning prompt (first test input)</h3>",
+            f"<pre>{e(winner_prompt)}</pre>",
+            "<h3>Diff from the baseline prompt</h3>",
+            f"<pre>{_diff_html(diff) if diff else 'no change: the baseline won'}</pre>",
+        ]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(out_dir: Path, results: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` and (with matplotlib) the plot into ``out_dir``.
+
+    ``results`` defaults to ``out_dir/results.json``. Returns the paths written by kind.
+    """
+    if results is None:
+        results = orjson.loads((out_dir / "results.json").read_bytes())
+    written: dict[str, Path] = {}
+    plot = plot_progress(out_dir, results)
+    if plot is not None:
+        written["plot"] = plot
+    markdown = out_dir / "report.md"
+    markdown.write_text(render_markdown(out_dir, results, plot), encoding="utf-8")
+    written["markdown"] = markdown
+    page = out_dir / "report.html"
+    page.write_text(render_html(out_dir, results, plot), encoding="utf-8")
+    written["html"] = page
+    return written

@@ -1,0 +1,371 @@
+"""`sammo-core bench` end to end against a loopback chat server and the real benchmark data,
+plus the suite rules (compression pick, FunQL normalizer) and the report pieces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import cli_bench, report
+from benchmarks.datasets import (
+    load_geoquery_rag,
+    load_sammo_compression,
+    load_sammo_instruction_tuning,
+    resolve_data_dir,
+)
+from benchmarks.suites import (
+    SUITES,
+    RenderedPromptTokens,
+    SuiteOptions,
+    SwapText,
+    funql_match,
+    get_suite,
+    normalize_funql,
+    pick_compressed,
+)
+from sammo_core.errors import ConfigError, SammoError
+from sammo_core.objectives import Score, get_objective
+from sammo_core.results import ResultRow, ResultTable
+from sammo_core.runners.accounting import Usage
+from sammo_core.testing.chat_server import ChatServer
+from search.candidate import Candidate
+from search.result import SearchResult
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def data_dir() -> Path:
+    try:
+        return resolve_data_dir()
+    except ConfigError as exc:
+        pytest.skip(f"benchmark data not available ({exc})")
+
+
+def bench(*argv: str) -> int:
+    """Run `sammo-core bench ...` as the console script would (entry point if registered)."""
+    from sammo_core.cli import main
+
+    args = ["bench", *argv]
+    if any(ep.name == "bench" for ep in entry_points(group="sammo_core.commands")):
+        return main(args)
+    parser = argparse.ArgumentParser(prog="sammo-core")
+    cli_bench.register(parser.add_subparsers())
+    parsed = parser.parse_args(args)
+    try:
+        return int(parsed.func(parsed))
+    except SammoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+class Oracle:
+    """Answers with the gold output of the known input the prompt holds (last one wins), in
+    plain or JSON form; prompts without a known input get "unknown"."""
+
+    def __init__(self, *tables: Any) -> None:
+        self.gold = {row.input: row.output for table in tables for row in table}
+
+    def __call__(self, request: Mapping[str, Any]) -> str:
+        prompt = request["messages"][-1]["content"]
+        found = [(prompt.rfind(q), a) for q, a in self.gold.items() if q in prompt]
+        if not found:
+            return "unknown"
+        answer = max(found)[1]
+        return json.dumps({"output": answer}) if "JSON object" in prompt else answer
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path) -> Iterator[ChatServer]:
+    tables = []
+    for task in ("implicatures", "sports_understanding"):
+        s = load_sammo_instruction_tuning(data_dir, task)
+        tables += [s.val, s.test]
+    s = load_sammo_compression(data_dir, "task108")
+    tables += [s.val, s.test]
+    s = load_geoquery_rag(data_dir, val_size=50)
+    tables += [s.val, s.test]
+    with ChatServer(reply=Oracle(*tables)) as chat:
+        yield chat
+
+
+def run_suite(server: ChatServer, out: Path, suite: str, *extra: str) -> int:
+    return bench(
+        "run", suite, "--model", "loopback", "--base-url", server.base_url,
+        "--timeout", "10", "--out", str(out), *extra,
+    )  # fmt: skip
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+
+def test_run_quick_writes_results_report_and_plot(
+    server: ChatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "quick"
+    assert run_suite(server, out, "quick", "--max-rows", "4", "--budget", "4") == 0
+    table = capsys.readouterr().out
+    assert "implicatures" in table and "sports_under" in table  # long names fold
+    results = json.loads((out / "results.json").read_text())
+    assert results["suite"] == "quick" and results["model"] == "loopback"
+    assert results["errors"] == {}
+    assert set(results["tasks"]) == {"implicatures", "sports_understanding"}
+    task = results["tasks"]["implicatures"]
+    assert task["objective"] == "label_accuracy"
+    assert task["sizes"] == {"train": 4, "val": 4, "test": 4}
+    for role in ("baseline", "optimized"):
+        entry = task[role]
+        assert entry["test"]["n"] == 4 and entry["val"]["n"] == 4
+        assert entry["test"]["ci_low"] <= entry["test"]["value"] <= entry["test"]["ci_high"]
+        assert entry["prompt_tokens"] > 0
+        assert (out / entry["prompt_file"]).read_text().rstrip().endswith("Output:")
+    # The oracle answers every plain-format prompt right.
+    assert task["baseline"]["test"]["value"] == 1.0
+    assert task["search"]["candidates"] == 4 and task["search"]["budget"] == "4"
+    assert task["search"]["strategy"] == "BeamSearch"
+    assert task["calls"] == task["usage"]["total"]["calls"] > 0
+    assert task["seconds"] > 0
+    assert (out / task["winner_program"]).is_file()
+    assert (out / task["run_dir"] / "trace.jsonl").is_file()
+    assert (out / task["run_dir"] / "checkpoint.json").is_file()
+
+    md = (out / "report.md").read_text()
+    assert "| task | objective | baseline (test) | optimized (test) |" in md
+    assert "| implicatures | label_accuracy | 1.000 [1.000, 1.000] |" in md
+    assert "![best validation score against budget](score_vs_budget.png)" in md
+    assert "### Diff from the baseline prompt" in md
+    assert "Does Speaker 2's answer mean yes or no?" in md  # the winning prompt
+    assert "<table>" in (out / "report.html").read_text()
+    png = (out / report.PLOT_FILE).read_bytes()
+    assert png.startswith(PNG_MAGIC) and len(png) > 1000
+
+
+def test_run_compression_picks_fewer_tokens_and_diffs(server: ChatServer, tmp_path: Path) -> None:
+    out = tmp_path / "compression"
+    code = run_suite(
+        server, out, "compression", "--tasks", "task108", "--max-rows", "5", "--budget", "6"
+    )
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    [(name, task)] = results["tasks"].items()
+    assert name == "task108_contextualabusedetection_classification"
+    assert task["objectives"] == ["label_accuracy", "rendered_prompt_tokens"]
+    base, best = task["baseline"], task["optimized"]
+    # Every candidate the oracle answers right is eligible; the shortest wins.
+    assert best["val"]["value"] >= base["val"]["value"] - 0.02
+    assert (
+        best["val_scores"]["rendered_prompt_tokens"]["value"]
+        < (base["val_scores"]["rendered_prompt_tokens"]["value"])
+    )
+    assert task["compression_ratio"] == pytest.approx(base["prompt_tokens"] / best["prompt_tokens"])
+    assert task["compression_ratio"] > 1
+    assert best["test"] is not None and best["test_scores"]["rendered_prompt_tokens"]
+    md = (out / "report.md").read_text()
+    assert "```diff\n--- baseline\n+++ optimized\n@@" in md
+    assert "(no change: the baseline won)" not in md
+    assert f"({task['compression_ratio']:.2f}x)" in md
+
+
+def test_run_rag_enumerates_the_grid(server: ChatServer, tmp_path: Path) -> None:
+    out = tmp_path / "rag"
+    assert run_suite(server, out, "rag-parsing", "--max-rows", "3", "--budget", "3") == 0
+    task = json.loads((out / "results.json").read_text())["tasks"]["geo880"]
+    assert task["objective"] == "exact_match"
+    assert task["search"]["strategy"] == "EnumerativeSearch"
+    assert task["search"]["space_size"] == 54 and task["search"]["candidates"] == 3
+    assert task["baseline"]["test"]["value"] == 1.0  # the oracle's FunQL matches exactly
+    prompt = (out / task["baseline"]["prompt_file"]).read_text()
+    assert "# DSL" in prompt and prompt.count("Example ") == 5  # k = 5 retrieved examples
+    md = (out / "report.md").read_text()
+    assert "````text" in md  # the DSL's own ``` fences are fenced by a longer run
+
+
+def test_compare_lists_both_runs_and_unmatched_tasks(
+    server: ChatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for out, seed in ((a, "0"), (b, "1")):
+        assert (
+            run_suite(server, out, "quick", "--max-rows", "3", "--budget", "2", "--seed", seed) == 0
+        )
+    assert run_suite(
+        server, c, "quick", "--tasks", "implicatures", "--max-rows", "3", "--budget", "2"
+    ) == 0  # fmt: skip
+    capsys.readouterr()
+    assert bench("compare", str(a), str(b)) == 0
+    text = capsys.readouterr().out
+    assert f"A = {a}" in text and f"B = {b}" in text
+    assert "implicatures" in text and "sports_under" in text and "+0.000" in text
+    assert bench("compare", str(a), str(c)) == 0
+    text = capsys.readouterr().out
+    assert "only in A" in text and "sports_understanding" in text
+    assert bench("compare", str(a), str(tmp_path / "nothing")) == 1
+    captured = capsys.readouterr()
+    assert "holds no results.json" in captured.out + captured.err
+
+
+def test_list_shows_every_suite(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench("list", "--data-dir", str(data_dir)) == 0
+    text = capsys.readouterr().out
+    for name in SUITES:
+        assert name in text
+    assert "geo880" in text and "liar" in text
+
+
+def test_unknown_task_is_recorded_and_fails(server: ChatServer, tmp_path: Path) -> None:
+    out = tmp_path / "bad"
+    assert run_suite(server, out, "quick", "--tasks", "nope", "--budget", "2") == 1
+    results = json.loads((out / "results.json").read_text())
+    assert "unknown task 'nope'" in results["errors"]["nope"]
+
+
+# -- suites ------------------------------------------------------------------------------------
+
+
+def test_cli_suite_names_match_the_registry() -> None:
+    assert set(cli_bench._SUITE_NAMES) == set(SUITES)
+
+
+def test_suites_build_their_tasks(data_dir: Path) -> None:
+    options = SuiteOptions(max_rows=7)
+    it = get_suite("instruction-tuning").build("navigate", data_dir, options)
+    assert (len(it.train or ()), len(it.val), len(it.test)) == (7, 7, 7)
+    assert it.objectives[0].name == "label_accuracy" and it.mutator is not None
+    assert "TextGradient" in repr(it.mutator) and "Paraphrase" in repr(it.mutator)
+    sorting = get_suite("instruction-tuning").build("word_sorting", data_dir, options)
+    assert sorting.objectives[0].name == "accuracy"  # free-form outputs: no label set
+    apo = get_suite("apo").build("liar", data_dir, SuiteOptions())
+    assert (len(apo.val), len(apo.test)) == (100, 461)
+    assert type(apo.make_search()).__name__ == "BeamSearch"
+    evo = get_suite("quick").build("implicatures", data_dir, SuiteOptions(strategy="evolution"))
+    assert len(evo.val) == 8 and type(evo.make_search()).__name__ == "RegularizedEvolution"
+    with pytest.raises(ConfigError, match="no search space to enumerate"):
+        get_suite("apo").build("liar", data_dir, SuiteOptions(strategy="enumerate"))
+
+
+def test_rag_pool_excludes_the_evaluated_questions(data_dir: Path) -> None:
+    task = get_suite("rag-parsing").build("geo880", data_dir, SuiteOptions(strategy="beam"))
+    [examples] = [n for n in _walk(task.program) if type(n).__name__ == "Examples"]
+    pool = set(examples.data.inputs)
+    assert len(pool) == 450 and examples.selection == "knn"
+    assert not pool & (set(task.val.inputs) | set(task.test.inputs))
+    assert "SwapText" in repr(task.mutator) and "ChangeExampleCount" in repr(task.mutator)
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    yield node
+    for child in node.children_nodes():
+        yield from _walk(child)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ConfigError, match="--max-rows must be >= 1"):
+        SuiteOptions(max_rows=0)
+    with pytest.raises(ConfigError, match="cannot read budget"):
+        SuiteOptions(budget="lots")
+    with pytest.raises(ConfigError, match="unknown suite"):
+        get_suite("poetry")
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "match"),
+    [
+        ("answer(state(all))", "answer(state(all))", True),
+        ("  answer( state( all ) ) ", "answer(state(all))", True),
+        ('answer(cityid("austin", "tx"))', "answer(cityid('austin','tx'))", True),
+        ("```\nanswer(river(all))\n```", "answer(river(all))", True),
+        ("answer(river(all)).\nThis lists the rivers.", "answer(river(all))", True),
+        ("answer(city(all))", "answer(state(all))", False),
+        ("Answer(state(all))", "answer(state(all))", False),  # case is kept
+        ("answer(stateid('new york'))", "answer(stateid('newyork'))", False),
+        (None, "answer(state(all))", False),
+    ],
+)
+def test_funql_normalizer(prediction: Any, gold: str, match: bool) -> None:
+    assert funql_match(prediction, gold) == float(match)
+    assert normalize_funql(normalize_funql(prediction)) == normalize_funql(prediction)
+
+
+def _candidate(i: int, acc: float, tokens: float) -> Candidate:
+    scores = {
+        "accuracy": Score("accuracy", acc),
+        "rendered_prompt_tokens": Score("rendered_prompt_tokens", tokens),
+    }
+    return Candidate(i, None, str(i), scores, parent=None if i == 0 else 0)  # type: ignore[arg-type]
+
+
+def _result(pool: list[Candidate]) -> SearchResult:
+    objectives = [get_objective("accuracy"), RenderedPromptTokens()]
+    best = max(pool, key=lambda c: c.score("accuracy"))
+    return SearchResult(
+        objectives, pool, pool[0], best, pool, {}, Usage(), Usage(), "done", 1, 0.0, "Beam", {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("pool", "expected"),
+    [
+        # the shortest within 2 points of the baseline's accuracy, not the most accurate
+        ([(0.80, 900), (0.79, 400), (0.70, 100), (0.85, 600)], 1),
+        # exactly 2 points below still qualifies; 2.5 below does not
+        ([(0.80, 900), (0.78, 500), (0.775, 100)], 1),
+        # nothing shorter qualifies: the baseline itself
+        ([(0.80, 900), (0.50, 100)], 0),
+        # equal tokens: the more accurate, then the older
+        ([(0.80, 900), (0.79, 300), (0.81, 300), (0.81, 300)], 2),
+    ],
+)
+def test_compression_pick_rule(pool: list[tuple[float, float]], expected: int) -> None:
+    cands = [_candidate(i, acc, tokens) for i, (acc, tokens) in enumerate(pool)]
+    assert pick_compressed(_result(cands)).id == expected
+
+
+def test_rendered_prompt_tokens_ignore_cache_and_share_batches() -> None:
+    rows = [
+        ResultRow(0, "a", None, "one two three four", "x", "x", calls=1.0, cached=True),
+        ResultRow(1, "b", None, "one two", "x", "x", calls=0.5, prompt_tokens=99),
+    ]
+    score = RenderedPromptTokens().score(ResultTable(tuple(rows)))
+    assert score.per_item == (4.0, 1.0) and score.value == 2.5
+    assert RenderedPromptTokens().direction == "minimize"
+
+
+def test_swap_text_offers_every_other_choice() -> None:
+    import asyncio
+    import random
+
+    from sammo_core import GenerateText, InputData, MetaPrompt, Output, Section
+
+    program = Output(GenerateText(MetaPrompt([Section("DSL", ["a"], id="dsl"), InputData()])))
+    op = SwapText("Section#dsl", {"first": "a", "second": "b", "third": "c"})
+    children = asyncio.run(op.mutate(program, random.Random(0), n=5))
+    texts = sorted(c.program.child.prompt.children[0].children[0] for c in children)
+    assert texts == ["b", "c"]
+    assert program.child.prompt.children[0].children == ["a"]  # the parent is untouched
+    with pytest.raises(ConfigError, match="at least two choices"):
+        SwapText("Section", {"only": "a"})
+
+
+# -- report pieces -----------------------------------------------------------------------------
+
+
+def test_best_so_far_tracks_direction_and_calls() -> None:
+    trace = [{"scores": {"s": {"value": v}}, "calls": 5} for v in (0.2, 0.6, 0.4, 0.9)]
+    assert report.best_so_far(trace, "s") == [(1, 5, 0.2), (2, 10, 0.6), (3, 15, 0.6), (4, 20, 0.9)]
+    assert [p[2] for p in report.best_so_far(trace, "s", "minimize")] == [0.2, 0.2, 0.2, 0.2]
+
+
+def test_prompt_diff_and_fence() -> None:
+    diff = report.prompt_diff("a\nb\n", "a\nc\n")
+    assert diff.splitlines()[:2] == ["--- baseline", "+++ optimized"]
+    assert "-b" in diff and "+c" in diff
+    assert report.prompt_diff("same", "same") == ""
+    assert report.fence("x").startswith("```\n")
+    assert report.fence("````", "text").startswith("`````text\n")
