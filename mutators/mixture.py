@@ -25,6 +25,7 @@ pseudo-wins and pseudo-losses temper early results (larger: slower to react).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
@@ -201,22 +202,23 @@ class Mixture(Mutator):
     ) -> list[Mutation]:
         check_n(n)
         live = [name for name, op in self._operators.items() if op.applicable(program)]
-        seen = {content_hash(program)} | (context.exclude if context is not None else set())
-        given = dict.fromkeys(live, 0)
+        base = context if context is not None else MutationContext()
+        seen = {content_hash(program)} | base.exclude
         misses = dict.fromkeys(live, 0)
         children: list[Mutation] = []
         while live and len(children) < n:
             name = rng.choices(live, weights=[self.weight(x) for x in live])[0]
-            ask = given[name] + misses[name] + 1
-            offered = await self._operators[name].mutate(program, rng, ask, context)
+            # One child per draw; what is taken already is excluded, so no child is built twice
+            # by operators that enumerate their edits.
+            ask = dataclasses.replace(base, exclude=frozenset(seen))
+            offered = await self._operators[name].mutate(program, rng, 1, ask)
             new = next((m for m in offered if content_hash(m.program) not in seen), None)
             if new is not None:
                 seen.add(content_hash(new.program))
                 children.append(new)
-                given[name] += 1
                 misses[name] = 0
-            elif len(offered) < ask or misses[name] >= MAX_MISSES:
+            elif not offered or misses[name] >= MAX_MISSES:
                 live.remove(name)  # exhausted: every child it can make is taken
             else:
-                misses[name] += 1
+                misses[name] += 1  # an LLM proposal repeated an earlier one: try again
         return children
