@@ -78,7 +78,7 @@ def build_requests(rows: int, seed: int = 0) -> tuple[list[LLMRequest], list[LLM
     return [request(system_a, t) for t in inputs], [request(system_b, t) for t in inputs]
 
 
-async def _one_by_one(
+async def run_one_by_one(
     runner: LlamaCppRunner, requests: Sequence[LLMRequest]
 ) -> tuple[float, list[LLMResult]]:
     start = time.perf_counter()
@@ -86,7 +86,7 @@ async def _one_by_one(
     return time.perf_counter() - start, results
 
 
-async def _at_once(
+async def run_at_once(
     runner: LlamaCppRunner, requests: Sequence[LLMRequest]
 ) -> tuple[float, list[LLMResult]]:
     start = time.perf_counter()
@@ -101,9 +101,9 @@ async def _run(rows: int, n_threads: int | None) -> None:
     runner = LlamaCppRunner(n_ctx=2048, n_threads=n_threads)
     try:
         await runner.generate(b[0])  # warm up (and leave B's prefix in the KV cache)
-        t_grouped, res_grouped = await _one_by_one(runner, grouped)
-        t_inter, res_inter = await _one_by_one(runner, interleaved)
-        t_gather, res_gather = await _at_once(runner, interleaved)
+        t_grouped, res_grouped = await run_one_by_one(runner, grouped)
+        t_inter, res_inter = await run_one_by_one(runner, interleaved)
+        t_gather, res_gather = await run_at_once(runner, interleaved)
     finally:
         await runner.aclose()
     calls = len(grouped)

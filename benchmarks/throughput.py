@@ -155,7 +155,7 @@ def serve(latency: float, where: str) -> Iterator[str]:
             child.stdout.close()
 
 
-def _table(title: str, measurements: Sequence[Measurement]) -> Table:
+def measurement_table(title: str, measurements: Sequence[Measurement]) -> Table:
     table = Table(title=title)
     columns = ("run", "rows", "conc.", "wall s", "ideal s", "eff.", "req/s", "cpu ms/req")
     for column in columns:
@@ -174,7 +174,7 @@ def _table(title: str, measurements: Sequence[Measurement]) -> Table:
     return table
 
 
-def _ints(text: str) -> list[int]:
+def int_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -192,20 +192,22 @@ async def _run(args: argparse.Namespace, base_url: str, console: Console) -> boo
         await measure(base_url, rows, args.concurrency, latency, offset=i * 1_000_000)
         for i, rows in enumerate(args.rows)
     ]
-    console.print(_table(f"rows at concurrency {args.concurrency}, latency {latency:g} s", sizes))
+    console.print(
+        measurement_table(f"rows at concurrency {args.concurrency}, latency {latency:g} s", sizes)
+    )
     ok = all(m.efficiency >= args.target for m in sizes)
     if args.concurrency_sweep:
         sweep = [
             await measure(base_url, args.sweep_rows, c, latency, offset=(50 + i) * 1_000_000)
             for i, c in enumerate(args.concurrency_sweep)
         ]
-        console.print(_table(f"concurrency sweep, {args.sweep_rows} rows", sweep))
+        console.print(measurement_table(f"concurrency sweep, {args.sweep_rows} rows", sweep))
     if args.cache:
         # The second run is answered from the cache: the server sees no request.
         cached, (first, second) = await measure_cache(
             base_url, args.rows[0], args.concurrency, latency
         )
-        console.print(_table("persistent cache", cached))
+        console.print(measurement_table("persistent cache", cached))
         console.print(
             f"second run: {second.calls} calls, {second.cache_hits} cache hits, "
             f"{second.saved_tokens:,} tokens saved (not spent; the first run spent "
@@ -219,10 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--rows", type=_ints, default=[400, 2000], help="e.g. 400,2000")
+    parser.add_argument("--rows", type=int_list, default=[400, 2000], help="e.g. 400,2000")
     parser.add_argument("--latency", type=float, default=0.05, help="server seconds per request")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--concurrency-sweep", type=_ints, default=None, help="e.g. 1,8,32,128")
+    parser.add_argument("--concurrency-sweep", type=int_list, default=None, help="e.g. 1,8,32,128")
     parser.add_argument("--sweep-rows", type=int, default=400)
     parser.add_argument("--cache", action="store_true", help="also time a run from the cache")
     parser.add_argument(

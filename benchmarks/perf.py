@@ -1,0 +1,649 @@
+"""Where the time goes: framework overhead, client throughput and prefix reuse, in one run.
+
+Three measurements, printed side by side as rich tables (and written as JSON with ``--json``):
+
+a. **Framework overhead.** Rows per second for compile + render + call + parse + score with a
+   zero-latency :class:`~sammo_core.runners.scripted.ScriptedRunner`, for a realistic program
+   (a system message, task and guideline sections, 5 few-shot examples, the input) in three
+   variants: ``plain`` (one input per call), ``minibatch`` (``inputs_per_call=8``) and ``knn``
+   (examples picked per input by BM25). Phases are timed with ``time.perf_counter``; a
+   ``cProfile`` run then splits the per-row work into render, runner, parse and the rest, and
+   lists the functions with the most cumulative and self time.
+b. **Throughput** of :class:`~sammo_core.runners.openai_runner.OpenAIRunner` against the loopback
+   :class:`~sammo_core.testing.ChatServer` (50 ms latency by default) at concurrency 1, 8, 32
+   and 128: wall time beside the ideal ``rows * latency / concurrency`` (the functions of
+   :mod:`benchmarks.throughput`).
+c. **Prefix reuse** on the embedded llama.cpp model: one candidate's rows run back to back
+   (grouped) versus interleaved with another candidate's (:mod:`benchmarks.prefix_reuse`);
+   skipped, with a message, when ``llama_cpp`` is not importable.
+
+This machine class is noisy: the figures are for reading, and nothing here asserts on time.
+
+Run::
+
+    python -m benchmarks.perf                 # 1,000 and 10,000 rows; 100 rows of prefix reuse
+    python -m benchmarks.perf --quick         # 1,000 rows; 20 rows of prefix reuse
+    python -m benchmarks.perf --json perf.json --no-prefix
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import dataclasses
+import importlib.util
+import os
+import platform
+import pstats
+import random
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks import prefix_reuse, throughput
+from renderers import Record, get_data_format
+from sammo_core.components import Examples, GenerateText, InputData, MetaPrompt, Output, Section
+from sammo_core.data import DataTable
+from sammo_core.graph import compile
+from sammo_core.objectives import Accuracy, evaluate
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.scripted import ScriptedRunner
+
+__all__ = [
+    "VARIANTS",
+    "Breakdown",
+    "OverheadFigure",
+    "PrefixReuseFigure",
+    "main",
+    "measure_overhead",
+    "measure_prefix_reuse",
+    "measure_throughput",
+    "profile_breakdown",
+    "realistic_program",
+    "review_table",
+]
+
+VARIANTS = ("plain", "minibatch", "knn")
+MINIBATCH = 8
+N_EXAMPLES = 5
+CONCURRENCY = 32  # rows in flight in the overhead runs (the default of FunctionGraph.run)
+LABELS = ("positive", "negative", "neutral")
+
+_SUBJECTS = ("battery", "screen", "keyboard", "delivery", "price", "manual", "camera", "speaker")
+_VERDICTS = (
+    "works perfectly",
+    "broke after a week",
+    "is fine I guess",
+    "exceeded my hopes",
+    "was a waste of money",
+    "does what it says",
+)
+_CONTEXT = (
+    "I bought it for my daughter",
+    "after reading many reviews",
+    "on sale last month",
+    "to replace an older model",
+    "as a gift",
+)
+_INPUT_ID = re.compile(r"^Input \[(\d+)\]:", re.MULTILINE)
+_PLAIN = get_data_format("plain")
+
+
+# -- the workload --------------------------------------------------------------------------------
+
+
+def review_table(rows: int, seed: int = 0) -> DataTable:
+    """``rows`` labelled product reviews, drawn with ``seed``.
+
+    >>> review_table(2)[0].input
+    'Review 0: The camera exceeded my hopes; I bought it for my daughter.'
+    >>> review_table(2)[0].output
+    'positive'
+    """
+    rng = random.Random(seed)
+    inputs, outputs = [], []
+    for i in range(rows):
+        verdict = rng.randrange(len(_VERDICTS))
+        inputs.append(
+            f"Review {i}: The {rng.choice(_SUBJECTS)} {_VERDICTS[verdict]}; {rng.choice(_CONTEXT)}."
+        )
+        outputs.append(LABELS[verdict % len(LABELS)])
+    return DataTable(inputs, outputs)
+
+
+def realistic_program(variant: str, pool: DataTable) -> Output:
+    """The benchmark program: system message, two text sections, 5 examples, the input.
+
+    ``variant``: ``plain``, ``minibatch`` (8 inputs per call) or ``knn`` (BM25 examples).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    return Output(
+        GenerateText(
+            MetaPrompt(
+                [
+                    Section(
+                        "Task",
+                        [
+                            "Classify the sentiment of a product review as positive, negative "
+                            "or neutral.",
+                        ],
+                        id="task",
+                    ),
+                    Section(
+                        "Guidelines",
+                        [
+                            "Judge the customer's overall attitude rather than single words.",
+                            "Treat sarcasm as negative only when it is unmistakable.",
+                            "A review that only states facts is neutral.",
+                        ],
+                        id="guidelines",
+                    ),
+                    Section(
+                        "Examples",
+                        [
+                            Examples(
+                                pool,
+                                n=N_EXAMPLES,
+                                selection="knn" if variant == "knn" else "first",
+                            )
+                        ],
+                        id="examples",
+                    ),
+                    Section("Input", [InputData()], id="input"),
+                ],
+                data_format="plain",
+            ),
+            system="You are a careful annotator. Answer with the label only.",
+        ),
+        parser="auto",
+        inputs_per_call=MINIBATCH if variant == "minibatch" else 1,
+    )
+
+
+def scripted_reply(request: LLMRequest) -> str:
+    """A well-formed answer for every input of the prompt (always ``positive``)."""
+    ids = _INPUT_ID.findall(request.messages[-1].content)
+    if not ids:
+        return "positive"
+    return _PLAIN.render_outputs([Record(int(i), None, "positive") for i in ids])
+
+
+class _TimedRunner(Runner):
+    """Counts calls and the seconds spent inside the wrapped runner's ``generate``."""
+
+    def __init__(self, inner: Runner) -> None:
+        self.inner = inner
+        self.model = inner.model
+        self.seconds = 0.0
+        self.calls = 0
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        start = time.perf_counter()
+        try:
+            return await self.inner.generate(request)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+
+# -- a. framework overhead -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class OverheadFigure:
+    """One timed pass of a program over ``rows`` rows with a zero-latency runner."""
+
+    variant: str
+    rows: int
+    calls: int
+    scored_rows: int
+    compile_s: float
+    run_s: float
+    runner_s: float
+    objective_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.compile_s + self.run_s + self.objective_s
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.total_s if self.total_s > 0 else float("inf")
+
+    @property
+    def us_per_row(self) -> float:
+        return 1e6 * self.total_s / self.rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "total_s": self.total_s,
+            "rows_per_second": self.rows_per_second,
+            "us_per_row": self.us_per_row,
+        }
+
+
+async def _timed_pass(program: Output, data: DataTable, runner: Runner) -> tuple[float, ...]:
+    start = time.perf_counter()
+    graph = compile(program)
+    compiled = time.perf_counter()
+    results = await graph.run(data, runner, max_concurrency=CONCURRENCY)
+    ran = time.perf_counter()
+    scores = evaluate(results, [Accuracy()])
+    scored = time.perf_counter()
+    return compiled - start, ran - compiled, scored - ran, float(scores["accuracy"].n)
+
+
+def measure_overhead(variant: str, rows: int, seed: int = 0) -> OverheadFigure:
+    """Time compile, run (render + call + parse) and scoring of ``rows`` rows.
+
+    >>> figure = measure_overhead("minibatch", 16)
+    >>> figure.rows, figure.calls, figure.scored_rows
+    (16, 2, 16)
+    """
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1; got {rows}")
+    data = review_table(rows, seed=seed)
+    program = realistic_program(variant, review_table(50, seed=seed + 1))
+    # A small untimed pass first: the first compile imports networkx, the first render
+    # compiles regexes; the figures are for the steady state.
+    warm = _TimedRunner(ScriptedRunner(default=scripted_reply))
+    asyncio.run(_timed_pass(program, data[: min(rows, 16)], warm))
+    runner = _TimedRunner(ScriptedRunner(default=scripted_reply, model="zero-latency"))
+    compile_s, run_s, objective_s, scored = asyncio.run(_timed_pass(program, data, runner))
+    return OverheadFigure(
+        variant, rows, runner.calls, int(scored), compile_s, run_s, runner.seconds, objective_s
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionTime:
+    """One profiled function: where it is, how often it ran, its cumulative and self time."""
+
+    name: str
+    calls: int
+    cumulative_s: float
+    self_s: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Breakdown:
+    """Where one profiled pass spent its time (profiler overhead included, so use the shares)."""
+
+    variant: str
+    rows: int
+    total_s: float
+    phases: dict[str, float]
+    top_cumulative: list[FunctionTime]
+    top_self: list[FunctionTime]
+
+    def shares(self) -> dict[str, float]:
+        return {k: v / self.total_s if self.total_s > 0 else 0.0 for k, v in self.phases.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "shares": self.shares()}
+
+
+# (path suffix, function name) of the functions whose cumulative time makes up each phase.
+_PHASES: dict[str, tuple[tuple[str, str], ...]] = {
+    "compile": (("sammo_core/graph.py", "__init__"),),
+    "render": (("sammo_core/components.py", "request"),),
+    "runner": (("sammo_core/runners/scripted.py", "generate"),),
+    "parse": (("sammo_core/components.py", "parse"),),
+    "result rows": (("sammo_core/graph.py", "_rows_for"), ("sammo_core/results.py", "from_rows")),
+    "objective": (("sammo_core/objectives.py", "evaluate"),),
+}
+_PROJECT = ("sammo_core", "renderers", "mutators", "search")
+
+
+def _label(key: tuple[str, int, str]) -> str:
+    filename, line, name = key
+    if filename == "~":  # built-ins
+        return name
+    parts = Path(filename).parts
+    for i, part in enumerate(parts):
+        if part in (*_PROJECT, "site-packages", "asyncio", "pyglove"):
+            start = i + 1 if part == "site-packages" else i
+            return f"{'/'.join(parts[start:])}:{line}({name})"
+    return f"{Path(filename).name}:{line}({name})"
+
+
+def _in_project(key: tuple[str, int, str]) -> bool:
+    parts = Path(key[0]).parts
+    return "site-packages" not in parts and any(p in _PROJECT for p in parts)
+
+
+def profile_breakdown(variant: str, rows: int, top: int = 12, seed: int = 0) -> Breakdown:
+    """Profile one pass with :mod:`cProfile` and split it into phases.
+
+    ``phases`` holds the cumulative seconds of compile, render (``GenerateText.request``),
+    runner, parse, building result rows, the objective, and ``scheduling + rest``: the part
+    of the pass outside all of these (the event loop, tasks, semaphores, ``RunContext``).
+    ``top_cumulative`` lists this project's functions with the most cumulative time,
+    ``top_self`` all functions (libraries and built-ins too) with the most self time.
+    """
+    data = review_table(rows, seed=seed)
+    program = realistic_program(variant, review_table(50, seed=seed + 1))
+    runner = ScriptedRunner(default=scripted_reply, model="zero-latency")
+    asyncio.run(_timed_pass(program, data[: min(rows, 16)], ScriptedRunner(default=scripted_reply)))
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    asyncio.run(_timed_pass(program, data, runner))
+    profiler.disable()
+    total = time.perf_counter() - start
+    # pstats keeps (calls, primitive calls, self, cumulative, callers) per function
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]]
+    raw = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    phases: dict[str, float] = {}
+    for phase, targets in _PHASES.items():
+        phases[phase] = sum(
+            ct
+            for (filename, _, name), (_, _, _, ct, _) in raw.items()
+            if any(
+                name == fn and filename.replace(os.sep, "/").endswith(suffix)
+                for suffix, fn in targets
+            )
+        )
+    phases["scheduling + rest"] = max(0.0, total - sum(phases.values()))
+
+    def listing(keys: Sequence[tuple[str, int, str]]) -> list[FunctionTime]:
+        return [FunctionTime(_label(k), raw[k][1], raw[k][3], raw[k][2]) for k in keys]
+
+    by_cumulative = sorted((k for k in raw if _in_project(k)), key=lambda k: -raw[k][3])
+    by_self = sorted(raw, key=lambda k: -raw[k][2])
+    return Breakdown(
+        variant, rows, total, phases, listing(by_cumulative[:top]), listing(by_self[:top])
+    )
+
+
+# -- b. throughput -------------------------------------------------------------------------------
+
+
+def measure_throughput(
+    base_url: str, concurrencies: Sequence[int], latency: float, waves: int
+) -> list[throughput.Measurement]:
+    """Time ``concurrency * waves`` requests at each concurrency (ideal: ``waves * latency``)."""
+    if waves < 1:
+        raise ValueError(f"waves must be >= 1; got {waves}")
+
+    async def sweep() -> list[throughput.Measurement]:
+        return [
+            await throughput.measure(base_url, c * waves, c, latency, offset=i * 1_000_000)
+            for i, c in enumerate(concurrencies)
+        ]
+
+    return asyncio.run(sweep())
+
+
+def _measurement_dict(m: throughput.Measurement) -> dict[str, Any]:
+    return {
+        **dataclasses.asdict(m),
+        "ideal": m.ideal,
+        "efficiency": m.efficiency,
+        "requests_per_second": m.requests_per_second,
+        "cpu_ms_per_request": m.cpu_ms_per_request,
+    }
+
+
+# -- c. prefix reuse -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefixReuseFigure:
+    """Two candidates' rows on the embedded model, run three ways (seconds for both)."""
+
+    rows: int
+    model: str
+    prompt_tokens: int
+    grouped_s: float
+    interleaved_s: float
+    gathered_s: float
+    same_text_interleaved: int
+    same_text_gathered: int
+
+    @property
+    def per_candidate(self) -> dict[str, float]:
+        """Seconds for one candidate's ``rows`` rows, each way."""
+        return {
+            "grouped": self.grouped_s / 2,
+            "interleaved": self.interleaved_s / 2,
+            "gathered": self.gathered_s / 2,
+        }
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster grouped rows run than interleaved ones."""
+        return self.interleaved_s / self.grouped_s if self.grouped_s > 0 else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "per_candidate": self.per_candidate,
+            "speedup": self.speedup,
+        }
+
+
+def llama_cpp_missing() -> str | None:
+    """Why the prefix-reuse part cannot run here, or ``None`` when it can."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return 'llama_cpp is not importable; install the local extra: pip install -e ".[local]"'
+    return None
+
+
+def measure_prefix_reuse(rows: int, n_threads: int | None = None) -> PrefixReuseFigure:
+    """Run ``rows`` rows of two candidates grouped, interleaved and gathered (see module doc)."""
+    from sammo_core.runners.local import LlamaCppRunner
+
+    a, b = prefix_reuse.build_requests(rows)
+    grouped = a + b
+    interleaved = [r for pair in zip(a, b, strict=True) for r in pair]
+
+    async def run() -> PrefixReuseFigure:
+        runner = LlamaCppRunner(n_ctx=2048, n_threads=n_threads)
+        try:
+            await runner.generate(b[0])  # warm up, leaving B's prefix in the KV cache
+            t_grouped, res_grouped = await prefix_reuse.run_one_by_one(runner, grouped)
+            t_inter, res_inter = await prefix_reuse.run_one_by_one(runner, interleaved)
+            t_gather, res_gather = await prefix_reuse.run_at_once(runner, interleaved)
+        finally:
+            await runner.aclose()
+        by_request = {id(r): x.text for r, x in zip(grouped, res_grouped, strict=True)}
+
+        def same(results: Sequence[LLMResult]) -> int:
+            pairs = zip(interleaved, results, strict=True)
+            return sum(by_request[id(r)] == x.text for r, x in pairs)
+
+        return PrefixReuseFigure(
+            rows,
+            runner.model,
+            res_grouped[0].prompt_tokens,
+            t_grouped,
+            t_inter,
+            t_gather,
+            same(res_inter),
+            same(res_gather),
+        )
+
+    return asyncio.run(run())
+
+
+# -- output --------------------------------------------------------------------------------------
+
+
+def _overhead_table(figures: Sequence[OverheadFigure]) -> Table:
+    table = Table(title=f"a. framework overhead (zero-latency runner, concurrency {CONCURRENCY})")
+    columns = [
+        *("variant", "rows", "calls", "compile ms", "run s", "of which runner s"),
+        *("objective s", "total s", "rows/s", "µs/row", "vs plain"),
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    plain = {f.rows: f.rows_per_second for f in figures if f.variant == "plain"}
+    for f in figures:
+        ratio = f.rows_per_second / plain[f.rows] if f.rows in plain else float("nan")
+        table.add_row(
+            f.variant,
+            f"{f.rows:,}",
+            f"{f.calls:,}",
+            f"{1000 * f.compile_s:.1f}",
+            f"{f.run_s:.3f}",
+            f"{f.runner_s:.3f}",
+            f"{f.objective_s:.3f}",
+            f"{f.total_s:.3f}",
+            f"{f.rows_per_second:,.0f}",
+            f"{f.us_per_row:,.0f}",
+            f"{ratio:.2f}x",
+        )
+    return table
+
+
+def _phase_table(breakdowns: Sequence[Breakdown]) -> Table:
+    rows = breakdowns[0].rows if breakdowns else 0
+    table = Table(title=f"a. where the time goes (cProfile, {rows:,} rows, share of the pass)")
+    table.add_column("phase")
+    for b in breakdowns:
+        table.add_column(b.variant, justify="right")
+    phases = list(breakdowns[0].phases) if breakdowns else []
+    for phase in phases:
+        table.add_row(phase, *(f"{b.shares()[phase]:.1%}" for b in breakdowns))
+    table.add_row("pass (profiled) s", *(f"{b.total_s:.3f}" for b in breakdowns))
+    return table
+
+
+def _functions_table(title: str, functions: Sequence[FunctionTime]) -> Table:
+    table = Table(title=title)
+    for column in ("function", "calls", "cumulative s", "self s"):
+        table.add_column(column, justify="left" if column == "function" else "right")
+    for f in functions:
+        table.add_row(f.name, f"{f.calls:,}", f"{f.cumulative_s:.3f}", f"{f.self_s:.3f}")
+    return table
+
+
+def _prefix_table(figure: PrefixReuseFigure) -> Table:
+    title = (
+        f"c. prefix reuse: {figure.model}, one candidate's {figure.rows} rows "
+        f"(~{figure.prompt_tokens} prompt tokens per call)"
+    )
+    table = Table(title=title)
+    for column in ("order", "s per candidate", "s/row", "vs grouped", "same text as grouped"):
+        table.add_column(column, justify="left" if column == "order" else "right")
+    same = {"grouped": "-", "interleaved": figure.same_text_interleaved}
+    same["gathered"] = figure.same_text_gathered
+    grouped = figure.per_candidate["grouped"]
+    for order, seconds in figure.per_candidate.items():
+        table.add_row(
+            order,
+            f"{seconds:.2f}",
+            f"{seconds / figure.rows:.3f}",
+            f"{seconds / grouped:.2f}x" if grouped > 0 else "-",
+            f"{same[order]}/{2 * figure.rows}" if order != "grouped" else "-",
+        )
+    return table
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="1,000 rows; 20 prefix-reuse rows")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write figures")
+    parser.add_argument(
+        "--rows", type=throughput.int_list, default=None, help="overhead sizes, e.g. 1000,10000"
+    )
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="e.g. plain,knn")
+    parser.add_argument("--profile-rows", type=int, default=None, help="rows per profiled pass")
+    parser.add_argument("--latency", type=float, default=0.05, help="server seconds per request")
+    parser.add_argument("--concurrency", type=throughput.int_list, default=[1, 8, 32, 128])
+    parser.add_argument("--waves", type=int, default=None, help="requests per slot (ideal/latency)")
+    parser.add_argument("--prefix-rows", type=int, default=None, help="rows per candidate")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp CPU threads")
+    parser.add_argument("--no-throughput", action="store_true", help="skip part b")
+    parser.add_argument("--no-prefix", action="store_true", help="skip part c")
+    parser.add_argument(
+        "--server", choices=("process", "thread"), default="process", help="where the server runs"
+    )
+    return parser
+
+
+def _part_a(
+    console: Console, variants: Sequence[str], sizes: Sequence[int], profile_rows: int
+) -> dict[str, Any]:
+    overhead = [measure_overhead(v, n) for n in sizes for v in variants]
+    console.print(_overhead_table(overhead))
+    breakdowns = [profile_breakdown(v, profile_rows) for v in variants]
+    console.print(_phase_table(breakdowns))
+    first = breakdowns[0]
+    title = f"a. {first.variant}: project functions by cumulative time"
+    console.print(_functions_table(title, first.top_cumulative))
+    title = f"a. {first.variant}: all functions by self time"
+    console.print(_functions_table(title, first.top_self))
+    return {
+        "overhead": [f.to_dict() for f in overhead],
+        "breakdown": [b.to_dict() for b in breakdowns],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the three measurements, print them, and write JSON with ``--json``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        parser.error(f"--variants: unknown {unknown}; use some of {', '.join(VARIANTS)}")
+    sizes: list[int] = args.rows or ([1000] if args.quick else [1000, 10_000])
+    profile_rows: int = args.profile_rows or min(sizes)
+    waves: int = args.waves or (5 if args.quick else 20)
+    prefix_rows: int = args.prefix_rows or (20 if args.quick else 100)
+    if args.latency <= 0 or profile_rows < 1 or waves < 1 or prefix_rows < 1:
+        parser.error("--latency must be > 0; --profile-rows, --waves, --prefix-rows >= 1")
+
+    console = Console(width=max(Console().width, 110))
+    report: dict[str, Any] = {"machine": _machine(), "quick": args.quick}
+    report |= _part_a(console, variants, sizes, profile_rows)
+
+    if args.no_throughput:
+        report["throughput"] = {"skipped": "--no-throughput"}
+    else:
+        with throughput.serve(args.latency, args.server) as base_url:
+            sweep = measure_throughput(base_url, args.concurrency, args.latency, waves)
+        title = f"b. OpenAIRunner vs loopback server ({args.latency:g} s latency, {waves} waves)"
+        console.print(throughput.measurement_table(title, sweep))
+        report["throughput"] = [_measurement_dict(m) for m in sweep]
+
+    missing = "--no-prefix" if args.no_prefix else llama_cpp_missing()
+    if missing is not None:
+        console.print(f"[yellow]c. prefix reuse skipped: {missing}")
+        report["prefix_reuse"] = {"skipped": missing}
+    else:
+        figure = measure_prefix_reuse(prefix_rows, args.threads)
+        console.print(_prefix_table(figure))
+        report["prefix_reuse"] = figure.to_dict()
+
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        console.print(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
