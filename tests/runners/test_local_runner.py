@@ -56,6 +56,10 @@ class FakeLlama:
             "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13},
         }
 
+    def n_ctx(self) -> int:
+        """What llama.cpp reports: the requested size, or the model's own (8192) for 0."""
+        return int(self.kwargs.get("n_ctx") or 8192)
+
     def close(self) -> None:
         self.closed = True
 
@@ -309,3 +313,16 @@ def test_concurrent_requests_do_not_block_the_event_loop(smollm: LlamaCppRunner)
     assert all(t.strip() for t in texts)
     # A blocked loop would tick a few times at most; a free one about every 10 ms.
     assert ticks >= max(5, 0.3 * elapsed / 0.01)
+
+
+def test_default_context_is_the_models_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The baseline prompt of some SNI tasks is over 2,048 tokens: the default must not cut it.
+    fake = types.SimpleNamespace(Llama=FakeLlama)
+    monkeypatch.setitem(sys.modules, "llama_cpp", fake)
+    model = Path(__file__)  # any existing file: FakeLlama does not read it
+    runner = LlamaCppRunner(model)
+    try:
+        assert runner._llm.kwargs["n_ctx"] == 0  # llama.cpp: use the model's trained length
+        assert runner.n_ctx == 8192
+    finally:
+        asyncio.run(runner.aclose())
