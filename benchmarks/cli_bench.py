@@ -187,22 +187,14 @@ async def _run_task(
     resume: bool,
     console: Any,
 ) -> dict[str, Any]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
+    from sammo_core.cli_run import progress_bar
     from sammo_core.serialization import dumps
     from search.base import Progress as SearchProgress
 
     search = bench.make_search()
     run_dir = out / _task_dir_name(bench.name)
     started = time.perf_counter()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with progress_bar(console) as progress:
         bar = progress.add_task(bench.name, total=search.budget.candidates)
 
         def show(p: SearchProgress) -> None:

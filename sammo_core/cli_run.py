@@ -16,11 +16,20 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
     from sammo_core.objectives import Score
     from sammo_core.results import ResultTable
     from sammo_core.runners.accounting import Usage
 
-__all__ = ["add_runner_arguments", "register", "write_jsonl"]
+__all__ = [
+    "add_program_arguments",
+    "add_runner_arguments",
+    "progress_bar",
+    "register",
+    "write_jsonl",
+]
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +58,32 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tpm", type=float, help="tokens per minute limit")
 
 
+def add_program_arguments(parser: argparse.ArgumentParser) -> None:
+    """PROGRAM and how to read the data's fields, shared by the commands that run programs."""
+    parser.add_argument(
+        "program",
+        type=Path,
+        help="program: a .py file defining `program`, a saved program .json, or a prompt "
+        "file (.md, .txt, .xml, .j2) with {{ input }} where the input goes",
+    )
+    parser.add_argument("--input-field", help="field holding the input (default: input)")
+    parser.add_argument("--output-field", help="field holding the gold output (default: output)")
+
+
+def progress_bar(console: Console) -> Progress:
+    """The progress bar every long command shows (on stderr, gone when done)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` subcommand."""
     parser = subparsers.add_parser(
@@ -57,11 +92,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run PROGRAM (a .py file defining `program`, or saved program JSON) on "
         "every row of a data file and report its score.",
     )
-    parser.add_argument("program", type=Path, help="program .py or .json file")
+    add_program_arguments(parser)
     parser.add_argument("--data", type=Path, required=True, help="data file: .jsonl, .json, .csv")
     parser.add_argument("--split", help="named split inside a JSON data file")
-    parser.add_argument("--input-field", help="field holding the input (default: input)")
-    parser.add_argument("--output-field", help="field holding the gold output (default: output)")
     parser.add_argument("--limit", type=int, help="use only the first N rows")
     parser.add_argument("--objective", help="accuracy (default), f1, label_accuracy:yes,no, ... ")
     parser.add_argument("--out", type=Path, help="directory for results.json and predictions.jsonl")
@@ -111,21 +144,13 @@ def _run_command(args: argparse.Namespace) -> int:
     )
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     console = Console(stderr=True)
     start = time.perf_counter()
 
     async def go() -> ResultTable:
         try:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
+            with progress_bar(console) as progress:
                 task = progress.add_task(f"running on {args.model}", total=len(data))
                 return await graph.run(
                     data,

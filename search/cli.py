@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sammo_core.cli_run import add_runner_arguments
+from sammo_core.cli_run import add_program_arguments, add_runner_arguments
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -36,7 +36,7 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         description="Search over mutations of PROGRAM, selecting on a validation split and "
         "reporting the test split for the start and the winner only.",
     )
-    p.add_argument("program", type=Path, help="program .py or .json file")
+    add_program_arguments(p)
     p.add_argument("--data", type=Path, required=True, help="labelled data: .jsonl, .json, .csv")
     p.add_argument("--test-data", type=Path, help="a separate test file (else split from --data)")
     p.add_argument(
@@ -45,8 +45,6 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="train,val,test fractions of --data (default 0.5,0.25,0.25; with --test-data "
         "the test part is ignored)",
     )
-    p.add_argument("--input-field", help="field holding the input (default: input)")
-    p.add_argument("--output-field", help="field holding the gold output (default: output)")
     p.add_argument("--proposer-model", help="model that proposes rewrites (default: --model)")
     p.add_argument("--strategy", choices=STRATEGIES, default="beam")
     p.add_argument(
