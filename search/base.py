@@ -111,10 +111,8 @@ class SearchRun:
             front = pareto_front(remaining, self.objectives)
             ids = {c.id for c in front}
             out.extend(front)
+            # pareto_front keeps one of several equal-score candidates; the rest rank after it
             remaining = [c for c in remaining if c.id not in ids]
-            # pareto_front keeps one of several equal-score candidates; keep the rest after it
-            if not front:
-                break
         return out
 
     # -- acting ----------------------------------------------------------------------------
@@ -145,11 +143,12 @@ class SearchRun:
 
     async def add(self, mutation: Mutation, parent: Candidate | None) -> Candidate | None:
         """Evaluate a child unless an equal program was seen; ``None`` if skipped."""
-        digest = compile(mutation.program).hash
+        graph = compile(mutation.program)
+        digest = graph.hash
         if digest in self.by_hash or not self.budget_left():
             return None
         before = self.ledger.usage
-        evaluation = await self.evaluator.evaluate(mutation.program)
+        evaluation = await self.evaluator.evaluate(mutation.program, graph)
         after = self.ledger.usage
         candidate = Candidate(
             id=len(self.candidates),

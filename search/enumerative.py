@@ -23,18 +23,12 @@ from sammo_core.errors import ConfigError
 from search.base import Search, SearchRun
 from search.candidate import Candidate
 
-__all__ = ["EnumerativeSearch", "candidates_of", "describe_choice"]
+__all__ = ["EnumerativeSearch", "candidates_of"]
 
 
 def candidates_of(space: Output) -> Iterator[Output]:
     """Every program of ``space``, in pyglove's enumeration order."""
     yield from pg.iter(space)
-
-
-def describe_choice(program: Output) -> str:
-    """The decisions behind a materialized program, e.g. ``"choices [1, 0]"``."""
-    dna = getattr(program, "sym_dna", None) or getattr(program, "dna", None)
-    return f"choices {dna}" if dna is not None else "a point of the search space"
 
 
 class EnumerativeSearch(Search):

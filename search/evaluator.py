@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sammo_core.components import Output
 from sammo_core.data import DataTable
-from sammo_core.graph import compile
+from sammo_core.graph import FunctionGraph, compile
 from sammo_core.objectives import Objective, Score, evaluate
 from sammo_core.results import ResultTable
 from sammo_core.runners.base import Runner
@@ -44,11 +44,9 @@ class Evaluator:
         self.max_concurrency = max_concurrency
         self._memo: dict[str, Evaluation] = {}
 
-    def seen(self, program: Output) -> bool:
-        return compile(program).hash in self._memo
-
-    async def evaluate(self, program: Output) -> Evaluation:
-        graph = compile(program)
+    async def evaluate(self, program: Output, graph: FunctionGraph | None = None) -> Evaluation:
+        """Score ``program``; pass its compiled ``graph`` if the caller has it already."""
+        graph = graph if graph is not None else compile(program)
         known = self._memo.get(graph.hash)
         if known is not None:
             return known
