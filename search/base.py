@@ -23,7 +23,7 @@ from mutators.base import Mutation, MutationContext, Mutator, ScoredProgram
 from sammo_core.components import Output
 from sammo_core.data import DataTable
 from sammo_core.errors import BudgetExceededError, ConfigError
-from sammo_core.graph import compile
+from sammo_core.graph import compile, content_hash
 from sammo_core.objectives import Objective, Score, get_objective
 from sammo_core.results import ResultRow, ResultTable
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage
@@ -139,7 +139,7 @@ class SearchRun:
         # Operators skip programs evaluated before (context.exclude); LLM proposals cannot
         # know theirs in advance, so a repeat is dropped here rather than evaluated again.
         offered = await self.search.mutator.mutate(parent.program, rng, n=n, context=context)
-        return [m for m in offered if compile(m.program).hash not in self.by_hash]
+        return [m for m in offered if content_hash(m.program) not in self.by_hash]
 
     async def add(self, mutation: Mutation, parent: Candidate | None) -> Candidate | None:
         """Evaluate a child unless an equal program was seen; ``None`` if skipped."""
