@@ -52,10 +52,11 @@ class Mixture(Mutator):
     stay at their base values.
 
     :meth:`mutate` draws an operator among the applicable ones with ``rng`` and asks it for
-    one new child; an operator whose children are all taken is set aside and the draw is
-    repeated among the rest. When an operator repeats a child, it is asked again for one
-    more than it gave so far (so enumerating operators always yield a new child if one is
-    left), up to :data:`MAX_MISSES` times.
+    one child, passing every program taken so far in ``context.exclude`` (so operators that
+    enumerate their edits never build a child twice). An operator that offers nothing is
+    set aside and the draw is repeated among the rest; one whose offer repeats a program
+    taken already (an LLM proposal can) is asked again, one child at a time, and set aside
+    after :data:`MAX_MISSES` repeats in a row.
     """
 
     def __init__(

@@ -13,9 +13,15 @@ optimum (drop the distractor, show 3 or more examples). Among optimal programs, 
 prompt tokens go to the one with exactly 3 examples and no filler section.
 
 >>> from sammo_core import compile
+>>> from sammo_core.objectives import get_objective
 >>> runner, data = synthetic_model(), items(8)
->>> compile(start_program()).run_sync(data, runner).predictions[:4]
-['yes', 'maybe', 'yes', 'maybe']
+>>> results = compile(start_program()).run_sync(data, runner)
+>>> results.predictions[:4], results.outputs[:4]
+(['yes', 'maybe', 'maybe', 'no'], ['yes', 'no', 'yes', 'no'])
+>>> get_objective("accuracy").score(results).value
+0.5
+>>> get_objective("accuracy").score(compile(optimal_program()).run_sync(data, runner)).value
+1.0
 """
 
 from __future__ import annotations
