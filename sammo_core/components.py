@@ -12,9 +12,9 @@ behaviour.
 ...     Section("Input", [InputData()]),
 ... ])))
 >>> print(program)
-Output(parser='auto', inputs_per_call=1)
+Output()
 └── GenerateText(temperature=0.0, seed=0)
-    └── MetaPrompt(section_format='markdown', data_format='plain')
+    └── MetaPrompt()
         ├── Section 'Task'
         │   └── 'Answer yes or no.'
         └── Section 'Input'
