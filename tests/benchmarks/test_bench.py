@@ -350,6 +350,14 @@ def test_best_so_far_tracks_direction_and_calls() -> None:
     assert [p[2] for p in report.best_so_far(trace, "s", "minimize")] == [0.2, 0.2, 0.2, 0.2]
 
 
+def test_the_calls_axis_shows_every_call_the_search_spent() -> None:
+    # Candidates carry their spent calls (proposals included); 7 calls came after the last.
+    trace = [{"scores": {"s": {"value": v}}, "spent": {"calls": 10}} for v in (0.2, 0.6)]
+    points = report.best_so_far(trace, "s", total_calls=27)
+    assert points == [(1, 10, 0.2), (2, 20, 0.6), (2, 27, 0.6)]
+    assert report.best_so_far(trace, "s", total_calls=20)[-1] == (2, 20, 0.6)
+
+
 def test_prompt_diff_and_fence() -> None:
     diff = report.prompt_diff("a\nb\n", "a\nc\n")
     assert diff.splitlines()[:2] == ["--- baseline", "+++ optimized"]
