@@ -151,14 +151,15 @@ def _chosen_tasks(args: argparse.Namespace, data_dir: Path) -> list[str]:
 
 async def _render(program: Any, data: Any) -> tuple[str, float]:
     """The prompt for the first row of ``data`` and the mean prompt tokens per input, from
-    rendering alone (a scripted runner answers; nothing is sent to a model)."""
-    from benchmarks.suites import RenderedPromptTokens
+    rendering alone (a scripted runner answers and counts the tokens; nothing is sent to a
+    model)."""
     from sammo_core.graph import compile
+    from sammo_core.objectives import MeanPromptTokens
     from sammo_core.runners.scripted import ScriptedRunner
 
     graph = compile(program)
     runner = ScriptedRunner(default="")
-    tokens = RenderedPromptTokens().score(await graph.run(data, runner)).value
+    tokens = MeanPromptTokens().score(await graph.run(data, runner)).value
     first = await graph.run(data[:1], runner)
     return first[0].prompt, tokens
 

@@ -9,10 +9,13 @@
 - ``report.html``: the same, self-contained apart from the plot;
 - ``score_vs_budget.png``: the best validation score so far against candidates evaluated and
   against LLM calls, one line per task (needs matplotlib, the ``plot`` extra; without it the
-  report says so and has no plot).
+  report says so and has no plot). The calls axis counts every call the search spent: each
+  candidate's own (its evaluation and the proposer calls that produced it), and a last point
+  at the search's total for calls made after the last candidate.
 
->>> best_so_far([{"scores": {"acc": {"value": v}}, "calls": 10} for v in (0.5, 0.4, 0.7)], "acc")
-[(1, 10, 0.5), (2, 20, 0.5), (3, 30, 0.7)]
+>>> trace = [{"scores": {"acc": {"value": v}}, "spent": {"calls": 10}} for v in (0.5, 0.4, 0.7)]
+>>> best_so_far(trace, "acc", total_calls=34)
+[(1, 10, 0.5), (2, 20, 0.5), (3, 30, 0.7), (3, 34, 0.7)]
 """
 
 from __future__ import annotations
@@ -101,9 +104,16 @@ def load_trace(path: Path) -> list[dict[str, Any]]:
 
 
 def best_so_far(
-    trace: Iterable[Mapping[str, Any]], objective: str, direction: str = "maximize"
+    trace: Iterable[Mapping[str, Any]],
+    objective: str,
+    direction: str = "maximize",
+    total_calls: int | None = None,
 ) -> list[tuple[int, int, float]]:
     """``(candidates evaluated, cumulative calls, best validation score so far)`` per candidate.
+
+    A candidate's calls are its ``spent`` calls (older traces: ``calls``). When
+    ``total_calls`` (the search's usage) exceeds their sum, a last point at it shows the calls
+    spent after the last candidate.
 
     >>> best_so_far([{"scores": {"t": {"value": 9}}}, {"scores": {"t": {"value": 7}}}], "t",
     ...             "minimize")
@@ -114,11 +124,14 @@ def best_so_far(
     calls = 0
     for n, row in enumerate(trace, start=1):
         value = float(row["scores"][objective]["value"])
-        calls += int(row.get("calls", 0))
+        spent = row.get("spent")
+        calls += int(spent["calls"] if isinstance(spent, Mapping) else row.get("calls", 0))
         better = best is None or (value > best if direction == "maximize" else value < best)
         best = value if better else best
         assert best is not None
         points.append((n, calls, best))
+    if points and total_calls is not None and total_calls > calls:
+        points.append((points[-1][0], total_calls, points[-1][2]))
     return points
 
 
@@ -131,7 +144,10 @@ def plot_progress(out_dir: Path, results: Mapping[str, Any]) -> Path | None:
     series = []
     for name, task in results.get("tasks", {}).items():
         trace = load_trace(out_dir / task["run_dir"] / "trace.jsonl")
-        points = best_so_far(trace, task["objective"], task.get("direction", "maximize"))
+        search_calls = task.get("usage", {}).get("search", {}).get("calls")
+        points = best_so_far(
+            trace, task["objective"], task.get("direction", "maximize"), search_calls
+        )
         if points:
             series.append((name, task["objective"], points))
     if not series:
@@ -152,7 +168,7 @@ def plot_progress(out_dir: Path, results: Mapping[str, Any]) -> Path | None:
         by_calls.step(calls, ys, where="post", marker="o", markersize=3, label=label)
     by_candidates.set_xlabel("candidates evaluated")
     by_candidates.set_ylabel("best validation score so far")
-    by_calls.set_xlabel("LLM calls (search, cumulative)")
+    by_calls.set_xlabel("LLM calls (search incl. proposers, cumulative)")
     for axes in (by_candidates, by_calls):
         axes.grid(alpha=0.3)
     by_calls.legend(fontsize="small", loc="best")
@@ -246,7 +262,9 @@ def render_markdown(out_dir: Path, results: Mapping[str, Any], plot: Path | None
         f"{results.get('date', '')}; proposer: {results.get('proposer_model')}; "
         f"data: {results.get('data_dir')}. Scores are on the test split (touched only for the "
         "baseline and the winner), with 95% bootstrap intervals; the search selected on the "
-        "validation split. Calls, dollars and time cover the search and the test report.",
+        "validation split. Calls, dollars and time cover the search (within its budget, proposer "
+        "calls included) and the final test report (outside the search budget); tokens/input is "
+        "what each program costs per input, cache or not.",
         "",
         _markdown_table(SUMMARY_HEADER, summary_rows(results)),
         "",

@@ -29,7 +29,6 @@ suite                    searches over                                     strat
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import random
 import re
@@ -46,15 +45,12 @@ from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import (
     Accuracy,
-    Direction,
     FunctionObjective,
     LabelAccuracy,
+    MeanPromptTokens,
     Objective,
-    Score,
 )
-from sammo_core.results import ResultTable
 from sammo_core.selectors import Match
-from sammo_core.tokens import count_tokens
 from search.base import Search
 from search.budget import SearchBudget
 from search.candidate import Candidate
@@ -66,7 +62,6 @@ __all__ = [
     "STRATEGIES",
     "SUITES",
     "BenchTask",
-    "RenderedPromptTokens",
     "Suite",
     "SuiteOptions",
     "SwapText",
@@ -213,32 +208,6 @@ def funql_match(prediction: Any, gold: Any) -> float:
     return float(normalize_funql(prediction) == normalize_funql(gold))
 
 
-@dataclasses.dataclass(frozen=True)
-class RenderedPromptTokens(Objective):
-    """Prompt tokens per input, counted on the rendered prompt (:func:`count_tokens`).
-
-    Unlike :class:`~sammo_core.objectives.MeanPromptTokens`, which reads the tokens the
-    backend charged (zero on a cache hit), it depends only on the prompt text, so a search
-    replayed from a cache scores the same. Several inputs packed into one call share its
-    prompt (each row's share is its ``calls``, ``1/k``).
-
-    >>> from sammo_core.results import ResultRow
-    >>> rows = [ResultRow(i, "q", None, "Say yes or no.", "a", "a", calls=0.5) for i in (0, 1)]
-    >>> RenderedPromptTokens().score(ResultTable(tuple(rows))).value
-    2.5
-    """
-
-    name: str = dataclasses.field(default="rendered_prompt_tokens", init=False)
-    direction: Direction = dataclasses.field(default="minimize", init=False)
-
-    def score(self, results: ResultTable) -> Score:
-        per_item = tuple(
-            count_tokens(row.prompt) * (row.calls if 0 < row.calls < 1 else 1.0) for row in results
-        )
-        value = math.fsum(per_item) / len(per_item) if per_item else 0.0
-        return Score(self.name, value, per_item=per_item, n=len(per_item))
-
-
 def _quality(splits: TaskSplits) -> Objective:
     return LabelAccuracy(splits.labels) if splits.labels else Accuracy()
 
@@ -248,11 +217,11 @@ def pick_compressed(result: SearchResult, tolerance: float = COMPRESSION_TOLERAN
     objective) is at least the start's minus ``tolerance``; ties go to the higher score, then
     the older candidate. The start always qualifies.
 
-    >>> from sammo_core.objectives import get_objective
-    >>> objs = [get_objective("accuracy"), RenderedPromptTokens()]
+    >>> from sammo_core.objectives import Score, get_objective
+    >>> objs = [get_objective("accuracy"), get_objective("mean_prompt_tokens")]
     >>> def cand(i, acc, tokens, parent=0):
     ...     return Candidate(i, None, str(i), {"accuracy": Score("accuracy", acc),
-    ...         "rendered_prompt_tokens": Score("rendered_prompt_tokens", tokens)},
+    ...         "mean_prompt_tokens": Score("mean_prompt_tokens", tokens)},
     ...         parent=None if i == 0 else parent)
     >>> pool = [cand(0, 0.80, 900), cand(1, 0.79, 400), cand(2, 0.70, 100), cand(3, 0.85, 600)]
     >>> result = SearchResult(objs, pool, pool[0], pool[3], pool, {}, None, None, "", 1, 0.0,
@@ -559,12 +528,12 @@ def _build_compression(task: str, data_dir: DataDir, options: SuiteOptions) -> B
         "compression",
         splits,
         classic_program(paragraphs, splits.incontext),
-        objectives=[_quality(splits), RenderedPromptTokens()],
+        objectives=[_quality(splits), MeanPromptTokens()],
         options=options,
         defaults=_COMPRESSION,
         notes=(
-            "Super-NaturalInstructions task, SAMMO splits; objectives: accuracy and rendered "
-            "prompt tokens per input; winner: fewest tokens with validation accuracy >= "
+            "Super-NaturalInstructions task, SAMMO splits; objectives: accuracy and prompt "
+            "tokens per input; winner: fewest tokens with validation accuracy >= "
             "baseline - 0.02."
         ),
         select=pick_compressed,

@@ -34,7 +34,7 @@ from sammo_core.prompt_files import (
     parse_xml,
     render_prompt,
 )
-from sammo_core.results import ResultRow, ResultTable
+from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.runners import LLMRequest, LLMResult, Message, Runner, ScriptedRunner
 from sammo_core.selectors import Match, find, find_one
 from sammo_core.serialization import dumps, loads
@@ -61,6 +61,7 @@ __all__ = [
     "MetaPrompt",
     "Output",
     "Paragraph",
+    "ProgramCost",
     "ResultRow",
     "ResultTable",
     "Row",

@@ -230,6 +230,8 @@ def _write_outputs(
         "rows": len(results),
         "model": args.model,
         "scores": {name: s.to_dict() for name, s in scores.items()},
+        # What the program costs per input (cache or not), apart from what this run spent.
+        "cost_per_input": results.cost_per_input().to_dict(),
         "usage": usage.to_dict(),
         "seconds": round(elapsed, 3),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

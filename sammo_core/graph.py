@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from sammo_core.data import DataTable, Row
 from sammo_core.errors import ConfigError
 from sammo_core.results import ResultRow, ResultTable
 from sammo_core.runners.base import LLMResult, Runner
+from sammo_core.runners.pricing import estimate_cost
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -298,6 +300,12 @@ def _rows_for(
     results: list[LLMResult],
     predictions: list[Any],
 ) -> list[ResultRow]:
+    """One row per input of ``batch``, each with a 1/k share of the batch's calls.
+
+    The program's cost counts every call the batch made, cache hits included (a hit carries
+    the token counts of the call it stands for); what was spent counts only the calls that
+    reached the model.
+    """
     k = len(batch)
     spent = [r for r in results if not r.cached]
     return [
@@ -309,13 +317,24 @@ def _rows_for(
             raw_output=result.text,
             prediction=prediction,
             calls=len(results) / k,
-            prompt_tokens=sum(r.prompt_tokens for r in spent) / k,
-            completion_tokens=sum(r.completion_tokens for r in spent) / k,
+            prompt_tokens=sum(r.prompt_tokens for r in results) / k,
+            completion_tokens=sum(r.completion_tokens for r in results) / k,
             cached=result.cached,
-            cost_usd=sum(r.cost_usd for r in spent) / k,
+            cost_usd=math.fsum(_price(r) for r in results) / k,
+            spent_calls=len(spent) / k,
+            spent_prompt_tokens=sum(r.prompt_tokens for r in spent) / k,
+            spent_completion_tokens=sum(r.completion_tokens for r in spent) / k,
+            spent_usd=math.fsum(_price(r) for r in spent) / k,
         )
         for row, prediction in zip(batch, predictions, strict=True)
     ]
+
+
+def _price(result: LLMResult) -> float:
+    """The result's dollars: the runner's figure, else the price list's (0 when unpriced)."""
+    if result.cost_usd:
+        return result.cost_usd
+    return estimate_cost(result.model, result.prompt_tokens, result.completion_tokens) or 0.0
 
 
 def _path_key(path: str) -> list[Any]:

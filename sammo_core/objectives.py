@@ -2,8 +2,11 @@
 
 Quality objectives (:class:`Accuracy`, :class:`LabelAccuracy`, :class:`F1`,
 :class:`FunctionObjective`) score each row, average the items and attach a seeded percentile
-bootstrap interval. Cost objectives (:class:`Calls`, :class:`PromptTokens`, ...) read the
-table's totals, which already add up minibatched rows' fractional shares.
+bootstrap interval. Cost objectives (:class:`Calls`, :class:`PromptTokens`, ...) read what
+the *program* costs on the table (its calls, tokens and dollars, cache hits included, since a
+hit stands for the call it answers), so a search scores the same live, on a warm cache and in
+replay. What a run *spent* (zero for hits) is for budgets and usage reports, not objectives.
+The totals already add up minibatched rows' fractional shares.
 
 >>> from sammo_core.results import ResultRow, ResultTable
 >>> rows = [ResultRow(i, "q", gold, "p", pred, pred) for i, (gold, pred) in
@@ -402,7 +405,7 @@ class _CostObjective(Objective):
 
 @dataclasses.dataclass(frozen=True)
 class Calls(_CostObjective):
-    """LLM calls made (a minibatched call counts once across its rows).
+    """LLM calls the program makes, cache hits included (a minibatched call counts once).
 
     >>> from sammo_core.results import ResultRow, ResultTable
     >>> rows = [ResultRow(i, "q", None, "p", "a", "a", calls=0.5) for i in range(4)]
@@ -418,7 +421,7 @@ class Calls(_CostObjective):
 
 @dataclasses.dataclass(frozen=True)
 class PromptTokens(_CostObjective):
-    """Prompt tokens sent, in total.
+    """Prompt tokens the program sends, in total (cache hits included).
 
     >>> from sammo_core.results import ResultRow, ResultTable
     >>> row = ResultRow(0, "q", None, "p", "a", "a", prompt_tokens=12)
@@ -434,7 +437,7 @@ class PromptTokens(_CostObjective):
 
 @dataclasses.dataclass(frozen=True)
 class CompletionTokens(_CostObjective):
-    """Completion tokens received, in total.
+    """Completion tokens the program receives, in total (cache hits included).
 
     >>> from sammo_core.results import ResultRow, ResultTable
     >>> row = ResultRow(0, "q", None, "p", "a", "a", completion_tokens=3)
@@ -450,7 +453,7 @@ class CompletionTokens(_CostObjective):
 
 @dataclasses.dataclass(frozen=True)
 class TotalTokens(_CostObjective):
-    """Prompt plus completion tokens.
+    """Prompt plus completion tokens of the program (cache hits included).
 
     >>> from sammo_core.results import ResultRow, ResultTable
     >>> row = ResultRow(0, "q", None, "p", "a", "a", prompt_tokens=12, completion_tokens=3)
@@ -466,7 +469,7 @@ class TotalTokens(_CostObjective):
 
 @dataclasses.dataclass(frozen=True)
 class CostUSD(_CostObjective):
-    """Dollars spent, in total.
+    """The program's price in dollars, in total (cache hits included; 0 for unpriced models).
 
     >>> from sammo_core.results import ResultRow, ResultTable
     >>> row = ResultRow(0, "q", None, "p", "a", "a", cost_usd=0.25)
@@ -484,9 +487,12 @@ class CostUSD(_CostObjective):
 class MeanPromptTokens(Objective):
     """Prompt tokens per row (each row's share of its call), with per-row values.
 
+    A row answered from the cache counts the tokens of the call it stands for, so the score
+    is the program's size, not what this run happened to pay.
+
     >>> from sammo_core.results import ResultRow, ResultTable
-    >>> rows = [ResultRow(i, "q", None, "p", "a", "a", prompt_tokens=t) for i, t in
-    ...         enumerate([10, 20])]
+    >>> rows = [ResultRow(i, "q", None, "p", "a", "a", prompt_tokens=t, cached=i == 1)
+    ...         for i, t in enumerate([10, 20])]
     >>> MeanPromptTokens().score(ResultTable(tuple(rows))).value
     15.0
     """

@@ -1,23 +1,40 @@
 """The result table: what running a program on a data table produced, row by row.
 
 Each row keeps the input, the gold output (if known), the exact prompt sent, the model's raw
-text, the parsed prediction and the row's share of the cost. When several inputs share one call
-(minibatching), the call's tokens are split evenly across its rows and ``calls`` is fractional,
-so column sums always equal the true totals.
+text, the parsed prediction, and two kinds of cost that are never mixed:
+
+- **what the program costs** for this input (``calls``, ``prompt_tokens``,
+  ``completion_tokens``, ``cost_usd``): a property of the program and the model, the same
+  whether the answer came from the model or from a cache. Objectives and fronts use these.
+- **what this run spent** on it (``spent_calls``, ``spent_prompt_tokens``,
+  ``spent_completion_tokens``, ``spent_usd``): zero for a cache hit. Budgets and usage
+  reports use these.
+
+When several inputs share one call (minibatching), the call's figures are split evenly across
+its rows (``calls`` is fractional), so column sums always equal the true totals.
+
+>>> hit = ResultRow(0, "q", "a", "p", "a", "a", prompt_tokens=12, completion_tokens=1,
+...                 cached=True)
+>>> table = ResultTable((hit,))
+>>> (table.prompt_tokens, table.spent_prompt_tokens, table.spent_calls)
+(12, 0, 0)
+>>> table.cost_per_input()
+ProgramCost(calls=1.0, prompt_tokens=12.0, completion_tokens=1.0, usd=0.0)
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["ResultRow", "ResultTable"]
+__all__ = ["ProgramCost", "ResultRow", "ResultTable"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ResultRow:
-    """One input's outcome."""
+    """One input's outcome: the program's cost for it, and what this run spent on it."""
 
     index: int
     input: Any
@@ -30,9 +47,40 @@ class ResultRow:
     completion_tokens: float = 0.0
     cached: bool = False
     cost_usd: float = 0.0
+    spent_calls: float = 0.0
+    spent_prompt_tokens: float = 0.0
+    spent_completion_tokens: float = 0.0
+    spent_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProgramCost:
+    """What a program costs per input, cache or not: calls, tokens sent and received, dollars.
+
+    >>> ProgramCost(1.0, 40.0, 2.0).to_dict()
+    {'calls': 1.0, 'prompt_tokens': 40.0, 'completion_tokens': 2.0, 'usd': 0.0}
+    >>> ProgramCost.from_dict({"calls": 0.5, "prompt_tokens": 20})
+    ProgramCost(calls=0.5, prompt_tokens=20.0, completion_tokens=0.0, usd=0.0)
+    """
+
+    calls: float = 0.0
+    prompt_tokens: float = 0.0
+    completion_tokens: float = 0.0
+    usd: float = 0.0
+
+    @property
+    def total_tokens(self) -> float:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProgramCost:
+        return cls(**{f.name: float(data.get(f.name, 0.0)) for f in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,22 +110,58 @@ class ResultTable:
     def prompts(self) -> list[str]:
         return [r.prompt for r in self.rows]
 
+    # -- what the program costs (the same with or without a cache) ---------------------------
+
     @property
     def calls(self) -> int:
-        """Calls actually sent to the runner (cache hits included)."""
-        return round(sum(r.calls for r in self.rows))
+        """Calls the program makes on these rows (cache hits included)."""
+        return round(math.fsum(r.calls for r in self.rows))
 
     @property
     def prompt_tokens(self) -> int:
-        return round(sum(r.prompt_tokens for r in self.rows))
+        """Prompt tokens the program sends on these rows (cache hits included)."""
+        return round(math.fsum(r.prompt_tokens for r in self.rows))
 
     @property
     def completion_tokens(self) -> int:
-        return round(sum(r.completion_tokens for r in self.rows))
+        """Completion tokens the program receives on these rows (cache hits included)."""
+        return round(math.fsum(r.completion_tokens for r in self.rows))
 
     @property
     def cost_usd(self) -> float:
-        return sum(r.cost_usd for r in self.rows)
+        """The program's price on these rows (cache hits included; 0 for unpriced models)."""
+        return math.fsum(r.cost_usd for r in self.rows)
+
+    def cost_per_input(self) -> ProgramCost:
+        """The program's mean cost per row (all zero for an empty table)."""
+        n = len(self.rows)
+        if n == 0:
+            return ProgramCost()
+        return ProgramCost(
+            calls=math.fsum(r.calls for r in self.rows) / n,
+            prompt_tokens=math.fsum(r.prompt_tokens for r in self.rows) / n,
+            completion_tokens=math.fsum(r.completion_tokens for r in self.rows) / n,
+            usd=self.cost_usd / n,
+        )
+
+    # -- what this run spent (zero for cache hits) --------------------------------------------
+
+    @property
+    def spent_calls(self) -> int:
+        """Calls that reached the model (cache hits excluded)."""
+        return round(math.fsum(r.spent_calls for r in self.rows))
+
+    @property
+    def spent_prompt_tokens(self) -> int:
+        return round(math.fsum(r.spent_prompt_tokens for r in self.rows))
+
+    @property
+    def spent_completion_tokens(self) -> int:
+        return round(math.fsum(r.spent_completion_tokens for r in self.rows))
+
+    @property
+    def spent_usd(self) -> float:
+        return math.fsum(r.spent_usd for r in self.rows)
 
     def to_records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.rows]

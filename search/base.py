@@ -25,12 +25,12 @@ from sammo_core.data import DataTable
 from sammo_core.errors import BudgetExceededError, ConfigError
 from sammo_core.graph import compile, content_hash
 from sammo_core.objectives import Objective, Score, get_objective
-from sammo_core.results import ResultRow, ResultTable
+from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import from_json, to_json
 from search.budget import SearchBudget
-from search.candidate import Candidate, fitness
+from search.candidate import Candidate, fitness, unattributed
 from search.evaluator import Evaluator
 from search.pareto import pareto_front
 from search.result import SearchResult
@@ -147,9 +147,10 @@ class SearchRun:
         digest = graph.hash
         if digest in self.by_hash or not self.budget_left():
             return None
-        before = self.ledger.usage
         evaluation = await self.evaluator.evaluate(mutation.program, graph)
-        after = self.ledger.usage
+        # The child is charged all spent since the candidate before it: the proposer calls
+        # that produced it (and proposals dropped as repeats) plus its own evaluation.
+        calls, tokens, usd = unattributed(self.ledger.usage, self.candidates)
         candidate = Candidate(
             id=len(self.candidates),
             program=mutation.program,
@@ -159,8 +160,10 @@ class SearchRun:
             operator=mutation.operator,
             description=mutation.description,
             step=self.step,
-            calls=after.calls - before.calls,
-            tokens=after.total_tokens - before.total_tokens,
+            cost=evaluation.results.cost_per_input(),
+            spent_calls=calls,
+            spent_tokens=tokens,
+            spent_usd=usd,
         )
         self.candidates.append(candidate)
         self.by_hash[digest] = candidate.id
@@ -249,8 +252,10 @@ def _candidate_from(d: dict[str, Any]) -> Candidate:
         operator=d["operator"],
         description=d["description"],
         step=d["step"],
-        calls=d["calls"],
-        tokens=d["tokens"],
+        cost=ProgramCost.from_dict(d.get("cost_per_input", {})),
+        spent_calls=d["spent"]["calls"] if "spent" in d else d["calls"],
+        spent_tokens=d["spent"]["tokens"] if "spent" in d else d["tokens"],
+        spent_usd=d["spent"]["usd"] if "spent" in d else 0.0,
     )
 
 

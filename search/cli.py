@@ -255,10 +255,11 @@ def print_report(result: SearchResult, seconds: float) -> None:
         table.add_row(*cells)
     console = Console()
     console.print(table)
-    u = result.usage
+    u, t = result.usage, result.test_usage
     console.print(
         f"search: {u.calls:,} calls, {u.cache_hits:,} cache hits, {u.total_tokens:,} tokens, "
-        f"${u.usd:.4f}; test report: {result.test_usage.calls:,} calls; {seconds:.1f} s"
+        f"${u.usd:.4f}; test report (outside the budget): {t.calls:,} calls, "
+        f"{t.cache_hits:,} cache hits; total: {result.total_usage.calls:,} calls; {seconds:.1f} s"
     )
     if result.operators:
         ops = ", ".join(f"{s.operator} {s.wins}/{s.tries}" for s in result.operators)

@@ -1,5 +1,12 @@
 """What a search returns and writes: start vs best (and the Pareto front), test scores for
-those only, the trace, per-operator win rates and what was spent."""
+those only, the trace, per-operator win rates and what was spent.
+
+Two kinds of cost stay apart in ``result.json``: each candidate's ``cost_per_input`` (what its
+program costs per validation input, cache or not; objectives and fronts use it) and what the
+run spent: ``spent`` per candidate, ``usage`` for the search (task and proposer calls, within
+the budget), ``test_usage`` for the final test-split report (outside the search budget) and
+``total_usage``, their sum: every call the run made.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from sammo_core.objectives import Objective, Score
 from sammo_core.runners.accounting import AccountingRunner, Usage
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import dumps
-from search.candidate import Candidate
+from search.candidate import Candidate, unattributed
 from search.evaluator import Evaluator
 from search.pareto import pareto_front, pick
 
@@ -72,6 +79,20 @@ class SearchResult:
     params: Mapping[str, Any]
 
     @property
+    def total_usage(self) -> Usage:
+        """Everything the run spent: the search (``usage``) plus the final test report
+        (``test_usage``, which is outside the search budget)."""
+        return self.usage + self.test_usage
+
+    @property
+    def unattributed(self) -> dict[str, float]:
+        """Search spending no candidate carries: proposals made after the last candidate that
+        gave no new program, or an evaluation the budget cut short. With the candidates'
+        ``spent_calls`` it sums to ``usage.calls``."""
+        calls, tokens, usd = unattributed(self.usage, self.candidates)
+        return {"calls": calls, "tokens": tokens, "usd": usd}
+
+    @property
     def operators(self) -> list[OperatorStats]:
         return operator_stats(self.candidates, self.objectives[0])
 
@@ -100,7 +121,8 @@ class SearchResult:
         start, best = run.candidates[0], run.best()
         front = pareto_front(run.candidates, objectives) if len(objectives) > 1 else [best]
         test_scores: dict[int, Mapping[str, Score]] = {}
-        reporter = AccountingRunner(runner)  # not charged to the search budget
+        # Outside the search budget, but counted: test_usage, and total_usage with the search.
+        reporter = AccountingRunner(runner)
         if test is not None:
             evaluator = Evaluator(test, reporter, objectives, run.search.max_concurrency)
             for cand in _unique([start, best, *front]):
@@ -146,7 +168,9 @@ class SearchResult:
             "operators": [dataclasses.asdict(s) | {"win_rate": s.win_rate} for s in self.operators],
             "candidates": len(self.candidates),
             "usage": self.usage.to_dict(),
+            "unattributed": self.unattributed,
             "test_usage": self.test_usage.to_dict(),
+            "total_usage": self.total_usage.to_dict(),
             "stopped": self.stopped,
             "steps": self.steps,
             "seconds": round(self.seconds, 3),

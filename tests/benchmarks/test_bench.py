@@ -22,7 +22,6 @@ from benchmarks.datasets import (
 )
 from benchmarks.suites import (
     SUITES,
-    RenderedPromptTokens,
     SuiteOptions,
     SwapText,
     funql_match,
@@ -32,7 +31,6 @@ from benchmarks.suites import (
 )
 from sammo_core.errors import ConfigError, SammoError
 from sammo_core.objectives import Score, get_objective
-from sammo_core.results import ResultRow, ResultTable
 from sammo_core.runners.accounting import Usage
 from sammo_core.testing.chat_server import ChatServer
 from search.candidate import Candidate
@@ -156,17 +154,17 @@ def test_run_compression_picks_fewer_tokens_and_diffs(server: ChatServer, tmp_pa
     results = json.loads((out / "results.json").read_text())
     [(name, task)] = results["tasks"].items()
     assert name == "task108_contextualabusedetection_classification"
-    assert task["objectives"] == ["label_accuracy", "rendered_prompt_tokens"]
+    assert task["objectives"] == ["label_accuracy", "mean_prompt_tokens"]
     base, best = task["baseline"], task["optimized"]
     # Every candidate the oracle answers right is eligible; the shortest wins.
     assert best["val"]["value"] >= base["val"]["value"] - 0.02
     assert (
-        best["val_scores"]["rendered_prompt_tokens"]["value"]
-        < (base["val_scores"]["rendered_prompt_tokens"]["value"])
+        best["val_scores"]["mean_prompt_tokens"]["value"]
+        < (base["val_scores"]["mean_prompt_tokens"]["value"])
     )
     assert task["compression_ratio"] == pytest.approx(base["prompt_tokens"] / best["prompt_tokens"])
     assert task["compression_ratio"] > 1
-    assert best["test"] is not None and best["test_scores"]["rendered_prompt_tokens"]
+    assert best["test"] is not None and best["test_scores"]["mean_prompt_tokens"]
     md = (out / "report.md").read_text()
     assert "```diff\n--- baseline\n+++ optimized\n@@" in md
     assert "(no change: the baseline won)" not in md
@@ -296,13 +294,13 @@ def test_funql_normalizer(prediction: Any, gold: str, match: bool) -> None:
 def _candidate(i: int, acc: float, tokens: float) -> Candidate:
     scores = {
         "accuracy": Score("accuracy", acc),
-        "rendered_prompt_tokens": Score("rendered_prompt_tokens", tokens),
+        "mean_prompt_tokens": Score("mean_prompt_tokens", tokens),
     }
     return Candidate(i, None, str(i), scores, parent=None if i == 0 else 0)  # type: ignore[arg-type]
 
 
 def _result(pool: list[Candidate]) -> SearchResult:
-    objectives = [get_objective("accuracy"), RenderedPromptTokens()]
+    objectives = [get_objective("accuracy"), get_objective("mean_prompt_tokens")]
     best = max(pool, key=lambda c: c.score("accuracy"))
     return SearchResult(
         objectives, pool, pool[0], best, pool, {}, Usage(), Usage(), "done", 1, 0.0, "Beam", {}
@@ -325,16 +323,6 @@ def _result(pool: list[Candidate]) -> SearchResult:
 def test_compression_pick_rule(pool: list[tuple[float, float]], expected: int) -> None:
     cands = [_candidate(i, acc, tokens) for i, (acc, tokens) in enumerate(pool)]
     assert pick_compressed(_result(cands)).id == expected
-
-
-def test_rendered_prompt_tokens_ignore_cache_and_share_batches() -> None:
-    rows = [
-        ResultRow(0, "a", None, "one two three four", "x", "x", calls=1.0, cached=True),
-        ResultRow(1, "b", None, "one two", "x", "x", calls=0.5, prompt_tokens=99),
-    ]
-    score = RenderedPromptTokens().score(ResultTable(tuple(rows)))
-    assert score.per_item == (4.0, 1.0) and score.value == 2.5
-    assert RenderedPromptTokens().direction == "minimize"
 
 
 def test_swap_text_offers_every_other_choice() -> None:
@@ -360,6 +348,14 @@ def test_best_so_far_tracks_direction_and_calls() -> None:
     trace = [{"scores": {"s": {"value": v}}, "calls": 5} for v in (0.2, 0.6, 0.4, 0.9)]
     assert report.best_so_far(trace, "s") == [(1, 5, 0.2), (2, 10, 0.6), (3, 15, 0.6), (4, 20, 0.9)]
     assert [p[2] for p in report.best_so_far(trace, "s", "minimize")] == [0.2, 0.2, 0.2, 0.2]
+
+
+def test_the_calls_axis_shows_every_call_the_search_spent() -> None:
+    # Candidates carry their spent calls (proposals included); 7 calls came after the last.
+    trace = [{"scores": {"s": {"value": v}}, "spent": {"calls": 10}} for v in (0.2, 0.6)]
+    points = report.best_so_far(trace, "s", total_calls=27)
+    assert points == [(1, 10, 0.2), (2, 20, 0.6), (2, 27, 0.6)]
+    assert report.best_so_far(trace, "s", total_calls=20)[-1] == (2, 20, 0.6)
 
 
 def test_prompt_diff_and_fence() -> None:

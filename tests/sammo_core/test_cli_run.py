@@ -87,9 +87,16 @@ def test_second_run_from_the_cache_makes_no_calls(tmp_path: Path) -> None:
         assert run_cli(server, tmp_path / "a", "--cache", str(cache)) == 0
         assert run_cli(server, tmp_path / "b", "--cache", str(cache), "--replay") == 0
         assert server.stats().completions == 20
-    second = json.loads((tmp_path / "b" / "results.json").read_text())["usage"]
+    first = json.loads((tmp_path / "a" / "results.json").read_text())
+    replayed = json.loads((tmp_path / "b" / "results.json").read_text())
+    second = replayed["usage"]
     assert second["calls"] == 0 and second["cache_hits"] == 20
     assert second["saved_prompt_tokens"] > 0
+    # What the program costs per input does not depend on the cache; what was spent does.
+    assert replayed["cost_per_input"] == first["cost_per_input"]
+    assert first["cost_per_input"]["prompt_tokens"] * 20 == pytest.approx(
+        first["usage"]["prompt_tokens"]
+    )
     assert predictions(tmp_path / "b") == predictions(tmp_path / "a")
 
 
