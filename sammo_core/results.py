@@ -30,6 +30,7 @@ class ResultRow:
     completion_tokens: float = 0.0
     cached: bool = False
     cost_usd: float = 0.0
+    error: str | None = None  # why the row failed for good (it was skipped); None if it ran
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
