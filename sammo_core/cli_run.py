@@ -241,7 +241,7 @@ _OUT_FILES = ("results.json", "predictions.jsonl", "program.json")
 
 def _load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Objective]:
     """Program, data and objective, each checked before any runner is built."""
-    from sammo_core.errors import ConfigError, DataError
+    from sammo_core.errors import ConfigError
     from sammo_core.loading import load_data, load_program
     from sammo_core.objectives import get_objective
 
@@ -253,8 +253,6 @@ def _load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Obje
         output_field=args.output_field or loaded.output_field,
         input_fields=loaded.input_fields,
     )
-    if len(data) == 0:
-        raise DataError(f"data file {str(args.data)!r} has no rows; pass a file with at least one")
     if args.limit is not None:
         if args.limit < 1:
             raise ConfigError(f"--limit must be >= 1; got {args.limit}")

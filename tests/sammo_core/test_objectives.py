@@ -28,6 +28,7 @@ from sammo_core.objectives import (
     bootstrap_ci,
     evaluate,
     get_objective,
+    reply_counts,
 )
 from sammo_core.results import ResultRow, ResultTable
 
@@ -368,3 +369,18 @@ def test_objectives_are_frozen_and_comparable() -> None:
     with pytest.raises(AttributeError):
         Accuracy().name = "x"  # type: ignore[misc]
     assert not math.isnan(Accuracy().score(_results([("a", "a")])).value)
+
+
+def test_reply_counts_sort_rows_that_gave_no_answer() -> None:
+    rows = [
+        ResultRow(0, "q", "yes", "p", "yes", "yes"),
+        ResultRow(1, "q", "no", "p", "", None),  # content: null arrives as ""
+        ResultRow(2, "q", "no", "p", "{broken", None),
+        ResultRow(3, "q", "no", "p", "yes AAAA", "yes AAAA"),
+        ResultRow(4, "q", "no", "", "", None, calls=0, error="RunnerError: boom"),
+    ]
+    table = ResultTable(tuple(rows))
+    counts = reply_counts(table, [Calls(), LabelAccuracy(("yes", "no"))])
+    assert counts == {"failed": 1, "empty": 1, "unparsable": 1, "off_label": 1}
+    assert reply_counts(table, [Accuracy()])["off_label"] is None
+    assert LabelAccuracy(("yes", "no")).score(table).per_item == (1.0, 0.0, 0.0, 0.0, 0.0)
