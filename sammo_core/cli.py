@@ -67,9 +67,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SammoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted; results written so far are kept", file=sys.stderr)
+    except KeyboardInterrupt:  # commands that keep partial work say what and where themselves
+        print("interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(
+            "error: out of memory; use a smaller data file (--limit N) or a smaller program",
+            file=sys.stderr,
+        )
+        return 1
+    except RecursionError:
+        print(
+            "error: input nested too deeply to process (RecursionError); flatten the program "
+            "or data file",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

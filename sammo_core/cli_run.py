@@ -1,7 +1,11 @@
 """``sammo-core run``: run a program on a data file and report accuracy, calls, tokens, time.
 
-Writes ``OUT/results.json`` (scores with intervals, usage, model, program and data hashes) and
-``OUT/predictions.jsonl`` (one row per input with the exact prompt sent).
+Writes ``OUT/results.json`` (scores with intervals, usage, model, program and data hashes, and
+``replies``: how many rows failed, got an empty reply, an unparsable one or one outside the
+labels) and ``OUT/predictions.jsonl`` (one row per input with the exact prompt sent). Every
+output path is checked before the first call. When the run stops early (a row that fails for
+good with ``--on-error fail``, a budget, Ctrl-C), the rows done so far are still written, with
+``"partial": true`` in ``results.json``.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,13 +24,18 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from sammo_core.objectives import Score
-    from sammo_core.results import ResultTable
+    from sammo_core.data import DataTable
+    from sammo_core.loading import ProgramFile
+    from sammo_core.objectives import Objective, Score
     from sammo_core.runners.accounting import Usage
 
 __all__ = [
     "add_program_arguments",
     "add_runner_arguments",
+    "base_url_argument",
+    "cache_path_argument",
+    "check_out_dir",
+    "positive_int_argument",
     "progress_bar",
     "register",
     "write_jsonl",
@@ -41,9 +51,15 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
         help="'local' for the embedded SmolLM2-135M, 'local:PATH.gguf', or an "
         "OpenAI-compatible model name",
     )
-    group.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
     group.add_argument(
-        "--cache", type=Path, help="persistent SQLite cache of completions (e.g. cache.sqlite)"
+        "--base-url",
+        type=base_url_argument,
+        help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)",
+    )
+    group.add_argument(
+        "--cache",
+        type=cache_path_argument,
+        help="persistent SQLite cache of completions (e.g. cache.sqlite)",
     )
     group.add_argument(
         "--replay",
@@ -56,6 +72,67 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--rpm", type=float, help="requests per minute limit")
     group.add_argument("--tpm", type=float, help="tokens per minute limit")
+
+
+def base_url_argument(text: str) -> str:
+    """``--base-url``: an http(s) URL that parses.
+
+    >>> base_url_argument("http://127.0.0.1:8000/v1")
+    'http://127.0.0.1:8000/v1'
+    >>> base_url_argument("http://[::1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 'http://[::1' is not a valid URL (Invalid IPv6 URL); \
+write it like http://127.0.0.1:8000/v1 or http://[::1]:8000/v1
+    """
+    import urllib.parse
+
+    fix = "write it like http://127.0.0.1:8000/v1 or http://[::1]:8000/v1"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018  (a bad port raises here)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid URL ({exc}); {fix}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL with a host; {fix}")
+    return text
+
+
+def cache_path_argument(text: str) -> Path:
+    """``--cache``: a file path (created if missing), never a directory.
+
+    >>> cache_path_argument(".")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '.' is a directory; name a file in it, e.g. --cache cache.sqlite
+    """
+    path = Path(text)
+    if path.is_dir():
+        example = path / "cache.sqlite"
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a directory; name a file in it, e.g. --cache {example}"
+        )
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{text!r} cannot be created: {str(parent)!r} is a file, not a directory"
+            )
+    return path
+
+
+def positive_int_argument(text: str) -> int:
+    """A whole number >= 1, for counts such as ``--max-attempts``.
+
+    >>> positive_int_argument("3")
+    3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; e.g. 3") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 def add_program_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,9 +174,57 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--split", help="named split inside a JSON data file")
     parser.add_argument("--limit", type=int, help="use only the first N rows")
     parser.add_argument("--objective", help="accuracy (default), f1, label_accuracy:yes,no, ... ")
-    parser.add_argument("--out", type=Path, help="directory for results.json and predictions.jsonl")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="directory for results.json and predictions.jsonl (created if missing; written "
+        "even when the run stops early, marked partial)",
+    )
+    parser.add_argument(
+        "--on-error",
+        choices=("fail", "skip"),
+        default="fail",
+        help="a row whose call fails after all attempts: 'fail' stops the run (rows done so "
+        "far are written); 'skip' records it as failed, scores it wrong and goes on "
+        "(default: fail)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=positive_int_argument,
+        default=5,
+        help="attempts per call before it fails, retrying 429s, 5xx and timeouts (default 5)",
+    )
     add_runner_arguments(parser)
     parser.set_defaults(func=_run_command)
+
+
+def check_out_dir(out: Path, files: tuple[str, ...]) -> None:
+    """Make ``out`` (a directory) and fail now, before any call, if ``files`` cannot go in it.
+
+    >>> import tempfile
+    >>> check_out_dir(Path(tempfile.mkstemp()[1]), ("results.json",))
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: --out '...' is a file; pass a directory (created if missing)
+    """
+    from sammo_core.errors import ConfigError
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; pass a directory (created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {str(out)!r} cannot be created ({exc.strerror}); pass a writable directory"
+        ) from None
+    for name in files:
+        if (out / name).is_dir():
+            raise ConfigError(
+                f"--out {str(out)!r} holds a directory named {name!r}, where the file goes; "
+                "remove it or pass another --out"
+            )
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"--out {str(out)!r} is not writable; pass a writable directory")
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
@@ -111,12 +236,14 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def _run_command(args: argparse.Namespace) -> int:
+_OUT_FILES = ("results.json", "predictions.jsonl", "program.json")
+
+
+def _load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Objective]:
+    """Program, data and objective, each checked before any runner is built."""
     from sammo_core.errors import ConfigError
-    from sammo_core.graph import compile
     from sammo_core.loading import load_data, load_program
-    from sammo_core.objectives import evaluate, get_objective
-    from sammo_core.runners.factory import build_runner
+    from sammo_core.objectives import get_objective
 
     loaded = load_program(args.program)
     data = load_data(
@@ -130,8 +257,19 @@ def _run_command(args: argparse.Namespace) -> int:
         if args.limit < 1:
             raise ConfigError(f"--limit must be >= 1; got {args.limit}")
         data = data[: args.limit]
-    objective = get_objective(args.objective or loaded.objective or "accuracy")
+    return loaded, data, get_objective(args.objective or loaded.objective or "accuracy")
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from sammo_core.graph import compile
+    from sammo_core.results import ResultRow
+    from sammo_core.runners.factory import build_runner
+    from sammo_core.runners.retry import RetryPolicy
+
+    loaded, data, objective = _load_inputs(args)
     graph = compile(loaded.program)
+    if args.out is not None:
+        check_out_dir(args.out, _OUT_FILES)
     stack = build_runner(
         args.model,
         base_url=args.base_url,
@@ -141,58 +279,172 @@ def _run_command(args: argparse.Namespace) -> int:
         requests_per_minute=args.rpm,
         tokens_per_minute=args.tpm,
         timeout=args.timeout,
+        retry=RetryPolicy(max_attempts=args.max_attempts),
     )
 
     from rich.console import Console
 
     console = Console(stderr=True)
     start = time.perf_counter()
+    done: list[ResultRow] = []
 
-    async def go() -> ResultTable:
+    async def go() -> None:
         try:
             with progress_bar(console) as progress:
                 task = progress.add_task(f"running on {args.model}", total=len(data))
-                return await graph.run(
+                await graph.run(
                     data,
                     stack.runner,
                     max_concurrency=args.concurrency,
-                    on_progress=lambda done, _total: progress.update(task, completed=done),
+                    on_progress=lambda n, _total: progress.update(task, completed=n),
+                    on_rows=done.extend,
+                    on_error=args.on_error,
                 )
         finally:
             await stack.aclose()
 
-    results = asyncio.run(go())
-    elapsed = time.perf_counter() - start
-    scores = evaluate(results, [objective])
-    usage = stack.usage
-    _print_summary(console, scores, usage, elapsed, len(results))
-    if args.out is not None:
-        _write_outputs(
-            args,
+    def finish(stopped: str | None) -> Path | None:
+        report = _Report(
+            args=args,
             program=loaded.program,
             program_hash=graph.hash,
             data=data,
-            results=results,
-            scores=scores,
-            usage=usage,
-            elapsed=elapsed,
+            objective=objective,
+            rows=done,
+            stopped=stopped,
         )
+        report.summarize(console, stack.usage, time.perf_counter() - start)
+        if args.out is None:
+            return None
+        report.write(stack.usage, time.perf_counter() - start)
+        out: Path = args.out
+        return out
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        kept = finish("interrupted (Ctrl-C)")
+        where = (
+            f"wrote them, marked partial, to {kept / 'results.json'} and "
+            f"{kept / 'predictions.jsonl'}"
+            if kept is not None
+            else "nothing was written (pass --out DIR to keep results)"
+        )
+        console.print(f"interrupted: {len(done)} of {len(data)} rows were done; {where}")
+        return 130
+    except Exception as exc:
+        if args.out is not None:
+            finish(f"{type(exc).__name__}: {exc}")
+            console.print(
+                f"the run stopped after {len(done)} of {len(data)} rows; wrote them, marked "
+                f"partial, to {args.out / 'results.json'} and {args.out / 'predictions.jsonl'}"
+            )
+        raise
+    finish(None)
+    if args.out is not None:
         console.print(f"wrote {args.out / 'results.json'} and {args.out / 'predictions.jsonl'}")
     return 0
 
 
+class _Report:
+    """What a run produced, complete or not: its scores, reply counts and output files."""
+
+    def __init__(
+        self,
+        *,
+        args: argparse.Namespace,
+        program: Any,
+        program_hash: str,
+        data: Any,
+        objective: Any,
+        rows: list[Any],
+        stopped: str | None,
+    ) -> None:
+        from sammo_core.objectives import evaluate, reply_counts
+        from sammo_core.results import ResultTable
+
+        self.args, self.program, self.program_hash, self.data = args, program, program_hash, data
+        self.results = ResultTable.from_rows(rows)
+        self.stopped = stopped
+        self.scores: dict[str, Score] = (
+            evaluate(self.results, [objective]) if len(self.results) else {}
+        )
+        self.replies = reply_counts(self.results, [objective])
+
+    def summarize(self, console: Console, usage: Usage, elapsed: float) -> None:
+        title = f"{len(self.results)} rows"
+        if self.stopped is not None:
+            title = f"{len(self.results)} of {len(self.data)} rows (partial: {self.stopped})"
+        _print_summary(
+            console,
+            scores=self.scores,
+            usage=usage,
+            elapsed=elapsed,
+            title=title,
+            replies=self.replies,
+        )
+
+    def write(self, usage: Usage, elapsed: float) -> None:
+        from sammo_core import __version__
+        from sammo_core.serialization import dumps
+
+        out: Path = self.args.out
+        out.mkdir(parents=True, exist_ok=True)
+        summary = {
+            "program": str(self.args.program),
+            "program_hash": self.program_hash,
+            "data": str(self.args.data),
+            "data_hash": self.data.content_hash(),
+            "rows": len(self.results),
+            "rows_in_data": len(self.data),
+            "partial": self.stopped is not None,
+            "stopped": self.stopped,
+            "model": self.args.model,
+            "scores": {name: s.to_dict() for name, s in self.scores.items()},
+            "replies": self.replies,
+            # What the program costs per input (cache or not), apart from what this run spent.
+            "cost_per_input": self.results.cost_per_input().to_dict(),
+            "usage": usage.to_dict(),
+            "seconds": round(elapsed, 3),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "sammo_core_version": __version__,
+        }
+        (out / "program.json").write_text(dumps(self.program))
+        write_jsonl(out / "predictions.jsonl", self.results.to_records())
+        tmp = out / "results.json.tmp"
+        tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2, default=str))
+        tmp.replace(out / "results.json")
+
+
+_REPLY_ROWS = {
+    "failed": "failed rows (scored wrong)",
+    "empty": "empty replies",
+    "unparsable": "unparsable replies",
+    "off_label": "off-label replies",
+}
+
+
 def _print_summary(
-    console: Any, scores: dict[str, Score], usage: Usage, elapsed: float, rows: int
+    console: Console,
+    *,
+    scores: dict[str, Score],
+    usage: Usage,
+    elapsed: float,
+    title: str,
+    replies: dict[str, int | None],
 ) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{rows} rows")
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for score in scores.values():
         interval = f" [{score.ci_low:.3f}, {score.ci_high:.3f}]" if score.ci_low is not None else ""
         table.add_row(score.name, f"{score.value:.3f}{interval}")
+    for kind, count in replies.items():
+        if count is not None:  # off_label only with a label objective
+            table.add_row(_REPLY_ROWS[kind], f"{count:,}")
     table.add_row("calls", f"{usage.calls:,}")
     table.add_row("cache hits", f"{usage.cache_hits:,}")
     table.add_row("prompt tokens", f"{usage.prompt_tokens:,}")
@@ -204,41 +456,3 @@ def _print_summary(
     table.add_row("time", f"{elapsed:.1f} s")
     Console().print(table)  # the table goes to stdout; progress went to stderr
     del console
-
-
-def _write_outputs(
-    args: argparse.Namespace,
-    *,
-    program: Any,
-    program_hash: str,
-    data: Any,
-    results: ResultTable,
-    scores: dict[str, Score],
-    usage: Usage,
-    elapsed: float,
-) -> None:
-    from sammo_core import __version__
-    from sammo_core.serialization import dumps
-
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "program": str(args.program),
-        "program_hash": program_hash,
-        "data": str(args.data),
-        "data_hash": data.content_hash(),
-        "rows": len(results),
-        "model": args.model,
-        "scores": {name: s.to_dict() for name, s in scores.items()},
-        # What the program costs per input (cache or not), apart from what this run spent.
-        "cost_per_input": results.cost_per_input().to_dict(),
-        "usage": usage.to_dict(),
-        "seconds": round(elapsed, 3),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "sammo_core_version": __version__,
-    }
-    (out / "program.json").write_text(dumps(program))
-    tmp = out / "results.json.tmp"
-    tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2, default=str))
-    tmp.replace(out / "results.json")
-    write_jsonl(out / "predictions.jsonl", results.to_records())

@@ -361,7 +361,7 @@ class Template(Component):
             variables["inputs"] = [r.input for r in ctx.inputs]
             if len(ctx.inputs) == 1:
                 variables["input"] = ctx.inputs[0].input
-        return (Text(render_template(self.text, variables)),)
+        return (Text(render_template(self.text, variables, where=self.label())),)
 
     def label(self) -> str:
         return f"{'#' + self.id + ' ' if self.id else ''}Template({_short(self.text)!r})"

@@ -337,7 +337,8 @@ class DataTable(pg.JSONConvertible):  # type: ignore[misc]
                 "pass format='jsonl', 'json' or 'csv', or use one of the suffixes "
                 ".jsonl, .json, .csv"
             )
-        text = _read_text(path)
+        # CSV keeps line breaks as given: a "\r\n" inside a quoted field stays "\r\n".
+        text = _read_text(path, newline="" if fmt == "csv" else None)
         if fmt == "jsonl":
             located = _jsonl_records(text, where)
         elif fmt == "json":
@@ -630,9 +631,10 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _read_text(path: str | os.PathLike[str]) -> str:
+def _read_text(path: str | os.PathLike[str], newline: str | None = None) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline=newline) as f:
+            return f.read()
     except FileNotFoundError:
         raise DataError(f"data file not found: {path}") from None
     except IsADirectoryError:

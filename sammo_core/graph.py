@@ -26,7 +26,7 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -34,7 +34,7 @@ from renderers import Block
 from sammo_core.components import Component, InputData, MetaPrompt, Output
 from sammo_core.context import RunContext, RunState
 from sammo_core.data import DataTable, Row
-from sammo_core.errors import ConfigError
+from sammo_core.errors import ConfigError, RunnerError, TemplateError
 from sammo_core.results import ResultRow, ResultTable
 from sammo_core.runners.base import LLMResult, Runner
 from sammo_core.runners.pricing import estimate_cost
@@ -249,14 +249,22 @@ class FunctionGraph:
         *,
         max_concurrency: int = 32,
         on_progress: ProgressCallback | None = None,
+        on_rows: Callable[[list[ResultRow]], None] | None = None,
+        on_error: Literal["fail", "skip"] = "fail",
     ) -> ResultTable:
         """Render, call and parse every row of ``data``; rows come back in input order.
 
         Inputs are packed ``inputs_per_call`` to a call; at most ``max_concurrency`` calls
-        are in flight (runners may limit further).
+        are in flight (runners may limit further). ``on_rows`` is told about each call's rows
+        as soon as they are done, so a caller keeps them even if a later row fails. A call
+        that fails for good (:class:`~sammo_core.errors.RunnerError` after its retries, or a
+        :class:`~sammo_core.errors.TemplateError`) stops the run with ``on_error="fail"``;
+        with ``"skip"`` its rows are kept with ``error`` set and no prediction.
         """
         if max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be >= 1; got {max_concurrency}")
+        if on_error not in ("fail", "skip"):
+            raise ConfigError(f"on_error must be 'fail' or 'skip'; got {on_error!r}")
         program = self.program
         state = RunState(runner, self.static_ids, self._hash_by_id)
         rows = list(data)
@@ -269,13 +277,26 @@ class FunctionGraph:
             nonlocal done
             async with semaphore:
                 ctx = RunContext(state, batch, "plain", data.constants)
-                request = await program.child.request(ctx)
-                result = await ctx.call(request)
-            predictions = program.parse(result.text, len(batch), self.input_format)
+                prompt = ""
+                try:
+                    request = await program.child.request(ctx)
+                    prompt = request.prompt_text
+                    result = await ctx.call(request)
+                except (RunnerError, TemplateError) as exc:
+                    if on_error == "fail":
+                        raise
+                    done_rows = _failed_rows(batch, prompt, ctx.results, f"{exc}")
+                else:
+                    predictions = program.parse(result.text, len(batch), self.input_format)
+                    done_rows = _rows_for(
+                        batch, request.prompt_text, result, ctx.results, predictions
+                    )
             done += len(batch)
+            if on_rows is not None:
+                on_rows(done_rows)
             if on_progress is not None:
                 on_progress(done, len(rows))
-            return _rows_for(batch, request.prompt_text, result, ctx.results, predictions)
+            return done_rows
 
         try:
             # A TaskGroup cancels the other calls as soon as one fails (say, on a budget).
@@ -335,6 +356,33 @@ def _price(result: LLMResult) -> float:
     if result.cost_usd:
         return result.cost_usd
     return estimate_cost(result.model, result.prompt_tokens, result.completion_tokens) or 0.0
+
+
+def _failed_rows(
+    batch: tuple[Row, ...], prompt: str, results: list[LLMResult], error: str
+) -> list[ResultRow]:
+    k = len(batch)
+    spent = [r for r in results if not r.cached]
+    return [
+        ResultRow(
+            index=row.index,
+            input=row.input,
+            output=row.output,
+            prompt=prompt,
+            raw_output="",
+            prediction=None,
+            calls=len(results) / k,
+            prompt_tokens=sum(r.prompt_tokens for r in results) / k,
+            completion_tokens=sum(r.completion_tokens for r in results) / k,
+            cost_usd=math.fsum(_price(r) for r in results) / k,
+            spent_calls=len(spent) / k,
+            spent_prompt_tokens=sum(r.prompt_tokens for r in spent) / k,
+            spent_completion_tokens=sum(r.completion_tokens for r in spent) / k,
+            spent_usd=math.fsum(_price(r) for r in spent) / k,
+            error=error,
+        )
+        for row in batch
+    ]
 
 
 def _path_key(path: str) -> list[Any]:

@@ -60,7 +60,7 @@ def load_program(path: str | Path, examples: DataTable | None = None) -> Program
     if path.suffix != ".py":
         suffixes = ", ".join(sorted({".py", ".json", *PROMPT_FILE_SUFFIXES}))
         raise ConfigError(f"program file {str(path)!r} must be one of: {suffixes}")
-    namespace: dict[str, Any] = runpy.run_path(str(path), run_name="__sammo_program__")
+    namespace = _run_python_file(path)
     if "program" in namespace:
         program = namespace["program"]
     elif callable(namespace.get("make_program")):
@@ -85,6 +85,29 @@ def load_program(path: str | Path, examples: DataTable | None = None) -> Program
     )
 
 
+def _run_python_file(path: Path) -> dict[str, Any]:
+    """Run a program's ``.py`` file; its errors become one ConfigError naming file and line."""
+    import traceback
+
+    try:
+        return runpy.run_path(str(path), run_name="__sammo_program__")
+    except SyntaxError as exc:
+        line = (exc.text or "").rstrip("\n")
+        pointer = f"\n    {line}" if line else ""
+        raise ConfigError(
+            f"{exc.filename or path}, line {exc.lineno}: {type(exc).__name__}: {exc.msg}"
+            f"{pointer}\nfix the program file and run again"
+        ) from None
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+        where = f"{path}, line {frames[-1].lineno}" if frames else str(path)
+        code = f"\n    {frames[-1].line}" if frames and frames[-1].line else ""
+        raise ConfigError(
+            f"{where}: running the program file raised {type(exc).__name__}: {exc}{code}\n"
+            "fix the program file and run again"
+        ) from exc
+
+
 def load_data(
     path: str | Path,
     *,
@@ -98,6 +121,20 @@ def load_data(
     A JSON file like ``{"train": [...], "test": [...]}`` is read with ``split="test"``.
     """
     path = Path(path)
+    table = _load_table(path, split, input_field, output_field, input_fields)
+    if len(table) == 0:
+        where = f"{path} (split {split!r})" if split is not None else str(path)
+        raise DataError(f"data file {where} has no rows; pass a file with at least one row")
+    return table
+
+
+def _load_table(
+    path: Path,
+    split: str | None,
+    input_field: str,
+    output_field: str,
+    input_fields: tuple[str, ...] | None,
+) -> DataTable:
     fields = list(input_fields) if input_fields else None
     if split is None:
         return DataTable.load(

@@ -53,6 +53,7 @@ __all__ = [
     "evaluate",
     "get_objective",
     "parse_objectives",
+    "reply_counts",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -265,17 +266,27 @@ class Accuracy(_MeanObjective):
         return float(self.normalizer(row.prediction) == self.normalizer(gold))
 
 
+# What a reply may carry around a label and still be that label: surrounding quotes, backticks
+# and markdown emphasis, and trailing punctuation.
+_LABEL_TRIM = re.compile(r"^[\s\"'`*_]+|[\s\"'`*_.,;:!?]+$")
+
+
 @dataclasses.dataclass(frozen=True)
 class LabelAccuracy(_MeanObjective):
-    """Accuracy after mapping free-text predictions onto a fixed label set.
+    """Share of rows whose prediction *is* one of a fixed set of labels and equals the gold one.
 
-    A prediction maps to the label it equals after normalizing; else to the label occurring
-    earliest as a whole word in it (ties: the longer label, then label order); else to none,
-    which is wrong.
+    The rule is strict: a prediction is a label only when, after normalizing both sides, the
+    two are equal. Normalizing is the ``normalizer`` (by default: collapse whitespace, strip,
+    drop trailing periods, casefold), then dropping surrounding quotes, backticks, ``*`` and
+    ``_`` and trailing ``. , ; : ! ?``. Any other text is *off-label* and scores 0, however
+    much it contains a label: ``"yes AAAA"``, ``"No, because ..."`` and ``"Sentiment: no"`` are
+    all wrong. (Parse the reply first, e.g. ``Output(..., parser="first_line")``.)
 
     >>> objective = LabelAccuracy(("yes", "no"))
-    >>> objective.map_label("No, because the sky is blue."), objective.map_label("maybe")
-    ('no', None)
+    >>> objective.map_label(" **No!** "), objective.map_label("'yes'."), objective.map_label("YES")
+    ('no', 'yes', 'yes')
+    >>> objective.map_label("yes AAAA"), objective.map_label("No, because the sky is blue.")
+    (None, None)
     """
 
     labels: tuple[str, ...]
@@ -289,33 +300,32 @@ class LabelAccuracy(_MeanObjective):
             raise ConfigError(f"labels must be a non-empty sequence of strings; got {labels!r}")
         object.__setattr__(self, "labels", labels)
 
-    def map_label(self, prediction: Any) -> str | None:
-        """The label ``prediction`` maps to, or ``None``.
+    def label_key(self, value: Any) -> str:
+        """``value`` normalized for comparison with a label (see the class docstring).
 
-        >>> LabelAccuracy(("positive", "negative")).map_label("Sentiment: NEGATIVE")
+        >>> LabelAccuracy(("positive", "negative")).label_key(' "Negative". ')
         'negative'
+        """
+        return _LABEL_TRIM.sub("", self.normalizer(value))
+
+    def map_label(self, prediction: Any) -> str | None:
+        """The label ``prediction`` is, or ``None`` (missing, or off-label).
+
+        >>> LabelAccuracy(("positive", "negative")).map_label("Sentiment: NEGATIVE") is None
+        True
         """
         if prediction is None:
             return None
-        text = self.normalizer(prediction)
-        normalized = [self.normalizer(label) for label in self.labels]
-        for label, norm in zip(self.labels, normalized, strict=True):
-            if text == norm:
+        key = self.label_key(prediction)
+        for label in self.labels:
+            if key == self.label_key(label):
                 return label
-        best: tuple[int, int, int] | None = None
-        for order, norm in enumerate(normalized):
-            if not norm:
-                continue
-            found = re.search(rf"(?<!\w){re.escape(norm)}(?!\w)", text)
-            if found is not None:
-                key = (found.start(), -len(norm), order)
-                best = key if best is None else min(best, key)
-        return None if best is None else self.labels[best[2]]
+        return None
 
     def score_row(self, row: ResultRow) -> float:
         gold = _gold(row, self.name)
         label = self.map_label(row.prediction)
-        return float(label is not None and self.normalizer(label) == self.normalizer(gold))
+        return float(label is not None and self.label_key(label) == self.label_key(gold))
 
 
 def _tokens(text: str, drop_articles: bool) -> list[str]:
@@ -592,3 +602,39 @@ def evaluate(results: ResultTable, objectives: Iterable[Objective]) -> dict[str,
             )
         scores[objective.name] = objective.score(results)
     return scores
+
+
+def reply_counts(
+    results: ResultTable, objectives: Iterable[Objective] = ()
+) -> dict[str, int | None]:
+    """How many rows got no usable answer, by kind; each such row scores as wrong.
+
+    - ``failed``: the call failed for good and the row was skipped (``--on-error skip``);
+    - ``empty``: the model's reply was empty or whitespace (an API ``content: null`` too);
+    - ``unparsable``: the reply had text but the output parser found no answer in it;
+    - ``off_label``: a parsed answer that is none of the labels of the first
+      :class:`LabelAccuracy` in ``objectives`` (``None`` when there is none).
+
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> rows = [ResultRow(0, "q", "yes", "p", "yes", "yes"), ResultRow(1, "q", "no", "p", "", None),
+    ...         ResultRow(2, "q", "no", "p", "yes AAAA", "yes AAAA")]
+    >>> reply_counts(ResultTable(tuple(rows)), [LabelAccuracy(("yes", "no"))])
+    {'failed': 0, 'empty': 1, 'unparsable': 0, 'off_label': 1}
+    """
+    labels = next((o for o in objectives if isinstance(o, LabelAccuracy)), None)
+    failed = empty = unparsable = off_label = 0
+    for row in results:
+        if row.error is not None:
+            failed += 1
+        elif not row.raw_output.strip():
+            empty += 1
+        elif row.prediction is None:
+            unparsable += 1
+        elif labels is not None and labels.map_label(row.prediction) is None:
+            off_label += 1
+    return {
+        "failed": failed,
+        "empty": empty,
+        "unparsable": unparsable,
+        "off_label": None if labels is None else off_label,
+    }

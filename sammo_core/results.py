@@ -51,6 +51,7 @@ class ResultRow:
     spent_prompt_tokens: float = 0.0
     spent_completion_tokens: float = 0.0
     spent_usd: float = 0.0
+    error: str | None = None  # why the row failed for good (it was skipped); None if it ran
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -50,21 +50,41 @@ def _allowed(type_name: str) -> bool:
     )
 
 
-def _check_types(value: Any, where: str) -> None:
-    if isinstance(value, dict):
-        type_name = value.get(_TYPE_KEY)
-        if type_name is not None and not (isinstance(type_name, str) and _allowed(type_name)):
+MAX_DEPTH = 200
+
+
+def _check_types(root: Any, where: str) -> None:
+    """Refuse unknown or missing ``_type`` names and nesting deeper than :data:`MAX_DEPTH`.
+
+    Walks with an explicit stack, so a maliciously deep file cannot overflow Python's stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(root, where, 0)]
+    while stack:
+        value, here, depth = stack.pop()
+        if depth > MAX_DEPTH:
             raise SerializationError(
-                f"refusing to load type {type_name!r} at {where or '<root>'}: only imported "
-                "sammo_core components are loaded; import the module that defines a custom "
-                "component before calling loads()"
+                f"program JSON is nested more than {MAX_DEPTH} levels deep at {here or '<root>'}; "
+                "a program file this deep is not one sammo_core.dumps() wrote"
             )
-        for key, item in value.items():
-            if key != _TYPE_KEY:
-                _check_types(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_types(item, f"{where}[{i}]")
+        if isinstance(value, dict):
+            if _TYPE_KEY in value:
+                type_name = value[_TYPE_KEY]
+                if not isinstance(type_name, str):
+                    raise SerializationError(
+                        f"'_type' at {here or '<root>'} is {orjson.dumps(type_name).decode()}; it "
+                        "must name a component class, e.g. 'sammo_core.components.Output'"
+                    )
+                if not _allowed(type_name):
+                    raise SerializationError(
+                        f"refusing to load type {type_name!r} at {here or '<root>'}: only imported "
+                        "sammo_core components are loaded; import the module that defines a "
+                        "custom component before calling loads()"
+                    )
+            for key, item in value.items():
+                if key != _TYPE_KEY:
+                    stack.append((item, f"{here}.{key}" if here else str(key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{here}[{i}]", depth + 1) for i, item in enumerate(value))
 
 
 def from_json(data: Any) -> Component:
@@ -83,8 +103,10 @@ def from_json(data: Any) -> Component:
     _check_types(data["program"], "")
     try:
         program = pg.from_json(data["program"], auto_import=False)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise SerializationError(f"program JSON does not match the components: {exc}") from exc
+    except Exception as exc:  # a file from a stranger: any failure is a bad file, not a bug
+        raise SerializationError(
+            f"program JSON does not match the components: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(program, Component):
         raise SerializationError(f"program JSON holds a {type(program).__name__}, not a component")
     return program

@@ -24,7 +24,7 @@ from sammo_core.components import Output
 from sammo_core.data import DataTable
 from sammo_core.errors import BudgetExceededError, ConfigError
 from sammo_core.graph import compile, content_hash
-from sammo_core.objectives import Objective, Score, get_objective
+from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage
 from sammo_core.runners.base import Runner
@@ -81,6 +81,8 @@ class SearchRun:
         self.by_hash: dict[str, int] = {}
         self.population: list[int] = []
         self.results: dict[int, ResultTable] = {}
+        # Per candidate: rows failed / empty / unparsable / off-label (see reply_counts).
+        self.replies: dict[int, dict[str, int | None]] = {}
         self.stopped: str | None = None
 
     # -- reading ---------------------------------------------------------------------------
@@ -168,6 +170,7 @@ class SearchRun:
         self.candidates.append(candidate)
         self.by_hash[digest] = candidate.id
         self.results[candidate.id] = evaluation.results
+        self.replies[candidate.id] = reply_counts(evaluation.results, self.objectives)
         record = getattr(self.search._mutator, "record", None)
         if parent is not None and callable(record):
             primary = self.objectives[0].name
@@ -201,6 +204,7 @@ class SearchRun:
             "candidates": [
                 {
                     **c.summary(),
+                    "replies": self.replies.get(c.id),
                     "scores": {k: s.to_dict() for k, s in c.scores.items()},
                     "program": to_json(c.program),
                 }
@@ -219,6 +223,7 @@ class SearchRun:
         self.population = list(state["population"])
         self.candidates = [_candidate_from(c) for c in state["candidates"]]
         self.by_hash = {c.hash: c.id for c in self.candidates}
+        self.replies = {c["id"]: c["replies"] for c in state["candidates"] if c.get("replies")}
         self.results = {
             int(i): ResultTable.from_rows([ResultRow(**r) for r in rows])
             for i, rows in state["results"].items()
@@ -392,7 +397,10 @@ class Search(abc.ABC):
         def checkpoint() -> None:
             if out is not None:
                 _write_atomic(out / CHECKPOINT, orjson.dumps(run.state_dict(fingerprint)))
-                trace = b"".join(orjson.dumps(c.summary()) + b"\n" for c in run.candidates)
+                trace = b"".join(
+                    orjson.dumps({**c.summary(), "replies": run.replies.get(c.id)}) + b"\n"
+                    for c in run.candidates
+                )
                 _write_atomic(out / "trace.jsonl", trace)
 
         try:

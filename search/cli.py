@@ -348,7 +348,12 @@ def _choose(result: dict[str, Any], pick: str, run_dir: Path) -> dict[str, Any]:
         directions = {o["name"]: o["direction"] for o in result["objectives"]}
         if name not in directions:
             raise ConfigError(f"--pick {pick!r}: {name!r} is not an objective of this run")
-        limit = float(value)
+        try:
+            limit = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"--pick {pick!r}: {value!r} is not a number; write e.g. --pick limit:{name}=0.8"
+            ) from None
         ok = [
             c
             for c in result["front"]

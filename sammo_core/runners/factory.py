@@ -18,6 +18,7 @@ from pathlib import Path
 from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
 from sammo_core.runners.base import Runner
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode
+from sammo_core.runners.retry import RetryPolicy
 
 __all__ = ["RunnerStack", "build_runner"]
 
@@ -52,8 +53,13 @@ def build_runner(
     tokens_per_minute: float | None = None,
     budget: Budget | None = None,
     timeout: float = 60.0,
+    retry: RetryPolicy | None = None,
 ) -> RunnerStack:
-    """Build backend + optional persistent cache + accounting for ``model``."""
+    """Build backend + optional persistent cache + accounting for ``model``.
+
+    ``retry`` is the endpoint's retry policy (default ``RetryPolicy()``); the embedded model
+    does not retry.
+    """
     backend: Runner
     if model == "local" or model.startswith("local:"):
         from sammo_core.runners.local import LlamaCppRunner
@@ -70,6 +76,7 @@ def build_runner(
             max_concurrency=max_concurrency,
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
+            retry=retry,
         )
     store = Cache(cache, mode=cache_mode) if cache is not None else None
     inner: Runner = CachedRunner(backend, store) if store is not None else backend

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Mapping
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +173,125 @@ def test_an_existing_markdown_prompt_file_runs_as_a_program(tmp_path: Path) -> N
         json.loads((tmp_path / "out" / "results.json").read_text())["scores"]["accuracy"]["value"]
         == 1.0
     )
+
+
+# -- failures keep what was done; replies that are no answer are counted ---------------------
+
+FAILING = "Is fire cold?"  # row 8 of 20
+
+
+def failing_oracle(asked: list[str]) -> Callable[[Mapping[str, Any]], str]:
+    """The oracle, except that FAILING always gets a server error; records who was asked."""
+
+    def reply(request: Mapping[str, Any]) -> str:
+        question = re.findall(r"Input: (.*)", request["messages"][-1]["content"])[-1].strip()
+        asked.append(question)
+        if question == FAILING:
+            raise RuntimeError("simulated outage")
+        return oracle(request)
+
+    return reply
+
+
+def results_of(out: Path) -> dict[str, Any]:
+    return dict(json.loads((out / "results.json").read_text()))
+
+
+def test_a_row_failing_for_good_stops_the_run_but_keeps_the_rows_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked: list[str] = []
+    with ChatServer(reply=failing_oracle(asked)) as server:
+        code = run_cli(server, tmp_path, "--concurrency", "1", "--max-attempts", "2")
+    assert code == 1
+    assert asked.count(FAILING) == 2  # --max-attempts reaches the retry policy
+    err = capsys.readouterr().err
+    assert "error: model 'loopback'" in err and "failed after 2 attempts" in err
+    assert "stopped after 8 of 20 rows; wrote them, marked partial" in err
+    summary = results_of(tmp_path)
+    assert summary["partial"] is True and summary["rows"] == 8 and summary["rows_in_data"] == 20
+    assert "RunnerError" in summary["stopped"]
+    assert summary["scores"]["label_accuracy"]["n"] == 8
+    assert len(predictions(tmp_path)) == 8
+
+
+def test_on_error_skip_records_the_row_as_failed_and_scores_it_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked: list[str] = []
+    with ChatServer(reply=failing_oracle(asked)) as server:
+        code = run_cli(server, tmp_path, "--on-error", "skip", "--max-attempts", "1")
+    assert code == 0
+    assert asked.count(FAILING) == 1
+    summary = results_of(tmp_path)
+    assert summary["partial"] is False and summary["rows"] == 20
+    assert summary["replies"] == {"failed": 1, "empty": 0, "unparsable": 0, "off_label": 0}
+    assert summary["scores"]["label_accuracy"]["value"] == pytest.approx(19 / 20)
+    rows = [json.loads(x) for x in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    failed = [r for r in rows if r["error"] is not None]
+    assert [r["input"] for r in failed] == [FAILING] and failed[0]["prediction"] is None
+    assert "failed after 1 attempt" in failed[0]["error"]
+    out = capsys.readouterr().out
+    assert re.search(r"failed rows \(scored wrong\)\s*│\s*1", out)
+
+
+def test_empty_and_off_label_replies_are_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    odd = {"Is water wet?": "", "Do birds have wings?": "yes AAAA", "Is fire cold?": "   "}
+
+    def reply(request: Mapping[str, Any]) -> str:
+        question = re.findall(r"Input: (.*)", request["messages"][-1]["content"])[-1].strip()
+        return odd.get(question, oracle(request))
+
+    with ChatServer(reply=reply) as server:
+        assert run_cli(server, tmp_path) == 0
+    summary = results_of(tmp_path)
+    assert summary["replies"] == {"failed": 0, "empty": 2, "unparsable": 0, "off_label": 1}
+    assert summary["scores"]["label_accuracy"]["value"] == pytest.approx(17 / 20)
+    out = capsys.readouterr().out
+    assert re.search(r"empty replies\s*│\s*2", out) and re.search(r"off-label replies\s*│\s*1", out)
+
+
+def test_out_naming_a_file_fails_before_any_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "results"
+    taken.write_text("keep me")
+    with ChatServer(reply=oracle) as server:
+        assert run_cli(server, taken) == 1
+        assert server.stats().completions == 0
+    assert "--out" in capsys.readouterr().err and taken.read_text() == "keep me"
+
+
+def test_ctrl_c_writes_the_rows_done_and_says_where(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with ChatServer(reply=oracle, latency=0.3) as server:
+        command = [sys.executable, "-m", "sammo_core.cli", "run", str(PROGRAM), "--data"]
+        command += [str(DATA), "--model", "loopback", "--base-url", server.base_url]
+        command += ["--out", str(out), "--concurrency", "1"]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while server.stats().completions < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130
+    summary = results_of(out)
+    done = summary["rows"]
+    assert summary["partial"] is True and 3 <= done < 20
+    assert len(predictions(out)) == done
+    assert f"interrupted: {done} of 20 rows were done; wrote them, marked partial, to" in err
+    assert str(out / "results.json") in err.replace("\n", "")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    return env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import json
 import os
@@ -460,3 +461,15 @@ def test_with_outputs_and_unique_outputs() -> None:
     assert DataTable(["a"] * 4, [10, 9, "b", 9]).unique_outputs() == ("b", 9, 10)
     with pytest.raises(DataError, match="4 inputs, 1 outputs"):
         table.with_outputs(["x"])
+
+
+def test_csv_keeps_line_breaks_inside_quoted_fields_as_given(tmp_path: Path) -> None:
+    inputs = ["crlf:\r\nend", "cr:\rend", "lf:\nend", "plain"]
+    path = tmp_path / "breaks.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow(["input", "output"])
+        writer.writerows([value, str(i)] for i, value in enumerate(inputs))
+    table = DataTable.load(path)
+    assert table.inputs == tuple(inputs)
+    assert table.outputs == ("0", "1", "2", "3")

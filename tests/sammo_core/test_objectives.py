@@ -28,6 +28,7 @@ from sammo_core.objectives import (
     bootstrap_ci,
     evaluate,
     get_objective,
+    reply_counts,
 )
 from sammo_core.results import ResultRow, ResultTable
 
@@ -174,28 +175,35 @@ def test_accuracy_needs_gold_outputs_and_rows() -> None:
     [
         ("No", "no"),
         ("yes.", "yes"),
-        ("No, because the sky is blue.", "no"),
-        ("I would say yes, not no", "yes"),
-        ("The answer: NO", "no"),
+        (" **YES!** ", "yes"),
+        ("'no'.", "no"),
+        ("yes AAAA", None),
+        ("yes" + "A" * 10_000, None),
+        ("No, because the sky is blue.", None),
+        ("I would say yes, not no", None),
+        ("The answer: NO", None),
         ("yesterday it rained", None),
         ("maybe", None),
+        ("", None),
         (None, None),
     ],
 )
-def test_label_accuracy_maps_predictions(prediction: Any, label: str | None) -> None:
+def test_label_accuracy_maps_only_replies_that_are_a_label(
+    prediction: Any, label: str | None
+) -> None:
     assert LabelAccuracy(("yes", "no")).map_label(prediction) == label
 
 
-def test_label_accuracy_prefers_the_longer_label_at_the_same_position() -> None:
+def test_label_accuracy_matches_multi_word_labels_whole() -> None:
     objective = LabelAccuracy(("not", "not sure", "sure"))
-    assert objective.map_label("Not sure, honestly") == "not sure"
-    assert objective.map_label("sure, not") == "sure"
+    assert objective.map_label("Not  sure.") == "not sure"
+    assert objective.map_label("Not sure, honestly") is None
 
 
 def test_label_accuracy_scores_mapped_labels() -> None:
-    results = _results([("yes", "Yes, clearly."), ("no", "no way"), ("no", "yes"), ("no", "hmm")])
+    results = _results([("yes", "Yes."), ("no", "no way"), ("no", "yes"), ("yes", "yes AAAA")])
     score = LabelAccuracy(["yes", "no"]).score(results)  # type: ignore[arg-type]
-    assert score.per_item == (1.0, 1.0, 0.0, 0.0)
+    assert score.per_item == (1.0, 0.0, 0.0, 0.0)
     assert score.name == "label_accuracy"
     with pytest.raises(ConfigError, match="non-empty sequence of strings"):
         LabelAccuracy(())
@@ -361,3 +369,18 @@ def test_objectives_are_frozen_and_comparable() -> None:
     with pytest.raises(AttributeError):
         Accuracy().name = "x"  # type: ignore[misc]
     assert not math.isnan(Accuracy().score(_results([("a", "a")])).value)
+
+
+def test_reply_counts_sort_rows_that_gave_no_answer() -> None:
+    rows = [
+        ResultRow(0, "q", "yes", "p", "yes", "yes"),
+        ResultRow(1, "q", "no", "p", "", None),  # content: null arrives as ""
+        ResultRow(2, "q", "no", "p", "{broken", None),
+        ResultRow(3, "q", "no", "p", "yes AAAA", "yes AAAA"),
+        ResultRow(4, "q", "no", "", "", None, calls=0, error="RunnerError: boom"),
+    ]
+    table = ResultTable(tuple(rows))
+    counts = reply_counts(table, [Calls(), LabelAccuracy(("yes", "no"))])
+    assert counts == {"failed": 1, "empty": 1, "unparsable": 1, "off_label": 1}
+    assert reply_counts(table, [Accuracy()])["off_label"] is None
+    assert LabelAccuracy(("yes", "no")).score(table).per_item == (1.0, 0.0, 0.0, 0.0, 0.0)

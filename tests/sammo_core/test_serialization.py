@@ -82,3 +82,20 @@ def test_refuses_non_program_json() -> None:
         loads('{"hello": 1}')
     with pytest.raises(SerializationError, match="version 99"):
         loads('{"sammo_core_program": 99, "program": {}}')
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"sammo_core_program": 1, "program": {"_type": null}}', "'_type' at <root> is null"),
+        ('{"sammo_core_program": 1, "program": {"_type": 3}}', "'_type' at <root> is 3"),
+        (
+            '{"sammo_core_program": 1, "program": ' + "[" * 1000 + "]" * 1000 + "}",
+            "nested more than 200 levels deep at " + "[0]" * 201,
+        ),
+    ],
+)
+def test_malformed_program_json_is_a_serialization_error(text: str, message: str) -> None:
+    with pytest.raises(SerializationError) as caught:
+        loads(text)
+    assert message in str(caught.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from pathlib import Path
 
 import pyglove as pg
@@ -18,6 +19,7 @@ from sammo_core import (
     InputData,
     MetaPrompt,
     Output,
+    ScriptedRunner,
     Section,
     compile,
 )
@@ -233,3 +235,20 @@ def test_progress_reports_each_candidate() -> None:
     seen: list[int] = []
     run(STRATEGIES["beam"](0), on_progress=lambda p: seen.append(p.candidates))
     assert seen == list(range(1, len(seen) + 1)) and len(seen) >= 5
+
+
+def test_trace_counts_each_candidates_empty_and_off_label_replies(tmp_path: Path) -> None:
+    search = BeamSearch(
+        mixture(),
+        width=2,
+        depth=1,
+        objectives=["label_accuracy:yes,no"],
+        budget=SearchBudget(candidates=2),
+        seed=0,
+    )
+    replies = iter(["", "maybe so"] * 1000)
+    runner = ScriptedRunner(default=lambda _request: next(replies))
+    run(search, out_dir=tmp_path, runner=runner)
+    trace = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert trace[0]["replies"] == {"failed": 0, "empty": 20, "unparsable": 0, "off_label": 20}
+    assert all(sum(t["replies"].values()) == len(VAL) for t in trace)
