@@ -35,8 +35,9 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p = subparsers.add_parser(
         "optimize",
         help="search for a better program",
-        description="Search over mutations of PROGRAM, selecting on a validation split and "
-        "reporting the test split for the start and the winner only.",
+        description="Search over mutations of PROGRAM: proposers learn from the training "
+        "split, the search selects on the validation split, and the test split is scored for "
+        "the start and the winner only.",
     )
     add_program_arguments(p)
     p.add_argument(
