@@ -83,7 +83,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
     run.add_argument(
-        "--max-rows", type=int, help="use at most N rows of train, validation and test each"
+        "--max-rows",
+        type=int,
+        help="use the first N rows of train, validation and test each (in published order)",
     )
     run.add_argument("--data-dir", type=Path, help="benchmark data folder")
     run.add_argument("--out", type=Path, required=True, help="output folder")

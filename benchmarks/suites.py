@@ -14,7 +14,10 @@ suite                    searches over                                     strat
 ``quick``                structure, format, RemoveFiller (no proposer)     beam 2x3    6
 =======================  ================================================  ==========  ======
 
-(budget: candidates evaluated on the validation split, the start program included.) A
+(budget: candidates evaluated on the validation split, the start program included.) Tasks
+use their splits as published (:mod:`benchmarks.datasets`): the seed of a run never reshuffles
+them, and ``max_rows`` keeps the first rows of each. Proposers learn from train, the search
+selects on validation, and test is scored for the baseline and the winner only. A
 :class:`Suite` lists its tasks in a data folder and builds a :class:`BenchTask` per task from
 :class:`SuiteOptions`; the suites live in :data:`SUITES`.
 
@@ -556,8 +559,8 @@ def _build_apo(task: str, data_dir: DataDir, options: SuiteOptions) -> BenchTask
         defaults=_APO,
         notes=(
             "LIAR as binarised by the APO paper (Yes = a lie); baseline: APO's initial "
-            "instruction; operators: TextGradient (critique + fix from validation errors) and "
-            "Paraphrase."
+            "instruction; operators: TextGradient (critique + fix from the errors on a seeded "
+            "minibatch of training rows; validation only selects) and Paraphrase."
         ),
     )
 

@@ -31,7 +31,6 @@ from sammo_core.components import Component, InputData, Output, Paragraph, Secti
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
 from sammo_core.graph import content_hash
-from sammo_core.results import ResultTable
 from sammo_core.runners.base import LLMRequest, Runner
 from sammo_core.selectors import Match, find
 
@@ -79,14 +78,16 @@ class MutationContext:
     """What operators may use besides the program itself.
 
     ``runner`` proposes text (it may be a stronger model than the task's). ``train`` holds
-    labelled rows (instruction induction, example pools). ``results`` is the parent's latest
-    result table (its errors drive text gradients). ``history`` lists scored earlier
-    candidates, best last.
+    the labelled rows operators learn from (instruction induction, example pools, text
+    gradients); validation and test rows never enter a context. ``task`` is the runner
+    programs are scored with: a text gradient runs the parent on a training minibatch through
+    it, charged like any other call. ``history`` lists scored earlier candidates, best last
+    (their validation scores: selection information, no validation rows).
     """
 
     runner: Runner | None = None
     train: DataTable | None = None
-    results: ResultTable | None = None
+    task: Runner | None = None
     history: tuple[ScoredProgram, ...] = ()
     #: Content hashes of programs already evaluated: operators that enumerate edits skip them,
     #: so a search asks for exactly the children it will evaluate.

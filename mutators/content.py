@@ -9,9 +9,14 @@ their place.
 - :class:`Paraphrase`: the same meaning in other words.
 - :class:`Rewrite`: follow a user's instruction ("Make it more concise").
 - :class:`InduceInstructions` (APE): infer the instruction from labelled training rows.
-- :class:`TextGradient` (APO/ProTeGi): criticise the text given wrong answers, then fix it.
+- :class:`TextGradient` (APO/ProTeGi): run the program on a training minibatch, criticise the
+  text given its wrong answers, then fix it.
 - :class:`ProposeFromHistory` (OPRO): show scored earlier versions, ask for a better one.
 - :class:`Shorten`: fewer tokens, the same constraints.
+
+The learning proposers see training rows only (``context.train``); a search selects on
+validation and reports test, and neither split's rows ever reach a proposal prompt. OPRO's
+history carries validation *scores* of programs, which is selection information, not data.
 
 Every request's seed is drawn from the ``rng`` passed to ``mutate`` (``rng.randrange(2**31)``,
 one per child), so children are deterministic for a seed and cacheable. Replies go through
@@ -55,8 +60,9 @@ from mutators.base import (
     text_children,
 )
 from sammo_core.components import Component, Output, Section
-from sammo_core.data import Row
+from sammo_core.data import DataTable, Row
 from sammo_core.errors import ConfigError
+from sammo_core.graph import compile
 from sammo_core.objectives import Normalizer
 from sammo_core.results import ResultRow
 from sammo_core.selectors import Match, find
@@ -296,12 +302,15 @@ class _SectionTextMutator(Mutator):
         context = context or MutationContext()
         context.require_runner(self.name)
         targets = self.targets(program)
-        if not targets or n < 1 or not self._ready(context):
+        if not targets or n < 1:
+            return []
+        material = await self._prepare(program, rng, context)
+        if material is None:
             return []
         rng.shuffle(targets)  # spread children over the targets in a seeded order
         jobs = [(targets[i % len(targets)], rng.randrange(2**31)) for i in range(n)]
         proposals = await asyncio.gather(
-            *(self._propose(m, section_text(m.node), seed, context) for m, seed in jobs)
+            *(self._propose(m, section_text(m.node), seed, context, material) for m, seed in jobs)
         )
         children: list[Mutation] = []
         seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -316,13 +325,18 @@ class _SectionTextMutator(Mutator):
                 )
         return children
 
-    def _ready(self, context: MutationContext) -> bool:
-        """Whether the context holds what this operator needs (else ``mutate`` returns [])."""
-        return True
+    async def _prepare(
+        self, program: Output, rng: random.Random, context: MutationContext
+    ) -> Sequence[Any] | None:
+        """What every child of this call learns from (rows), or None: nothing to learn, no child.
+
+        Runs once per :meth:`mutate` call, before the children's seeds are drawn.
+        """
+        return ()
 
     @abc.abstractmethod
     async def _propose(
-        self, match: Match, text: str, seed: int, context: MutationContext
+        self, match: Match, text: str, seed: int, context: MutationContext, material: Sequence[Any]
     ) -> _Proposal | None:
         """New text for the section at ``match`` (current text ``text``), or None."""
 
@@ -347,7 +361,7 @@ class Paraphrase(_SectionTextMutator):
         super().__init__(selector, temperature)
 
     async def _propose(
-        self, match: Match, text: str, seed: int, context: MutationContext
+        self, match: Match, text: str, seed: int, context: MutationContext, material: Sequence[Any]
     ) -> _Proposal | None:
         reply = await self._ask(context, PARAPHRASE_PROMPT.format(text=text), seed, text)
         return _Proposal(reply, f"paraphrase section {_where(match)}") if reply else None
@@ -381,7 +395,7 @@ class Rewrite(_SectionTextMutator):
         return {"instructions": self.instructions, **super()._params()}
 
     async def _propose(
-        self, match: Match, text: str, seed: int, context: MutationContext
+        self, match: Match, text: str, seed: int, context: MutationContext, material: Sequence[Any]
     ) -> _Proposal | None:
         prompt = REWRITE_PROMPT.format(instructions=self.instructions, text=text)
         reply = await self._ask(context, prompt, seed, text)
@@ -414,8 +428,10 @@ class InduceInstructions(_SectionTextMutator):
     def _params(self) -> dict[str, Any]:
         return {**super()._params(), "n_examples": self.n_examples}
 
-    def _ready(self, context: MutationContext) -> bool:
-        return context.train is not None and bool(_labelled(list(context.train)))
+    async def _prepare(
+        self, program: Output, rng: random.Random, context: MutationContext
+    ) -> Sequence[Any] | None:
+        return _labelled(list(context.train or ())) or None
 
     def sample(self, context: MutationContext, seed: int) -> list[Row]:
         """The labelled training rows shown for ``seed`` (in the order shown)."""
@@ -423,7 +439,7 @@ class InduceInstructions(_SectionTextMutator):
         return random.Random(seed).sample(rows, min(self.n_examples, len(rows)))
 
     async def _propose(
-        self, match: Match, text: str, seed: int, context: MutationContext
+        self, match: Match, text: str, seed: int, context: MutationContext, material: Sequence[Any]
     ) -> _Proposal | None:
         rows = self.sample(context, seed)
         examples = "\n\n".join(
@@ -436,49 +452,96 @@ class InduceInstructions(_SectionTextMutator):
         return _Proposal(reply, description)
 
 
-class TextGradient(_SectionTextMutator):
-    """APO/ProTeGi: criticise a section's text given wrong answers, then edit it to fix that.
+def _labelled_table(context: MutationContext) -> DataTable:
+    train = context.train
+    if train is None:
+        return DataTable([])
+    return train.select(i for i, row in enumerate(train) if row.output is not None)
 
-    Wrong rows are those of ``context.results`` with a gold output whose prediction, after
+
+class TextGradient(_SectionTextMutator):
+    """APO/ProTeGi: run the program on a training minibatch, criticise a section's text given
+    the wrong answers, then edit the text to fix that.
+
+    Each :meth:`mutate` call draws a seed from ``rng``, samples up to ``minibatch`` labelled
+    rows of ``context.train`` with it (:meth:`minibatch_rows`) and runs the parent program on
+    them through ``context.task``, the task runner (so those calls are cached, counted and
+    charged to the budget like any other). Wrong rows are those whose prediction, after
     :class:`~sammo_core.objectives.Normalizer`, differs from the gold (a missing prediction is
-    wrong). Each child samples up to ``n_errors`` of them with its seed and makes two calls:
-    :data:`CRITIQUE_PROMPT` (the "gradient") and :data:`FIX_PROMPT` (the step). With no results
-    or no wrong rows ``mutate`` returns ``[]``: there is nothing to learn from. Description:
+    wrong). Each child samples up to ``n_errors`` of them with its own seed and makes two
+    proposer calls: :data:`CRITIQUE_PROMPT` (the "gradient") and :data:`FIX_PROMPT` (the
+    step). With no labelled training rows, or no wrong answer on the minibatch, ``mutate``
+    returns ``[]``: there is nothing to learn from. Validation rows are never shown: they
+    only select. Description:
     ``text gradient on 'Task': the prompt does not say how to treat sarcasm``.
+
+    >>> import asyncio, random
+    >>> from sammo_core import DataTable, GenerateText, InputData, MetaPrompt, ScriptedRunner
+    >>> program = Output(GenerateText(MetaPrompt([
+    ...     Section("Task", ["Answer."]), Section("Input", [InputData()])])))
+    >>> proposer = ScriptedRunner(rules={"Give one reason": "It does not say yes or no.",
+    ...                                  "Edit the prompt": "Answer yes or no."})
+    >>> context = MutationContext(runner=proposer, task=ScriptedRunner(default="maybe"),
+    ...                           train=DataTable(["Is ice cold?"], ["yes"]))
+    >>> [child] = asyncio.run(TextGradient().mutate(program, random.Random(0), context=context))
+    >>> child.description
+    "text gradient on 'Task': it does not say yes or no"
+    >>> "Input: Is ice cold?\\nExpected: yes\\nGot: maybe" in proposer.prompts[0]
+    True
     """
 
     def __init__(
-        self, selector: str | None = None, n_errors: int = 4, temperature: float = 0.7
+        self,
+        selector: str | None = None,
+        n_errors: int = 4,
+        temperature: float = 0.7,
+        minibatch: int = 16,
     ) -> None:
         _check_positive("n_errors", n_errors)
+        _check_positive("minibatch", minibatch)
         super().__init__(selector, temperature)
         self.n_errors = n_errors
+        self.minibatch = minibatch
         self.normalizer = Normalizer()
 
     def _params(self) -> dict[str, Any]:
-        return {**super()._params(), "n_errors": self.n_errors}
+        return {**super()._params(), "n_errors": self.n_errors, "minibatch": self.minibatch}
 
-    def errors(self, context: MutationContext) -> list[ResultRow]:
-        """The wrong rows of ``context.results``, in table order."""
-        rows = context.results.rows if context.results is not None else ()
+    def minibatch_rows(self, context: MutationContext, seed: int) -> DataTable:
+        """The labelled training rows the parent runs on for ``seed`` (in the drawn order)."""
+        labelled = _labelled_table(context)
+        return labelled.sample(min(self.minibatch, len(labelled)), seed)
+
+    async def errors(self, program: Output, context: MutationContext, seed: int) -> list[ResultRow]:
+        """The wrong rows of ``program`` on :meth:`minibatch_rows`, in minibatch order."""
+        rows = self.minibatch_rows(context, seed)
+        if not len(rows):
+            return []
+        if context.task is None:
+            raise ConfigError(
+                f"{self.name} runs the program on training rows but the mutation context has "
+                "no task runner: pass MutationContext(task=...) (a search passes its own)"
+            )
+        results = await compile(program).run(rows, context.task)
         return [
             row
-            for row in rows
-            if row.output is not None
-            and (
-                row.prediction is None
-                or self.normalizer(row.prediction) != self.normalizer(row.output)
-            )
+            for row in results.rows
+            if row.prediction is None
+            or self.normalizer(row.prediction) != self.normalizer(row.output)
         ]
 
-    def _ready(self, context: MutationContext) -> bool:
-        return bool(self.errors(context))
+    async def _prepare(
+        self, program: Output, rng: random.Random, context: MutationContext
+    ) -> Sequence[Any] | None:
+        if not len(_labelled_table(context)):
+            return None  # no labelled training rows: draw nothing, call nothing
+        return await self.errors(program, context, rng.randrange(2**31)) or None
 
     async def _propose(
-        self, match: Match, text: str, seed: int, context: MutationContext
+        self, match: Match, text: str, seed: int, context: MutationContext, material: Sequence[Any]
     ) -> _Proposal | None:
-        wrong = self.errors(context)
-        shown = random.Random(seed).sample(wrong, min(self.n_errors, len(wrong)))
+        wrong: Sequence[ResultRow] = material
+        shown = random.Random(seed).sample(list(wrong), min(self.n_errors, len(wrong)))
         errors = "\n\n".join(
             f"Input: {_as_text(row.input)}\nExpected: {_as_text(row.output)}\n"
             f"Got: {_as_text(row.raw_output if row.prediction is None else row.prediction)}"
@@ -546,7 +609,7 @@ class ProposeFromHistory(_SectionTextMutator):
         return ranked[-self.max_history :]
 
     async def _propose(
-        self, match: Match, text: str, seed: int, context: MutationContext
+        self, match: Match, text: str, seed: int, context: MutationContext, material: Sequence[Any]
     ) -> _Proposal | None:
         versions = self.versions(match, context)
         if not versions:
@@ -579,7 +642,7 @@ class Shorten(_SectionTextMutator):
         return {**super()._params(), "ratio": self.ratio}
 
     async def _propose(
-        self, match: Match, text: str, seed: int, context: MutationContext
+        self, match: Match, text: str, seed: int, context: MutationContext, material: Sequence[Any]
     ) -> _Proposal | None:
         tokens = count_tokens(text)
         target = max(1, round(tokens * self.ratio))

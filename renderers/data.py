@@ -6,11 +6,14 @@ what reads a real model's answer: it never raises, and maps each requested id to
 to ``None``. Several inputs packed into one call (minibatching) each carry their id, and
 ``answer_hint`` tells the model how to answer them.
 
-Values are JSON-like: usually strings; an input may be a dict of named fields. The JSON format
-round trips values exactly. The text formats (xml, markdown, plain) write leaves as text, so
-they read back :meth:`DataFormat.normalize_value` of what they wrote: strings stripped, other
-leaves as their JSON text (``3`` -> ``"3"``), an empty dict as ``""``; and ids through
-:meth:`DataFormat.normalize_record` (a string id like ``"3"`` comes back as the int ``3``).
+Values are JSON-like: usually strings; an input may be a dict of named fields. Every format
+writes a string exactly as the data holds it, leading and trailing whitespace included: the
+prompt is the one the user meant. The JSON format round trips values exactly. The text formats
+(xml, markdown, plain) write leaves as text, so they read back
+:meth:`DataFormat.normalize_value` of what they wrote: strings stripped (reading a model's
+answer is tolerant), other leaves as their JSON text (``3`` -> ``"3"``), an empty dict as
+``""``; and ids through :meth:`DataFormat.normalize_record` (a string id like ``"3"`` comes
+back as the int ``3``).
 
 >>> fmt = get_data_format("json")
 >>> print(fmt.render_inputs([Record(1, "2+2"), Record(2, "3+3")]))
@@ -228,10 +231,21 @@ class _TextDataFormat(DataFormat):
     def normalize_value(self, value: Any) -> Any:
         """Strings stripped; dicts as fields (an empty one as ""); other leaves as JSON text.
 
+        This is what parsing reads back, not what is written: :meth:`written_value` keeps
+        the whitespace of strings.
+
         >>> PlainDataFormat().normalize_value({"n": 3, "q": " 2+2? "})
         {'n': '3', 'q': '2+2?'}
         """
-        return None if value is None else _normalize(value, self._DICT_DEPTH)
+        return None if value is None else _normalize(value, self._DICT_DEPTH, strip=True)
+
+    def written_value(self, value: Any) -> Any:
+        """A value as written into a prompt: like :meth:`normalize_value`, strings unstripped.
+
+        >>> PlainDataFormat().written_value({"n": 3, "q": " 2+2? "})
+        {'n': '3', 'q': ' 2+2? '}
+        """
+        return None if value is None else _normalize(value, self._DICT_DEPTH, strip=False)
 
     def normalize_record(self, record: Record) -> Record:
         value = self.normalize_value(record.input)
@@ -242,10 +256,11 @@ class _TextDataFormat(DataFormat):
         )
 
 
-def _normalize(value: Any, depth: int) -> Any:
+def _normalize(value: Any, depth: int, *, strip: bool) -> Any:
     if isinstance(value, dict) and depth > 0:
-        return {k: _normalize(v, depth - 1) for k, v in value.items()} if value else ""
-    return leaf_text(value).strip()
+        return {k: _normalize(v, depth - 1, strip=strip) for k, v in value.items()} if value else ""
+    text = leaf_text(value)
+    return text.strip() if strip else text
 
 
 def _field_name(key: object, fmt: str) -> str:
@@ -296,7 +311,7 @@ class XMLDataFormat(_TextDataFormat):
 
     def _value(self, tag: str, value: Any, id_: int | str | None = None) -> str:
         attrs = "" if id_ is None else f' id="{_xml.escape_attr(str(id_))}"'
-        return self._element(tag, self.normalize_value(value), attrs)
+        return self._element(tag, self.written_value(value), attrs)
 
     def render_examples(self, records: Sequence[Record]) -> str:
         blocks = []
@@ -408,9 +423,14 @@ class _LabelledDataFormat(_TextDataFormat):
         return text
 
     def _render_value(self, head: str, value: Any) -> str:
-        value = self.normalize_value(value)
+        value = self.written_value(value)
         if not isinstance(value, dict):
-            return self._join(head, value or "", self._TEXT_ESCAPER)
+            text = value or ""
+            # A text whose first line is blank must not read as a dict's field list below it.
+            blank_first = not text.split("\n", 1)[0].strip()
+            return self._join(
+                head, text, self._FIELD_ESCAPER if blank_first else self._TEXT_ESCAPER
+            )
         lines = [head]
         for key, item in value.items():
             name = _field_name(key, self.name)
@@ -450,7 +470,7 @@ class _LabelledDataFormat(_TextDataFormat):
             return "\n".join(text).strip()
         first = next((line for line in lines if line.strip()), "")
         if not self._FIELD.match(first):
-            return "\n".join(map(self._TEXT_ESCAPER.unescape, lines)).strip()
+            return "\n".join(map(self._FIELD_ESCAPER.unescape, lines)).strip()
         fields: dict[str, list[str]] = {}
         current: list[str] = []
         for line in lines:

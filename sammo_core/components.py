@@ -319,11 +319,11 @@ class InputData(Component):
             raise ConfigError("InputData rendered with no current input: run the program on data")
         fmt = get_data_format(self.data_format or ctx.data_format)
         records = [Record(i + 1, row.input) for i, row in enumerate(ctx.inputs)]
-        blocks: list[Block] = [Text(fmt.render_inputs(records))]
+        text = fmt.render_inputs(records)
         hint = fmt.answer_hint([r.id for r in records]) if self.hint else ""
-        if hint:
-            blocks.append(Text(hint))
-        return tuple(blocks)
+        # One block, the hint a paragraph below: section formats strip the ends of blocks, and
+        # whitespace ending the input (e.g. "Is it? ") is part of the prompt the user meant.
+        return (Text(f"{text}\n\n{hint}" if hint else text),)
 
 
 _INPUT_VARS = frozenset({"input", "inputs"})

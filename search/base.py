@@ -134,7 +134,7 @@ class SearchRun:
         context = MutationContext(
             runner=self.proposer,
             train=self.train,
-            results=self.results.get(parent.id),
+            task=self.evaluator.runner,
             history=history,
             exclude=frozenset(self.by_hash),
         )

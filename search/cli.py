@@ -1,7 +1,9 @@
 """``sammo-core optimize`` and ``sammo-core export``.
 
-``optimize`` searches from a program on a data file's train/validation split, reports the
-start vs the best on validation and test, and writes the trace, checkpoint, result and
+``optimize`` searches from a program: proposers learn from the training split, the search
+selects on the validation split, and the test split only reports the start vs the best. The
+splits come from files (``--val-data``, ``--test-data``) or are drawn from ``--data`` with
+``--seed``. It writes the trace, checkpoint, result and
 programs into RUN_DIR (``--resume`` continues a stopped run). ``export`` turns a run's winner
 (or a Pareto pick) into a portable prompt file with a manifest.
 """
@@ -33,17 +35,36 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p = subparsers.add_parser(
         "optimize",
         help="search for a better program",
-        description="Search over mutations of PROGRAM, selecting on a validation split and "
-        "reporting the test split for the start and the winner only.",
+        description="Search over mutations of PROGRAM: proposers learn from the training "
+        "split, the search selects on the validation split, and the test split is scored for "
+        "the start and the winner only.",
     )
     add_program_arguments(p)
-    p.add_argument("--data", type=Path, required=True, help="labelled data: .jsonl, .json, .csv")
-    p.add_argument("--test-data", type=Path, help="a separate test file (else split from --data)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="labelled data: .jsonl, .json, .csv; the training split, plus the splits not "
+        "given as files (drawn by --split and --seed)",
+    )
+    p.add_argument(
+        "--val-data",
+        type=Path,
+        help="a separate validation file, the split the search selects on, used as it is "
+        "(else drawn from --data)",
+    )
+    p.add_argument(
+        "--test-data",
+        type=Path,
+        help="a separate test file, scored for the start and the winners only, used as it is "
+        "(else drawn from --data)",
+    )
     p.add_argument(
         "--split",
-        default="0.5,0.25,0.25",
-        help="train,val,test fractions of --data (default 0.5,0.25,0.25; with --test-data "
-        "the test part is ignored)",
+        help="train,val,test fractions of --data, shuffled with --seed (default "
+        "0.5,0.25,0.25); the parts given as files are left out and the rest rescaled. With "
+        "both --val-data and --test-data, all of --data is the training split and no seed "
+        "changes any split",
     )
     p.add_argument("--proposer-model", help="model that proposes rewrites (default: --model)")
     p.add_argument("--strategy", choices=STRATEGIES, default="beam")
@@ -99,6 +120,7 @@ def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objec
 
 
 def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
+    """Train, validation and test: files as they are, the rest drawn from ``--data``."""
     from sammo_core.errors import ConfigError
     from sammo_core.loading import load_data
 
@@ -110,21 +132,43 @@ def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
             input_fields=loaded.input_fields,
         )
 
+    text = args.split or "0.5,0.25,0.25"
     try:
-        fractions = [float(x) for x in args.split.split(",")]
+        fractions = [float(x) for x in text.split(",")]
     except ValueError as exc:
-        raise ConfigError(
-            f"--split {args.split!r} must be three fractions, e.g. 0.5,0.25,0.25"
-        ) from exc
+        raise ConfigError(f"--split {text!r} must be three fractions, e.g. 0.5,0.25,0.25") from exc
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9:
-        raise ConfigError(f"--split {args.split!r} must be three fractions summing to 1")
+        raise ConfigError(f"--split {text!r} must be three fractions summing to 1")
+    if args.val_data is not None and args.test_data is not None and args.split is not None:
+        raise ConfigError(
+            f"--split {text!r} has no effect with both --val-data and --test-data (all of "
+            "--data is the training split); drop --split"
+        )
+
     data = read(args.data)
-    train, val, test = data.split(*fractions, seed=args.seed)[:3]
-    if args.test_data is not None:
-        train, val = data.split(fractions[0] / (fractions[0] + fractions[1]), None, seed=args.seed)
+
+    def two_way(keep: float, other: float, name: str) -> tuple[Any, Any]:
+        if keep + other <= 0:
+            raise ConfigError(
+                f"--split {text!r} leaves nothing for train and {name}; e.g. 0.5,0.25,0.25"
+            )
+        first, second = data.split(keep / (keep + other), None, seed=args.seed)
+        return first, second
+
+    train_f, val_f, test_f = fractions
+    if args.val_data is not None and args.test_data is not None:
+        train, val, test = data, read(args.val_data), read(args.test_data)
+    elif args.val_data is not None:
+        train, test = two_way(train_f, test_f, "test")
+        val = read(args.val_data)
+    elif args.test_data is not None:
+        train, val = two_way(train_f, val_f, "validation")
         test = read(args.test_data)
+    else:
+        train, val, test = data.split(*fractions, seed=args.seed)[:3]
     if len(val) == 0:
-        raise ConfigError(f"the validation split of {args.data} is empty; use more data")
+        where = args.val_data if args.val_data is not None else args.data
+        raise ConfigError(f"the validation split of {where} is empty; use more data")
     return train, val, test
 
 
@@ -207,6 +251,7 @@ def _optimize(args: argparse.Namespace) -> int:
         "proposer_model": args.proposer_model or args.model,
         "program": str(args.program),
         "data": str(args.data),
+        "val_data": None if args.val_data is None else str(args.val_data),
         "test_data": None if args.test_data is None else str(args.test_data),
         "data_hash": {
             "train": train.content_hash(),

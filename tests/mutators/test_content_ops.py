@@ -39,8 +39,6 @@ from sammo_core import (
     MetaPrompt,
     Output,
     Paragraph,
-    ResultRow,
-    ResultTable,
     ScriptedRunner,
     Section,
     Template,
@@ -307,38 +305,43 @@ def test_induce_without_train_data_returns_nothing() -> None:
 # -- TextGradient --------------------------------------------------------------------------------
 
 
-def result_table() -> ResultTable:
-    cases = [
-        ("loved it", "pos", "Pos."),  # right after normalizing
-        ("so great, not", "neg", "pos"),
-        ("fine", "pos", "pos"),
-        ("terrible", "neg", None),
-        ("no gold", None, "pos"),
-    ]
-    rows = [
-        ResultRow(i, inp, gold, "p", "raw: ???" if pred is None else pred, pred)
-        for i, (inp, gold, pred) in enumerate(cases)
-    ]
-    return ResultTable(tuple(rows))
+TRAIN_CASES = [
+    # input, gold, what the task model answers
+    ("loved it", "pos", "Pos."),  # right after normalizing
+    ("so great, not", "neg", "pos"),
+    ("fine", "pos", "pos"),
+    ("terrible", "neg", ""),  # no prediction
+    ("no gold", None, "pos"),
+]
+GRADIENT_TRAIN = DataTable([c[0] for c in TRAIN_CASES], [c[1] for c in TRAIN_CASES])
 
 
-def test_text_gradient_two_calls_per_child_on_wrong_rows_only() -> None:
+def task_model() -> ScriptedRunner:
+    return ScriptedRunner(rules={rf"Input: {inp}\n": reply for inp, _, reply in TRAIN_CASES})
+
+
+def test_text_gradient_runs_the_parent_on_training_rows_and_critiques_its_errors() -> None:
     runner = ScriptedRunner(
         rules={
             r"Give one reason why": "The prompt does not say how to treat sarcasm.",
             r"Edit the prompt text to fix": "Classify the review; sarcasm flips praise.",
         }
     )
+    task = task_model()
     op = TextGradient(n_errors=4)
-    [child] = run_mutate(op, make_program(), runner, results=result_table())
+    [child] = run_mutate(op, make_program(), runner, train=GRADIENT_TRAIN, task=task)
 
+    # the parent ran on every labelled training row, through the task runner
+    assert sorted(p.rsplit("Input: ", 1)[1].split("\n")[0] for p in task.prompts) == sorted(
+        ["loved it", "so great, not", "fine", "terrible"]
+    )
     assert len(runner.requests) == 2
     assert runner.requests[0].seed == runner.requests[1].seed
     critique_prompt, fix_prompt = runner.prompts
     shown = critique_prompt.split("gets these examples wrong:\n\n")[1].split("\n\nGive one")[0]
     assert sorted(shown.split("\n\n")) == [
         "Input: so great, not\nExpected: neg\nGot: pos",
-        "Input: terrible\nExpected: neg\nGot: raw: ???",
+        "Input: terrible\nExpected: neg\nGot: ",
     ]
     text = "Classify the review.\n\nBe brief."
     assert critique_prompt == (
@@ -365,30 +368,62 @@ def test_text_gradient_two_calls_per_child_on_wrong_rows_only() -> None:
         assert all(right not in p for p in runner.prompts)
 
 
+def test_text_gradient_minibatch_is_seeded_and_one_per_call() -> None:
+    train = DataTable([f"review {i}" for i in range(40)], ["pos"] * 40)
+    proposer = ScriptedRunner(
+        rules={r"Give one reason why": "Too vague.", r"Edit the prompt": lambda r: f"V{r.seed}."}
+    )
+    op = TextGradient(minibatch=5)
+    runs = []
+    for _ in range(2):
+        task = ScriptedRunner(default="neg")
+        children = run_mutate(op, make_program(), proposer, seed=7, n=3, train=train, task=task)
+        runs.append(sorted(p.rsplit("Input: ", 1)[1].split("\n")[0] for p in task.prompts))
+        assert len(children) == 3
+    expected = op.minibatch_rows(MutationContext(train=train), random.Random(7).randrange(2**31))
+    assert runs[0] == runs[1] == sorted(expected.inputs)  # 5 rows, once for all 3 children
+    other = op.minibatch_rows(MutationContext(train=train), random.Random(8).randrange(2**31))
+    assert list(other.inputs) != list(expected.inputs)
+
+
 def test_text_gradient_samples_n_errors_and_makes_two_calls_per_child() -> None:
     runner = ScriptedRunner(
         rules={r"Give one reason why": "Too vague.", r"Edit the prompt": lambda r: f"V{r.seed}."}
     )
     children = run_mutate(
-        TextGradient(n_errors=1), make_program(), runner, n=2, results=result_table()
-    )
+        TextGradient(n_errors=1), make_program(), runner, n=2, train=GRADIENT_TRAIN,
+        task=task_model(),
+    )  # fmt: skip
     assert len(runner.requests) == 4
     assert len(children) == 2
     for prompt in runner.prompts:
         assert prompt.count("Expected: ") == 1
 
 
-def test_text_gradient_without_results_or_errors_returns_nothing() -> None:
-    runner = ScriptedRunner(default="x")
-    assert run_mutate(TextGradient(), make_program(), runner) == []
-    right = ResultTable((ResultRow(0, "a", "pos", "p", "pos", "pos"),))
-    assert run_mutate(TextGradient(), make_program(), runner, results=right) == []
+def test_text_gradient_without_training_rows_or_errors_returns_nothing() -> None:
+    runner, task = ScriptedRunner(default="x"), ScriptedRunner(default="pos")
+    assert run_mutate(TextGradient(), make_program(), runner, task=task) == []
+    unlabelled = DataTable(["a", "b"])
+    assert run_mutate(TextGradient(), make_program(), runner, train=unlabelled, task=task) == []
+    assert task.requests == []
+    right = DataTable(["a", "b"], ["pos", "pos"])
+    assert run_mutate(TextGradient(), make_program(), runner, train=right, task=task) == []
+    assert len(task.requests) == 2
     assert runner.requests == []
+
+
+def test_text_gradient_needs_the_task_runner() -> None:
+    runner = ScriptedRunner(default="x")
+    with pytest.raises(ConfigError, match=r"no task runner: pass MutationContext\(task=\.\.\.\)"):
+        run_mutate(TextGradient(), make_program(), runner, train=GRADIENT_TRAIN)
 
 
 def test_text_gradient_empty_critique_gives_no_child() -> None:
     runner = ScriptedRunner(rules={r"Give one reason why": '""'})
-    assert run_mutate(TextGradient(), make_program(), runner, results=result_table()) == []
+    children = run_mutate(
+        TextGradient(), make_program(), runner, train=GRADIENT_TRAIN, task=task_model()
+    )
+    assert children == []
     assert len(runner.requests) == 1
 
 
@@ -506,6 +541,7 @@ def test_replies_are_cleaned_before_use() -> None:
         (lambda: Rewrite(""), "Rewrite needs instructions"),
         (lambda: InduceInstructions(n_examples=0), "n_examples must be an integer >= 1; got 0"),
         (lambda: TextGradient(n_errors=0), "n_errors must be an integer >= 1; got 0"),
+        (lambda: TextGradient(minibatch=0), "minibatch must be an integer >= 1; got 0"),
         (lambda: ProposeFromHistory(max_history=0), "max_history must be an integer >= 1"),
         (lambda: Shorten(ratio=1.0), "ratio must be within (0, 1), e.g. 0.5; got 1.0"),
     ],
@@ -519,7 +555,7 @@ def test_bad_configuration_is_rejected(make: Any, message: str) -> None:
 def test_repr_shows_parameters() -> None:
     assert repr(Shorten(ratio=0.3)) == "Shorten(selector='Section', temperature=0.7, ratio=0.3)"
     assert repr(TextGradient("#task")) == (
-        "TextGradient(selector='#task', temperature=0.7, n_errors=4)"
+        "TextGradient(selector='#task', temperature=0.7, n_errors=4, minibatch=16)"
     )
 
 
