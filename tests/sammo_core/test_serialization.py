@@ -12,6 +12,7 @@ from sammo_core import (
     InputData,
     MetaPrompt,
     Output,
+    Paragraph,
     Section,
     SerializationError,
     Template,
@@ -82,3 +83,29 @@ def test_refuses_non_program_json() -> None:
         loads('{"hello": 1}')
     with pytest.raises(SerializationError, match="version 99"):
         loads('{"sammo_core_program": 99, "program": {}}')
+
+
+def test_programs_saved_with_plain_strings_still_load() -> None:
+    # Files written before strings became Paragraph nodes hold bare strings as children.
+    old = {
+        "sammo_core_program": 1,
+        "program": {
+            "_type": "sammo_core.components.Output",
+            "child": {
+                "_type": "sammo_core.components.GenerateText",
+                "system": "Be terse.",
+                "prompt": {
+                    "_type": "sammo_core.components.MetaPrompt",
+                    "children": [
+                        {"_type": "sammo_core.components.Section", "title": "T", "children": ["x"]}
+                    ],
+                },
+            },
+        },
+    }
+    loaded = loads(orjson.dumps(old))
+    expected = Output(
+        GenerateText(MetaPrompt([Section("T", [Paragraph("x")])]), system=Paragraph("Be terse."))
+    )
+    assert loaded == expected
+    assert compile(loaded).hash == compile(expected).hash
