@@ -210,3 +210,14 @@ def test_search_space_choices_of_strings_become_paragraphs_when_chosen() -> None
 
     space = Section("Task", [pg.oneof(["Say yes.", "Say no."])])
     assert [s.children for s in pg.iter(space)] == [[Paragraph("Say yes.")], [Paragraph("Say no.")]]
+
+
+@pytest.mark.parametrize(
+    "module", ["sammo_core.components", "sammo_core.graph", "sammo_core.selectors"]
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
