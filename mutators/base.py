@@ -236,9 +236,12 @@ def contains_input(node: Component | str) -> bool:
 
 
 def text_children(node: Component) -> list[tuple[str, str]]:
-    """``(field_path, text)`` of a node's plain-text children: strings and Paragraphs.
+    """``(field_path, text)`` of a node's plain-text children: its Paragraphs.
 
-    Paths are relative to ``node`` (e.g. ``"children[0]"`` or ``"children[1].text"``).
+    Plain strings became Paragraphs when the node was built. Paths are relative to ``node``.
+
+    >>> text_children(Section("Task", ["Say yes.", Template("{{ input }}"), "Be brief."]))
+    [('children[0].text', 'Say yes.'), ('children[2].text', 'Be brief.')]
     """
     out: list[tuple[str, str]] = []
     for name in node.child_fields:
@@ -246,9 +249,7 @@ def text_children(node: Component) -> list[tuple[str, str]]:
         items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
         for index, item in items:
             base = name if index is None else f"{name}[{index}]"
-            if isinstance(item, str):
-                out.append((base, item))
-            elif isinstance(item, Paragraph):
+            if isinstance(item, Paragraph):
                 out.append((f"{base}.text", item.text))
     return out
 

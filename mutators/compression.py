@@ -136,7 +136,7 @@ def remove_filler(text: str, level: str = "phrases") -> str:
 class RemoveFiller(Mutator):
     """Compress the plain text of one section per child with :func:`remove_filler`.
 
-    Only strings and :class:`Paragraph` children are rewritten (templates are left alone). A
+    Only :class:`Paragraph` children are rewritten (templates are left alone). A
     section whose text would not change is not a target, so every child differs from its
     parent. Descriptions give the saving by :func:`sammo_core.tokens.count_tokens`.
 
@@ -144,7 +144,7 @@ class RemoveFiller(Mutator):
     >>> from sammo_core import GenerateText, MetaPrompt, Output, Section
     >>> p = Output(GenerateText(MetaPrompt([Section("Task", ["Please answer very briefly."])])))
     >>> [child] = asyncio.run(RemoveFiller().mutate(p, random.Random(0)))
-    >>> child.description, child.program.child.prompt.children[0].children[0]
+    >>> child.description, child.program.child.prompt.children[0].children[0].text
     ("remove filler from 'Task' (-2 tokens)", 'Answer briefly.')
     """
 

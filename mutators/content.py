@@ -1,10 +1,10 @@
 """LLM-based operators that rewrite the plain text of sections.
 
 Each operator targets sections (selector ``"Section"`` by default) that have plain-text
-children (strings and Paragraphs) and do not hold the input. It asks the proposer runner for
-new text and puts it in place of the section's plain-text children: one string child at the
-position of the first text child; other children, such as :class:`~sammo_core.Examples`, keep
-their place.
+children (Paragraphs, which plain strings become) and do not hold the input. It asks the
+proposer runner for new text and puts it in place of the section's plain-text children: one
+paragraph at the position of the first text child; other children, such as
+:class:`~sammo_core.Examples`, keep their place.
 
 - :class:`Paraphrase`: the same meaning in other words.
 - :class:`Rewrite`: follow a user's instruction ("Make it more concise").
@@ -33,7 +33,7 @@ than ``n`` children. Children of one call are distinct.
 >>> [child] = asyncio.run(Paraphrase().mutate(program, random.Random(0), context=context))
 >>> child.description
 "paraphrase section 'Task'"
->>> list(child.program.child.prompt.children[0].children)
+>>> [p.text for p in child.program.child.prompt.children[0].children]
 ['Reply with yes or no.']
 """
 

@@ -92,7 +92,7 @@ class DropSection(Mutator):
 
 
 class DropParagraph(Mutator):
-    """Remove one plain-text child (a string or a :class:`Paragraph`) of a section.
+    """Remove one plain-text child (a :class:`Paragraph`, maybe written as a string) of a section.
 
     A paragraph is never dropped when it is its section's only child: that would leave an
     empty section (use :class:`DropSection` to remove whole sections).

@@ -2,9 +2,13 @@
 
 A program is a tree rooted at :class:`Output`, whose child :class:`GenerateText` makes the LLM
 call with a prompt built from :class:`MetaPrompt`, :class:`Section`, :class:`Paragraph`,
-:class:`Examples`, :class:`InputData` and :class:`Template` nodes. Plain strings may stand for
-paragraphs. Every node may carry an ``id`` for selectors; ids label nodes and do not change
-behaviour.
+:class:`Examples`, :class:`InputData` and :class:`Template` nodes. Every node may carry an ``id``
+for selectors; ids label nodes and do not change behaviour.
+
+A plain string may stand for a :class:`Paragraph` wherever a child component goes: it becomes
+one when the node is built, rebound or loaded (old files that stored strings load the same
+way). So every piece of text a program renders is a node that hashing, diffs, selectors and
+mutators see alike, and ``Section("T", ["x"])`` equals ``Section("T", [Paragraph("x")])``.
 
 >>> from sammo_core.data import DataTable
 >>> program = Output(GenerateText(MetaPrompt([
@@ -83,6 +87,25 @@ def _has_hyper_fields(node: pg.Object) -> bool:
     return any(isinstance(v, pg.hyper.HyperValue) for v in node.sym_init_args.values())
 
 
+def _as_node(value: Any) -> Any:
+    """A plain string given for a child component becomes a :class:`Paragraph`."""
+    return Paragraph(value) if isinstance(value, str) else value
+
+
+def _strings_as_paragraphs(spec: Any) -> Any:
+    """``spec`` with every place that takes a :class:`Component` storing strings as Paragraphs.
+
+    Lists are rewritten item by item, so ``rebind({"children[0]": "text"})`` converts too.
+    """
+    if isinstance(spec, pg.typing.List):
+        return pg.typing.List(_strings_as_paragraphs(spec.element.value), default=spec.default)
+    options = spec.candidates if isinstance(spec, pg.typing.Union) else [spec]
+    if not any(isinstance(o, pg.typing.Object) and o.cls is Component for o in options):
+        return spec  # e.g. Output.child: a GenerateText, never a paragraph
+    node = pg.typing.Object(Component, transform=_as_node)
+    return node.noneable() if spec.is_noneable else node
+
+
 def _short(text: str, limit: int = 48) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -98,8 +121,21 @@ class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
     id: str | None = None
 
     #: Field names holding child components (or lists of them), in render order. Not
-    #: annotated on purpose: pyglove turns annotated class attributes into fields.
+    #: annotated on purpose: pyglove turns annotated class attributes into fields. A string
+    #: given for one of these fields (or one of its items) is stored as a :class:`Paragraph`.
     child_fields = cast("tuple[str, ...]", ())
+
+    @classmethod
+    def _end_annotation_inference(cls, fields: list[Any]) -> list[Any]:
+        # pyglove's hook for editing the fields inferred from annotations: child fields get
+        # value specs that turn plain strings into Paragraph nodes before type checking.
+        fields = super()._end_annotation_inference(fields)
+        return [
+            pg.typing.Field(f.key, _strings_as_paragraphs(f.value), f.description, f.metadata)
+            if f.key in cls.child_fields
+            else f
+            for f in fields
+        ]
 
     async def build(self, ctx: RunContext) -> Blocks:
         """Return the document blocks this node contributes for ``ctx.inputs``."""
@@ -110,7 +146,7 @@ class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
         return False
 
     def children_nodes(self) -> Iterator[Component]:
-        """Direct child components in render order (strings excluded)."""
+        """Direct child components in render order."""
         for name in self.child_fields:
             value = self.sym_getattr(name)
             if isinstance(value, Component):
@@ -156,15 +192,12 @@ def _tree_lines(node: Component | str, prefix: str = "", last: bool = True, root
         yield from _tree_lines(child, child_prefix, i == len(children) - 1, root=False)
 
 
-async def _build_children(children: Sequence[Component | str], ctx: RunContext) -> Blocks:
+async def _build_children(children: Sequence[Component], ctx: RunContext) -> Blocks:
     from sammo_core.graph import render_node
 
     blocks: list[Block] = []
     for child in children:
-        if isinstance(child, str):
-            blocks.append(Text(child))
-        else:
-            blocks.extend(await render_node(child, ctx))
+        blocks.extend(await render_node(child, ctx))
     return tuple(blocks)
 
 
@@ -193,14 +226,15 @@ class Paragraph(Component):
 
 @pg.use_init_args(["title", "children"])
 class Section(Component):
-    """A titled section; children are components or plain strings (paragraphs).
+    """A titled section; children are components (a plain string becomes a Paragraph).
 
-    >>> Section("Rules", ["Be brief.", "Be polite."], id="rules").label()
-    "#rules Section 'Rules'"
+    >>> rules = Section("Rules", ["Be brief.", "Be polite."], id="rules")
+    >>> rules.label(), rules.children[0]
+    ("#rules Section 'Rules'", Paragraph(id=None, text='Be brief.'))
     """
 
     title: str | None
-    children: list[Component | str] = []
+    children: list[Component] = []
 
     child_fields = ("children",)
 
@@ -219,7 +253,7 @@ class MetaPrompt(Component):
     set their own.
     """
 
-    children: list[Component | str] = []
+    children: list[Component] = []
     section_format: str = "markdown"
     data_format: str = "plain"
 

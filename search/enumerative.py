@@ -19,9 +19,11 @@ import pyglove as pg
 
 from mutators.base import Mutation
 from sammo_core.components import Output
+from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
 from search.base import Search, SearchRun
 from search.candidate import Candidate
+from search.result import SearchResult
 
 __all__ = ["EnumerativeSearch", "candidates_of"]
 
@@ -36,6 +38,8 @@ class EnumerativeSearch(Search):
     enumeration order (or a seeded shuffle of it), until the space or the budget ends.
 
     The start program passed to ``run`` is the space itself; its first point is the start.
+    The checkpoint fingerprint covers the whole space, so ``resume=True`` refuses a checkpoint
+    of another space even when both begin with the same point.
     """
 
     def __init__(self, *, batch_size: int = 4, shuffle: bool = False, **kwargs: Any) -> None:
@@ -45,6 +49,7 @@ class EnumerativeSearch(Search):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self._points: list[Output] = []
+        self._space: Output | None = None
 
     def params(self) -> dict[str, Any]:
         return {"batch_size": self.batch_size, "shuffle": self.shuffle}
@@ -54,6 +59,10 @@ class EnumerativeSearch(Search):
         if self.shuffle:
             random.Random(f"{self.seed}/order").shuffle(points)
         return points
+
+    def fingerprint(self, program: Output, train: DataTable | None, val: DataTable) -> str:
+        # ``program`` is only the space's first point: fingerprint the space it came from.
+        return super().fingerprint(self._space or program, train, val)
 
     async def initial_population(self, run: SearchRun, start: Candidate) -> None:
         run.population = [start.id]
@@ -71,7 +80,7 @@ class EnumerativeSearch(Search):
                 run.population.append(child.id)
         return offset + self.batch_size < len(self._points)
 
-    async def run(self, program: Output, **kwargs: Any) -> Any:
+    async def run(self, program: Output, **kwargs: Any) -> SearchResult:
         """Search the space ``program``; it must hold at least one ``pg.oneof``."""
         if pg.is_deterministic(program):
             raise ConfigError(
@@ -79,4 +88,5 @@ class EnumerativeSearch(Search):
                 "in the program's fields, or use beam/evolution/random search with mutators"
             )
         self._points = self._order(program)
+        self._space = program
         return await super().run(self._points[0], **kwargs)

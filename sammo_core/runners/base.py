@@ -128,10 +128,13 @@ class Runner(abc.ABC):
     """Turns an :class:`LLMRequest` into an :class:`LLMResult`.
 
     Subclasses implement one coroutine, :meth:`generate`. ``model`` names what answers (it goes
-    into cache keys and manifests). :meth:`aclose` releases connections or model memory.
+    into cache keys and manifests); ``endpoint`` says where it is served (a server's base URL;
+    ``None`` for an in-process or scripted model) and goes into cache keys too, so one model
+    name at two servers never shares answers. :meth:`aclose` releases connections or memory.
     """
 
     model: str = "unknown"
+    endpoint: str | None = None
 
     @abc.abstractmethod
     async def generate(self, request: LLMRequest) -> LLMResult:

@@ -1,8 +1,12 @@
 """A persistent completion cache (one SQLite file) and the runner wrapper that uses it.
 
-:class:`Cache` maps a request (and the model that answers it) to the stored result. Every
-:meth:`Cache.put` commits at once, in WAL mode, so a run killed half way keeps every completion
-it finished and the file stays valid; two processes may share one file.
+:class:`Cache` maps a request (and the model and endpoint that answer it) to the stored
+result. Every :meth:`Cache.put` commits at once, in WAL mode, so a run killed half way keeps
+every completion it finished and the file stays valid; two processes may share one file.
+
+Keys carry a version (:func:`cache_key`). Version 2 added the endpoint: files recorded with
+version-1 keys (which let one model name at two servers share answers) are still opened, but
+their entries never match, so they are re-recorded rather than served for the wrong server.
 
 :class:`CachedRunner` wraps any :class:`~sammo_core.runners.base.Runner`: a hit returns the
 stored result with ``cached=True`` (token counts kept, so accounting can report what was saved),
@@ -44,15 +48,18 @@ __all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key"]
 CacheMode = Literal["readwrite", "replay", "off"]
 _MODES: tuple[str, ...] = get_args(CacheMode)
 # Bump when the key payload changes, so old files miss instead of returning wrong answers.
-_KEY_VERSION = 1
+# 2: the endpoint joined the key. Files record the version they were written with in SQLite's
+# user_version, so a replay that misses can say why.
+_KEY_VERSION = 2
 _BUSY_TIMEOUT_S = 30.0
 
 
-def cache_key(model: str, request: LLMRequest) -> str:
-    """The hex sha256 of a canonical JSON dump of the model name and the request.
+def cache_key(model: str, request: LLMRequest, *, endpoint: str | None = None) -> str:
+    """The hex sha256 of a canonical JSON dump of the endpoint, the model name and the request.
 
-    Everything that changes the answer is in it: messages, temperature, max_tokens, seed, stop
-    and sample_index.
+    Everything that changes the answer is in it: where the model is served (``endpoint``, a
+    base URL or a label several equivalent servers share; ``None`` for in-process models),
+    the model name, messages, temperature, max_tokens, seed, stop and sample_index.
 
     >>> from sammo_core.runners import LLMRequest
     >>> a = cache_key("gpt-4o", LLMRequest.from_prompt("Hi"))
@@ -60,12 +67,17 @@ def cache_key(model: str, request: LLMRequest) -> str:
     True
     >>> a == cache_key("gpt-4o", LLMRequest.from_prompt("Hi", sample_index=1))
     False
+    >>> hi = LLMRequest.from_prompt("Hi")
+    >>> cache_key("llama3", hi, endpoint="http://a:8000/v1") == cache_key(
+    ...     "llama3", hi, endpoint="http://b:8000/v1")
+    False
     """
     payload = request.to_dict()
     # 0 and 0.0 are the same temperature; orjson would write them differently.
     payload["temperature"] = float(payload["temperature"])
     blob = orjson.dumps(
-        {"v": _KEY_VERSION, "model": model, "request": payload}, option=orjson.OPT_SORT_KEYS
+        {"v": _KEY_VERSION, "endpoint": endpoint, "model": model, "request": payload},
+        option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(blob).hexdigest()
 
@@ -100,7 +112,7 @@ def _setup(conn: sqlite3.Connection) -> None:
 
 
 class Cache:
-    """A persistent map from (model, request) to :class:`LLMResult`, in one SQLite file.
+    """A persistent map from (endpoint, model, request) to :class:`LLMResult`, in one SQLite file.
 
     Args:
         path: the SQLite file; created with its parent folders if missing.
@@ -109,6 +121,7 @@ class Cache:
             reads nor writes and opens no file.
 
     Values hold ``LLMResult.to_dict()`` (text, token counts, model, cost) and nothing secret.
+    ``stale`` says the file holds entries written with an older key version (they never match).
     One connection per object, guarded by a lock, so many asyncio tasks or threads may share
     it; other processes may open the same file (they wait up to 30 s for a lock).
 
@@ -131,6 +144,7 @@ class Cache:
         self._hits = 0
         self._misses = 0
         self._conn: sqlite3.Connection | None = None
+        self.stale = False
         if mode == "off":
             return
         if mode == "replay" and not self.path.exists():
@@ -144,6 +158,12 @@ class Cache:
         )
         try:
             _setup(conn)
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version < _KEY_VERSION:
+                (rows,) = conn.execute("SELECT EXISTS(SELECT 1 FROM completions)").fetchone()
+                self.stale = bool(rows)
+                if mode == "readwrite":
+                    conn.execute(f"PRAGMA user_version = {_KEY_VERSION}")
         except sqlite3.Error as exc:
             conn.close()
             raise ConfigError(f"cannot open cache file {str(self.path)!r}: {exc}") from exc
@@ -171,13 +191,15 @@ class Cache:
             raise ConfigError(f"cache {str(self.path)!r} is closed; open a new Cache")
         return self._conn
 
-    def get(self, model: str, request: LLMRequest) -> LLMResult | None:
-        """The stored result for ``request`` answered by ``model``, or ``None``."""
+    def get(
+        self, model: str, request: LLMRequest, *, endpoint: str | None = None
+    ) -> LLMResult | None:
+        """The stored result for ``request`` answered by ``model`` at ``endpoint``, or ``None``."""
         if self.mode == "off":
             with self._lock:
                 self._misses += 1
             return None
-        key = cache_key(model, request)
+        key = cache_key(model, request, endpoint=endpoint)
         with self._lock:
             row = (
                 self._connection()
@@ -190,27 +212,36 @@ class Cache:
             self._hits += 1
         return LLMResult.from_dict(orjson.loads(row[0]))
 
-    def contains(self, model: str, request: LLMRequest) -> bool:
+    def contains(self, model: str, request: LLMRequest, *, endpoint: str | None = None) -> bool:
         """Whether an entry is stored (without counting a hit or a miss)."""
         if self.mode == "off":
             return False
+        key = cache_key(model, request, endpoint=endpoint)
         with self._lock:
             row = (
                 self._connection()
-                .execute("SELECT 1 FROM completions WHERE key = ?", (cache_key(model, request),))
+                .execute("SELECT 1 FROM completions WHERE key = ?", (key,))
                 .fetchone()
             )
         return row is not None
 
-    def put(self, model: str, request: LLMRequest, result: LLMResult) -> None:
+    def put(
+        self,
+        model: str,
+        request: LLMRequest,
+        result: LLMResult,
+        *,
+        endpoint: str | None = None,
+    ) -> None:
         """Store ``result`` (committed before returning); a no-op unless mode is readwrite."""
         if self.mode != "readwrite":
             return
         value = orjson.dumps(dataclasses.replace(result, cached=False).to_dict())
+        key = cache_key(model, request, endpoint=endpoint)
         with self._lock:
             self._connection().execute(
                 "INSERT OR REPLACE INTO completions (key, value, created) VALUES (?, ?, ?)",
-                (cache_key(model, request), value, time.time()),
+                (key, value, time.time()),
             )
 
     def __len__(self) -> int:
@@ -250,7 +281,12 @@ class CachedRunner(Runner):
 
     A hit returns the stored result with ``cached=True``; so does a request that joined an
     identical one already in flight (``deduplicated`` counts those). Keys include
-    ``inner.model``, so one cache file may serve several models.
+    ``inner.model`` and the ``endpoint`` (default ``inner.endpoint``, e.g. an
+    :class:`~sammo_core.runners.OpenAIRunner`'s base URL), so one file may serve several
+    models and servers without mixing their answers. Pass one ``endpoint`` label to the
+    runners of equivalent servers (replicas of the same weights) to let them share entries.
+    Wrap the backend itself (as :func:`~sammo_core.runners.build_runner` does): wrappers
+    between them do not pass ``endpoint`` through.
 
     >>> import asyncio, tempfile, pathlib
     >>> from sammo_core.runners import LLMRequest, ScriptedRunner
@@ -263,9 +299,10 @@ class CachedRunner(Runner):
     >>> runner.cache.close()
     """
 
-    def __init__(self, inner: Runner, cache: Cache) -> None:
+    def __init__(self, inner: Runner, cache: Cache, *, endpoint: str | None = None) -> None:
         self.inner = inner
         self.cache = cache
+        self.endpoint = endpoint if endpoint is not None else inner.endpoint
         self.deduplicated = 0
         self._inflight: dict[str, _InFlight] = {}
 
@@ -279,31 +316,39 @@ class CachedRunner(Runner):
         raise AttributeError(f"{type(self).__name__}.model follows the inner runner; set it there")
 
     def __repr__(self) -> str:
-        return f"CachedRunner({self.inner!r}, {self.cache!r})"
+        return f"CachedRunner({self.inner!r}, {self.cache!r}, endpoint={self.endpoint!r})"
 
     def will_hit(self, request: LLMRequest) -> bool:
         """Whether :meth:`generate` would answer without calling the inner runner right now.
 
         Budget wrappers use it to let cache hits through a budget that is used up.
         """
-        model = self.inner.model
-        return cache_key(model, request) in self._inflight or self.cache.contains(model, request)
+        model, endpoint = self.inner.model, self.endpoint
+        key = cache_key(model, request, endpoint=endpoint)
+        return key in self._inflight or self.cache.contains(model, request, endpoint=endpoint)
 
     async def generate(self, request: LLMRequest) -> LLMResult:
-        model = self.inner.model
-        key = cache_key(model, request)
+        model, endpoint = self.inner.model, self.endpoint
+        key = cache_key(model, request, endpoint=endpoint)
         # No await between the in-flight check and the registration: the check is atomic.
         entry = self._inflight.get(key)
         leader = entry is None
         if entry is None:
-            stored = self.cache.get(model, request)
+            stored = self.cache.get(model, request, endpoint=endpoint)
             if stored is not None:
                 return dataclasses.replace(stored, cached=True)
             if self.cache.mode == "replay":
+                where = f" at {endpoint}" if endpoint is not None else ""
+                stale = (
+                    " (the file was recorded by an older version whose keys lack the endpoint;"
+                    " its entries no longer match)"
+                    if self.cache.stale
+                    else ""
+                )
                 raise CacheMissError(
                     f"replay-only cache {str(self.cache.path)!r} has no entry for model "
-                    f"{model!r} and the prompt starting {request.prompt_text[:80]!r}; "
-                    "run once with mode='readwrite' to record it"
+                    f"{model!r}{where} and the prompt starting {request.prompt_text[:80]!r}"
+                    f"{stale}; run once with mode='readwrite' to record it"
                 )
             entry = _InFlight(asyncio.ensure_future(self._fetch(key, request)))
             self._inflight[key] = entry
@@ -324,7 +369,7 @@ class CachedRunner(Runner):
     async def _fetch(self, key: str, request: LLMRequest) -> LLMResult:
         try:
             result = await self.inner.generate(request)
-            self.cache.put(self.inner.model, request, result)
+            self.cache.put(self.inner.model, request, result, endpoint=self.endpoint)
             return result
         finally:
             self._inflight.pop(key, None)

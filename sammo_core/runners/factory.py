@@ -54,11 +54,15 @@ def build_runner(
     budget: Budget | None = None,
     timeout: float = 60.0,
     retry: RetryPolicy | None = None,
+    cache_endpoint: str | None = None,
 ) -> RunnerStack:
     """Build backend + optional persistent cache + accounting for ``model``.
 
     ``retry`` is the endpoint's retry policy (default ``RetryPolicy()``); the embedded model
-    does not retry.
+    does not retry. Cache keys hold the model name and the endpoint (the base URL), so one
+    model name at two servers never shares answers. ``cache_endpoint`` replaces the endpoint
+    in the keys with a label: give it to equivalent servers (replicas of the same weights) to
+    share one cache.
     """
     backend: Runner
     if model == "local" or model.startswith("local:"):
@@ -79,5 +83,7 @@ def build_runner(
             retry=retry,
         )
     store = Cache(cache, mode=cache_mode) if cache is not None else None
-    inner: Runner = CachedRunner(backend, store) if store is not None else backend
+    inner: Runner = (
+        CachedRunner(backend, store, endpoint=cache_endpoint) if store is not None else backend
+    )
     return RunnerStack(AccountingRunner(inner, budget), backend, store)

@@ -188,6 +188,7 @@ class OpenAIRunner(Runner):
         self.retry = retry if retry is not None else RetryPolicy()
         self.extra_body = dict(extra_body) if extra_body else None
         self._endpoint = _resolve_endpoint(base_url, api_key, azure_endpoint, api_version)
+        self.endpoint = self._endpoint.url  # part of cache keys (Runner.endpoint)
         self.limiter = Limiter(max_concurrency, requests_per_minute, tokens_per_minute)
         self._rng = self.retry.make_rng(model)
         # Azure names the deployment in the path (the client adds /openai and the api-version).

@@ -334,9 +334,9 @@ def test_swap_text_offers_every_other_choice() -> None:
     program = Output(GenerateText(MetaPrompt([Section("DSL", ["a"], id="dsl"), InputData()])))
     op = SwapText("Section#dsl", {"first": "a", "second": "b", "third": "c"})
     children = asyncio.run(op.mutate(program, random.Random(0), n=5))
-    texts = sorted(c.program.child.prompt.children[0].children[0] for c in children)
+    texts = sorted(c.program.child.prompt.children[0].children[0].text for c in children)
     assert texts == ["b", "c"]
-    assert program.child.prompt.children[0].children == ["a"]  # the parent is untouched
+    assert program.child.prompt.children[0].children[0].text == "a"  # the parent is untouched
     with pytest.raises(ConfigError, match="at least two choices"):
         SwapText("Section", {"only": "a"})
 

@@ -206,7 +206,7 @@ def test_reorder_sections_leaves_non_section_children_in_place(
     )
     [child] = mutate(ReorderSections(), p)
     items = child.program.child.prompt.children
-    assert [i if isinstance(i, str) else i.title for i in items[:3]] == ["B", "Between.", "A"]
+    assert [getattr(i, "title", None) or i.text for i in items[:3]] == ["B", "Between.", "A"]
 
 
 def test_reorder_sections_rejects_a_non_bool_option() -> None:

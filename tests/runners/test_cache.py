@@ -340,3 +340,86 @@ def test_model_follows_the_inner_runner(tmp_path: Path) -> None:
         with pytest.raises(AttributeError, match="inner runner"):
             runner.model = "other"
         assert "CachedRunner(" in repr(runner)
+
+
+# -- the endpoint is part of the key -----------------------------------------------------------
+
+
+def test_same_model_name_at_two_base_urls_does_not_share_entries(tmp_path: Path) -> None:
+    from sammo_core.runners.factory import build_runner
+    from sammo_core.testing.chat_server import ChatServer
+
+    path = tmp_path / "cache.sqlite"
+
+    async def ask(base_url: str, **options: str) -> LLMResult:
+        stack = build_runner("llama3", base_url=base_url, cache=path, **options)  # type: ignore[arg-type]
+        try:
+            return await stack.runner.generate(BASE)
+        finally:
+            await stack.aclose()
+
+    with (
+        ChatServer(reply=lambda _: "from a") as a,
+        ChatServer(reply=lambda _: "from b") as b,
+    ):
+        first = asyncio.run(ask(a.base_url))
+        second = asyncio.run(ask(b.base_url))
+        again = asyncio.run(ask(a.base_url))
+        assert (first.text, first.cached) == ("from a", False)
+        assert (second.text, second.cached) == ("from b", False)
+        assert (again.text, again.cached) == ("from a", True)
+        assert (a.stats().completions, b.stats().completions) == (1, 1)
+
+        # One label for equivalent servers lets them share answers, as documented.
+        shared = asyncio.run(ask(a.base_url, cache_endpoint="llama3-replicas"))
+        replica = asyncio.run(ask(b.base_url, cache_endpoint="llama3-replicas"))
+        assert (shared.text, shared.cached) == ("from a", False)
+        assert (replica.text, replica.cached) == ("from a", True)
+        assert (a.stats().completions, b.stats().completions) == (2, 1)
+
+
+def test_keys_include_the_endpoint_and_cached_runner_takes_the_inner_one() -> None:
+    assert cache_key("m", BASE, endpoint="http://a/v1") != cache_key(
+        "m", BASE, endpoint="http://b/v1"
+    )
+    assert cache_key("m", BASE, endpoint=None) != cache_key("m", BASE, endpoint="http://a/v1")
+    inner = ScriptedRunner(model="m")
+    inner.endpoint = "http://a/v1"
+    with Cache(":memory:", mode="off") as cache:
+        assert CachedRunner(inner, cache).endpoint == "http://a/v1"
+        assert CachedRunner(inner, cache, endpoint="shared").endpoint == "shared"
+
+
+def _write_version_1_entry(path: Path, model: str, request: LLMRequest, text: str) -> None:
+    """An entry as sammo-core wrote it before keys held the endpoint (key version 1)."""
+    import hashlib
+
+    payload = request.to_dict()
+    payload["temperature"] = float(payload["temperature"])
+    blob = orjson.dumps({"v": 1, "model": model, "request": payload}, option=orjson.OPT_SORT_KEYS)
+    value = orjson.dumps(LLMResult(text, 1, 1, model=model).to_dict())
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE completions (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL)"
+        )
+        conn.execute(
+            "INSERT INTO completions VALUES (?, ?, 0)", (hashlib.sha256(blob).hexdigest(), value)
+        )
+
+
+def test_old_cache_files_keyed_without_endpoint_are_not_served(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    _write_version_1_entry(path, "m", BASE, "answer from some server")
+    with Cache(path, mode="replay") as cache:
+        assert cache.stale
+        with pytest.raises(CacheMissError, match=r"older version.*mode='readwrite'"):
+            asyncio.run(CachedRunner(ScriptedRunner(model="m"), cache).generate(BASE))
+    inner = ScriptedRunner(default="fresh", model="m")
+    with Cache(path) as cache:
+        result = asyncio.run(CachedRunner(inner, cache).generate(BASE))
+        assert (result.text, result.cached, inner.calls) == ("fresh", False, 1)
+    with Cache(path, mode="replay") as cache:
+        assert not cache.stale  # re-recorded with the current key version
+        assert asyncio.run(CachedRunner(ScriptedRunner(model="m"), cache).generate(BASE)).text == (
+            "fresh"
+        )

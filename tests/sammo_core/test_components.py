@@ -171,3 +171,53 @@ def test_program_prints_as_a_readable_tree() -> None:
         "        │   └── 'Be brief.'\n"
         "        └── InputData()"
     )
+
+
+# -- plain strings are Paragraph nodes -------------------------------------------------------
+
+
+def test_plain_strings_become_paragraph_nodes_that_equal_written_ones() -> None:
+    written = Section("Task", [Paragraph("Say yes."), Paragraph("Be brief.")])
+    shorthand = Section("Task", ["Say yes.", "Be brief."])
+    assert shorthand == written
+    assert all(isinstance(c, Paragraph) for c in shorthand.children)
+    assert [c.text for c in shorthand.children_nodes()] == ["Say yes.", "Be brief."]
+    meta = MetaPrompt(["Intro.", InputData()])
+    assert meta.children[0] == Paragraph("Intro.")
+    program = Output(GenerateText("Hi", system="Be terse."))
+    assert program.child.prompt == Paragraph("Hi")
+    assert program.child.system == Paragraph("Be terse.")
+    assert (
+        compile(program).hash
+        == compile(Output(GenerateText(Paragraph("Hi"), system=Paragraph("Be terse.")))).hash
+    )
+
+
+def test_strings_set_by_path_on_a_copy_become_paragraphs_too() -> None:
+    import pyglove as pg
+
+    program = Output(GenerateText(MetaPrompt([Section("Task", ["Say yes."])])))
+    item = pg.clone(program, override={"child.prompt.children[0].children[0]": "Say no."})
+    whole = pg.clone(program, override={"child.prompt.children[0].children": ["A.", "B."]})
+    assert item.child.prompt.children[0].children == [Paragraph("Say no.")]
+    assert whole.child.prompt.children[0].children == [Paragraph("A."), Paragraph("B.")]
+    assert prompts(whole, ["x"]).prompts == ["# Task\n\nA.\n\nB."]
+    assert program.child.prompt.children[0].children == [Paragraph("Say yes.")]
+
+
+def test_search_space_choices_of_strings_become_paragraphs_when_chosen() -> None:
+    import pyglove as pg
+
+    space = Section("Task", [pg.oneof(["Say yes.", "Say no."])])
+    assert [s.children for s in pg.iter(space)] == [[Paragraph("Say yes.")], [Paragraph("Say no.")]]
+
+
+@pytest.mark.parametrize(
+    "module", ["sammo_core.components", "sammo_core.graph", "sammo_core.selectors"]
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0

@@ -148,8 +148,11 @@ def test_diff_names_changed_added_and_removed_nodes() -> None:
     edited = pg.clone(program(), override={"child.prompt.children[0].children[0]": "Say yes."})
     edited = pg.clone(edited, override={"child.prompt.children[1].children[0].n": 3})
     changes = a.diff(compile(edited))
-    assert [c.path for c in changes] == ["child.prompt.children[1].children[0]"]
-    assert "n=2" in changes[0].before and "n=3" in changes[0].after  # type: ignore[operator]
+    assert [c.path for c in changes] == [
+        "child.prompt.children[0].children[0]",
+        "child.prompt.children[1].children[0]",
+    ]
+    assert "n=2" in changes[1].before and "n=3" in changes[1].after  # type: ignore[operator]
 
     grown = program()
     grown = pg.clone(
@@ -181,3 +184,27 @@ def test_find_then_clone_changes_the_prompt() -> None:
     compile(edited).run_sync(DataTable(["x"]), runner)
     assert "Reply with one word." in runner.prompts[0]
     assert "Answer yes or no." not in runner.prompts[0]
+
+
+def test_diff_sees_a_changed_plain_string() -> None:
+    before = compile(program(task="Answer yes or no."))
+    after = compile(program(task="Reply Yes or No."))
+    assert before.hash != after.hash
+    assert [str(c) for c in before.diff(after)] == [
+        "~ child.prompt.children[0].children[0]: 'Answer yes or no.' -> 'Reply Yes or No.'"
+    ]
+
+
+def test_diff_sees_a_changed_system_string() -> None:
+    a = compile(Output(GenerateText(Paragraph("Hi"), system="Be terse.")))
+    b = compile(Output(GenerateText(Paragraph("Hi"), system="Be kind.")))
+    assert [str(c) for c in a.diff(b)] == ["~ child.system: 'Be terse.' -> 'Be kind.'"]
+
+
+def test_every_rendered_text_is_a_graph_node() -> None:
+    graph = compile(program())
+    texts = [
+        d["node"].text for _, d in graph.graph.nodes(data=True) if isinstance(d["node"], Paragraph)
+    ]
+    assert texts == ["Answer yes or no."]
+    assert graph.is_static("child.prompt.children[0].children[0]")

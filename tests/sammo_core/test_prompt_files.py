@@ -23,6 +23,7 @@ from sammo_core import (
     InputData,
     MetaPrompt,
     Output,
+    Paragraph,
     ScriptedRunner,
     Section,
     Template,
@@ -101,14 +102,16 @@ Review: {{ input }} (keep {{ and }} as they are)
 def test_markdown_tree_of_a_real_prompt() -> None:
     meta = parse_markdown(SENTIMENT_MD)
     assert meta.section_format == "markdown"
-    assert meta.children[0] == "You are a careful annotator."
+    assert meta.children[0] == Paragraph("You are a careful annotator.")
     task, review = meta.children[1:]
     assert task.title == "Task" and review.title == "Review"
     rules, examples = task.children[1:]
-    assert rules.children == ["- Answer with one word.\n- Do not explain.\n  1. Not even briefly."]
-    assert examples.children[0].startswith("```text\nInput: I loved it.")
-    assert "\n\nInput: Boring." in examples.children[0]  # the fence keeps its blank line
-    assert examples.children[1] == "Input: What a film!\nOutput: positive"
+    assert rules.children == [
+        Paragraph("- Answer with one word.\n- Do not explain.\n  1. Not even briefly.")
+    ]
+    assert examples.children[0].text.startswith("```text\nInput: I loved it.")
+    assert "\n\nInput: Boring." in examples.children[0].text  # the fence keeps its blank line
+    assert examples.children[1] == Paragraph("Input: What a film!\nOutput: positive")
     (template,) = review.children
     assert isinstance(template, Template)
     assert template.text == "Review: {{ input }} (keep {{ '{' }}{ and }} as they are)"
@@ -159,19 +162,24 @@ def test_heading_whitespace_and_headings_without_blank_lines() -> None:
 def test_escaped_heading_lines_round_trip_exactly() -> None:
     text = "# Task\n\n\\# not a heading\n\\\\## nor this\n#hashtag stays"
     meta = parse_markdown(text)
-    assert meta.children[0].children == ["# not a heading\n\\## nor this\n#hashtag stays"]
+    assert meta.children[0].children == [
+        Paragraph("# not a heading\n\\## nor this\n#hashtag stays")
+    ]
     assert rendered(meta, "") == text
 
 
 def test_fenced_heading_lines_get_the_markdown_escape() -> None:
     text = "```python\n# a comment\n\nx = 1\n```"
-    assert parse_markdown(text).children == [text]
+    assert parse_markdown(text).children == [Paragraph(text)]
     assert rendered(parse_markdown(text), "") == "```python\n\\# a comment\n\nx = 1\n```"
 
 
 def test_unclosed_fence_runs_to_the_end() -> None:
     text = "Intro.\n\n~~~\ncode\n\n# not a heading"
-    assert parse_markdown(text).children == ["Intro.", "~~~\ncode\n\n# not a heading"]
+    assert parse_markdown(text).children == [
+        Paragraph("Intro."),
+        Paragraph("~~~\ncode\n\n# not a heading"),
+    ]
 
 
 def test_placeholder_in_a_heading_is_refused() -> None:
@@ -221,13 +229,15 @@ Output: positive
 def test_xml_tree_and_prompt() -> None:
     meta = parse_xml(ANTHROPIC_XML)
     assert meta.section_format == "xml"
-    assert [c if isinstance(c, str) else c.title for c in meta.children] == [
+    assert [c.text if isinstance(c, Paragraph) else c.title for c in meta.children] == [
         "You are a helpful assistant.",
         "instructions",
         "examples",
         "input",
     ]
-    assert meta.children[2].children[1] == '<example id="2">Boring. -> negative</example>'
+    assert meta.children[2].children[1] == Paragraph(
+        '<example id="2">Boring. -> negative</example>'
+    )
     assert rendered(meta, "A & B") == (
         "You are a helpful assistant.\n\n"
         '<section title="instructions">\nClassify the review as positive or negative.\n'
@@ -249,7 +259,7 @@ def test_xml_section_format_output_parses_back_exactly() -> None:
     assert "&amp;lt;section" in text
     meta = parse_xml(text)
     assert meta.children[0].title == 'Say "hi" & <go>'
-    assert meta.children[0].children == ["a < b &lt;section x"]
+    assert meta.children[0].children == [Paragraph("a < b &lt;section x")]
     assert rendered(meta, "") == text
 
 
@@ -318,7 +328,7 @@ def test_template_single_variable_takes_a_string_input() -> None:
 
 def test_template_lone_input_and_static_paragraphs() -> None:
     meta = parse_template("Plain {text}.\n\n{{ input }}", input_node="data")
-    assert meta.children == ["Plain {text}.", InputData()]
+    assert meta.children == [Paragraph("Plain {text}."), InputData()]
 
 
 def test_template_that_defines_names_is_one_template() -> None:

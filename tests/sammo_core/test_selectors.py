@@ -89,3 +89,23 @@ def test_find_one_reports_ambiguity(program: Output) -> None:
         find_one(program, "Section")
     with pytest.raises(ConfigError, match=r"matched 0 nodes"):
         find_one(program, "#nope")
+
+
+def test_readme_selector_finds_paragraphs_written_as_strings() -> None:
+    program = Output(
+        GenerateText(
+            MetaPrompt(
+                [
+                    Section("Task", ["Classify the sentiment.", "Answer in one word."]),
+                    Section("Review", [InputData()]),
+                ]
+            )
+        )
+    )
+    matches = find(program, "Section[title='Task'] > Paragraph")
+    assert [(m.path, m.node.text) for m in matches] == [
+        ("child.prompt.children[0].children[0]", "Classify the sentiment."),
+        ("child.prompt.children[0].children[1]", "Answer in one word."),
+    ]
+    edited = pg.clone(program, override={f"{matches[1].path}.text": "Answer yes or no."})
+    assert [m.node.text for m in find(edited, "Paragraph[text^='Answer']")] == ["Answer yes or no."]

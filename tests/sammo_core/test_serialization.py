@@ -12,6 +12,7 @@ from sammo_core import (
     InputData,
     MetaPrompt,
     Output,
+    Paragraph,
     Section,
     SerializationError,
     Template,
@@ -99,3 +100,29 @@ def test_malformed_program_json_is_a_serialization_error(text: str, message: str
     with pytest.raises(SerializationError) as caught:
         loads(text)
     assert message in str(caught.value)
+
+
+def test_programs_saved_with_plain_strings_still_load() -> None:
+    # Files written before strings became Paragraph nodes hold bare strings as children.
+    old = {
+        "sammo_core_program": 1,
+        "program": {
+            "_type": "sammo_core.components.Output",
+            "child": {
+                "_type": "sammo_core.components.GenerateText",
+                "system": "Be terse.",
+                "prompt": {
+                    "_type": "sammo_core.components.MetaPrompt",
+                    "children": [
+                        {"_type": "sammo_core.components.Section", "title": "T", "children": ["x"]}
+                    ],
+                },
+            },
+        },
+    }
+    loaded = loads(orjson.dumps(old))
+    expected = Output(
+        GenerateText(MetaPrompt([Section("T", [Paragraph("x")])]), system=Paragraph("Be terse."))
+    )
+    assert loaded == expected
+    assert compile(loaded).hash == compile(expected).hash

@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pyglove as pg
 import pytest
 
 from mutators.examples import ChangeExampleCount, SwapExamples
 from mutators.mixture import Mixture
 from mutators.structure import DropSection, ReorderSections
-from sammo_core import ConfigError
+from sammo_core import ConfigError, Output, find_one
 from sammo_core.runners import LLMRequest, LLMResult, Runner
 from sammo_core.testing.synthetic import items, start_program, synthetic_model
-from search import BeamSearch, RegularizedEvolution, Search, SearchBudget, SearchResult
+from search import (
+    BeamSearch,
+    EnumerativeSearch,
+    RegularizedEvolution,
+    Search,
+    SearchBudget,
+    SearchResult,
+)
 
 VAL, TEST = items(20), items(20, start=100)
 
@@ -82,3 +90,30 @@ def test_resume_refuses_another_search(tmp_path: Path) -> None:
         go(other, synthetic_model(), tmp_path, resume=True)
     fresh = go(make("beam"), synthetic_model(), tmp_path / "empty", resume=True)
     assert fresh.best.id == go(make("beam"), synthetic_model(), tmp_path / "again").best.id
+
+
+def test_enumerative_resume_refuses_another_space_with_the_same_first_point(
+    tmp_path: Path,
+) -> None:
+    def space(counts: list[int]) -> Output:
+        program = start_program()
+        path = find_one(program, "Examples").path + ".n"
+        return pg.clone(program, override={path: pg.oneof(counts)})  # type: ignore[no-any-return]
+
+    def enumerate_(counts: list[int], resume: bool = False) -> SearchResult:
+        search = EnumerativeSearch(batch_size=1, budget=SearchBudget(candidates=2), seed=0)
+        return asyncio.run(
+            search.run(
+                space(counts),
+                val=VAL,
+                runner=synthetic_model(),
+                out_dir=tmp_path,
+                resume=resume,
+            )
+        )
+
+    first = enumerate_([1, 2])
+    assert len(first.candidates) == 2
+    with pytest.raises(ConfigError, match="belongs to a different search"):
+        enumerate_([1, 3], resume=True)  # same first point, different space
+    assert len(enumerate_([1, 2], resume=True).candidates) == 2
