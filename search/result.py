@@ -102,7 +102,13 @@ class SearchResult:
         test_scores: dict[int, Mapping[str, Score]] = {}
         reporter = AccountingRunner(runner)  # not charged to the search budget
         if test is not None:
-            evaluator = Evaluator(test, reporter, objectives, run.search.max_concurrency)
+            evaluator = Evaluator(
+                test,
+                reporter,
+                objectives,
+                run.search.max_concurrency,
+                max_tokens_per_input=run.evaluator.max_tokens_per_input,  # as on validation
+            )
             for cand in _unique([start, best, *front]):
                 test_scores[cand.id] = (await evaluator.evaluate(cand.program)).scores
         result = cls(

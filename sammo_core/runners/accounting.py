@@ -249,6 +249,11 @@ class UsageJournal:
         """Record what call ``call_id`` used (its ``sent`` line no longer counts)."""
         self._write({"kind": "done", "id": call_id, "usage": used.to_dict()})
 
+    def carry(self, used: Usage) -> None:
+        """Record usage spent before this journal existed (e.g. read from an old checkpoint)."""
+        self._write({"kind": "carry", "usage": used.to_dict()})
+        self.usage = self.usage + used
+
     def close(self) -> None:
         self._file.close()
 
@@ -276,6 +281,8 @@ def _replay(path: Path) -> tuple[Usage, int, list[str]]:
                     record["prompt_tokens"], record["completion_tokens"], record["usd"]
                 )
                 next_id = max(next_id, call_id + 1)
+            elif kind == "carry":
+                used = used + Usage(**record["usage"])
             elif kind == "done":
                 call_id = int(record["id"])
                 pending.pop(call_id, None)
