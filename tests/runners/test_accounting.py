@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from sammo_core.errors import BudgetExceededError, CacheMissError, ConfigError, RunnerError
-from sammo_core.runners.accounting import AccountingRunner, Budget, Usage, prompt_token_bound
+from sammo_core.runners.accounting import (
+    AccountingRunner,
+    Budget,
+    Ledger,
+    Reservation,
+    Usage,
+    UsageJournal,
+    prompt_token_bound,
+)
 from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 from sammo_core.runners.cache import Cache, CachedRunner
 from sammo_core.runners.pricing import PRICES, estimate_cost, price_for
@@ -242,6 +250,25 @@ def test_a_cancelled_call_is_charged_and_frees_no_room() -> None:
     assert runner.usage.calls == 1
     with pytest.raises(BudgetExceededError, match="1 used"):
         asyncio.run(runner.generate(LLMRequest.from_prompt("again")))
+
+
+def test_a_journal_keeps_every_call_across_sessions_and_kills(tmp_path: Path) -> None:
+    path = tmp_path / "usage.jsonl"
+    inner = ScriptedRunner(default="ok", model="m")
+    with UsageJournal(path, tag="run") as journal:
+        runner = AccountingRunner(inner, ledger=Ledger(Budget(calls=3), journal=journal))
+        asyncio.run(runner.generate_many(_requests(2)))
+        journal.sent(99, Reservation(100, 7))  # a call in flight when the process died
+    with path.open("ab") as f:
+        f.write(b'{"kind": "sent", "id": 100, "prom')  # torn while being written: never sent
+    with UsageJournal(path, tag="run") as journal:
+        assert (journal.usage.calls, journal.usage.completion_tokens) == (3, 2 + 7)
+        runner = AccountingRunner(inner, ledger=Ledger(Budget(calls=3), journal=journal))
+        with pytest.raises(BudgetExceededError, match="3 used"):
+            asyncio.run(runner.generate(_requests(1)[0]))
+    assert inner.calls == 2
+    with pytest.raises(ConfigError, match="belongs to run 'run', not 'other'"):
+        UsageJournal(path, tag="other")
 
 
 def test_wall_seconds_is_busy_time_not_the_sum_of_calls() -> None:
