@@ -35,6 +35,7 @@ from sammo_core.runners.base import LLMRequest, Runner
 from sammo_core.selectors import Match, find
 
 __all__ = [
+    "PROPOSAL_MAX_TOKENS",
     "Candidate",
     "Mutation",
     "MutationContext",
@@ -54,6 +55,10 @@ __all__ = [
     "split_list_path",
     "text_children",
 ]
+
+
+#: The default completion cap of a proposal (a rewritten instruction, a critique, a list).
+PROPOSAL_MAX_TOKENS = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +106,22 @@ class MutationContext:
             )
         return self.runner
 
-    async def ask(self, operator: str, prompt: str, *, seed: int, temperature: float = 0.7) -> str:
-        """Send one proposal prompt to the proposer runner and return its stripped text."""
-        request = LLMRequest.from_prompt(prompt, temperature=temperature, seed=seed)
+    async def ask(
+        self,
+        operator: str,
+        prompt: str,
+        *,
+        seed: int,
+        temperature: float = 0.7,
+        max_tokens: int = PROPOSAL_MAX_TOKENS,
+    ) -> str:
+        """Send one proposal prompt to the proposer runner and return its stripped text.
+
+        The answer is capped at ``max_tokens``, so a budget can bound what a proposal costs.
+        """
+        request = LLMRequest.from_prompt(
+            prompt, temperature=temperature, seed=seed, max_tokens=max_tokens
+        )
         result = await self.require_runner(operator).generate(request)
         return result.text.strip()
 

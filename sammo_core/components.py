@@ -403,7 +403,13 @@ class Template(Component):
 
 @pg.use_init_args(["prompt", "system", "temperature", "max_tokens", "seed"])
 class GenerateText(Component):
-    """One LLM call. Inside another prompt, it contributes the model's answer as text."""
+    """One LLM call. Inside another prompt, it contributes the model's answer as text.
+
+    ``max_tokens`` caps the answer. Left at ``None``, the call is sent uncapped when run on its
+    own; a search caps it per input it packs (``Search(max_tokens=...)``, by default sized to
+    the longest gold output), so its budget can bound every call. Set it on a call whose
+    answer is longer than the gold output, such as a nested call or one that reasons first.
+    """
 
     prompt: Component
     system: Component | str | None = None

@@ -19,14 +19,14 @@ from typing import Any
 
 import orjson
 
-from mutators.base import Mutation, MutationContext, Mutator, ScoredProgram
+from mutators.base import PROPOSAL_MAX_TOKENS, Mutation, MutationContext, Mutator, ScoredProgram
 from sammo_core.components import Output
 from sammo_core.data import DataTable
 from sammo_core.errors import BudgetExceededError, ConfigError
 from sammo_core.graph import compile, content_hash
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
-from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage
+from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import from_json, to_json
 from search.budget import SearchBudget
@@ -35,10 +35,14 @@ from search.evaluator import Evaluator
 from search.pareto import pareto_front
 from search.result import SearchResult
 
-__all__ = ["Progress", "Search", "SearchRun"]
+__all__ = ["Progress", "Search", "SearchRun", "default_max_tokens"]
 
 CHECKPOINT = "checkpoint.json"
 CHECKPOINT_VERSION = 1
+#: The append-only record of every call a run made (see UsageJournal), beside the checkpoint.
+JOURNAL = "usage.jsonl"
+#: The cap per input of task calls when no gold output tells how long answers are.
+UNKNOWN_OUTPUT_MAX_TOKENS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,6 +268,70 @@ def _candidate_from(d: dict[str, Any]) -> Candidate:
     )
 
 
+def default_max_tokens(*tables: DataTable | None) -> int:
+    """The completion cap per input of task calls: room for the longest gold output.
+
+    A token never covers less than one UTF-8 byte, so the longest output's length in bytes
+    always fits; 16 more tokens leave room for what a data format wraps around an answer (an
+    id, a key, quotes). Without any gold output it is ``UNKNOWN_OUTPUT_MAX_TOKENS``.
+
+    >>> default_max_tokens(DataTable(["q1", "q2"], ["yes", "no"]))
+    19
+    >>> default_max_tokens(DataTable(["q"], [{"label": "positive"}]))
+    36
+    """
+    longest = -1
+    for table in tables:
+        for output in () if table is None else table.outputs:
+            if output is not None:
+                text = output if isinstance(output, str) else orjson.dumps(output).decode()
+                longest = max(longest, len(text.encode("utf-8")))
+    return UNKNOWN_OUTPUT_MAX_TOKENS if longest < 0 else longest + 16
+
+
+def _start_needs(program: Output, val: DataTable, used: Usage, exc: BudgetExceededError) -> str:
+    """Why a budget could not even score the start program, and what that takes."""
+    per_call = program.inputs_per_call
+    calls = -(-len(val) // per_call)
+    reason = str(exc).split(";")[0]
+    return (
+        f"the budget ran out while scoring the start program ({reason}): scoring it takes "
+        f"{calls:,} calls, one per {per_call} of the {len(val):,} validation rows, and "
+        f"{used.calls:,} calls ({used.total_tokens:,} tokens) were spent. Raise the budget "
+        "(--budget calls=..., tokens=... or usd=...) above what the start program needs, or "
+        "score on fewer validation rows (--split)"
+    )
+
+
+def _open_run_dir(
+    out: Path | None, resume: bool, fingerprint: str
+) -> tuple[dict[str, Any] | None, UsageJournal | None]:
+    """The checkpoint to resume from (if any) and the run's usage journal (with an out_dir).
+
+    A fresh run starts a new journal; a resumed one goes on with the old, so every call made
+    before, checkpointed or not, stays charged. (A run that died before its first checkpoint
+    starts over, still charged for what it spent.)
+    """
+    if out is None:
+        return None, None
+    state: dict[str, Any] | None = None
+    if resume and (out / CHECKPOINT).is_file():
+        state = orjson.loads((out / CHECKPOINT).read_bytes())
+        if state["fingerprint"] != fingerprint:
+            raise ConfigError(
+                f"the checkpoint in {out} belongs to a different search (other program, "
+                "data, strategy, budget or seed); use a new output directory"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (out / JOURNAL).unlink(missing_ok=True)
+    carried = state is not None and not (out / JOURNAL).is_file()
+    journal = UsageJournal(out / JOURNAL, tag=fingerprint)
+    if carried and state is not None:  # a checkpoint written before journals existed
+        journal.carry(Usage(**state["usage"]))
+    return state, journal
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
@@ -280,7 +348,13 @@ class Search(abc.ABC):
         budget: what the search may spend (candidates, calls, tokens, dollars).
         seed: the seed of every random choice the search and its operators make.
         max_concurrency: rows evaluated at once.
+        max_tokens: the completion cap of task calls per input packed into the call, for
+            calls whose ``GenerateText`` sets no ``max_tokens``. ``None``: sized to the longest
+            gold output of the data (see :func:`default_max_tokens`).
     """
+
+    #: What the step limit of :meth:`max_steps` is called, for the stop reason.
+    step_limit_name: str = "steps"
 
     def __init__(
         self,
@@ -290,14 +364,20 @@ class Search(abc.ABC):
         budget: SearchBudget,
         seed: int = 0,
         max_concurrency: int = 32,
+        max_tokens: int | None = None,
     ) -> None:
         if not objectives:
             raise ConfigError("a search needs at least one objective, e.g. 'accuracy'")
+        if max_tokens is not None and max_tokens < 1:
+            raise ConfigError(
+                f"max_tokens must be >= 1 or None (sized to the data); got {max_tokens}"
+            )
         self._mutator = mutator
         self.objectives = [get_objective(o) if isinstance(o, str) else o for o in objectives]
         self.budget = budget
         self.seed = seed
         self.max_concurrency = max_concurrency
+        self.max_tokens = max_tokens
 
     @property
     def mutator(self) -> Mutator:
@@ -342,6 +422,8 @@ class Search(abc.ABC):
             "train": None if train is None else train.content_hash(),
             "val": val.content_hash(),
         }
+        if self.max_tokens is not None:
+            parts["max_tokens"] = self.max_tokens
         return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
     async def run(
@@ -365,24 +447,20 @@ class Search(abc.ABC):
         started = time.perf_counter()
         out = Path(out_dir) if out_dir is not None else None
         fingerprint = self.fingerprint(program, train, val)
-        state: dict[str, Any] | None = None
         if resume and out is None:
             raise ConfigError("resume=True needs the out_dir of the run to continue")
-        if resume and out is not None and (out / CHECKPOINT).is_file():
-            # (A run that died before its first checkpoint simply starts over.)
-            state = orjson.loads((out / CHECKPOINT).read_bytes())
-            if state["fingerprint"] != fingerprint:
-                raise ConfigError(
-                    f"the checkpoint in {out} belongs to a different search (other program, "
-                    "data, strategy, budget or seed); use a new output directory"
-                )
-        ledger = Ledger(
-            self.budget.runner_budget(),
-            used=Usage(**state["usage"]) if state is not None else None,
-        )
+        state, journal = _open_run_dir(out, resume, fingerprint)
+        # Usage is durable per call in the journal, so calls made after the last checkpoint
+        # are charged on resume too; without an out_dir there is nothing to resume.
+        ledger = Ledger(self.budget.runner_budget(), journal=journal)
         task = AccountingRunner(runner, ledger=ledger)
-        proposing = AccountingRunner(proposer or runner, ledger=ledger)
-        evaluator = Evaluator(val, task, self.objectives, self.max_concurrency)
+        proposing = AccountingRunner(
+            proposer or runner, ledger=ledger, default_max_tokens=PROPOSAL_MAX_TOKENS
+        )
+        per_input = self.max_tokens or default_max_tokens(val, train)
+        evaluator = Evaluator(
+            val, task, self.objectives, self.max_concurrency, max_tokens_per_input=per_input
+        )
         run = SearchRun(
             self,
             train=train,
@@ -391,8 +469,6 @@ class Search(abc.ABC):
             ledger=ledger,
             on_progress=on_progress,
         )
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
 
         def checkpoint() -> None:
             if out is not None:
@@ -415,17 +491,22 @@ class Search(abc.ABC):
             limit = self.max_steps()
             while run.stopped is None:
                 if limit is not None and run.step >= limit:
-                    run.stopped = "steps"
+                    run.stopped = f"{self.step_limit_name} ({limit})"
                 elif not run.budget_left():
                     run.stopped = "candidates budget"
                 else:
                     run.step += 1
                     if not await self.step(run):
-                        run.stopped = "search space exhausted"
+                        run.stopped = run.stopped or "search space exhausted"
                 checkpoint()
         except BudgetExceededError as exc:
+            if not run.candidates:
+                raise BudgetExceededError(_start_needs(program, val, ledger.usage, exc)) from exc
             run.stopped = f"budget: {exc}".split(";")[0]
             checkpoint()
+        finally:
+            if journal is not None:
+                journal.close()
         return await SearchResult.build(
             run, test=test, runner=runner, seconds=time.perf_counter() - started, out=out
         )

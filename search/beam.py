@@ -23,6 +23,8 @@ class BeamSearch(Search):
     """Each step mutates every beam member ``mutations_per_parent`` times, evaluates the new
     children on the validation split, and keeps the best ``width`` of beam and children."""
 
+    step_limit_name = "depth"
+
     def __init__(
         self,
         mutator: Mutator,

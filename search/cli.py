@@ -77,7 +77,16 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument(
         "--budget",
         required=True,
-        help="N candidates, or key=value pairs: candidates=40,calls=2000,tokens=...,usd=...",
+        help="N candidates, or key=value pairs: candidates=40,calls=2000,tokens=...,usd=... "
+        "(calls, tokens and usd hold for the task and proposer calls together, across "
+        "--resume; each call's worst case is reserved before it is sent)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="completion cap per input of task calls whose program sets none (default: the "
+        "longest gold output in bytes + 16); proposer calls are capped at 1024",
     )
     p.add_argument(
         "--objective",
@@ -88,7 +97,12 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("--width", type=int, default=4, help="beam width")
     p.add_argument("--depth", type=int, default=4, help="beam depth (steps)")
     p.add_argument("--population", type=int, default=8, help="evolution population")
-    p.add_argument("--cycles", type=int, default=20, help="evolution cycles")
+    p.add_argument(
+        "--cycles",
+        type=int,
+        default=None,
+        help="evolution cycles (default: until the budget is spent or the search converges)",
+    )
     p.add_argument("--out", type=Path, required=True, help="RUN_DIR for trace and checkpoint")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     add_runner_arguments(p)
@@ -107,6 +121,7 @@ def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objec
         "budget": SearchBudget.parse(args.budget),
         "seed": args.seed,
         "max_concurrency": args.concurrency,
+        "max_tokens": args.max_tokens,
     }
     if args.strategy == "beam":
         return BeamSearch(mutator, width=args.width, depth=args.depth, **common)

@@ -10,6 +10,7 @@ from sammo_core.data import DataTable
 from sammo_core.graph import FunctionGraph, compile
 from sammo_core.objectives import Objective, Score, evaluate
 from sammo_core.results import ResultTable
+from sammo_core.runners.accounting import CompletionCap
 from sammo_core.runners.base import Runner
 
 __all__ = ["Evaluation", "Evaluator"]
@@ -28,7 +29,8 @@ class Evaluator:
     """Runs programs on ``data`` through ``runner`` and scores them with ``objectives``.
 
     Programs whose compiled graphs hash equal are evaluated once: a second request returns the
-    first evaluation and makes no call.
+    first evaluation and makes no call. With ``max_tokens_per_input``, a call whose
+    ``GenerateText`` sets no ``max_tokens`` is capped at that many tokens per input it packs.
     """
 
     def __init__(
@@ -37,11 +39,14 @@ class Evaluator:
         runner: Runner,
         objectives: Sequence[Objective],
         max_concurrency: int = 32,
+        *,
+        max_tokens_per_input: int | None = None,
     ) -> None:
         self.data = data
         self.runner = runner
         self.objectives = list(objectives)
         self.max_concurrency = max_concurrency
+        self.max_tokens_per_input = max_tokens_per_input
         self._memo: dict[str, Evaluation] = {}
 
     async def evaluate(self, program: Output, graph: FunctionGraph | None = None) -> Evaluation:
@@ -50,7 +55,10 @@ class Evaluator:
         known = self._memo.get(graph.hash)
         if known is not None:
             return known
-        results = await graph.run(self.data, self.runner, max_concurrency=self.max_concurrency)
+        runner = self.runner
+        if self.max_tokens_per_input is not None:
+            runner = CompletionCap(runner, self.max_tokens_per_input * program.inputs_per_call)
+        results = await graph.run(self.data, runner, max_concurrency=self.max_concurrency)
         evaluation = Evaluation(graph.hash, evaluate(results, self.objectives), results)
         self._memo[graph.hash] = evaluation
         return evaluation

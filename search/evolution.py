@@ -18,9 +18,24 @@ __all__ = ["RegularizedEvolution"]
 
 class RegularizedEvolution(Search):
     """The population starts as the start program plus mutations of it; each later step
-    samples ``tournament_size`` members, mutates the best, adds the child and drops the
-    oldest member.
+    (cycle) samples ``tournament_size`` members, mutates the best, adds the child and drops
+    the oldest member.
+
+    ``cycles=None`` (the default) runs until the budget is spent, so a budget of N candidates
+    gives N candidates, unless the search converges: it stops when ``patience`` cycles in a
+    row (default: twice the population) add no new candidate.
+
+    >>> from mutators.structure import DropSection
+    >>> from search.budget import SearchBudget
+    >>> RegularizedEvolution(DropSection(), budget=SearchBudget(candidates=48)).max_steps()
+    >>> RegularizedEvolution(DropSection(), budget=SearchBudget(usd=1.0))
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: evolution without a cycles limit needs a candidates, calls or \
+tokens budget to end (a dollar budget does not limit unpriced models); set cycles=N (--cycles N)
     """
+
+    step_limit_name = "cycles"
 
     def __init__(
         self,
@@ -28,7 +43,8 @@ class RegularizedEvolution(Search):
         *,
         population_size: int = 8,
         tournament_size: int = 3,
-        cycles: int = 20,
+        cycles: int | None = None,
+        patience: int | None = None,
         **kwargs: Any,
     ) -> None:
         if population_size < 2:
@@ -38,21 +54,38 @@ class RegularizedEvolution(Search):
                 f"tournament_size must be within [2, population_size={population_size}]; "
                 f"got {tournament_size}"
             )
-        if cycles < 1:
-            raise ConfigError(f"cycles must be >= 1; got {cycles}")
+        if cycles is not None and cycles < 1:
+            raise ConfigError(f"cycles must be >= 1 or None (until the budget ends); got {cycles}")
+        if patience is not None and patience < 1:
+            raise ConfigError(
+                f"patience must be >= 1 or None (twice the population); got {patience}"
+            )
         super().__init__(mutator, **kwargs)
+        budget = self.budget
+        if (
+            cycles is None
+            and budget.candidates is None
+            and budget.calls is None
+            and (budget.tokens is None)
+        ):
+            raise ConfigError(
+                "evolution without a cycles limit needs a candidates, calls or tokens budget to "
+                "end (a dollar budget does not limit unpriced models); set cycles=N (--cycles N)"
+            )
         self.population_size = population_size
         self.tournament_size = tournament_size
         self.cycles = cycles
+        self.patience = patience if patience is not None else 2 * population_size
 
     def params(self) -> dict[str, Any]:
         return {
             "population_size": self.population_size,
             "tournament_size": self.tournament_size,
             "cycles": self.cycles,
+            "patience": self.patience,
         }
 
-    def max_steps(self) -> int:
+    def max_steps(self) -> int | None:
         return self.cycles
 
     async def initial_population(self, run: SearchRun, start: Candidate) -> None:
@@ -68,6 +101,11 @@ class RegularizedEvolution(Search):
                     run.population.append(child.id)
 
     async def step(self, run: SearchRun) -> bool:
+        # Counted from the trace, so a resumed run sees the same streak.
+        last_new = max(c.step for c in run.candidates)
+        if run.step - 1 - last_new >= self.patience:
+            run.stopped = f"converged: no new candidate in {self.patience} cycles"
+            return False
         rng = run.rng()
         members = run.members()
         contestants = rng.sample(members, min(self.tournament_size, len(members)))

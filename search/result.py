@@ -124,7 +124,13 @@ class SearchResult:
         # Outside the search budget, but counted: test_usage, and total_usage with the search.
         reporter = AccountingRunner(runner)
         if test is not None:
-            evaluator = Evaluator(test, reporter, objectives, run.search.max_concurrency)
+            evaluator = Evaluator(
+                test,
+                reporter,
+                objectives,
+                run.search.max_concurrency,
+                max_tokens_per_input=run.evaluator.max_tokens_per_input,  # as on validation
+            )
             for cand in _unique([start, best, *front]):
                 test_scores[cand.id] = (await evaluator.evaluate(cand.program)).scores
         result = cls(

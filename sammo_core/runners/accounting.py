@@ -1,10 +1,13 @@
-"""Exact usage accounting and call, token and dollar budgets for any runner.
+"""Exact usage accounting and call, token and dollar budgets that hold, for any runner.
 
 :class:`AccountingRunner` wraps a runner (usually outside a
 :class:`~sammo_core.runners.cache.CachedRunner`) and counts every call: calls sent to the model,
 tokens and dollars spent, and cache hits with the tokens they saved. With a :class:`Budget` it
-refuses a call that would exceed it with :class:`BudgetExceededError`; the work done so far is
-kept, so a search can stop and report its best candidate.
+reserves an upper bound of each call's cost before sending it (:func:`prompt_token_bound` plus
+``max_tokens``) and refuses a call that could exceed the budget with
+:class:`BudgetExceededError`; the work done so far is kept, so a search can stop and report its
+best candidate. A :class:`UsageJournal` makes the usage durable per call, so an interrupted and
+resumed run never spends past its budget. :class:`Ledger` states the guarantee.
 
 >>> import asyncio
 >>> from sammo_core.runners import LLMRequest, ScriptedRunner
@@ -14,24 +17,39 @@ kept, so a search can stop and report its best candidate.
 >>> asyncio.run(runner.generate(request))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-sammo_core.errors.BudgetExceededError: calls budget exhausted: 2 used + 0 in flight + 1 more ...
+sammo_core.errors.BudgetExceededError: calls budget exhausted: 2 used + 1 more would exceed ...
 >>> (runner.usage.calls, runner.usage.prompt_tokens, runner.usage.completion_tokens)
 (2, 4, 2)
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
-from sammo_core.errors import BudgetExceededError, ConfigError
+import orjson
+
+from sammo_core.errors import BudgetExceededError, CacheMissError, ConfigError
 from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 from sammo_core.runners.pricing import estimate_cost
-from sammo_core.tokens import count_tokens
 
-__all__ = ["AccountingRunner", "Budget", "Ledger", "Usage"]
+__all__ = [
+    "TEMPLATE_TOKENS_PER_MESSAGE",
+    "TEMPLATE_TOKENS_PER_REQUEST",
+    "AccountingRunner",
+    "Budget",
+    "CompletionCap",
+    "Ledger",
+    "Reservation",
+    "Usage",
+    "UsageJournal",
+    "prompt_token_bound",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -122,11 +140,183 @@ class Usage:
         )
 
 
+#: Tokens a chat template may add once per request (BOS, a default system prompt, the header
+#: of the answer) and per message (role header, end-of-turn marker); see prompt_token_bound.
+TEMPLATE_TOKENS_PER_REQUEST = 64
+TEMPLATE_TOKENS_PER_MESSAGE = 8
+
+# Errors raised before anything reaches a model: the call they end cost nothing.
+_NOT_SENT = (BudgetExceededError, CacheMissError, ConfigError)
+
+
+def prompt_token_bound(request: LLMRequest) -> int:
+    """An upper bound of the prompt tokens a model counts for ``request``.
+
+    Byte-level tokenizers (GPT, Llama 3, Qwen, SmolLM; SentencePiece with byte fallback)
+    never make a token out of less than one UTF-8 byte, so a message costs at most its length
+    in bytes plus what the chat template adds around it: at most
+    :data:`TEMPLATE_TOKENS_PER_MESSAGE` per message and :data:`TEMPLATE_TOKENS_PER_REQUEST`
+    once. (:func:`~sammo_core.tokens.count_tokens` is an estimate, not a bound: it counts words.)
+
+    >>> prompt_token_bound(LLMRequest.from_prompt("Hello, world!"))  # 13 bytes + 8 + 64
+    85
+    """
+    content = sum(len(m.content.encode("utf-8")) for m in request.messages)
+    return (
+        content + TEMPLATE_TOKENS_PER_MESSAGE * len(request.messages) + TEMPLATE_TOKENS_PER_REQUEST
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reservation:
+    """The most one call can cost: its prompt bound, its completion cap and their price."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usd: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_usage(self) -> Usage:
+        """The usage charged for a call that may have been answered but did not report back."""
+        return Usage(
+            calls=1,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            usd=self.usd,
+        )
+
+
+class UsageJournal:
+    """An append-only file that makes usage durable per call, so no crash or resume hides one.
+
+    Before a request leaves, its :class:`Reservation` is written (a ``sent`` line); when the
+    call settles, what it used (``done``). Each line is flushed, and fsync'ed unless
+    ``fsync=False``, before the call goes on. Reading the file back gives the usage of every
+    session that wrote to it: a ``sent`` line without its ``done`` (the process was killed with
+    the call in flight) counts as one call that spent all it reserved, since the model may have
+    answered it. A torn last line (killed while writing it) is dropped: its call was not sent.
+    ``tag`` names the run; opening a journal written under another tag raises
+    :class:`~sammo_core.errors.ConfigError`.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "usage.jsonl"
+    >>> with UsageJournal(path, tag="run-1") as journal:
+    ...     journal.sent(0, Reservation(90, 10))
+    ...     journal.done(0, Usage(calls=1, prompt_tokens=12, completion_tokens=3))
+    ...     journal.sent(1, Reservation(90, 10))  # and then the process is killed
+    >>> again = UsageJournal(path, tag="run-1")
+    >>> (again.usage.calls, again.usage.prompt_tokens, again.usage.completion_tokens)
+    (2, 102, 13)
+    >>> again.close()
+    """
+
+    def __init__(self, path: str | Path, *, tag: str = "", fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.tag = tag
+        self.fsync = fsync
+        self.usage, self.next_id, tags = _replay(self.path)
+        if tags and tags[-1] != tag:
+            raise ConfigError(
+                f"the usage journal {self.path} belongs to run {tags[-1]!r}, not {tag!r}; "
+                "use a new output directory or delete the file to start over"
+            )
+        self._file = self.path.open("ab")
+        self._write({"kind": "open", "tag": tag, "next_id": self.next_id})
+
+    def __enter__(self) -> UsageJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"UsageJournal({str(self.path)!r}, tag={self.tag!r})"
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._file.write(orjson.dumps(record) + b"\n")
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+
+    def sent(self, call_id: int, reservation: Reservation) -> None:
+        """Record, before it leaves, that call ``call_id`` may cost up to ``reservation``."""
+        self._write({"kind": "sent", "id": call_id, **dataclasses.asdict(reservation)})
+
+    def done(self, call_id: int, used: Usage) -> None:
+        """Record what call ``call_id`` used (its ``sent`` line no longer counts)."""
+        self._write({"kind": "done", "id": call_id, "usage": used.to_dict()})
+
+    def carry(self, used: Usage) -> None:
+        """Record usage spent before this journal existed (e.g. read from an old checkpoint)."""
+        self._write({"kind": "carry", "usage": used.to_dict()})
+        self.usage = self.usage + used
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _replay(path: Path) -> tuple[Usage, int, list[str]]:
+    """Usage, the next free call id and the run tags of a journal file (empty if missing)."""
+    if not path.is_file():
+        return Usage(), 0, []
+    data = path.read_bytes()
+    complete = data.rfind(b"\n") + 1
+    if complete < len(data):  # a torn last line: its call was never sent
+        with path.open("r+b") as f:
+            f.truncate(complete)
+    used, next_id, tags = Usage(), 0, []
+    pending: dict[int, Reservation] = {}
+    for number, line in enumerate(data[:complete].splitlines(), start=1):
+        try:
+            record = orjson.loads(line)
+            kind = record["kind"]
+            if kind == "open":
+                tags.append(record["tag"])
+            elif kind == "sent":
+                call_id = int(record["id"])
+                pending[call_id] = Reservation(
+                    record["prompt_tokens"], record["completion_tokens"], record["usd"]
+                )
+                next_id = max(next_id, call_id + 1)
+            elif kind == "carry":
+                used = used + Usage(**record["usage"])
+            elif kind == "done":
+                call_id = int(record["id"])
+                pending.pop(call_id, None)
+                used = used + Usage(**record["usage"])
+                next_id = max(next_id, call_id + 1)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"line {number} of the usage journal {path} is not a journal record ({exc}); "
+                "the file was edited by hand? Restore it or use a new output directory"
+            ) from exc
+    for reservation in pending.values():
+        used = used + reservation.as_usage()
+    return used, next_id, tags
+
+
 class Ledger:
-    """Usage and reservations that one or more :class:`AccountingRunner` s share.
+    """Usage, reservations and the budget that one or more :class:`AccountingRunner` s share.
 
     Give the task runner and a proposer runner the same ledger to enforce one budget over
-    both and to read their combined usage.
+    both and to read their combined usage. With a :class:`UsageJournal`, the ledger starts
+    from the usage the journal holds and writes every call to it.
+
+    **The guarantee.** A call is let through only if what was spent, plus what calls in
+    flight reserved, plus its own reservation fits every limit; otherwise it waits for calls
+    in flight to settle, and is refused with :class:`BudgetExceededError` once what was spent
+    plus its reservation no longer fits. A reservation is an upper bound of what the call can
+    cost: :func:`prompt_token_bound` tokens in, ``max_tokens`` out, and their price. So the
+    spent usage never exceeds a limit, as long as the backend tokenizes at least one byte per
+    token, its template stays within the allowance of :func:`prompt_token_bound`, and it
+    honours ``max_tokens``; a backend reporting more than was reserved is recorded as it
+    reported (usage stays truthful) and leaves less for later calls. A call that raises after
+    it was sent counts as one call at its full reservation (the model may have answered and
+    billed it), except errors raised before anything was sent (budget, configuration, a
+    replay cache's miss), which count nothing.
 
     >>> from sammo_core.runners import ScriptedRunner
     >>> shared = Ledger(Budget(calls=10))
@@ -136,15 +326,27 @@ class Ledger:
     True
     """
 
-    def __init__(self, budget: Budget | None = None, used: Usage | None = None) -> None:
+    def __init__(
+        self,
+        budget: Budget | None = None,
+        used: Usage | None = None,
+        journal: UsageJournal | None = None,
+    ) -> None:
+        if used is not None and journal is not None:
+            raise ConfigError("pass used=... or journal=... to a Ledger, not both")
         self.budget = budget
+        self.journal = journal
         self._lock = threading.Lock()
+        if journal is not None:
+            used = journal.usage
         self._used = used if used is not None else Usage()  # e.g. restored from a checkpoint
+        self._next_id = journal.next_id if journal is not None else 0
+        self._tickets: dict[int, Reservation | None] = {}
+        self._reserved = Reservation()
         self._reserved_calls = 0
-        self._reserved_tokens = 0
-        self._reserved_usd = 0.0
         self._active = 0
         self._busy_since = 0.0
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     @property
     def usage(self) -> Usage:
@@ -156,30 +358,152 @@ class Ledger:
                 used = dataclasses.replace(used, wall_seconds=used.wall_seconds + elapsed)
             return used
 
+    def _fits(self, reservation: Reservation) -> bool:
+        """Whether ``reservation`` fits beside those in flight; raise if it never will."""
+        budget, used = self.budget, self._used
+        if budget is None:
+            return True
+        checks: list[tuple[str, float | None, float, float, float]] = [
+            ("calls", budget.calls, used.calls, self._reserved_calls, 1),
+            ("tokens", budget.tokens, used.total_tokens, self._reserved.tokens, reservation.tokens),
+            ("usd", budget.usd, used.usd, self._reserved.usd, reservation.usd),
+        ]
+        fits = True
+        for name, limit, spent, in_flight, more in checks:
+            if limit is None:
+                continue
+            if spent + more > limit:
+                raise BudgetExceededError(
+                    f"{name} budget exhausted: {_fmt(spent)} used + {_fmt(more)} more would "
+                    f"exceed the {_fmt(limit)} allowed (Budget({name}={limit!r})); work done "
+                    "so far is kept. Raise the budget or reuse a cache to go on."
+                )
+            fits = fits and spent + in_flight + more <= limit
+        return fits
+
+    async def reserve(self, reservation: Reservation | None) -> int:
+        """Book one call and return its ticket; ``None`` books a free call (a cache hit).
+
+        Waits while calls in flight hold the room this one needs; raises
+        :class:`BudgetExceededError` when the budget can no longer pay for it.
+        """
+        while True:
+            with self._lock:
+                if reservation is None or self._fits(reservation):
+                    return self._book(reservation)
+                loop = asyncio.get_running_loop()
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._waiters.append((loop, waiter))
+            await waiter
+
+    def _book(self, reservation: Reservation | None) -> int:
+        ticket = self._next_id
+        self._next_id += 1
+        self._tickets[ticket] = reservation
+        if reservation is not None:
+            self._reserved_calls += 1
+            self._reserved = Reservation(
+                self._reserved.prompt_tokens + reservation.prompt_tokens,
+                self._reserved.completion_tokens + reservation.completion_tokens,
+                self._reserved.usd + reservation.usd,
+            )
+            if self.journal is not None:
+                self.journal.sent(ticket, reservation)
+        if self._active == 0:
+            self._busy_since = time.perf_counter()
+        self._active += 1
+        return ticket
+
+    def settle(
+        self,
+        ticket: int,
+        result: LLMResult | None,
+        error: BaseException | None = None,
+        model: str = "",
+    ) -> Usage:
+        """Swap the reservation of ``ticket`` for what the call used; return that usage.
+
+        ``result`` is the call's answer, or ``None`` if it raised ``error``. ``model`` prices
+        results that name no model and report no cost.
+        """
+        with self._lock:
+            reservation = self._tickets.pop(ticket)
+            delta = Usage()
+            if result is not None and result.cached:
+                delta = Usage(
+                    cache_hits=1,
+                    saved_prompt_tokens=result.prompt_tokens,
+                    saved_completion_tokens=result.completion_tokens,
+                )
+            elif result is not None:
+                cost = result.cost_usd or estimate_cost(
+                    result.model or model, result.prompt_tokens, result.completion_tokens
+                )
+                delta = Usage(
+                    calls=1,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    usd=cost or 0.0,
+                )
+            elif reservation is not None and not isinstance(error, _NOT_SENT):
+                delta = reservation.as_usage()
+            if reservation is not None:
+                self._reserved_calls -= 1
+                self._reserved = Reservation(
+                    self._reserved.prompt_tokens - reservation.prompt_tokens,
+                    self._reserved.completion_tokens - reservation.completion_tokens,
+                    self._reserved.usd - reservation.usd,
+                )
+            self._active -= 1
+            if self._active == 0:
+                wall = time.perf_counter() - self._busy_since
+                delta = dataclasses.replace(delta, wall_seconds=wall)
+            self._used = self._used + delta
+            if self.journal is not None and (reservation is not None or delta != Usage()):
+                self.journal.done(ticket, delta)
+            waiters, self._waiters = self._waiters, []
+        for loop, waiter in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_wake, waiter)
+        return delta
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
 
 class AccountingRunner(Runner):
-    """Counts what ``inner`` uses and enforces an optional :class:`Budget`.
+    """Counts what ``inner`` uses and enforces an optional :class:`Budget` (see :class:`Ledger`).
 
-    Before each call it reserves the call and an estimate of its tokens (the prompt by
-    :func:`~sammo_core.tokens.count_tokens` plus ``max_tokens``) and its dollars; if what is
-    used plus what is reserved by calls in flight plus this reservation would exceed a limit,
-    it raises :class:`BudgetExceededError`. When the call returns, the reservation is replaced
-    by the exact figures, so any number of concurrent calls cannot overshoot the call budget.
+    Each call reserves an upper bound of its cost on the ledger before it is sent and settles
+    it with the exact figures when it returns, so any number of concurrent calls cannot
+    overshoot a limit. A request without ``max_tokens`` is sent with ``default_max_tokens``;
+    if it has no cap at all and the budget limits tokens (or dollars of a priced model), it is
+    refused with :class:`~sammo_core.errors.ConfigError`, since nothing bounds its answer.
     A result with ``cached=True`` counts as a cache hit: its tokens are saved, not spent. When
     ``inner`` is a :class:`~sammo_core.runners.cache.CachedRunner` (it has ``will_hit``), a
-    request it will answer from the cache passes even a used-up budget. A call that raises
-    counts nothing. The cost is ``LLMResult.cost_usd`` when the runner sets
-    it, else :func:`~sammo_core.runners.pricing.estimate_cost` (zero for unpriced models, so a
-    dollar budget does not limit those).
+    request it will answer from the cache passes even a used-up budget. The cost is
+    ``LLMResult.cost_usd`` when the runner sets it, else
+    :func:`~sammo_core.runners.pricing.estimate_cost` (zero for unpriced models, so a dollar
+    budget does not limit those).
     """
 
     def __init__(
-        self, inner: Runner, budget: Budget | None = None, ledger: Ledger | None = None
+        self,
+        inner: Runner,
+        budget: Budget | None = None,
+        ledger: Ledger | None = None,
+        *,
+        default_max_tokens: int | None = None,
     ) -> None:
         if ledger is not None and budget is not None and ledger.budget != budget:
             raise ConfigError("pass the budget to the shared Ledger, not to each AccountingRunner")
+        if default_max_tokens is not None and default_max_tokens < 1:
+            raise ConfigError(f"default_max_tokens must be >= 1 or None; got {default_max_tokens}")
         self.inner = inner
         self.ledger = ledger if ledger is not None else Ledger(budget)
+        self.default_max_tokens = default_max_tokens
 
     @property
     def budget(self) -> Budget | None:
@@ -202,81 +526,75 @@ class AccountingRunner(Runner):
         """A snapshot of the ledger's usage (shared with other runners on the same ledger)."""
         return self.ledger.usage
 
-    def _estimate(self, request: LLMRequest) -> tuple[int, float]:
-        prompt = count_tokens(request.prompt_text)
+    def reservation(self, request: LLMRequest) -> Reservation:
+        """The most ``request`` can cost (see :func:`prompt_token_bound`)."""
+        budget, model = self.ledger.budget, self.inner.model
+        if request.max_tokens is None and budget is not None:
+            priced = estimate_cost(model, 1, 1) is not None
+            if budget.tokens is not None or (budget.usd is not None and priced):
+                limit = "tokens" if budget.tokens is not None else "usd"
+                raise ConfigError(
+                    f"a request without max_tokens can answer at any length, so the {limit} "
+                    f"budget (Budget({limit}={getattr(budget, limit)!r})) cannot hold; set "
+                    "max_tokens (GenerateText(max_tokens=...)) or "
+                    "AccountingRunner(default_max_tokens=...)"
+                )
+        prompt = prompt_token_bound(request)
         completion = request.max_tokens or 0
-        usd = estimate_cost(self.inner.model, prompt, completion) or 0.0
-        return prompt + completion, usd
-
-    def _reserve(self, tokens: int, usd: float, check: bool) -> None:
-        """Check the budget and reserve one call; the caller holds the lock."""
-        budget, used = self.ledger.budget, self.ledger._used
-        if budget is not None and check:
-            checks: list[tuple[str, float | None, float, float, float]] = [
-                ("calls", budget.calls, used.calls, self.ledger._reserved_calls, 1),
-                ("tokens", budget.tokens, used.total_tokens, self.ledger._reserved_tokens, tokens),
-                ("usd", budget.usd, used.usd, self.ledger._reserved_usd, usd),
-            ]
-            for name, limit, spent, in_flight, more in checks:
-                if limit is not None and spent + in_flight + more > limit:
-                    raise BudgetExceededError(
-                        f"{name} budget exhausted: {_fmt(spent)} used + {_fmt(in_flight)} in "
-                        f"flight + {_fmt(more)} more would exceed the {_fmt(limit)} allowed "
-                        f"(Budget({name}={limit!r})); work done so far is kept. "
-                        "Raise the budget or reuse a cache to go on."
-                    )
-        self.ledger._reserved_calls += 1
-        self.ledger._reserved_tokens += tokens
-        self.ledger._reserved_usd += usd
-        if self.ledger._active == 0:
-            self.ledger._busy_since = time.perf_counter()
-        self.ledger._active += 1
-
-    def _release(self, tokens: int, usd: float, result: LLMResult | None) -> None:
-        """Swap a reservation for what ``result`` used; the caller holds the lock."""
-        self.ledger._reserved_calls -= 1
-        self.ledger._reserved_tokens -= tokens
-        self.ledger._reserved_usd -= usd
-        self.ledger._active -= 1
-        used = self.ledger._used
-        if self.ledger._active == 0:
-            wall = used.wall_seconds + time.perf_counter() - self.ledger._busy_since
-            used = dataclasses.replace(used, wall_seconds=wall)
-        if result is not None and result.cached:
-            used = dataclasses.replace(
-                used,
-                cache_hits=used.cache_hits + 1,
-                saved_prompt_tokens=used.saved_prompt_tokens + result.prompt_tokens,
-                saved_completion_tokens=used.saved_completion_tokens + result.completion_tokens,
-            )
-        elif result is not None:
-            cost = result.cost_usd or estimate_cost(
-                result.model or self.inner.model, result.prompt_tokens, result.completion_tokens
-            )
-            used = dataclasses.replace(
-                used,
-                calls=used.calls + 1,
-                prompt_tokens=used.prompt_tokens + result.prompt_tokens,
-                completion_tokens=used.completion_tokens + result.completion_tokens,
-                usd=used.usd + (cost or 0.0),
-            )
-        self.ledger._used = used
+        return Reservation(prompt, completion, estimate_cost(model, prompt, completion) or 0.0)
 
     async def generate(self, request: LLMRequest) -> LLMResult:
+        if request.max_tokens is None and self.default_max_tokens is not None:
+            request = dataclasses.replace(request, max_tokens=self.default_max_tokens)
         # A wrapped cache that will answer costs nothing, so no budget can refuse it. There is
         # no await between this check and the inner call, so the answer still holds then.
         will_hit = getattr(self.inner, "will_hit", None)
         free = callable(will_hit) and bool(will_hit(request))
-        tokens, usd = (0, 0.0) if free else self._estimate(request)
-        with self.ledger._lock:
-            self._reserve(tokens, usd, check=not free)
+        ticket = await self.ledger.reserve(None if free else self.reservation(request))
         result: LLMResult | None = None
+        error: BaseException | None = None
         try:
             result = await self.inner.generate(request)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            with self.ledger._lock:
-                self._release(tokens, usd, result)
+            self.ledger.settle(ticket, result, error, self.inner.model)
         return result
+
+    async def aclose(self) -> None:
+        """Close the inner runner."""
+        await self.inner.aclose()
+
+
+class CompletionCap(Runner):
+    """Sends requests that carry no ``max_tokens`` with ``max_tokens``; others as they are.
+
+    >>> import asyncio
+    >>> from sammo_core.runners import ScriptedRunner
+    >>> inner = ScriptedRunner(default="ok")
+    >>> _ = asyncio.run(CompletionCap(inner, 16).generate(LLMRequest.from_prompt("Hi")))
+    >>> inner.requests[0].max_tokens
+    16
+    """
+
+    def __init__(self, inner: Runner, max_tokens: int) -> None:
+        if max_tokens < 1:
+            raise ConfigError(f"max_tokens must be >= 1; got {max_tokens}")
+        self.inner = inner
+        self.max_tokens = max_tokens
+
+    @property
+    def model(self) -> str:  # type: ignore[override]
+        return self.inner.model
+
+    def __repr__(self) -> str:
+        return f"CompletionCap({self.inner!r}, max_tokens={self.max_tokens})"
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        if request.max_tokens is None:
+            request = dataclasses.replace(request, max_tokens=self.max_tokens)
+        return await self.inner.generate(request)
 
     async def aclose(self) -> None:
         """Close the inner runner."""

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from sammo_core.errors import BudgetExceededError, ConfigError, RunnerError
-from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
+from sammo_core.errors import BudgetExceededError, CacheMissError, ConfigError, RunnerError
+from sammo_core.runners.accounting import (
+    AccountingRunner,
+    Budget,
+    Ledger,
+    Reservation,
+    Usage,
+    UsageJournal,
+    prompt_token_bound,
+)
 from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 from sammo_core.runners.cache import Cache, CachedRunner
 from sammo_core.runners.pricing import PRICES, estimate_cost, price_for
@@ -125,40 +133,142 @@ def test_cache_hits_pass_an_exhausted_call_budget(tmp_path: Path) -> None:
 
 
 def test_token_budget_counts_the_reservation() -> None:
-    # Each call: 7 prompt tokens + max_tokens 4 reserved; 7 + 2 tokens spent.
+    # Each call reserves its prompt bound (31 bytes + 8 + 64 = 103) + max_tokens 4 = 107 tokens
+    # and spends 7 + 2 = 9.
     inner = ScriptedRunner(default="ok label", model="m")
-    runner = AccountingRunner(inner, Budget(tokens=37))
+    runner = AccountingRunner(inner, Budget(tokens=130))
     requests = [dataclasses.replace(r, max_tokens=4) for r in _requests(10)]
+    assert runner.reservation(requests[0]).tokens == 107
     for request in requests[:3]:
         asyncio.run(runner.generate(request))
     assert runner.usage.total_tokens == 27
-    with pytest.raises(BudgetExceededError, match=r"tokens budget exhausted: 27 used .* 11 more"):
+    with pytest.raises(BudgetExceededError, match=r"tokens budget exhausted: 27 used \+ 107 more"):
         asyncio.run(runner.generate(requests[3]))
     assert inner.calls == 3
 
 
-def test_dollar_budget_uses_the_price_estimate() -> None:
-    # gpt-4o: $2.50 per 1M input tokens; a 1,000-word prompt costs $0.0025 to send.
+def _as_long_as_allowed(request: LLMRequest) -> str:
+    """A model that always talks until its completion cap stops it."""
+    return " ".join(["word"] * (request.max_tokens or 5000))
+
+
+@pytest.mark.parametrize("limit", [50, 120, 400, 1000])
+def test_a_token_budget_holds_against_answers_as_long_as_allowed(limit: int) -> None:
+    # Before, a call under Budget(tokens=50) spent 203 tokens: the reservation counted words
+    # and the answer had no cap.
+    inner = ScriptedRunner(default=_as_long_as_allowed, model="m", latency=0.01)
+    runner = AccountingRunner(inner, Budget(tokens=limit), default_max_tokens=30)
+    outcomes = _outcomes(runner, _requests(12))
+    assert runner.usage.total_tokens <= limit
+    done = [o for o in outcomes if isinstance(o, LLMResult)]
+    assert all(r.completion_tokens == 30 for r in done)
+    refused = [o for o in outcomes if isinstance(o, BudgetExceededError)]
+    assert len(done) + len(refused) == 12
+    # A call is refused only when the tokens spent leave no room for its reservation (133 or
+    # 134 tokens), never for room that calls in flight held and then gave back.
+    assert (not refused) or runner.usage.total_tokens + 133 > limit
+    assert bool(done) == (limit >= 134)
+
+
+def test_an_uncapped_request_cannot_run_under_a_token_budget() -> None:
+    inner = ScriptedRunner(default=_as_long_as_allowed, model="m")
+    runner = AccountingRunner(inner, Budget(tokens=1000))
+    with pytest.raises(ConfigError, match=r"without max_tokens .*Budget\(tokens=1000\)"):
+        asyncio.run(runner.generate(_requests(1)[0]))
+    assert inner.calls == 0
+    capped = AccountingRunner(inner, ledger=runner.ledger, default_max_tokens=12)
+    assert asyncio.run(capped.generate(_requests(1)[0])).completion_tokens == 12
+    assert inner.requests[0].max_tokens == 12
+
+
+def test_prompt_token_bound_is_never_below_the_word_count() -> None:
+    texts = ["", "a", "Hello, world!", "naïve café — déjà vu", "x" * 1000, "1 + 1 = 2 ?!"]
+    for text in texts:
+        request = LLMRequest.from_prompt(text or " ", system="Be brief.")
+        assert prompt_token_bound(request) >= count_tokens(request.prompt_text) + 2 * 8 + 64
+        assert prompt_token_bound(request) >= len(request.prompt_text.encode("utf-8"))
+
+
+def test_dollar_budget_reserves_the_price_of_the_bound() -> None:
+    # gpt-4o: $2.50 per 1M input tokens, $10 per 1M output tokens. A 1,000-word prompt of 4,999
+    # bytes reserves 5,071 prompt tokens and max_tokens 1; it spends 1,000 and 1.
     prompt = " ".join(["word"] * 1000)
     assert count_tokens(prompt) == 1000
     inner = ScriptedRunner(default="ok", model="gpt-4o")
-    runner = AccountingRunner(inner, Budget(usd=0.01))
-    outcomes = _outcomes(runner, [LLMRequest.from_prompt(prompt, sample_index=i) for i in range(6)])
-    assert sum(isinstance(o, LLMResult) for o in outcomes) == 3
+    runner = AccountingRunner(inner, Budget(usd=0.03))
+    requests = [LLMRequest.from_prompt(prompt, sample_index=i, max_tokens=1) for i in range(9)]
+    reserved = (5071 * 2.5 + 1 * 10.0) / 1e6
+    assert runner.reservation(requests[0]).usd == pytest.approx(reserved)
+    outcomes = _outcomes(runner, requests)
+    spent = (1000 * 2.5 + 1 * 10.0) / 1e6
+    affordable = next(k for k in range(20) if k * spent + reserved > 0.03)
+    assert sum(isinstance(o, LLMResult) for o in outcomes) == affordable == 7
     assert isinstance(outcomes[-1], BudgetExceededError)
     assert "usd budget exhausted" in str(outcomes[-1])
-    assert runner.usage.usd == pytest.approx(3 * (1000 * 2.5 + 1 * 10.0) / 1e6)
-    assert runner.usage.usd <= 0.01
+    assert runner.usage.usd == pytest.approx(7 * spent)
+    with pytest.raises(ConfigError, match="without max_tokens"):
+        asyncio.run(runner.generate(LLMRequest.from_prompt(prompt)))
 
 
-def test_a_failed_call_counts_nothing_and_frees_its_reservation() -> None:
+def test_a_failed_call_is_charged_its_reservation() -> None:
+    # The model may have answered (and billed) a call whose answer never came back.
     inner = ScriptedRunner(rules={"ok": "fine"}, model="m")  # other prompts raise
-    runner = AccountingRunner(inner, Budget(calls=1))
+    runner = AccountingRunner(inner, Budget(calls=2), default_max_tokens=5)
+    request = LLMRequest.from_prompt("fails")
     with pytest.raises(RunnerError):
-        asyncio.run(runner.generate(LLMRequest.from_prompt("fails")))
-    assert runner.usage == Usage(wall_seconds=runner.usage.wall_seconds)
+        asyncio.run(runner.generate(request))
+    bound = prompt_token_bound(request)
+    assert runner.usage == Usage(
+        calls=1, prompt_tokens=bound, completion_tokens=5, wall_seconds=runner.usage.wall_seconds
+    )
     assert asyncio.run(runner.generate(LLMRequest.from_prompt("ok"))).text == "fine"
+    assert runner.usage.calls == 2
+
+
+def test_a_call_refused_before_sending_counts_nothing(tmp_path: Path) -> None:
+    inner = ScriptedRunner(default="x", model="m")
+    Cache(tmp_path / "c.sqlite").close()
+    with Cache(tmp_path / "c.sqlite", mode="replay") as cache:
+        runner = AccountingRunner(CachedRunner(inner, cache), Budget(calls=2))
+        with pytest.raises(CacheMissError):
+            asyncio.run(runner.generate(LLMRequest.from_prompt("not cached")))
+    assert (runner.usage.calls, inner.calls) == (0, 0)
+
+
+def test_a_cancelled_call_is_charged_and_frees_no_room() -> None:
+    inner = ScriptedRunner(default="late", model="m", latency=5)
+    runner = AccountingRunner(inner, Budget(calls=1))
+
+    async def interrupted() -> None:
+        task = asyncio.ensure_future(runner.generate(LLMRequest.from_prompt("Hi")))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupted())
     assert runner.usage.calls == 1
+    with pytest.raises(BudgetExceededError, match="1 used"):
+        asyncio.run(runner.generate(LLMRequest.from_prompt("again")))
+
+
+def test_a_journal_keeps_every_call_across_sessions_and_kills(tmp_path: Path) -> None:
+    path = tmp_path / "usage.jsonl"
+    inner = ScriptedRunner(default="ok", model="m")
+    with UsageJournal(path, tag="run") as journal:
+        runner = AccountingRunner(inner, ledger=Ledger(Budget(calls=3), journal=journal))
+        asyncio.run(runner.generate_many(_requests(2)))
+        journal.sent(99, Reservation(100, 7))  # a call in flight when the process died
+    with path.open("ab") as f:
+        f.write(b'{"kind": "sent", "id": 100, "prom')  # torn while being written: never sent
+    with UsageJournal(path, tag="run") as journal:
+        assert (journal.usage.calls, journal.usage.completion_tokens) == (3, 2 + 7)
+        runner = AccountingRunner(inner, ledger=Ledger(Budget(calls=3), journal=journal))
+        with pytest.raises(BudgetExceededError, match="3 used"):
+            asyncio.run(runner.generate(_requests(1)[0]))
+    assert inner.calls == 2
+    with pytest.raises(ConfigError, match="belongs to run 'run', not 'other'"):
+        UsageJournal(path, tag="other")
 
 
 def test_wall_seconds_is_busy_time_not_the_sum_of_calls() -> None:

@@ -172,7 +172,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
     assert b["best"]["hash"] == a["best"]["hash"]
     assert b["best"]["scores"] == a["best"]["scores"]
     assert b["candidates"] == a["candidates"]
-    assert b["usage"]["calls"] == a["usage"]["calls"]
+    # the killed session's calls stay charged, the work redone since its checkpoint too
+    assert b["usage"]["calls"] >= a["usage"]["calls"]
     trace_a = (whole / "trace.jsonl").read_text()
     trace_b = (killed / "trace.jsonl").read_text()
     assert trace_a == trace_b

@@ -24,6 +24,8 @@ from search import (
 )
 
 VAL, TEST = items(20), items(20, start=100)
+# Room for the uninterrupted run (580 calls) and the work a resume redoes after a crash.
+BUDGET = 1000
 
 
 class Crash(Exception):
@@ -33,8 +35,10 @@ class Crash(Exception):
 class CrashAfter(Runner):
     def __init__(self, inner: Runner, calls: int) -> None:
         self.inner, self.left, self.model = inner, calls, inner.model
+        self.attempts = 0  # calls that reached this runner, the crashed ones included
 
     async def generate(self, request: LLMRequest) -> LLMResult:
+        self.attempts += 1
         if self.left <= 0:
             raise Crash("killed")
         self.left -= 1
@@ -44,13 +48,13 @@ class CrashAfter(Runner):
 def make(kind: str) -> Search:
     ops = Mixture([DropSection(), ChangeExampleCount(), SwapExamples(), ReorderSections()])
     if kind == "beam":
-        return BeamSearch(ops, width=2, depth=4, budget=SearchBudget(calls=700), seed=3)
+        return BeamSearch(ops, width=2, depth=4, budget=SearchBudget(calls=BUDGET), seed=3)
     return RegularizedEvolution(
         ops,
         population_size=4,
         tournament_size=2,
         cycles=12,
-        budget=SearchBudget(calls=700),
+        budget=SearchBudget(calls=BUDGET),
         seed=3,
     )
 
@@ -68,24 +72,30 @@ def test_resume_after_a_crash_gives_the_uninterrupted_result(
 ) -> None:
     model = synthetic_model()
     whole = go(make(kind), model, tmp_path / "whole")
-    crash_after = int(model.calls * fraction)
+    crash_after = int(whole.usage.calls * fraction)  # during the search, not its test report
 
+    crashing = CrashAfter(synthetic_model(), crash_after)
     with pytest.raises(Crash):
-        go(make(kind), CrashAfter(synthetic_model(), crash_after), tmp_path / "crashed")
-    resumed = go(make(kind), synthetic_model(), tmp_path / "crashed", resume=True)
+        go(make(kind), crashing, tmp_path / "crashed")
+    after = synthetic_model()
+    resumed = go(make(kind), after, tmp_path / "crashed", resume=True)
 
     assert [c.hash for c in resumed.candidates] == [c.hash for c in whole.candidates]
     assert [c.description for c in resumed.candidates] == [c.description for c in whole.candidates]
     assert resumed.best.id == whole.best.id
     assert resumed.best.scores == whole.best.scores
     assert resumed.test_scores == whole.test_scores
-    assert resumed.usage.calls == whole.usage.calls
+    # Usage counts every call both sessions made (a call that crashed may have been billed),
+    # not just those the checkpoint saw: the work redone after the last checkpoint costs.
+    resumed_search_calls = after.calls - resumed.test_usage.calls  # the test report is apart
+    assert resumed.usage.calls == crashing.attempts + resumed_search_calls >= whole.usage.calls
+    assert resumed.usage.calls <= BUDGET
     assert resumed.stopped == whole.stopped
 
 
 def test_resume_refuses_another_search(tmp_path: Path) -> None:
     go(make("beam"), synthetic_model(), tmp_path)
-    other = BeamSearch(Mixture([DropSection()]), budget=SearchBudget(calls=700), seed=4)
+    other = BeamSearch(Mixture([DropSection()]), budget=SearchBudget(calls=BUDGET), seed=4)
     with pytest.raises(ConfigError, match="belongs to a different search"):
         go(other, synthetic_model(), tmp_path, resume=True)
     fresh = go(make("beam"), synthetic_model(), tmp_path / "empty", resume=True)
