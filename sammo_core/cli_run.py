@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from sammo_core.objectives import Score
     from sammo_core.results import ResultTable
     from sammo_core.runners.accounting import Usage
+    from sammo_core.runners.retry import RetryStats
 
 __all__ = [
     "add_program_arguments",
@@ -52,10 +55,21 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--concurrency", type=int, default=32, help="calls in flight (default 32)")
     group.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds before a call is retried (default 60)"
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds one request may take in all, answer read to its end, before it is "
+        "retried (default 60)",
     )
     group.add_argument("--rpm", type=float, help="requests per minute limit")
     group.add_argument("--tpm", type=float, help="tokens per minute limit")
+    group.add_argument(
+        "--max-reply-bytes",
+        type=int,
+        default=DEFAULT_MAX_REPLY_BYTES,
+        help="cut reply text beyond this many bytes, in results and in the cache "
+        f"(default {DEFAULT_MAX_REPLY_BYTES:,}; 0: no cap)",
+    )
 
 
 def add_program_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +130,7 @@ def _run_command(args: argparse.Namespace) -> int:
     from sammo_core.graph import compile
     from sammo_core.loading import load_data, load_program
     from sammo_core.objectives import evaluate, get_objective
-    from sammo_core.runners.factory import build_runner
+    from sammo_core.runners.factory import build_runner_from_args
 
     loaded = load_program(args.program)
     data = load_data(
@@ -132,16 +146,7 @@ def _run_command(args: argparse.Namespace) -> int:
         data = data[: args.limit]
     objective = get_objective(args.objective or loaded.objective or "accuracy")
     graph = compile(loaded.program)
-    stack = build_runner(
-        args.model,
-        base_url=args.base_url,
-        cache=args.cache,
-        cache_mode="replay" if args.replay else "readwrite",
-        max_concurrency=args.concurrency,
-        requests_per_minute=args.rpm,
-        tokens_per_minute=args.tpm,
-        timeout=args.timeout,
-    )
+    stack = build_runner_from_args(args)
 
     from rich.console import Console
 
@@ -165,7 +170,7 @@ def _run_command(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     scores = evaluate(results, [objective])
     usage = stack.usage
-    _print_summary(console, scores, usage, elapsed, len(results))
+    _print_summary(console, scores, usage, elapsed, len(results), requests=stack.retry_stats)
     if args.out is not None:
         _write_outputs(
             args,
@@ -176,13 +181,20 @@ def _run_command(args: argparse.Namespace) -> int:
             scores=scores,
             usage=usage,
             elapsed=elapsed,
+            requests=stack.retry_stats,
         )
         console.print(f"wrote {args.out / 'results.json'} and {args.out / 'predictions.jsonl'}")
     return 0
 
 
 def _print_summary(
-    console: Any, scores: dict[str, Score], usage: Usage, elapsed: float, rows: int
+    console: Any,
+    scores: dict[str, Score],
+    usage: Usage,
+    elapsed: float,
+    rows: int,
+    *,
+    requests: RetryStats | None = None,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -194,6 +206,12 @@ def _print_summary(
         interval = f" [{score.ci_low:.3f}, {score.ci_high:.3f}]" if score.ci_low is not None else ""
         table.add_row(score.name, f"{score.value:.3f}{interval}")
     table.add_row("calls", f"{usage.calls:,}")
+    if requests is not None and requests.attempts:
+        # What the calls cost on the wire: every attempt, the retries by cause, the waits.
+        causes = ", ".join(f"{c} {n}" for c, n in requests.retries_by_cause.items() if n)
+        table.add_row("requests sent", f"{requests.attempts:,}")
+        table.add_row("retries", f"{requests.retries:,}" + (f" ({causes})" if causes else ""))
+        table.add_row("retry wait", f"{requests.wait_seconds:.1f} s")
     table.add_row("cache hits", f"{usage.cache_hits:,}")
     table.add_row("prompt tokens", f"{usage.prompt_tokens:,}")
     table.add_row("completion tokens", f"{usage.completion_tokens:,}")
@@ -216,6 +234,7 @@ def _write_outputs(
     scores: dict[str, Score],
     usage: Usage,
     elapsed: float,
+    requests: RetryStats | None = None,
 ) -> None:
     from sammo_core import __version__
     from sammo_core.serialization import dumps
@@ -231,6 +250,7 @@ def _write_outputs(
         "model": args.model,
         "scores": {name: s.to_dict() for name, s in scores.items()},
         "usage": usage.to_dict(),
+        "requests": None if requests is None else requests.to_dict(),
         "seconds": round(elapsed, 3),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "sammo_core_version": __version__,

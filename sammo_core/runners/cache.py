@@ -37,7 +37,7 @@ from typing import Literal, get_args
 import orjson
 
 from sammo_core.errors import CacheMissError, ConfigError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Runner
 
 __all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key"]
 
@@ -250,7 +250,9 @@ class CachedRunner(Runner):
 
     A hit returns the stored result with ``cached=True``; so does a request that joined an
     identical one already in flight (``deduplicated`` counts those). Keys include
-    ``inner.model``, so one cache file may serve several models.
+    ``inner.model``, so one cache file may serve several models. Reply text beyond
+    ``max_reply_bytes`` UTF-8 bytes is cut before it is stored (``LLMResult.truncated``), and the
+    caller gets the same cut result as a later hit would; ``None`` stores every byte.
 
     >>> import asyncio, tempfile, pathlib
     >>> from sammo_core.runners import LLMRequest, ScriptedRunner
@@ -263,9 +265,14 @@ class CachedRunner(Runner):
     >>> runner.cache.close()
     """
 
-    def __init__(self, inner: Runner, cache: Cache) -> None:
+    def __init__(
+        self, inner: Runner, cache: Cache, max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES
+    ) -> None:
+        if max_reply_bytes is not None and max_reply_bytes < 1:
+            raise ConfigError(f"max_reply_bytes must be >= 1 or None; got {max_reply_bytes}")
         self.inner = inner
         self.cache = cache
+        self.max_reply_bytes = max_reply_bytes
         self.deduplicated = 0
         self._inflight: dict[str, _InFlight] = {}
 
@@ -323,7 +330,7 @@ class CachedRunner(Runner):
 
     async def _fetch(self, key: str, request: LLMRequest) -> LLMResult:
         try:
-            result = await self.inner.generate(request)
+            result = (await self.inner.generate(request)).capped(self.max_reply_bytes)
             self.cache.put(self.inner.model, request, result)
             return result
         finally:
