@@ -143,7 +143,9 @@ class RetryStats:
 
     def summary(self) -> str:
         """One line for a report."""
-        causes = ", ".join(f"{c}: {n}" for c, n in self.retries_by_cause.items() if n)
+        causes = ", ".join(
+            f"{c}: {n}" for c in RETRY_CAUSES if (n := self.retries_by_cause.get(c, 0))
+        )
         failed = f"; {self.failed} failed" if self.failed else ""
         return (
             f"{self.attempts:,} requests for {self.calls:,} calls; {self.retries:,} retries"
@@ -179,7 +181,7 @@ class RetryRecorder:
             attempts=self.attempts,
             retries=self.retries,
             failed=self.failed,
-            retries_by_cause=dict(self._by_cause),
+            retries_by_cause={c: self._by_cause[c] for c in RETRY_CAUSES if c in self._by_cause},
             wait_seconds=self.wait_seconds,
         )
 
