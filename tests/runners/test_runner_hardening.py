@@ -24,11 +24,14 @@ from sammo_core.cli import main
 from sammo_core.errors import ConfigError, RunnerError
 from sammo_core.runners import (
     DEFAULT_MAX_REPLY_BYTES,
+    Cache,
+    CachedRunner,
     LLMRequest,
     LLMResult,
     Message,
     OpenAIRunner,
     RetryPolicy,
+    ScriptedRunner,
     build_runner,
     runner_stats,
 )
@@ -320,3 +323,15 @@ def test_run_writes_cut_replies_and_rejects_a_bad_cap(
     assert len(predictions) < 2 * 4 * 1000 + 4000  # two rows, reply at most twice each
     assert [json.loads(row)["prediction"] for row in predictions.splitlines()] == ["Yes", "Yes"]
     assert "--max-reply-bytes must be >= 0 (0 keeps every byte); got -1" in capsys.readouterr().err
+
+
+def test_the_cache_caps_what_any_backend_returns_and_stores(tmp_path: Path) -> None:
+    inner = ScriptedRunner(default="y" * 10_000)
+    with Cache(tmp_path / "c.sqlite") as cache:
+        runner = CachedRunner(inner, cache, max_reply_bytes=100)
+        first = runner.generate_sync(LLMRequest.from_prompt("hi"))
+        stored = cache.get("scripted", LLMRequest.from_prompt("hi"))
+        again = runner.generate_sync(LLMRequest.from_prompt("hi"))
+    assert (first.text, first.truncated) == ("y" * 100, True)
+    assert stored is not None and (stored.text, stored.truncated) == ("y" * 100, True)
+    assert (again.text, again.cached, inner.calls) == ("y" * 100, True, 1)
