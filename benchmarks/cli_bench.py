@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from sammo_core.objectives import Score
     from sammo_core.runners.accounting import Usage
     from sammo_core.runners.base import Runner
-    from sammo_core.runners.cache import CacheMode
     from search.candidate import Candidate
 
 __all__ = ["register"]
@@ -308,7 +307,7 @@ def _run_command(args: argparse.Namespace) -> int:
     from benchmarks.report import write_report
     from benchmarks.suites import SuiteOptions, get_suite
     from sammo_core.errors import SammoError
-    from sammo_core.runners.factory import build_runner
+    from sammo_core.runners.factory import build_runner_from_args
 
     console = Console(stderr=True)
     data_dir = resolve_data_dir(args.data_dir)
@@ -324,7 +323,6 @@ def _run_command(args: argparse.Namespace) -> int:
     names = _chosen_tasks(args, data_dir)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    cache_mode: CacheMode = "replay" if args.replay else "readwrite"
     proposer_model = args.proposer_model or args.model
     results: dict[str, Any] = {
         "suite": suite.name,
@@ -345,20 +343,12 @@ def _run_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
 
     async def go() -> None:
-        def stack(model: str) -> Any:
-            return build_runner(
-                model,
-                base_url=args.base_url,
-                cache=args.cache,
-                cache_mode=cache_mode,
-                max_concurrency=args.concurrency,
-                requests_per_minute=args.rpm,
-                tokens_per_minute=args.tpm,
-                timeout=args.timeout,
-            )
-
-        task_stack = stack(args.model)
-        proposer_stack = task_stack if proposer_model == args.model else stack(proposer_model)
+        task_stack = build_runner_from_args(args)
+        proposer_stack = (
+            task_stack
+            if proposer_model == args.model
+            else build_runner_from_args(args, model=proposer_model)
+        )
 
         def inner(s: Any) -> Runner:
             # The search accounts for itself; it gets the cache (if any) over the backend.

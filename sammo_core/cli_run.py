@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from sammo_core.loading import ProgramFile
     from sammo_core.objectives import Objective, Score
     from sammo_core.runners.accounting import Usage
+    from sammo_core.runners.retry import RetryStats
 
 __all__ = [
     "add_program_arguments",
@@ -68,10 +71,27 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--concurrency", type=int, default=32, help="calls in flight (default 32)")
     group.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds before a call is retried (default 60)"
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds one request may take in all, answer read to its end, before it is "
+        "retried (default 60)",
+    )
+    group.add_argument(
+        "--max-attempts",
+        type=positive_int_argument,
+        default=5,
+        help="attempts per call before it fails, retrying 429s, 5xx and timeouts (default 5)",
     )
     group.add_argument("--rpm", type=float, help="requests per minute limit")
     group.add_argument("--tpm", type=float, help="tokens per minute limit")
+    group.add_argument(
+        "--max-reply-bytes",
+        type=int,
+        default=DEFAULT_MAX_REPLY_BYTES,
+        help="cut reply text beyond this many bytes, in results and in the cache "
+        f"(default {DEFAULT_MAX_REPLY_BYTES:,}; 0: no cap)",
+    )
 
 
 def base_url_argument(text: str) -> str:
@@ -188,12 +208,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "far are written); 'skip' records it as failed, scores it wrong and goes on "
         "(default: fail)",
     )
-    parser.add_argument(
-        "--max-attempts",
-        type=positive_int_argument,
-        default=5,
-        help="attempts per call before it fails, retrying 429s, 5xx and timeouts (default 5)",
-    )
     add_runner_arguments(parser)
     parser.set_defaults(func=_run_command)
 
@@ -263,24 +277,13 @@ def _load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Obje
 def _run_command(args: argparse.Namespace) -> int:
     from sammo_core.graph import compile
     from sammo_core.results import ResultRow
-    from sammo_core.runners.factory import build_runner
-    from sammo_core.runners.retry import RetryPolicy
+    from sammo_core.runners.factory import build_runner_from_args
 
     loaded, data, objective = _load_inputs(args)
     graph = compile(loaded.program)
     if args.out is not None:
         check_out_dir(args.out, _OUT_FILES)
-    stack = build_runner(
-        args.model,
-        base_url=args.base_url,
-        cache=args.cache,
-        cache_mode="replay" if args.replay else "readwrite",
-        max_concurrency=args.concurrency,
-        requests_per_minute=args.rpm,
-        tokens_per_minute=args.tpm,
-        timeout=args.timeout,
-        retry=RetryPolicy(max_attempts=args.max_attempts),
-    )
+    stack = build_runner_from_args(args)
 
     from rich.console import Console
 
@@ -313,10 +316,11 @@ def _run_command(args: argparse.Namespace) -> int:
             rows=done,
             stopped=stopped,
         )
-        report.summarize(console, stack.usage, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        report.summarize(console, stack.usage, elapsed, requests=stack.retry_stats)
         if args.out is None:
             return None
-        report.write(stack.usage, time.perf_counter() - start)
+        report.write(stack.usage, elapsed, requests=stack.retry_stats)
         out: Path = args.out
         return out
 
@@ -371,7 +375,9 @@ class _Report:
         )
         self.replies = reply_counts(self.results, [objective])
 
-    def summarize(self, console: Console, usage: Usage, elapsed: float) -> None:
+    def summarize(
+        self, console: Console, usage: Usage, elapsed: float, *, requests: RetryStats | None
+    ) -> None:
         title = f"{len(self.results)} rows"
         if self.stopped is not None:
             title = f"{len(self.results)} of {len(self.data)} rows (partial: {self.stopped})"
@@ -382,9 +388,10 @@ class _Report:
             elapsed=elapsed,
             title=title,
             replies=self.replies,
+            requests=requests,
         )
 
-    def write(self, usage: Usage, elapsed: float) -> None:
+    def write(self, usage: Usage, elapsed: float, *, requests: RetryStats | None) -> None:
         from sammo_core import __version__
         from sammo_core.serialization import dumps
 
@@ -405,6 +412,7 @@ class _Report:
             # What the program costs per input (cache or not), apart from what this run spent.
             "cost_per_input": self.results.cost_per_input().to_dict(),
             "usage": usage.to_dict(),
+            "requests": None if requests is None else requests.to_dict(),
             "seconds": round(elapsed, 3),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "sammo_core_version": __version__,
@@ -432,6 +440,7 @@ def _print_summary(
     elapsed: float,
     title: str,
     replies: dict[str, int | None],
+    requests: RetryStats | None = None,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -446,6 +455,12 @@ def _print_summary(
         if count is not None:  # off_label only with a label objective
             table.add_row(_REPLY_ROWS[kind], f"{count:,}")
     table.add_row("calls", f"{usage.calls:,}")
+    if requests is not None and requests.attempts:
+        # What the calls cost on the wire: every attempt, the retries by cause, the waits.
+        causes = ", ".join(f"{c} {n}" for c, n in requests.retries_by_cause.items() if n)
+        table.add_row("requests sent", f"{requests.attempts:,}")
+        table.add_row("retries", f"{requests.retries:,}" + (f" ({causes})" if causes else ""))
+        table.add_row("retry wait", f"{requests.wait_seconds:.1f} s")
     table.add_row("cache hits", f"{usage.cache_hits:,}")
     table.add_row("prompt tokens", f"{usage.prompt_tokens:,}")
     table.add_row("completion tokens", f"{usage.completion_tokens:,}")

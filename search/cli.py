@@ -21,7 +21,6 @@ from sammo_core.cli_run import add_program_arguments, add_runner_arguments
 if TYPE_CHECKING:
     from mutators.base import Mutator
     from sammo_core.objectives import Objective
-    from sammo_core.runners.cache import CacheMode
     from search.base import Progress, Search
     from search.result import SearchResult
 
@@ -195,29 +194,18 @@ def _optimize(args: argparse.Namespace) -> int:
     from sammo_core.graph import compile
     from sammo_core.loading import load_program
     from sammo_core.objectives import parse_objectives
-    from sammo_core.runners.factory import build_runner
+    from sammo_core.runners.factory import build_runner_from_args
 
     console = Console(stderr=True)
     loaded = load_program(args.program)
     train, val, test = _splits(args, loaded)
     objectives = parse_objectives(args.objective or loaded.objective or "accuracy")
     search = _strategy(args, mixture_of(args.operators), objectives)
-    cache_mode: CacheMode = "replay" if args.replay else "readwrite"
-    task = build_runner(
-        args.model,
-        base_url=args.base_url,
-        cache=args.cache,
-        cache_mode=cache_mode,
-        max_concurrency=args.concurrency,
-        requests_per_minute=args.rpm,
-        tokens_per_minute=args.tpm,
-        timeout=args.timeout,
-    )
+    task = build_runner_from_args(args)
     proposer = task
     if args.proposer_model and args.proposer_model != args.model:
-        proposer = build_runner(
-            args.proposer_model, base_url=args.base_url, cache=args.cache, cache_mode=cache_mode
-        )
+        # The same endpoint, cache, timeout and limits as the task model; only the model differs.
+        proposer = build_runner_from_args(args, model=args.proposer_model)
     console.print(
         f"[bold]{search.__class__.__name__}[/] on {args.model}: train {len(train)}, "
         f"val {len(val)}, test {len(test)} rows; program {compile(loaded.program).hash}"

@@ -7,13 +7,24 @@ stack from a model name. Importing this package loads neither openai nor llama_c
 """
 
 from sammo_core.runners.accounting import AccountingRunner, Budget, Ledger, Usage
-from sammo_core.runners.base import LLMRequest, LLMResult, Message, Runner
+from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Message, Runner
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode, cache_key
-from sammo_core.runners.factory import RunnerStack, build_runner
+from sammo_core.runners.factory import (
+    RunnerStack,
+    build_runner,
+    build_runner_from_args,
+    runner_stats,
+)
 from sammo_core.runners.local import LlamaCppRunner
 from sammo_core.runners.openai_runner import OpenAIRunner, OpenAIRunnerStats
 from sammo_core.runners.pricing import estimate_cost
-from sammo_core.runners.retry import RetryableError, RetryEvent, RetryPolicy, with_retries
+from sammo_core.runners.retry import (
+    RetryableError,
+    RetryEvent,
+    RetryPolicy,
+    RetryStats,
+    with_retries,
+)
 from sammo_core.runners.scripted import ScriptedRunner
 from sammo_core.runners.throttle import (
     Limiter,
@@ -24,6 +35,7 @@ from sammo_core.runners.throttle import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_REPLY_BYTES",
     "AccountingRunner",
     "Budget",
     "Cache",
@@ -39,6 +51,7 @@ __all__ = [
     "OpenAIRunnerStats",
     "RetryEvent",
     "RetryPolicy",
+    "RetryStats",
     "RetryableError",
     "Runner",
     "RunnerStack",
@@ -48,8 +61,10 @@ __all__ = [
     "TokenBucket",
     "Usage",
     "build_runner",
+    "build_runner_from_args",
     "cache_key",
     "estimate_cost",
     "estimate_tokens",
+    "runner_stats",
     "with_retries",
 ]

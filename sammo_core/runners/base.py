@@ -21,7 +21,10 @@ from typing import Any, Literal
 
 from sammo_core.errors import ConfigError
 
-__all__ = ["LLMRequest", "LLMResult", "Message", "Runner"]
+__all__ = ["DEFAULT_MAX_REPLY_BYTES", "LLMRequest", "LLMResult", "Message", "Runner"]
+
+DEFAULT_MAX_REPLY_BYTES = 256 * 1024
+"""The most UTF-8 bytes of reply text a runner returns and a cache stores, unless told otherwise."""
 
 Role = Literal["system", "user", "assistant"]
 _ROLES = ("system", "user", "assistant")
@@ -102,7 +105,11 @@ class LLMRequest:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LLMResult:
-    """One completion with its exact accounting."""
+    """One completion with its exact accounting.
+
+    ``truncated`` says that ``text`` was cut to a byte cap (see :meth:`capped`); the token
+    counts stay what the server reported for the whole reply.
+    """
 
     text: str
     prompt_tokens: int = 0
@@ -110,6 +117,26 @@ class LLMResult:
     model: str = ""
     cached: bool = False
     cost_usd: float = 0.0
+    truncated: bool = False
+
+    def capped(self, max_bytes: int | None) -> LLMResult:
+        """This result with ``text`` cut to at most ``max_bytes`` UTF-8 bytes (``None``: no cap).
+
+        A cut never splits a character; a cut result has ``truncated=True``.
+
+        >>> LLMResult("añb").capped(2)
+        LLMResult(text='a', prompt_tokens=0, completion_tokens=0, model='', cached=False, \
+cost_usd=0.0, truncated=True)
+        >>> LLMResult("short").capped(100).truncated
+        False
+        """
+        if max_bytes is None or len(self.text) * 4 <= max_bytes:  # UTF-8: <= 4 bytes a char
+            return self
+        data = self.text.encode("utf-8")
+        if len(data) <= max_bytes:
+            return self
+        text = data[:max_bytes].decode("utf-8", errors="ignore")
+        return dataclasses.replace(self, text=text, truncated=True)
 
     @property
     def total_tokens(self) -> int:

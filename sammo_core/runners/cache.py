@@ -41,7 +41,7 @@ from typing import Literal, get_args
 import orjson
 
 from sammo_core.errors import CacheMissError, ConfigError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Runner
 
 __all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key"]
 
@@ -286,7 +286,9 @@ class CachedRunner(Runner):
     models and servers without mixing their answers. Pass one ``endpoint`` label to the
     runners of equivalent servers (replicas of the same weights) to let them share entries.
     Wrap the backend itself (as :func:`~sammo_core.runners.build_runner` does): wrappers
-    between them do not pass ``endpoint`` through.
+    between them do not pass ``endpoint`` through. Reply text beyond
+    ``max_reply_bytes`` UTF-8 bytes is cut before it is stored (``LLMResult.truncated``), and the
+    caller gets the same cut result as a later hit would; ``None`` stores every byte.
 
     >>> import asyncio, tempfile, pathlib
     >>> from sammo_core.runners import LLMRequest, ScriptedRunner
@@ -299,9 +301,19 @@ class CachedRunner(Runner):
     >>> runner.cache.close()
     """
 
-    def __init__(self, inner: Runner, cache: Cache, *, endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        inner: Runner,
+        cache: Cache,
+        max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
+        *,
+        endpoint: str | None = None,
+    ) -> None:
+        if max_reply_bytes is not None and max_reply_bytes < 1:
+            raise ConfigError(f"max_reply_bytes must be >= 1 or None; got {max_reply_bytes}")
         self.inner = inner
         self.cache = cache
+        self.max_reply_bytes = max_reply_bytes
         self.endpoint = endpoint if endpoint is not None else inner.endpoint
         self.deduplicated = 0
         self._inflight: dict[str, _InFlight] = {}
@@ -368,7 +380,7 @@ class CachedRunner(Runner):
 
     async def _fetch(self, key: str, request: LLMRequest) -> LLMResult:
         try:
-            result = await self.inner.generate(request)
+            result = (await self.inner.generate(request)).capped(self.max_reply_bytes)
             self.cache.put(self.inner.model, request, result, endpoint=self.endpoint)
             return result
         finally:

@@ -3,24 +3,31 @@
 ``model="local"`` is the embedded SmolLM2-135M-Instruct (llama.cpp), ``"local:PATH"`` any GGUF
 file; every other name goes to an OpenAI-compatible endpoint. The stack is
 ``AccountingRunner(CachedRunner(backend))``: accounting outermost, so cache hits are counted
-as tokens saved, not spent.
+as tokens saved, not spent. :func:`build_runner_from_args` builds it from the command-line
+options every model-calling command shares (``run``, ``optimize`` for task and proposer,
+``bench``), so no command can drop one. :func:`runner_stats` reads the retry statistics under
+any stack.
 
->>> stack = build_runner("gpt-4o-mini", base_url="http://127.0.0.1:9/v1")
->>> stack.runner.model
-'gpt-4o-mini'
+>>> stack = build_runner("gpt-4o-mini", base_url="http://127.0.0.1:9/v1", timeout=5)
+>>> stack.runner.model, stack.backend.timeout
+('gpt-4o-mini', 5.0)
+>>> runner_stats(stack).to_dict()["attempts"]
+0
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
+from sammo_core.errors import ConfigError
 from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
-from sammo_core.runners.base import Runner
+from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, Runner
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode
-from sammo_core.runners.retry import RetryPolicy
+from sammo_core.runners.retry import RetryPolicy, RetryStats
 
-__all__ = ["RunnerStack", "build_runner"]
+__all__ = ["RunnerStack", "build_runner", "build_runner_from_args", "runner_stats"]
 
 
 @dataclasses.dataclass
@@ -34,6 +41,11 @@ class RunnerStack:
     @property
     def usage(self) -> Usage:
         return self.runner.usage
+
+    @property
+    def retry_stats(self) -> RetryStats:
+        """Requests sent, retries by cause and time spent waiting (see :func:`runner_stats`)."""
+        return runner_stats(self.backend)
 
     async def aclose(self) -> None:
         await self.runner.aclose()
@@ -55,14 +67,16 @@ def build_runner(
     timeout: float = 60.0,
     retry: RetryPolicy | None = None,
     cache_endpoint: str | None = None,
+    max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
 ) -> RunnerStack:
     """Build backend + optional persistent cache + accounting for ``model``.
 
-    ``retry`` is the endpoint's retry policy (default ``RetryPolicy()``); the embedded model
-    does not retry. Cache keys hold the model name and the endpoint (the base URL), so one
-    model name at two servers never shares answers. ``cache_endpoint`` replaces the endpoint
-    in the keys with a label: give it to equivalent servers (replicas of the same weights) to
-    share one cache.
+    ``timeout`` is the deadline for one whole request (then it is retried); ``retry`` is the
+    endpoint's retry policy (default ``RetryPolicy()``); the embedded model does not retry.
+    ``max_reply_bytes`` caps the reply text returned and stored (``None``: no cap). Cache keys
+    hold the model name and the endpoint (the base URL), so one model name at two servers
+    never shares answers. ``cache_endpoint`` replaces the endpoint in the keys with a label:
+    give it to equivalent servers (replicas of the same weights) to share one cache.
     """
     backend: Runner
     if model == "local" or model.startswith("local:"):
@@ -81,9 +95,70 @@ def build_runner(
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
             retry=retry,
+            max_reply_bytes=max_reply_bytes,
         )
     store = Cache(cache, mode=cache_mode) if cache is not None else None
     inner: Runner = (
-        CachedRunner(backend, store, endpoint=cache_endpoint) if store is not None else backend
+        CachedRunner(backend, store, max_reply_bytes, endpoint=cache_endpoint)
+        if store is not None
+        else backend
     )
     return RunnerStack(AccountingRunner(inner, budget), backend, store)
+
+
+def build_runner_from_args(
+    args: argparse.Namespace, model: str | None = None, *, budget: Budget | None = None
+) -> RunnerStack:
+    """The runner stack for the options of ``sammo_core.cli_run.add_runner_arguments``.
+
+    ``model`` overrides ``--model`` (e.g. ``optimize --proposer-model``); every other option
+    (endpoint, cache, ``--replay``, ``--concurrency``, ``--timeout``, ``--max-attempts``,
+    ``--rpm``, ``--tpm``, ``--max-reply-bytes``) applies alike.
+
+    >>> import argparse
+    >>> from sammo_core.cli_run import add_runner_arguments
+    >>> parser = argparse.ArgumentParser()
+    >>> add_runner_arguments(parser)
+    >>> args = parser.parse_args(
+    ...     ["--model", "task", "--base-url", "http://127.0.0.1:9/v1", "--timeout", "2"]
+    ... )
+    >>> proposer = build_runner_from_args(args, model="proposer").backend
+    >>> proposer.model, proposer.timeout, proposer.max_concurrency
+    ('proposer', 2.0, 32)
+    """
+    if args.max_reply_bytes < 0:
+        raise ConfigError(
+            f"--max-reply-bytes must be >= 0 (0 keeps every byte); got {args.max_reply_bytes}"
+        )
+    return build_runner(
+        model or args.model,
+        base_url=args.base_url,
+        cache=args.cache,
+        cache_mode="replay" if args.replay else "readwrite",
+        max_concurrency=args.concurrency,
+        requests_per_minute=args.rpm,
+        tokens_per_minute=args.tpm,
+        budget=budget,
+        timeout=args.timeout,
+        retry=RetryPolicy(max_attempts=args.max_attempts),
+        max_reply_bytes=args.max_reply_bytes or None,
+    )
+
+
+def runner_stats(runner: Runner | RunnerStack) -> RetryStats:
+    """The retry statistics of the backend under ``runner``'s wrappers.
+
+    Wrappers are followed through their ``inner`` runner; a backend without retries (scripted,
+    embedded) reports zeros.
+
+    >>> from sammo_core.runners import ScriptedRunner
+    >>> runner_stats(ScriptedRunner(default="x")).attempts
+    0
+    """
+    current: object = runner.backend if isinstance(runner, RunnerStack) else runner
+    while isinstance(current, Runner):
+        stats = getattr(current, "retry_stats", None)
+        if isinstance(stats, RetryStats):
+            return stats
+        current = getattr(current, "inner", None)
+    return RetryStats()

@@ -3,14 +3,16 @@
 :class:`OpenAIRunner` maps an :class:`~sammo_core.runners.base.LLMRequest` to one chat-completions
 call (``POST /chat/completions`` through the openai client) and the answer to an
 :class:`~sammo_core.runners.base.LLMResult` with the server's exact token usage. Its behaviour
-under load and failure is explicit: the client's own retries are off; a
-:class:`~sammo_core.runners.retry.RetryPolicy` retries 429s, 5xx, timeouts, dropped connections
-and bodies that are not JSON; a :class:`~sammo_core.runners.throttle.Limiter` bounds concurrent
-calls and, optionally, requests and tokens per minute; the HTTP connection pool is sized to the
-concurrency.
+under load and failure is explicit: the client's own retries are off; ``timeout`` is a deadline
+for each whole exchange (a server that drips its answer a byte at a time is cut off like one that
+never answers); a :class:`~sammo_core.runners.retry.RetryPolicy` retries 429s, 5xx, timeouts,
+dropped connections and bodies that are not JSON, and :attr:`OpenAIRunner.retry_stats` counts
+them by cause; a :class:`~sammo_core.runners.throttle.Limiter` bounds concurrent calls and,
+optionally, requests and tokens per minute; the HTTP connection pool is sized to the concurrency;
+reply text beyond ``max_reply_bytes`` is cut (``LLMResult.truncated``).
 
 ``openai`` is imported when a runner is built, not when this module is imported. The API key is
-never shown: not in ``repr``, not in errors.
+never shown: not in ``repr``, not in errors (nor any prefix of it of 8 or more characters).
 
 >>> import asyncio
 >>> from sammo_core.testing.chat_server import ChatServer
@@ -30,7 +32,6 @@ import dataclasses
 import ipaddress
 import os
 import urllib.parse
-from collections import Counter
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,11 +39,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from sammo_core.errors import ConfigError, RunnerError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Runner
 from sammo_core.runners.retry import (
     RetryableError,
-    RetryEvent,
+    RetryCause,
     RetryPolicy,
+    RetryRecorder,
+    RetryStats,
     parse_retry_after,
     with_retries,
 )
@@ -52,12 +55,38 @@ from sammo_core.tokens import count_tokens
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["DEFAULT_BASE_URL", "OpenAIRunner", "OpenAIRunnerStats"]
+__all__ = ["DEFAULT_BASE_URL", "OpenAIRunner", "OpenAIRunnerStats", "redact_secret"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Local servers ignore the key, but the client insists on one.
 _PLACEHOLDER_KEY = "sk-local-endpoint-needs-no-key"
 _MAX_DETAIL = 300
+# A quoted fragment of the key this long or longer is redacted too.
+_MIN_SECRET_PREFIX = 8
+
+
+def redact_secret(text: str, secret: str, min_prefix: int = _MIN_SECRET_PREFIX) -> str:
+    """``text`` with ``secret``, and every prefix of it of ``min_prefix`` or more characters,
+    replaced by ``***``.
+
+    Redact before cutting a message to length: a cut may leave only a prefix of the secret.
+
+    >>> redact_secret("key sk-abcdef123456 and sk-abcdef1 and sk-abc", "sk-abcdef123456")
+    'key *** and *** and sk-abc'
+    """
+    if not secret:
+        return text
+    if len(secret) < min_prefix:
+        return text.replace(secret, "***")
+    head, parts, start = secret[:min_prefix], [], 0
+    while (found := text.find(head, start)) != -1:
+        end = found + min_prefix
+        while end < len(text) and end - found < len(secret) and text[end] == secret[end - found]:
+            end += 1
+        parts += [text[start:found], "***"]
+        start = end
+    parts.append(text[start:])
+    return "".join(parts)
 
 
 def _is_local(url: str) -> bool:
@@ -121,19 +150,32 @@ def _resolve_endpoint(
 class OpenAIRunnerStats:
     """What an :class:`OpenAIRunner` has done so far.
 
-    ``retry_reasons`` counts retried failures by kind: ``rate_limited``, ``server_error``,
-    ``timeout``, ``connection``, ``bad_response``.
+    ``retry`` holds calls, requests sent, retries by cause and time spent waiting; ``calls``,
+    ``attempts``, ``retries`` and ``failed`` read from it.
     """
 
-    calls: int
     succeeded: int
-    failed: int
-    attempts: int
-    retries: int
     prompt_tokens: int
     completion_tokens: int
-    retry_reasons: dict[str, int]
+    truncated: int
+    retry: RetryStats
     throttle: ThrottleStats
+
+    @property
+    def calls(self) -> int:
+        return self.retry.calls
+
+    @property
+    def attempts(self) -> int:
+        return self.retry.attempts
+
+    @property
+    def retries(self) -> int:
+        return self.retry.retries
+
+    @property
+    def failed(self) -> int:
+        return self.retry.failed
 
 
 class OpenAIRunner(Runner):
@@ -145,7 +187,8 @@ class OpenAIRunner(Runner):
             else OpenAI's.
         api_key: default ``OPENAI_API_KEY`` (Azure: ``AZURE_OPENAI_API_KEY``). A loopback
             endpoint needs none; any other endpoint without one is a :class:`ConfigError`.
-        timeout: seconds to wait for connecting and for each read of one attempt.
+        timeout: seconds one attempt may take in all: connecting, sending, waiting and reading
+            the whole answer (a deadline, not a limit per read); then it is retried.
         retry: when and how long to retry (default ``RetryPolicy()``).
         max_concurrency: the most calls in flight at once (also the connection pool's size).
         requests_per_minute, tokens_per_minute: optional rate limits; a request is charged its
@@ -154,6 +197,8 @@ class OpenAIRunner(Runner):
             when ``base_url`` is not given).
         api_version: the Azure API version (default ``OPENAI_API_VERSION``).
         extra_body: extra JSON fields sent with every request (server-specific options).
+        max_reply_bytes: reply text beyond this many UTF-8 bytes is cut and the result marked
+            ``truncated``; ``None`` keeps every byte.
 
     Connections are opened on first use in an event loop and closed by ``async with``,
     :meth:`aclose`, or at the latest when ``asyncio.run()`` finishes; a runner may serve one loop
@@ -174,6 +219,7 @@ class OpenAIRunner(Runner):
         azure_endpoint: str | None = None,
         api_version: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         try:  # imported here, not at module level, so that importing sammo_core stays light
             import openai  # noqa: F401
@@ -183,6 +229,9 @@ class OpenAIRunner(Runner):
             raise ConfigError("model must name a model (Azure: a deployment); got ''")
         if not timeout > 0:
             raise ConfigError(f"timeout must be > 0 seconds; got {timeout}")
+        if max_reply_bytes is not None and max_reply_bytes < 1:
+            raise ConfigError(f"max_reply_bytes must be >= 1 or None; got {max_reply_bytes}")
+        self.max_reply_bytes = max_reply_bytes
         self.model = model
         self.timeout = float(timeout)
         self.retry = retry if retry is not None else RetryPolicy()
@@ -200,9 +249,9 @@ class OpenAIRunner(Runner):
         self._client: openai.AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._closer: asyncio.Task[None] | None = None
-        self._calls = self._succeeded = self._failed = self._attempts = self._retries = 0
+        self._recorder = RetryRecorder()
+        self._succeeded = self._truncated = 0
         self._prompt_tokens = self._completion_tokens = 0
-        self._retry_reasons: Counter[str] = Counter()
 
     @property
     def base_url(self) -> str:
@@ -227,16 +276,18 @@ class OpenAIRunner(Runner):
     @property
     def stats(self) -> OpenAIRunnerStats:
         return OpenAIRunnerStats(
-            calls=self._calls,
             succeeded=self._succeeded,
-            failed=self._failed,
-            attempts=self._attempts,
-            retries=self._retries,
             prompt_tokens=self._prompt_tokens,
             completion_tokens=self._completion_tokens,
-            retry_reasons=dict(self._retry_reasons),
+            truncated=self._truncated,
+            retry=self._recorder.snapshot(),
             throttle=self.limiter.stats,
         )
+
+    @property
+    def retry_stats(self) -> RetryStats:
+        """Calls, requests sent, retries by cause and time spent waiting, so far."""
+        return self._recorder.snapshot()
 
     # -- the client --------------------------------------------------------------------------
 
@@ -321,28 +372,25 @@ class OpenAIRunner(Runner):
         client = self._client_for_this_loop()
         tokens = estimate_tokens(request)
         body = self._body(request)
-        self._calls += 1
 
         async def attempt() -> LLMResult:
-            self._attempts += 1
             async with self.limiter.slot(tokens):
-                content = await self._post(client, body)
+                try:
+                    # The client's timeout limits each read; a deadline bounds the exchange.
+                    async with asyncio.timeout(self.timeout):
+                        content = await self._post(client, body)
+                except TimeoutError:
+                    raise self._timed_out() from None
             return self._to_result(request, content)
 
-        try:
-            result = await with_retries(
-                attempt, self.retry, self._describe, rng=self._rng, on_retry=self._on_retry
-            )
-        except RunnerError:
-            self._failed += 1
-            raise
+        result = await with_retries(
+            attempt, self.retry, self._describe, rng=self._rng, recorder=self._recorder
+        )
         self._succeeded += 1
+        self._truncated += result.truncated
         self._prompt_tokens += result.prompt_tokens
         self._completion_tokens += result.completion_tokens
         return result
-
-    def _on_retry(self, event: RetryEvent) -> None:
-        self._retries += 1
 
     def _body(self, request: LLMRequest) -> bytes:
         """The chat-completions JSON body; unset options are left out, not sent as null."""
@@ -377,20 +425,26 @@ class OpenAIRunner(Runner):
         try:
             response = await client.post(self._path, cast_to=httpx2.Response, content=body)
         except openai.OpenAIError as exc:
-            raise self._translate(exc) from exc
+            # A status error's text holds the server's words, which may quote the key: the
+            # translation carries them redacted, and the original stays out of tracebacks.
+            quotes_server = isinstance(
+                exc, openai.APIStatusError | openai.APIResponseValidationError
+            )
+            raise self._translate(exc) from (None if quotes_server else exc)
         return response.content
 
     def _to_result(self, request: LLMRequest, content: bytes) -> LLMResult:
         try:
             answer = orjson.loads(content)
         except orjson.JSONDecodeError as exc:
-            raise self._retryable("bad_response", f"response body is not JSON ({exc})") from exc
+            raise self._retryable("malformed", f"response body is not JSON ({exc})") from None
         try:
             message = answer["choices"][0]["message"]
             text = message.get("content") or ""
-        except (TypeError, KeyError, IndexError, AttributeError) as exc:
-            detail = f"response is not a chat completion (no choices[0].message): {content[:80]!r}"
-            raise self._retryable("bad_response", detail) from exc
+        except (TypeError, KeyError, IndexError, AttributeError):
+            start = self._redact(content[:4096].decode("utf-8", errors="replace"), 80)
+            detail = f"response is not a chat completion (no choices[0].message): {start!r}"
+            raise self._retryable("malformed", detail) from None
         usage = answer.get("usage") or {}
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
         if not isinstance(prompt, int) or not isinstance(completion, int):
@@ -401,37 +455,39 @@ class OpenAIRunner(Runner):
             prompt_tokens=prompt,
             completion_tokens=completion,
             model=model if isinstance(model, str) and model else self.model,
-        )
+        ).capped(self.max_reply_bytes)
 
     # -- failures ----------------------------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
-        key = self._endpoint.api_key
-        return text.replace(key, "***") if key else text
+    def _redact(self, text: str, limit: int | None = None) -> str:
+        """``text`` without the key or a prefix of it, then cut to ``limit`` characters."""
+        return redact_secret(text, self._endpoint.api_key)[:limit]
 
     def _retryable(
-        self, reason: str, detail: str, retry_after: float | None = None
+        self, cause: RetryCause, detail: str, retry_after: float | None = None
     ) -> RetryableError:
-        self._retry_reasons[reason] += 1
-        return RetryableError(self._redact(detail[:_MAX_DETAIL]), retry_after=retry_after)
+        return RetryableError(self._redact(detail, _MAX_DETAIL), retry_after, cause)
+
+    def _timed_out(self) -> RetryableError:
+        return self._retryable("timeout", f"no whole answer within {self.timeout:g} s (timeout)")
 
     def _translate(self, exc: openai.OpenAIError) -> Exception:
         """A retryable failure, or a :class:`RunnerError` that retrying cannot fix."""
         import openai
 
         if isinstance(exc, openai.APITimeoutError):
-            return self._retryable("timeout", f"no answer within {self.timeout:g} s (timeout)")
+            return self._timed_out()
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc
-            return self._retryable("connection", f"connection failed: {cause!r}")
+            return self._retryable("dropped", f"connection failed: {cause!r}")
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
-            detail = f"HTTP {status}: {_server_message(exc)}"
+            detail = self._redact(f"HTTP {status}: {_server_message(exc)}", _MAX_DETAIL)
             if status == 429:
                 retry_after = parse_retry_after(exc.response.headers)
-                return self._retryable("rate_limited", detail, retry_after)
+                return self._retryable("429", detail, retry_after)
             if status >= 500 or status in (408, 409):
-                return self._retryable("server_error", detail)
+                return self._retryable("5xx", detail)
             if status == 401:
                 # The server's text may quote part of the key, so it is left out.
                 return RunnerError(
@@ -448,15 +504,18 @@ class OpenAIRunner(Runner):
                 self._redact(f"{self._describe} rejected the request ({detail}): {hint}")
             )
         if isinstance(exc, openai.APIResponseValidationError):
-            return self._retryable("bad_response", f"malformed response: {exc}")
+            return self._retryable("malformed", f"malformed response: {exc}")
         return RunnerError(self._redact(f"{self._describe} failed: {type(exc).__name__}: {exc}"))
 
 
 def _server_message(exc: openai.APIStatusError) -> str:
-    """The ``error.message`` of an OpenAI-style error body, else the client's summary."""
+    """The ``error.message`` of an OpenAI-style error body, else the client's summary.
+
+    Whole: the caller redacts the key, then cuts (a cut first could leave a prefix of the key).
+    """
     body = exc.body
     if isinstance(body, Mapping):
         error = body.get("error", body)
         if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-            return str(error["message"])[:_MAX_DETAIL]
-    return str(exc)[:_MAX_DETAIL]
+            return str(error["message"])
+    return str(exc)

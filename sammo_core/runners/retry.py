@@ -4,7 +4,9 @@
 after another. An attempt asks for another try by raising :class:`RetryableError` (429, 5xx,
 timeouts, dropped connections, bodies that are not JSON); any other exception ends the call at
 once. When the attempts run out, :class:`~sammo_core.errors.RunnerError` names what was called,
-how often, and the last failure.
+how often, and the last failure. A :class:`RetryRecorder` passed to :func:`with_retries` counts
+calls, attempts, retries by cause and the time spent waiting; its :class:`RetryStats` snapshot is
+what reports show.
 
 >>> import asyncio
 >>> failures = ["HTTP 503", "HTTP 429"]
@@ -33,13 +35,29 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from sammo_core.errors import ConfigError, RunnerError
 
-__all__ = ["RetryEvent", "RetryPolicy", "RetryableError", "parse_retry_after", "with_retries"]
+__all__ = [
+    "RETRY_CAUSES",
+    "RetryCause",
+    "RetryEvent",
+    "RetryPolicy",
+    "RetryRecorder",
+    "RetryStats",
+    "RetryableError",
+    "parse_retry_after",
+    "with_retries",
+]
 
 T = TypeVar("T")
+
+RetryCause = Literal["429", "5xx", "timeout", "dropped", "malformed", "other"]
+"""Why an attempt failed: rate limited (429), a server error (5xx, 408, 409), no whole answer
+within the deadline, a connection that failed or dropped, a body that is not a chat completion,
+or anything else an attempt raised as retryable."""
+RETRY_CAUSES: tuple[RetryCause, ...] = get_args(RetryCause)
 
 
 class RetryableError(Exception):
@@ -48,11 +66,19 @@ class RetryableError(Exception):
     Args:
         message: what went wrong, for the final error (must not hold secrets).
         retry_after: seconds the server asked us to wait, if it said so.
+        cause: why, for the statistics (one of :data:`RETRY_CAUSES`).
     """
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, cause: RetryCause = "other"
+    ) -> None:
         super().__init__(message)
+        if cause not in RETRY_CAUSES:
+            raise ConfigError(
+                f"unknown retry cause {cause!r}; use one of {', '.join(RETRY_CAUSES)}"
+            )
         self.retry_after = retry_after
+        self.cause = cause
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,6 +88,102 @@ class RetryEvent:
     attempt: int
     delay: float
     failure: str
+    cause: RetryCause = "other"
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryStats:
+    """What the retry layer did: the requests behind the calls a usage report counts.
+
+    ``calls`` are calls that reached the backend, ``attempts`` the requests they sent,
+    ``retries`` the attempts that failed and were tried again (``retries_by_cause`` splits them
+    by :data:`RETRY_CAUSES`), ``failed`` the calls that gave up, and ``wait_seconds`` the time
+    spent waiting between attempts (backoff and ``Retry-After``).
+
+    >>> stats = RetryStats(calls=3, attempts=5, retries=2, retries_by_cause={"429": 2})
+    >>> stats.to_dict()["retries_by_cause"]
+    {'429': 2, '5xx': 0, 'timeout': 0, 'dropped': 0, 'malformed': 0, 'other': 0}
+    >>> (stats + stats).attempts
+    10
+    >>> stats.summary()
+    '5 requests for 3 calls; 2 retries (429: 2); waited 0.0 s'
+    """
+
+    calls: int = 0
+    attempts: int = 0
+    retries: int = 0
+    failed: int = 0
+    retries_by_cause: dict[str, int] = dataclasses.field(default_factory=dict)
+    wait_seconds: float = 0.0
+
+    def __add__(self, other: RetryStats) -> RetryStats:
+        causes = {
+            c: self.retries_by_cause.get(c, 0) + other.retries_by_cause.get(c, 0)
+            for c in RETRY_CAUSES
+        }
+        return RetryStats(
+            calls=self.calls + other.calls,
+            attempts=self.attempts + other.attempts,
+            retries=self.retries + other.retries,
+            failed=self.failed + other.failed,
+            retries_by_cause={c: n for c, n in causes.items() if n},
+            wait_seconds=self.wait_seconds + other.wait_seconds,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view; ``retries_by_cause`` lists every cause, zeros too."""
+        return {
+            "calls": self.calls,
+            "attempts": self.attempts,
+            "retries": self.retries,
+            "retries_by_cause": {c: self.retries_by_cause.get(c, 0) for c in RETRY_CAUSES},
+            "failed": self.failed,
+            "wait_seconds": round(self.wait_seconds, 3),
+        }
+
+    def summary(self) -> str:
+        """One line for a report."""
+        causes = ", ".join(
+            f"{c}: {n}" for c in RETRY_CAUSES if (n := self.retries_by_cause.get(c, 0))
+        )
+        failed = f"; {self.failed} failed" if self.failed else ""
+        return (
+            f"{self.attempts:,} requests for {self.calls:,} calls; {self.retries:,} retries"
+            + (f" ({causes})" if causes else "")
+            + failed
+            + f"; waited {self.wait_seconds:.1f} s"
+        )
+
+
+class RetryRecorder:
+    """Counts what :func:`with_retries` does; :meth:`snapshot` returns a :class:`RetryStats`.
+
+    >>> recorder = RetryRecorder()
+    >>> recorder.on_retry(RetryEvent(attempt=1, delay=0.5, failure="HTTP 503", cause="5xx"))
+    >>> recorder.snapshot().retries_by_cause, recorder.snapshot().wait_seconds
+    ({'5xx': 1}, 0.5)
+    """
+
+    def __init__(self) -> None:
+        self.calls = self.attempts = self.retries = self.failed = 0
+        self.wait_seconds = 0.0
+        self._by_cause: dict[str, int] = {}
+
+    def on_retry(self, event: RetryEvent) -> None:
+        """Count one failed attempt that will be retried after ``event.delay`` seconds."""
+        self.retries += 1
+        self._by_cause[event.cause] = self._by_cause.get(event.cause, 0) + 1
+        self.wait_seconds += event.delay
+
+    def snapshot(self) -> RetryStats:
+        return RetryStats(
+            calls=self.calls,
+            attempts=self.attempts,
+            retries=self.retries,
+            failed=self.failed,
+            retries_by_cause={c: self._by_cause[c] for c in RETRY_CAUSES if c in self._by_cause},
+            wait_seconds=self.wait_seconds,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -160,6 +282,7 @@ async def with_retries(
     rng: random.Random | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     on_retry: Callable[[RetryEvent], None] | None = None,
+    recorder: RetryRecorder | None = None,
 ) -> T:
     """Await ``fn()`` until it returns, retrying on :class:`RetryableError` per ``policy``.
 
@@ -170,13 +293,18 @@ async def with_retries(
         rng: the jitter source (default ``policy.make_rng()``).
         sleep: the wait (tests may pass a fake).
         on_retry: told about each failed attempt that will be retried.
+        recorder: counts the call, its attempts, retries by cause and waits.
 
     Raises:
         RunnerError: after ``policy.max_attempts`` failed attempts, chained to the last failure.
     """
     rng = rng or policy.make_rng()
     last: RetryableError | None = None
+    if recorder is not None:
+        recorder.calls += 1
     for attempt in range(1, policy.max_attempts + 1):
+        if recorder is not None:
+            recorder.attempts += 1
         try:
             return await fn()
         except RetryableError as exc:
@@ -184,8 +312,17 @@ async def with_retries(
             if attempt == policy.max_attempts:
                 break
             delay = policy.delay(attempt, rng, exc.retry_after)
+            event = RetryEvent(attempt, delay, str(exc), exc.cause)
+            if recorder is not None:
+                recorder.on_retry(event)
             if on_retry is not None:
-                on_retry(RetryEvent(attempt, delay, str(exc)))
+                on_retry(event)
             await sleep(delay)
+        except Exception:  # not retryable (a cancelled call is not a failure)
+            if recorder is not None:
+                recorder.failed += 1
+            raise
+    if recorder is not None:
+        recorder.failed += 1
     attempts = f"{policy.max_attempts} attempt{'s' if policy.max_attempts > 1 else ''}"
     raise RunnerError(f"{describe} failed after {attempts}; last failure: {last}") from last

@@ -4,8 +4,10 @@
 running an asyncio loop on its own thread. It answers ``POST /v1/chat/completions`` with a proper
 ``chat.completion`` object (usage counted with :func:`sammo_core.tokens.count_tokens`) and
 ``GET /v1/models``, after a configurable latency, and misbehaves on purpose when asked to: 429
-with ``Retry-After``, 500, 503, a dropped connection, a body that is not JSON, or an answer slower
-than the client's timeout.
+with ``Retry-After``, 500, 503, a dropped connection, a body that is not JSON, an answer slower
+than the client's timeout, or an answer whose body drips in one byte at a time (``"drip"``: each
+read is quick, the whole answer takes minutes). A reply function picks its own misbehaviour per
+request by raising :class:`ReplyFault`: any fault kind, or an HTTP error with a given message.
 
 Faults are reproducible. With ``fault_rate=p`` each distinct request body is faulted with
 probability ``p`` (decided by a hash of the seed and the body), on its first ``fault_attempts``
@@ -53,9 +55,17 @@ import orjson
 from sammo_core.errors import ConfigError
 from sammo_core.tokens import count_tokens
 
-__all__ = ["FAULT_KINDS", "ChatServer", "FaultKind", "FaultPlan", "RequestRecord", "ServerStats"]
+__all__ = [
+    "FAULT_KINDS",
+    "ChatServer",
+    "FaultKind",
+    "FaultPlan",
+    "ReplyFault",
+    "RequestRecord",
+    "ServerStats",
+]
 
-FaultKind = Literal["429", "500", "503", "drop", "garbage", "slow"]
+FaultKind = Literal["429", "500", "503", "drop", "garbage", "slow", "drip"]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 Reply = Callable[[Mapping[str, Any]], str]
@@ -84,6 +94,39 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return ""
+
+
+class ReplyFault(Exception):
+    """Raised by a reply function to answer this one request with a fault instead of a reply.
+
+    ``ReplyFault("slow")`` (any :data:`FaultKind`) misbehaves as a planned fault would (a
+    ``"slow"`` or ``"drip"`` one answers with ``message`` as the reply text, late);
+    ``ReplyFault(400, "message")`` answers with that HTTP status and an OpenAI-style error body
+    whose ``error.message`` is ``message``.
+
+    >>> ReplyFault(500, "boom").status, ReplyFault("drip").kind
+    (500, 'drip')
+    >>> ReplyFault("late")
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: unknown fault kind 'late'; use one of 429, 500, 503, drop, \
+garbage, slow, drip, or an HTTP status such as 400
+    """
+
+    def __init__(self, fault: FaultKind | int, message: str = "Simulated failure.") -> None:
+        super().__init__(fault, message)
+        self.kind: FaultKind | None = None
+        self.status: int | None = None
+        if isinstance(fault, int) and 400 <= fault <= 599:
+            self.status = fault
+        elif fault in FAULT_KINDS:
+            self.kind = fault
+        else:
+            raise ConfigError(
+                f"unknown fault kind {fault!r}; use one of {', '.join(FAULT_KINDS)}, "
+                "or an HTTP status such as 400"
+            )
+        self.message = message
 
 
 def _truncate(text: str, max_tokens: int) -> tuple[str, bool]:
@@ -209,6 +252,8 @@ class ChatServer:
         fault_rate, fault_kinds, fault_attempts, seed: see :class:`FaultPlan`.
         retry_after: seconds announced by 429 answers (``Retry-After`` and ``retry-after-ms``).
         slow_delay: extra seconds a ``"slow"`` fault waits (set it above the client timeout).
+        drip_interval: seconds between the bytes of a ``"drip"`` fault's body (sent after the
+            headers, one byte at a time).
         api_key: if given, requests must carry it (``Authorization: Bearer`` or ``api-key``),
             else they get 401.
         usage: whether answers carry a ``usage`` object.
@@ -234,6 +279,7 @@ class ChatServer:
         seed: int = 0,
         retry_after: float = 0.05,
         slow_delay: float = 5.0,
+        drip_interval: float = 1.0,
         api_key: str | None = None,
         usage: bool = True,
         host: str = "127.0.0.1",
@@ -244,6 +290,7 @@ class ChatServer:
             ("latency", latency),
             ("retry_after", retry_after),
             ("slow_delay", slow_delay),
+            ("drip_interval", drip_interval),
         ):
             if value < 0:
                 raise ConfigError(f"{name} must be >= 0 seconds; got {value}")
@@ -255,6 +302,7 @@ class ChatServer:
         self.model = model
         self.retry_after = retry_after
         self.slow_delay = slow_delay
+        self.drip_interval = drip_interval
         self.usage = usage
         self.host = host
         self.faults = faults or FaultPlan(
@@ -454,6 +502,9 @@ class ChatServer:
         )
         if response is None:  # a "drop" fault: close without a word
             return False
+        if fault == "drip":
+            await self._drip(reader, writer, *response)
+            return False
         await self._write(writer, *response, keep_alive=keep_alive)
         return keep_alive
 
@@ -466,15 +517,27 @@ class ChatServer:
         *,
         keep_alive: bool,
     ) -> None:
-        lines = [
-            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-            f"Connection: {'keep-alive' if keep_alive else 'close'}",
-            *(f"{name}: {value}" for name, value in extra),
-        ]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        writer.write(_head(status, len(body), extra, keep_alive=keep_alive) + body)
         await writer.drain()
+
+    async def _drip(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        extra: Sequence[tuple[str, str]],
+    ) -> None:
+        """Send the headers at once, then the body one byte per ``drip_interval``; stop when
+        the client hangs up."""
+        writer.write(_head(status, len(body), extra, keep_alive=False))
+        await writer.drain()
+        for i in range(len(body)):
+            await asyncio.sleep(self.drip_interval)
+            if reader.at_eof() or writer.is_closing():
+                return
+            writer.write(body[i : i + 1])
+            await writer.drain()
 
     def _record(self, record: RequestRecord) -> None:
         with self._lock:
@@ -523,20 +586,46 @@ class ChatServer:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
             fault = self.faults.decide(key, attempt, index)
-            if fault is not None:  # counted now: a "slow" one may never finish
-                self._by_fault[fault] += 1
         try:
+            fault, text, error = self._consult_reply(payload, fault)
+            if fault is not None:
+                with self._lock:  # counted now: a "slow" one may never finish
+                    self._by_fault[fault] += 1
             if self.latency:
                 await asyncio.sleep(self.latency)
             if fault == "slow":  # a normal answer, too late for a client with a short timeout
                 await asyncio.sleep(self.slow_delay)
-            response = (
-                self._fault(fault) if fault and fault != "slow" else self._complete(payload, index)
-            )
+            response: _Response | None
+            if error is not None:
+                response = error
+            elif fault in (None, "slow", "drip"):  # "drip": a normal answer, sent slowly
+                response = self._complete(payload, text, index)
+            else:
+                response = self._fault(fault)
         finally:
             with self._lock:
                 self._in_flight -= 1
         return response, key, attempt, fault, index
+
+    def _consult_reply(
+        self, payload: Mapping[str, Any], fault: FaultKind | None
+    ) -> tuple[FaultKind | None, str, _Response | None]:
+        """Ask the reply function, unless the planned fault answers without a reply.
+
+        Returns the fault (a :class:`ReplyFault` replaces the planned one), the reply text, and
+        the error response to send instead, if any.
+        """
+        if fault not in (None, "slow", "drip"):
+            return fault, "", None
+        try:
+            return fault, self._reply(payload), None
+        except ReplyFault as exc:
+            if exc.status is not None:
+                return None, "", _error(exc.status, exc.message, "reply_fault")
+            return exc.kind, exc.message, None
+        except Exception as exc:
+            detail = f"reply function raised {type(exc).__name__}: {exc}"
+            return fault, "", _error(500, detail, "reply_error")
 
     def _fault(self, fault: FaultKind) -> _Response | None:
         if fault == "429":
@@ -552,11 +641,7 @@ class ChatServer:
             return 200, _GARBAGE, ()
         return None  # "drop"
 
-    def _complete(self, payload: Mapping[str, Any], index: int) -> _Response:
-        try:
-            text = self._reply(payload)
-        except Exception as exc:
-            return _error(500, f"reply function raised {type(exc).__name__}: {exc}", "reply_error")
+    def _complete(self, payload: Mapping[str, Any], text: str, index: int) -> _Response:
         finish = "stop"
         stops = payload.get("stop") or ()
         for stop in [stops] if isinstance(stops, str) else stops:
@@ -592,6 +677,17 @@ class ChatServer:
         return 200, orjson.dumps(answer), ()
 
 
+def _head(status: int, length: int, extra: Sequence[tuple[str, str]], *, keep_alive: bool) -> bytes:
+    lines = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+        f"Connection: {'keep-alive' if keep_alive else 'close'}",
+        *(f"{name}: {value}" for name, value in extra),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 def _error(status: int, message: str, code: str) -> _Response:
     body = {"error": {"message": message, "type": "sammo_test_server", "code": code}}
     return status, orjson.dumps(body), ()
@@ -612,6 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retry-after", type=float, default=0.05)
     parser.add_argument("--slow-delay", type=float, default=5.0)
+    parser.add_argument("--drip-interval", type=float, default=1.0, help="seconds per byte")
     parser.add_argument("--api-key", default=None, help="require this key (default: none)")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.fault_kinds.split(",") if k.strip()]
@@ -627,6 +724,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         retry_after=args.retry_after,
         slow_delay=args.slow_delay,
+        drip_interval=args.drip_interval,
         api_key=args.api_key,
         host=args.host,
         port=args.port,

@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from sammo_core.errors import ConfigError
-from sammo_core.testing.chat_server import FAULT_KINDS, ChatServer, FaultPlan, echo_reply
+from sammo_core.testing.chat_server import (
+    FAULT_KINDS,
+    ChatServer,
+    FaultPlan,
+    ReplyFault,
+    echo_reply,
+)
 from sammo_core.tokens import count_tokens
 
 ROOT = Path(__file__).absolute().parents[2]
@@ -162,6 +168,66 @@ def test_each_fault_kind_on_the_wire() -> None:
                 connection.getresponse()
         finally:
             connection.close()
+
+
+def test_drip_sends_headers_at_once_and_the_body_a_byte_at_a_time() -> None:
+    with ChatServer(faults=FaultPlan.scripted(["drip"]), drip_interval=0.02) as s:
+        connection = http.client.HTTPConnection("127.0.0.1", s.port, timeout=1)
+        try:
+            connection.request("POST", "/v1/chat/completions", body=json.dumps(chat("a")))
+            started = time.monotonic()
+            response = connection.getresponse()
+            headers_after = time.monotonic() - started
+            first = response.read(1)
+            body = first + response.read()
+            body_after = time.monotonic() - started
+        finally:
+            connection.close()
+        stats = s.stats()
+    answer = json.loads(body)
+    assert answer["choices"][0]["message"]["content"] == "echo: a"
+    assert headers_after < 0.5
+    assert body_after >= 0.02 * len(body) * 0.9  # one byte per interval, no read waits long
+    assert stats.by_fault == {"drip": 1}
+
+
+def test_drip_stops_when_the_client_hangs_up() -> None:
+    with ChatServer(faults=FaultPlan.scripted(["drip"]), drip_interval=0.01) as s:
+        connection = http.client.HTTPConnection("127.0.0.1", s.port, timeout=1)
+        connection.request("POST", "/v1/chat/completions", body=json.dumps(chat("a")))
+        connection.getresponse().read(3)
+        connection.close()
+        time.sleep(0.2)
+        assert s.stats().in_flight == 0
+        assert post(s, chat("b"))[0] == 200  # the server still serves
+
+
+def test_reply_function_chooses_its_fault_or_error() -> None:
+    def reply(request: Any) -> str:
+        content = request["messages"][-1]["content"]
+        if content.startswith("http "):
+            raise ReplyFault(int(content[5:]), f"error {content[5:]} for you")
+        if content in FAULT_KINDS:
+            raise ReplyFault(content, "late text")
+        return "fine"
+
+    with ChatServer(reply=reply, slow_delay=0.05, drip_interval=0.001) as s:
+        status, _, body = post(s, chat("http 400"))
+        assert (status, json.loads(body)["error"]["message"]) == (400, "error 400 for you")
+        assert post(s, chat("http 503"))[0] == 503
+        assert post(s, chat("429"))[0] == 429
+        status, _, body = post(s, chat("slow"))
+        assert json.loads(body)["choices"][0]["message"]["content"] == "late text"
+        status, _, body = post(s, chat("drip"))
+        assert json.loads(body)["choices"][0]["message"]["content"] == "late text"
+        with pytest.raises(http.client.RemoteDisconnected):
+            post(s, chat("drop"))
+        assert post(s, chat("other"))[0] == 200
+        stats = s.stats()
+    assert stats.by_fault == {"429": 1, "slow": 1, "drip": 1, "drop": 1}
+    assert stats.by_status == {400: 1, 503: 1, 429: 1, 200: 3, 0: 1}
+    with pytest.raises(ConfigError, match="unknown fault kind 'late'"):
+        ReplyFault("late")  # type: ignore[arg-type]
 
 
 def test_fault_plan_is_reproducible_and_ends_after_its_attempts() -> None:

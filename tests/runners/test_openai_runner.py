@@ -139,7 +139,7 @@ def test_each_fault_kind_recovers_with_the_same_text(kind: FaultKind) -> None:
     requests = prompts(3)
     with ChatServer() as server:
         clean = ask(OpenAIRunner("m", base_url=server.base_url), *requests)
-    with ChatServer(faults=FaultPlan.scripted([kind]), slow_delay=1.0) as server:
+    with ChatServer(faults=FaultPlan.scripted([kind]), slow_delay=1.0, drip_interval=0.1) as server:
         runner = OpenAIRunner("m", base_url=server.base_url, timeout=0.3, retry=FAST)
         faulty = ask(runner, *requests)
         stats = server.stats()
@@ -224,7 +224,8 @@ def test_retry_after_is_honoured() -> None:
     assert (first.status, second.status) == (429, 200)
     assert first.key == second.key
     assert second.started - first.finished >= 0.19  # not the 0.01 s backoff
-    assert runner.stats.retry_reasons == {"rate_limited": 1}
+    assert runner.retry_stats.retries_by_cause == {"429": 1}
+    assert runner.retry_stats.wait_seconds == pytest.approx(0.2)
 
 
 def test_concurrency_cap_is_respected_at_the_server() -> None:
