@@ -401,12 +401,10 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _wide_console() -> Any:
-    """A console for tables: the terminal's width, or 120 columns when piped to a file."""
-    import sys
+    """A console for tables: the terminal's width, or unlimited when piped to a file."""
+    from sammo_core.cli_run import table_console
 
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 120)
+    return table_console()
 
 
 def _print_run_table(results: dict[str, Any]) -> None:

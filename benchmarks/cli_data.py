@@ -94,10 +94,10 @@ def _fetch_command(args: argparse.Namespace) -> int:
 
 
 def _list_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from benchmarks.datasets import list_tasks, resolve_data_dir
+    from sammo_core.cli_run import table_console
 
     root = resolve_data_dir(args.data_dir)
     found = list_tasks(root)
@@ -115,5 +115,5 @@ def _list_command(args: argparse.Namespace) -> int:
     for suite, tasks in found.items():
         names = ", ".join(tasks) if tasks else f"(missing: sammo-core data fetch {hints[suite]})"
         table.add_row(suite, str(len(tasks)), names)
-    Console().print(table)
+    table_console().print(table)
     return 0

@@ -28,6 +28,7 @@ __all__ = [
     "add_runner_arguments",
     "progress_bar",
     "register",
+    "table_console",
     "write_jsonl",
 ]
 
@@ -66,6 +67,12 @@ def add_program_arguments(parser: argparse.ArgumentParser) -> None:
         help="program: a .py file defining `program`, a saved program .json, or a prompt "
         "file (.md, .txt, .xml, .j2) with {{ input }} where the input goes",
     )
+    parser.add_argument(
+        "--append-input",
+        action="store_true",
+        help="for a prompt file with no {{ input }}: add the input as a last section 'Input' "
+        "(without this flag such a file is an error)",
+    )
     parser.add_argument("--input-field", help="field holding the input (default: input)")
     parser.add_argument("--output-field", help="field holding the gold output (default: output)")
 
@@ -84,13 +91,28 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
+def table_console() -> Console:
+    """The console for tables on stdout: the terminal's width, or unlimited when piped.
+
+    Piped to a file or another program, rich would cut tables at 80 columns ("label_accura...");
+    there every table is printed whole.
+    """
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 10_000)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` subcommand."""
     parser = subparsers.add_parser(
         "run",
         help="run a program on a data file",
-        description="Run PROGRAM (a .py file defining `program`, or saved program JSON) on "
-        "every row of a data file and report its score.",
+        description="Run PROGRAM on every row of a data file and report its score. PROGRAM "
+        "is a .py file defining `program`, a saved program .json (e.g. from export), or a "
+        "prompt file you already have (.md, .txt, .xml, .j2, .jinja) with {{ input }} where "
+        "the input goes.",
     )
     add_program_arguments(parser)
     parser.add_argument("--data", type=Path, required=True, help="data file: .jsonl, .json, .csv")
@@ -118,7 +140,7 @@ def _run_command(args: argparse.Namespace) -> int:
     from sammo_core.objectives import evaluate, get_objective
     from sammo_core.runners.factory import build_runner
 
-    loaded = load_program(args.program)
+    loaded = load_program(args.program, append_input=args.append_input)
     data = load_data(
         args.data,
         split=args.split,
@@ -184,7 +206,6 @@ def _run_command(args: argparse.Namespace) -> int:
 def _print_summary(
     console: Any, scores: dict[str, Score], usage: Usage, elapsed: float, rows: int
 ) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{rows} rows")
@@ -202,7 +223,7 @@ def _print_summary(
     if usage.usd:
         table.add_row("est. cost", f"${usage.usd:.4f}")
     table.add_row("time", f"{elapsed:.1f} s")
-    Console().print(table)  # the table goes to stdout; progress went to stderr
+    table_console().print(table)  # the table goes to stdout; progress went to stderr
     del console
 
 
