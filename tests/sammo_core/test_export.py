@@ -340,14 +340,18 @@ def test_write_export(tmp_path: Path, format: str) -> None:
     data = manifest(program)
     out = tmp_path / "best"
     export_path, manifest_path = write_export(program, out, format, data)  # type: ignore[arg-type]
-    assert export_path == out / EXPORT_FILES[format] and manifest_path == out / MANIFEST_FILES[format]
+    assert (
+        export_path == out / EXPORT_FILES[format] and manifest_path == out / MANIFEST_FILES[format]
+    )
     text = export_program(program, format)  # type: ignore[arg-type]
     expected = text if format == "jinja" else text + "\n"
     assert export_path.read_text(encoding="utf-8") == expected
     written = json.loads(manifest_path.read_text(encoding="utf-8"))
     assert written == {**data, "export_format": format}
     assert data["export_format"] is None  # the argument is left alone
-    assert sorted(p.name for p in out.iterdir()) == sorted([EXPORT_FILES[format], MANIFEST_FILES[format]])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [EXPORT_FILES[format], MANIFEST_FILES[format]]
+    )
     if format == "json":
         assert loads(export_path.read_text(encoding="utf-8")) == program
 
