@@ -61,6 +61,12 @@ _CLI_TERMS = (
     ("pass model_path=... to a .gguf file", "pass --model local:PATH.gguf"),
     ("choose fields with input_field=... or input_fields=[...]", "choose one with --input-field"),
     ("(Python: base_url=...)", ""),
+    (" or pass api_version=...", ""),
+    (
+        "pass base_url=... (OpenAI-compatible) or azure_endpoint=..., not both",
+        "pass --base-url (OpenAI-compatible) or set AZURE_OPENAI_ENDPOINT, not both",
+    ),
+    (", or leave it None to use", ", or --model local for"),
 )
 
 

