@@ -394,12 +394,10 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _wide_console() -> Any:
-    """A console for tables: the terminal's width, or 120 columns when piped to a file."""
-    import sys
+    """A console for tables: the terminal's width, or unlimited when piped to a file."""
+    from sammo_core.cli_run import table_console
 
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 120)
+    return table_console()
 
 
 def _print_run_table(results: dict[str, Any]) -> None:
@@ -506,21 +504,41 @@ def _compare_command(args: argparse.Namespace) -> int:
 # -- list ------------------------------------------------------------------------------------
 
 
+#: The data sets (``sammo-core data fetch NAME``) each suite reads.
+SUITE_DATA = {
+    "instruction-tuning": ("sammo",),
+    "rag-parsing": ("sammo", "geoquery"),
+    "compression": ("sammo",),
+    "apo": ("liar",),
+    "quick": ("sammo",),
+}
+
+
 def _list_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from benchmarks.datasets import resolve_data_dir
     from benchmarks.suites import SUITES
+    from sammo_core.errors import ConfigError
 
-    root = resolve_data_dir(args.data_dir)
-    table = Table(title=f"Benchmark suites (tasks found in {root})")
+    try:
+        root: Path | None = resolve_data_dir(args.data_dir)
+    except ConfigError:
+        if args.data_dir is not None:
+            raise
+        root = None  # nothing fetched yet: still list the suites and what they need
+    where = f"tasks found in {root}" if root is not None else "no data folder found yet"
+    table = Table(title=f"Benchmark suites ({where})")
     table.add_column("suite", style="bold")
     table.add_column("tasks", justify="right")
     table.add_column("names", overflow="fold")
+    table.add_column("data it needs", overflow="fold")
     table.add_column("what it searches", overflow="fold")
     for suite in SUITES.values():
-        tasks = suite.tasks(root)
-        names = ", ".join(tasks) if tasks else "(missing: sammo-core data fetch all)"
-        table.add_row(suite.name, str(len(tasks)), names, suite.description)
+        tasks = suite.tasks(root) if root is not None else []
+        needs = SUITE_DATA.get(suite.name, ())
+        fetch = " ".join(f"sammo-core data fetch {n};" for n in needs).rstrip(";")
+        names = ", ".join(tasks) if tasks else f"(missing: {fetch or 'sammo-core data fetch all'})"
+        table.add_row(suite.name, str(len(tasks)), names, ", ".join(needs), suite.description)
     _wide_console().print(table)
     return 0

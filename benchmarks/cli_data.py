@@ -3,7 +3,7 @@
 ::
 
     sammo-core data fetch liar                      # into $SAMMO_CORE_DATA_DIR or ~/.cache/...
-    sammo-core data fetch all --dest data/ --base-url http://mirror.local/benchmarks
+    sammo-core data fetch all --data-dir data/ --base-url http://mirror.local/benchmarks
     sammo-core data list --data-dir ../shared/benchmarks
 
 Registered through the ``sammo_core.commands`` entry-point group
@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     >>> parser = argparse.ArgumentParser()
     >>> register(parser.add_subparsers())
-    >>> args = parser.parse_args(["data", "fetch", "liar", "--dest", "/tmp/d"])
-    >>> args.name, args.dest, args.func.__name__
+    >>> args = parser.parse_args(["data", "fetch", "liar", "--data-dir", "/tmp/d"])
+    >>> args.name, args.data_dir, args.func.__name__
     ('liar', PosixPath('/tmp/d'), '_fetch_command')
     """
     parser = subparsers.add_parser(
@@ -45,9 +45,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     fetch.add_argument("name", choices=_NAMES, help="data set to download")
     fetch.add_argument(
+        "--data-dir",
         "--dest",
+        dest="data_dir",
         type=Path,
-        help="target folder (default: $SAMMO_CORE_DATA_DIR, else ~/.cache/sammo-core/data)",
+        help="target folder (default: $SAMMO_CORE_DATA_DIR, else ~/.cache/sammo-core/data, "
+        "where the benchmark commands look without --data-dir)",
     )
     fetch.add_argument(
         "--base-url",
@@ -62,8 +65,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument(
         "--data-dir",
         type=Path,
-        help="data folder (default: $SAMMO_CORE_DATA_DIR, ../shared/benchmarks, "
-        "~/.cache/sammo-core/data)",
+        help="data folder (default: $SAMMO_CORE_DATA_DIR, else ~/.cache/sammo-core/data, "
+        "else ../shared/benchmarks beside a source checkout)",
     )
     listing.set_defaults(func=_list_command)
 
@@ -79,7 +82,7 @@ def _fetch_command(args: argparse.Namespace) -> int:
 
     from benchmarks.fetch import default_dest, fetch
 
-    dest = args.dest if args.dest is not None else default_dest()
+    dest = args.data_dir if args.data_dir is not None else default_dest()
     results = fetch(
         args.name, dest, base_url=args.base_url, timeout=args.timeout, progress=not args.quiet
     )
@@ -94,13 +97,19 @@ def _fetch_command(args: argparse.Namespace) -> int:
 
 
 def _list_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
-    from benchmarks.datasets import list_tasks, resolve_data_dir
+    from benchmarks.datasets import SUITES, list_tasks, resolve_data_dir
+    from sammo_core.cli_run import table_console
+    from sammo_core.errors import ConfigError
 
-    root = resolve_data_dir(args.data_dir)
-    found = list_tasks(root)
+    try:
+        root: Path | None = resolve_data_dir(args.data_dir)
+    except ConfigError:
+        if args.data_dir is not None:
+            raise
+        root = None  # nothing fetched yet: list what each suite needs
+    found = list_tasks(root) if root is not None else {s: [] for s in SUITES}
     hints = {
         "instruction-tuning": "sammo",
         "compression": "sammo",
@@ -108,12 +117,13 @@ def _list_command(args: argparse.Namespace) -> int:
         "apo": "liar",
         "bigbench": "bigbench",
     }
-    table = Table(title=f"Benchmark tasks in {root}")
+    where = root if root is not None else "no data folder yet (sammo-core data fetch all)"
+    table = Table(title=f"Benchmark tasks in {where}")
     table.add_column("suite", style="bold")
     table.add_column("tasks", justify="right")
     table.add_column("names", overflow="fold")
     for suite, tasks in found.items():
         names = ", ".join(tasks) if tasks else f"(missing: sammo-core data fetch {hints[suite]})"
         table.add_row(suite, str(len(tasks)), names)
-    Console().print(table)
+    table_console().print(table)
     return 0

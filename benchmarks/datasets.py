@@ -3,9 +3,11 @@
 Every loader returns a :class:`TaskSplits` of :class:`~sammo_core.data.DataTable` s. The data
 folder holds one sub-folder per source, laid out as at the source (``sammo/``, ``bigbench/``,
 ``geoquery/``, ``liar/``; ``sammo-core data fetch all`` downloads them). It is found by
-:func:`resolve_data_dir`: the ``data_dir`` argument, else ``$SAMMO_CORE_DATA_DIR``, else
-``../shared/benchmarks`` relative to the working directory, else the fetch cache
-``~/.cache/sammo-core/data``. Data is never copied into the repository.
+:func:`resolve_data_dir`: the ``data_dir`` argument (``--data-dir``), else
+``$SAMMO_CORE_DATA_DIR``, else the user's data folder ``~/.cache/sammo-core/data`` (where
+``sammo-core data fetch`` writes), else, for developers, ``../shared/benchmarks`` beside a
+source checkout (found from this package's location, never from the working directory). Data is
+never copied into the repository.
 
 ========================  ==============================================  ======================
 suite                     file(s)                                         splits
@@ -42,6 +44,7 @@ from sammo_core.errors import ConfigError, DataError
 
 __all__ = [
     "BIGBENCH_SIZES",
+    "CHECKOUT_DATA_DIR",
     "DATA_DIR_ENV",
     "SUITES",
     "TaskSplits",
@@ -57,6 +60,9 @@ __all__ = [
 ]
 
 DATA_DIR_ENV = "SAMMO_CORE_DATA_DIR"
+#: A developer convenience: the data folder beside a source checkout (``../shared/benchmarks``
+#: from the repository root), resolved from this file, so the working directory never matters.
+CHECKOUT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 SUITES = ("instruction-tuning", "compression", "rag-parsing", "apo", "bigbench")
 # In-context / train / val / test sizes of the SAMMO paper, reused for seeded BIG-bench splits.
 BIGBENCH_SIZES = (5, 100, 50, 100)
@@ -133,9 +139,9 @@ def default_cache_dir() -> Path:
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The benchmark data folder: ``data_dir``, else ``$SAMMO_CORE_DATA_DIR``, else a default.
 
-    The defaults, tried in order, are ``../shared/benchmarks`` relative to the working directory
-    (this repository's layout) and :func:`default_cache_dir`. A folder named explicitly (by the
-    argument or the env var) must exist.
+    The defaults, tried in order, are :func:`default_cache_dir` (where ``sammo-core data fetch``
+    writes) and :data:`CHECKOUT_DATA_DIR` (beside a source checkout). The working directory
+    plays no part. A folder named explicitly (by the argument or the env var) must exist.
 
     >>> resolve_data_dir("/no/such/folder")
     Traceback (most recent call last):
@@ -156,7 +162,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
         if not path.is_dir():
             raise ConfigError(f"benchmark data folder not found: {given} (from {origin}); {fix}")
         return path
-    candidates = [Path.cwd() / ".." / "shared" / "benchmarks", default_cache_dir()]
+    candidates = [default_cache_dir(), CHECKOUT_DATA_DIR]
     for path in candidates:
         if path.is_dir():
             return path.resolve()

@@ -3,8 +3,9 @@
 :data:`SOURCES` maps each dataset name (``sammo``, ``bigbench``, ``geoquery``, ``liar``) to its
 files: a canonical ``url``, the ``relative_path`` it takes under ``DEST/<name>/`` (the layout the
 loaders of :mod:`benchmarks.datasets` read), and the ``sha256`` of the copy the project was
-built against. :func:`fetch` downloads into ``DEST`` (``--dest``, else ``$SAMMO_CORE_DATA_DIR``,
-else ``~/.cache/sammo-core/data``):
+built against, with its ``size`` in bytes where known. :func:`fetch` downloads into ``DEST``
+(``--data-dir``, else ``$SAMMO_CORE_DATA_DIR``, else ``~/.cache/sammo-core/data``, the folder
+the loaders read by default):
 
 * a file already present with the right hash is skipped, without any request;
 * a download goes to ``FILE.part`` and is renamed only once its hash matches, so ``FILE`` is
@@ -16,9 +17,11 @@ else ``~/.cache/sammo-core/data``):
   ``base_url + "/" + name + "/" + relative_path``, i.e. a mirror of the data folder's layout
   (``http://``, ``https://`` or ``file://``).
 
-The ``sammo`` files are the SAMMO paper's splits trimmed to the tasks the project uses (see
-``sammo/SOURCE.md``), so their hashes are those of the trimmed copies: downloading them from
-GitHub fails verification by design; serve the trimmed copies from a mirror with ``base_url``.
+The ``sammo`` files are the SAMMO paper's splits as published in microsoft/sammo (the
+instruction-tuning and compression splits at commit ``2137815``; the RAG qids at ``b9773a0``,
+the last commit that holds them: the file was later removed). The loaders read these files as
+published (the RAG file holds geo880, smcalflow and overnight; the loader selects geo880).
+``sources`` replaces the registry, e.g. for a test that serves other copies.
 
 >>> source_url("liar", SOURCES["liar"][0], "http://127.0.0.1:8000/data/")
 'http://127.0.0.1:8000/data/liar/train.jsonl'
@@ -33,7 +36,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -67,6 +70,7 @@ class RemoteFile:
     url: str
     relative_path: str
     sha256: str
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ _SAMMO = (
     "https://raw.githubusercontent.com/microsoft/sammo/2137815ba9a6fb8c86e5c18cc47ecda8ad8f5e98"
 )
 _BIGBENCH = "https://raw.githubusercontent.com/google/BIG-bench/main"
+_SAMMO_RAG = (  # examples/rag_tuning/ was removed after this commit
+    "https://raw.githubusercontent.com/microsoft/sammo/b9773a05735e7801af1d05d465cdb29b86411c1f"
+)
 _SEMPARSE = "https://raw.githubusercontent.com/allenai/code-semparse/de62f8c0d9bc6d4a987728ddefed627859fc269f"
 _LMOPS = (
     "https://raw.githubusercontent.com/microsoft/LMOps/4f2a9deb5f08e459fd44c2e4792344d78ca89fc3"
@@ -111,17 +118,20 @@ SOURCES: dict[str, tuple[RemoteFile, ...]] = {
         RemoteFile(
             f"{_SAMMO}/examples/paper_instruction_tuning/data_splits.json",
             "instruction_tuning_bigbench.json",
-            "a46d4570cf427579ca070549b71cdc8e19c3c4751c44e9472fbec03e376b86ed",
+            "75bc79d7b7364f472b6ccd6c7495ab5d1162278f6780a177757261e462035ad9",
+            395454,
         ),
         RemoteFile(
             f"{_SAMMO}/examples/paper_prompt_compression/data_splits.json",
             "prompt_compression_sni.json",
-            "5f7706befa0aa73a85e77cc4a88d7b24d29d1481191b6291799cb9a74609d2df",
+            "ab1effc08bbbd88837b4aea615083cd402e435fa7354f1a12daad36691815d45",
+            763642,
         ),
         RemoteFile(
-            f"{_SAMMO}/examples/rag_tuning/data_splits.json",
+            f"{_SAMMO_RAG}/examples/rag_tuning/data_splits.json",
             "rag_semparse_qids.json",
-            "ece2fc574cd5fb14180479ff048cd9217f86647c0d28da5058018e1e15935213",
+            "bbb116b766c56db57b74319aeeff335260dd0e538baaf70198f5bc6eeae565a9",
+            87617,
         ),
         RemoteFile(f"{_SAMMO}/LICENSE", "LICENSE", _MIT),
     ),
@@ -209,22 +219,25 @@ def fetch(
     base_url: str | None = None,
     timeout: float = 60.0,
     progress: bool = False,
+    sources: Mapping[str, Sequence[RemoteFile]] | None = None,
 ) -> list[FetchResult]:
     """Download dataset ``name`` (or ``"all"``) into ``dest/<name>/``; see the module docstring.
 
-    ``progress=True`` shows a rich progress bar per file on stderr. Returns one
-    :class:`FetchResult` per file, in :data:`SOURCES` order.
+    ``progress=True`` shows a rich progress bar per file on stderr. ``sources`` replaces
+    :data:`SOURCES` (same shape). Returns one :class:`FetchResult` per file, in registry order.
 
     >>> fetch("imagenet")
     Traceback (most recent call last):
     ...
     sammo_core.errors.ConfigError: unknown dataset 'imagenet'; use one of: sammo, bigbench, geoquery, liar, all
     """  # noqa: E501
-    if name not in NAMES:
-        raise ConfigError(f"unknown dataset {name!r}; use one of: {', '.join(NAMES)}")
+    registry = SOURCES if sources is None else sources
+    known = (*registry, "all")
+    if name not in known:
+        raise ConfigError(f"unknown dataset {name!r}; use one of: {', '.join(known)}")
     root = Path(dest).expanduser() if dest is not None else default_dest()
-    names = list(SOURCES) if name == "all" else [name]
-    jobs = [(n, remote, source_url(n, remote, base_url)) for n in names for remote in SOURCES[n]]
+    names = list(registry) if name == "all" else [name]
+    jobs = [(n, remote, source_url(n, remote, base_url)) for n in names for remote in registry[n]]
     results = []
     with _progress_bar(progress) as track:
         for dataset, remote, url in jobs:

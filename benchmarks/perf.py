@@ -22,7 +22,7 @@ This machine class is noisy: the figures are for reading, and nothing here asser
 Run::
 
     python -m benchmarks.perf                 # 1,000 and 10,000 rows; 100 rows of prefix reuse
-    python -m benchmarks.perf --quick         # 1,000 rows; 20 rows of prefix reuse
+    python -m benchmarks.perf --quick         # 300 rows, 2 waves, 3 rows of prefix reuse
     python -m benchmarks.perf --json perf.json --no-prefix
 """
 
@@ -563,7 +563,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="1,000 rows; 20 prefix-reuse rows")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a first look within a minute on 2 cores: 300 rows (200 profiled), 2 waves, "
+        "3 prefix-reuse rows",
+    )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write figures")
     parser.add_argument(
         "--rows", type=throughput.int_list, default=None, help="overhead sizes, e.g. 1000,10000"
@@ -571,7 +576,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="e.g. plain,knn")
     parser.add_argument("--profile-rows", type=int, default=None, help="rows per profiled pass")
     parser.add_argument("--latency", type=float, default=0.05, help="server seconds per request")
-    parser.add_argument("--concurrency", type=throughput.int_list, default=[1, 8, 32, 128])
+    parser.add_argument(
+        "--concurrency",
+        type=throughput.int_list,
+        default=[1, 8, 32, 128],
+        help="concurrency levels of part b (default 1,8,32,128)",
+    )
     parser.add_argument("--waves", type=int, default=None, help="requests per slot (ideal/latency)")
     parser.add_argument("--prefix-rows", type=int, default=None, help="rows per candidate")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp CPU threads")
@@ -609,10 +619,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         parser.error(f"--variants: unknown {unknown}; use some of {', '.join(VARIANTS)}")
-    sizes: list[int] = args.rows or ([1000] if args.quick else [1000, 10_000])
-    profile_rows: int = args.profile_rows or min(sizes)
-    waves: int = args.waves or (5 if args.quick else 20)
-    prefix_rows: int = args.prefix_rows or (20 if args.quick else 100)
+    sizes: list[int] = args.rows or ([300] if args.quick else [1000, 10_000])
+    profile_rows: int = args.profile_rows or (min(200, *sizes) if args.quick else min(sizes))
+    waves: int = args.waves or (2 if args.quick else 20)
+    prefix_rows: int = args.prefix_rows or (3 if args.quick else 100)
     if args.latency <= 0 or profile_rows < 1 or waves < 1 or prefix_rows < 1:
         parser.error("--latency must be > 0; --profile-rows, --waves, --prefix-rows >= 1")
 

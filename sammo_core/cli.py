@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 
 from sammo_core.errors import SammoError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "cli_terms", "main"]
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -55,6 +55,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Library messages name Python arguments; on the command line, name the flag or variable.
+_CLI_TERMS = (
+    (" or pass api_key=...", " (exported in the shell that runs sammo-core)"),
+    ("pass model_path=... to a .gguf file", "pass --model local:PATH.gguf"),
+    ("choose fields with input_field=... or input_fields=[...]", "choose one with --input-field"),
+    ("(Python: base_url=...)", ""),
+    (" or pass api_version=...", ""),
+    (
+        "pass base_url=... (OpenAI-compatible) or azure_endpoint=..., not both",
+        "pass --base-url (OpenAI-compatible) or set AZURE_OPENAI_ENDPOINT, not both",
+    ),
+    (", or leave it None to use", ", or --model local for"),
+)
+
+
+def cli_terms(message: str) -> str:
+    """``message`` with the Python API's argument names replaced by flags and variables.
+
+    >>> cli_terms("no API key for https://x/v1: set OPENAI_API_KEY or pass api_key=...")
+    'no API key for https://x/v1: set OPENAI_API_KEY (exported in the shell that runs sammo-core)'
+    """
+    for api, flag in _CLI_TERMS:
+        message = message.replace(api, flag)
+    return message.replace(" )", ")").rstrip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sammo-core`` console script; returns the exit code."""
     parser = build_parser()
@@ -65,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SammoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_terms(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # commands that keep partial work say what and where themselves
         print("interrupted", file=sys.stderr)

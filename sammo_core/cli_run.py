@@ -41,6 +41,7 @@ __all__ = [
     "positive_int_argument",
     "progress_bar",
     "register",
+    "table_console",
     "write_jsonl",
 ]
 
@@ -163,6 +164,12 @@ def add_program_arguments(parser: argparse.ArgumentParser) -> None:
         help="program: a .py file defining `program`, a saved program .json, or a prompt "
         "file (.md, .txt, .xml, .j2) with {{ input }} where the input goes",
     )
+    parser.add_argument(
+        "--append-input",
+        action="store_true",
+        help="for a prompt file with no {{ input }}: add the input as a last section 'Input' "
+        "(without this flag such a file is an error)",
+    )
     parser.add_argument("--input-field", help="field holding the input (default: input)")
     parser.add_argument("--output-field", help="field holding the gold output (default: output)")
 
@@ -181,13 +188,28 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
+def table_console() -> Console:
+    """The console for tables on stdout: the terminal's width, or unlimited when piped.
+
+    Piped to a file or another program, rich would cut tables at 80 columns ("label_accura...");
+    there every table is printed whole.
+    """
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 10_000)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` subcommand."""
     parser = subparsers.add_parser(
         "run",
         help="run a program on a data file",
-        description="Run PROGRAM (a .py file defining `program`, or saved program JSON) on "
-        "every row of a data file and report its score.",
+        description="Run PROGRAM on every row of a data file and report its score. PROGRAM "
+        "is a .py file defining `program`, a saved program .json (e.g. from export), or a "
+        "prompt file you already have (.md, .txt, .xml, .j2, .jinja) with {{ input }} where "
+        "the input goes.",
     )
     add_program_arguments(parser)
     parser.add_argument("--data", type=Path, required=True, help="data file: .jsonl, .json, .csv")
@@ -259,7 +281,7 @@ def _load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Obje
     from sammo_core.loading import load_data, load_program
     from sammo_core.objectives import get_objective
 
-    loaded = load_program(args.program)
+    loaded = load_program(args.program, append_input=args.append_input)
     data = load_data(
         args.data,
         split=args.split,
@@ -442,7 +464,6 @@ def _print_summary(
     replies: dict[str, int | None],
     requests: RetryStats | None = None,
 ) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -469,5 +490,5 @@ def _print_summary(
     if usage.usd:
         table.add_row("est. cost", f"${usage.usd:.4f}")
     table.add_row("time", f"{elapsed:.1f} s")
-    Console().print(table)  # the table goes to stdout; progress went to stderr
+    table_console().print(table)  # the table goes to stdout; progress went to stderr
     del console

@@ -66,7 +66,7 @@ from sammo_core.serialization import dumps
 __all__ = [
     "EXPORT_FILES",
     "EXPORT_FORMATS",
-    "MANIFEST_FILE",
+    "MANIFEST_FILES",
     "MANIFEST_VERSION",
     "ExportFormat",
     "Manifest",
@@ -88,7 +88,11 @@ EXPORT_FILES: Mapping[str, str] = MappingProxyType(
         "messages": "messages.json",
     }
 )
-MANIFEST_FILE = "manifest.json"
+#: The manifest :func:`write_export` writes beside each format's file: one per format, so
+#: exporting several formats into one folder keeps every manifest.
+MANIFEST_FILES: Mapping[str, str] = MappingProxyType(
+    {name: f"manifest-{name}.json" for name in ("jinja", "json", "markdown", "messages")}
+)
 MANIFEST_VERSION = 1
 
 _SENTINEL = "SammoInputSentinel"
@@ -280,7 +284,10 @@ class Manifest:
     Validated on construction; :meth:`to_dict` gives the JSON-ready form and
     :meth:`from_dict` reads it back, rejecting unknown keys. ``scores`` maps an objective's
     name to its value, bootstrap interval and sample size (``Score.to_dict()`` fields, the
-    per-item list dropped). ``created`` is an ISO 8601 time in UTC.
+    per-item list dropped). ``created`` is an ISO 8601 time in UTC. ``objective`` (as
+    ``--objective`` takes it, e.g. ``label_accuracy:yes,no``) and the data fields the program
+    was optimized with travel with it, so ``sammo-core run`` on the exported ``program.json``
+    scores it the same way.
 
     >>> m = Manifest(program_hash="ab12", model="gpt-4o-mini", created="2024-05-01T12:00:00+00:00")
     >>> Manifest.from_dict(m.to_dict()) == m
@@ -294,6 +301,10 @@ class Manifest:
     data_hash: str | None = None
     budget_used: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     export_format: str | None = None
+    objective: str | None = None
+    input_field: str | None = None
+    output_field: str | None = None
+    input_fields: tuple[str, ...] | None = None
     sammo_core_version: str = dataclasses.field(default_factory=_version)
     format_version: int = MANIFEST_VERSION
 
@@ -318,6 +329,21 @@ class Manifest:
             raise ConfigError(
                 f"manifest data_hash must be a string or None; got {self.data_hash!r}"
             )
+        for name in ("objective", "input_field", "output_field"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(
+                    f"manifest {name} must be a non-empty string or None; got {value!r}"
+                )
+        if self.input_fields is not None:
+            if isinstance(self.input_fields, str) or not all(
+                isinstance(f, str) and f for f in self.input_fields
+            ):
+                raise ConfigError(
+                    f"manifest input_fields must be a list of field names or None; got "
+                    f"{self.input_fields!r}"
+                )
+            object.__setattr__(self, "input_fields", tuple(self.input_fields))
         if self.export_format is not None and self.export_format not in EXPORT_FORMATS:
             raise ConfigError(
                 f"unknown export format {self.export_format!r}; use one of: "
@@ -338,6 +364,10 @@ class Manifest:
             "budget_used": dict(self.budget_used),
             "created": self.created,
             "export_format": self.export_format,
+            "objective": self.objective,
+            "input_field": self.input_field,
+            "output_field": self.output_field,
+            "input_fields": None if self.input_fields is None else list(self.input_fields),
         }
 
     @classmethod
@@ -409,12 +439,17 @@ def build_manifest(
     budget_used: Mapping[str, Any],
     created: datetime | None = None,
     export_format: str | None = None,
+    objective: str | None = None,
+    input_field: str | None = None,
+    output_field: str | None = None,
+    input_fields: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The manifest of ``program`` as JSON-ready data (see :class:`Manifest`).
 
     ``created`` defaults to now; it must be timezone-aware and is written in UTC. The program
     hash is ``compile(program).hash``; the version is the installed sammo-core's (``unknown``
-    when not installed).
+    when not installed). ``objective`` and the field names say how to score and read data for
+    the program (see :class:`Manifest`).
 
     >>> from datetime import datetime, timezone
     >>> from sammo_core import GenerateText, MetaPrompt, Output
@@ -440,6 +475,10 @@ def build_manifest(
         data_hash=data_hash,
         budget_used=budget_used,
         export_format=export_format,
+        objective=objective,
+        input_field=input_field,
+        output_field=output_field,
+        input_fields=None if input_fields is None else tuple(input_fields),
     ).to_dict()
 
 
@@ -455,13 +494,15 @@ def write_export(
     input_fields: Sequence[str] = (),
     constants: Mapping[str, Any] | None = None,
 ) -> tuple[Path, Path]:
-    """Write the export file and ``manifest.json`` beside it; returns both paths.
+    """Write the export file and its manifest beside it; returns both paths.
 
-    Files are named by :data:`EXPORT_FILES`; each is written to a temporary file in
-    ``out_dir`` and renamed into place, so readers never see half a file, and the manifest is
-    written last. The manifest (from :func:`build_manifest`) must describe ``program`` (same
-    hash); its ``export_format`` is set to ``format``. ``prompt.jinja`` holds the template
-    exactly; the other files end with a newline.
+    Files are named by :data:`EXPORT_FILES` and :data:`MANIFEST_FILES` (one manifest per
+    format, so exports of several formats share a folder); each is written to a temporary file
+    in ``out_dir`` and renamed into place, so readers never see half a file, and the manifest is
+    written last. Files get the usual permissions (``0o666`` less the umask), not the private
+    ``0o600`` of a temporary file. The manifest (from :func:`build_manifest`) must describe
+    ``program`` (same hash); its ``export_format`` is set to ``format``. ``prompt.jinja`` holds
+    the template exactly; the other files end with a newline.
     """
     data = dict(manifest)
     expected = compile(program).hash
@@ -478,13 +519,15 @@ def write_export(
     export_path = _write_atomic(
         out / EXPORT_FILES[format], text if format == "jinja" else text + "\n"
     )
-    manifest_path = _write_atomic(out / MANIFEST_FILE, json.dumps(checked, indent=2) + "\n")
+    manifest_text = json.dumps(checked, indent=2) + "\n"
+    manifest_path = _write_atomic(out / MANIFEST_FILES[format], manifest_text)
     return export_path, manifest_path
 
 
 def _write_atomic(path: Path, text: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0o600; exports are for sharing
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
@@ -494,3 +537,9 @@ def _write_atomic(path: Path, text: str) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask

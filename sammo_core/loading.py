@@ -11,7 +11,9 @@ file that defines, at module level, one of:
 
 Optionally the file also sets ``INPUT_FIELD``/``OUTPUT_FIELD`` (or ``INPUT_FIELDS``, a list)
 to say how to read the data file, and ``OBJECTIVE`` (a name such as ``"accuracy"``). Loading a
-Python file runs it: only load files you trust, exactly as with ``python FILE``.
+Python file runs it: only load files you trust, exactly as with ``python FILE``. A program
+JSON written by ``sammo-core export`` takes the objective and fields from the manifest beside
+it (``manifest-json.json``, when it describes the same program).
 """
 
 from __future__ import annotations
@@ -41,8 +43,14 @@ class ProgramFile:
     objective: str | None = None
 
 
-def load_program(path: str | Path, examples: DataTable | None = None) -> ProgramFile:
-    """Load a program from a ``.json`` or ``.py`` file (see the module docstring)."""
+def load_program(
+    path: str | Path, examples: DataTable | None = None, *, append_input: bool = False
+) -> ProgramFile:
+    """Load a program from a ``.json``, ``.py`` or prompt file (see the module docstring).
+
+    ``append_input`` is passed to :func:`~sammo_core.prompt_files.parse_prompt_file`: a prompt
+    file without an input slot gets one as its last section instead of raising.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"program file {str(path)!r} does not exist")
@@ -52,11 +60,11 @@ def load_program(path: str | Path, examples: DataTable | None = None) -> Program
             raise ConfigError(
                 f"{path} holds a {type(program).__name__}; a program needs an Output root"
             )
-        return ProgramFile(program, path)
+        return _with_manifest(ProgramFile(program, path))
     from sammo_core.prompt_files import PROMPT_FILE_SUFFIXES, parse_prompt_file
 
     if path.suffix in PROMPT_FILE_SUFFIXES:
-        return ProgramFile(parse_prompt_file(path), path)
+        return ProgramFile(parse_prompt_file(path, append_input=append_input), path)
     if path.suffix != ".py":
         suffixes = ", ".join(sorted({".py", ".json", *PROMPT_FILE_SUFFIXES}))
         raise ConfigError(f"program file {str(path)!r} must be one of: {suffixes}")
@@ -106,6 +114,29 @@ def _run_python_file(path: Path) -> dict[str, Any]:
             f"{where}: running the program file raised {type(exc).__name__}: {exc}{code}\n"
             "fix the program file and run again"
         ) from exc
+
+
+def _with_manifest(loaded: ProgramFile) -> ProgramFile:
+    """Take the objective and fields from the export manifest beside a program JSON."""
+    import orjson
+
+    from sammo_core.graph import compile
+
+    manifest = loaded.path.with_name("manifest-json.json")
+    try:
+        data = orjson.loads(manifest.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return loaded
+    if not isinstance(data, dict) or data.get("program_hash") != compile(loaded.program).hash:
+        return loaded
+    fields = data.get("input_fields")
+    return dataclasses.replace(
+        loaded,
+        input_field=data.get("input_field") or loaded.input_field,
+        output_field=data.get("output_field") or loaded.output_field,
+        input_fields=tuple(fields) if fields else loaded.input_fields,
+        objective=data.get("objective") or loaded.objective,
+    )
 
 
 def load_data(

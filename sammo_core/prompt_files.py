@@ -564,7 +564,11 @@ def _paragraph(text: str, options: _Options) -> Child:
 
 
 def parse_prompt_file(
-    path: str | Path, format: str | None = None, *, input_node: InputNode = "template"
+    path: str | Path,
+    format: str | None = None,
+    *,
+    input_node: InputNode = "template",
+    append_input: bool = False,
 ) -> Output:
     """Read a prompt file into a program ``Output(GenerateText(meta), parser="raw")``.
 
@@ -573,6 +577,11 @@ def parse_prompt_file(
     markdown). A template named ``*.xml.j2`` is laid out as XML. There is no content sniffing:
     an unknown suffix raises :class:`ConfigError`; pass ``format=``. The parser is ``raw`` (the
     model's whole answer), as a prompt file says nothing about answer formats.
+
+    A file that never uses the input (no ``{{ input }}``, no ``{{ field }}``) would send the
+    same text for every row: that raises :class:`ConfigError` saying where the input goes,
+    unless ``append_input=True`` (``--append-input``), which adds it as a last section
+    ``Input``.
     """
     path = Path(path)
     suffixes = [s.lower() for s in path.suffixes]
@@ -598,7 +607,32 @@ def parse_prompt_file(
         raise ConfigError(
             f"unknown prompt file format {format!r}; use one of: {', '.join(PROMPT_FILE_FORMATS)}"
         )
-    return Output(GenerateText(meta), parser="raw")
+    program = Output(GenerateText(meta), parser="raw")
+    if not compile(program).is_static("child.prompt"):
+        return program
+    if append_input:
+        children = [*meta.children, Section("Input", [Template("{{ input }}")])]
+        return Output(GenerateText(meta.clone(override={"children": children})), parser="raw")
+    raise ConfigError(_no_input_message(path, text, format))
+
+
+_SINGLE_BRACED = re.compile(r"(?<!\{)\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}(?!\})")
+
+
+def _no_input_message(path: Path, text: str, format: str) -> str:
+    """Why a prompt file is refused: it never uses the input; say where the input goes."""
+    found = _SINGLE_BRACED.search(text)
+    seen = (
+        f"it has {found[0]!r}, which is literal text: write {{{{ {found[1]} }}}} (double braces)"
+        if found
+        else "it has no {{ input }} placeholder"
+    )
+    example = "<input>{{ input }}</input>" if format == "xml" else "# Input\n\n{{ input }}"
+    return (
+        f"prompt file {str(path)!r} never uses the input, so every row would get the same "
+        f"prompt: {seen}. Put {{{{ input }}}} where the input goes (e.g. a last section "
+        f"{example!r}), or pass --append-input to add the input as its own section"
+    )
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:

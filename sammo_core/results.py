@@ -54,7 +54,16 @@ class ResultRow:
     error: str | None = None  # why the row failed for good (it was skipped); None if it ran
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The row as JSON-ready data; whole call and token counts are ints (``1``, not ``1.0``).
+
+        >>> ResultRow(0, "q", "a", "p", "a", "a", calls=1.0, prompt_tokens=12.0).to_dict()["calls"]
+        1
+        """
+        data = dataclasses.asdict(self)
+        for key in ("calls", "prompt_tokens", "completion_tokens"):
+            if float(data[key]).is_integer():
+                data[key] = int(data[key])
+        return data
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sammo_core.cli_run import add_program_arguments, add_runner_arguments
+from sammo_core.cli_run import add_program_arguments, add_runner_arguments, table_console
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -66,7 +66,13 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "changes any split",
     )
     p.add_argument("--proposer-model", help="model that proposes rewrites (default: --model)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="beam")
+    p.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="beam",
+        help="beam (default), evolution (regularized evolution), enumerate (over pg.oneof "
+        "choices in the program) or random",
+    )
     p.add_argument(
         "--operators",
         default="structure,examples,format,compression",
@@ -92,7 +98,12 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         default=None,
         help="comma-separated, primary first, e.g. accuracy,mean_prompt_tokens",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the data split and of every random choice of the search (default 0)",
+    )
     p.add_argument("--width", type=int, default=4, help="beam width")
     p.add_argument("--depth", type=int, default=4, help="beam depth (steps)")
     p.add_argument("--population", type=int, default=8, help="evolution population")
@@ -102,8 +113,19 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         default=None,
         help="evolution cycles (default: until the budget is spent or the search converges)",
     )
-    p.add_argument("--out", type=Path, required=True, help="RUN_DIR for trace and checkpoint")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="RUN_DIR for the trace, checkpoint and result; must be new or empty unless "
+        "--resume or --force",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="start afresh in a RUN_DIR that holds an earlier run, replacing its files",
+    )
     add_runner_arguments(p)
     p.set_defaults(func=_optimize)
 
@@ -197,9 +219,11 @@ def _optimize(args: argparse.Namespace) -> int:
     from sammo_core.runners.factory import build_runner_from_args
 
     console = Console(stderr=True)
-    loaded = load_program(args.program)
+    _check_out_dir(args.out, resume=args.resume, force=args.force)
+    loaded = load_program(args.program, append_input=args.append_input)
     train, val, test = _splits(args, loaded)
-    objectives = parse_objectives(args.objective or loaded.objective or "accuracy")
+    objective_spec = args.objective or loaded.objective or "accuracy"
+    objectives = parse_objectives(objective_spec)
     search = _strategy(args, mixture_of(args.operators), objectives)
     task = build_runner_from_args(args)
     proposer = task
@@ -265,6 +289,10 @@ def _optimize(args: argparse.Namespace) -> int:
         "operators": args.operators,
         "budget": args.budget,
         "seed": args.seed,
+        "objective": objective_spec,
+        "input_field": args.input_field or loaded.input_field,
+        "output_field": args.output_field or loaded.output_field,
+        "input_fields": None if loaded.input_fields is None else list(loaded.input_fields),
     }
     (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     result = asyncio.run(go())
@@ -273,9 +301,29 @@ def _optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+_RUN_FILES = ("run.json", "result.json", "checkpoint.json", "trace.jsonl")
+
+
+def _check_out_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse to start a fresh run over an earlier one unless ``--force``."""
+    from sammo_core.errors import ConfigError
+
+    if resume and force:
+        raise ConfigError("--resume and --force contradict each other: pass one of them")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder: pass a folder for the run")
+    if resume or force or not out.is_dir():
+        return
+    earlier = [name for name in _RUN_FILES if (out / name).exists()]
+    if earlier:
+        raise ConfigError(
+            f"--out {out} already holds a run ({', '.join(earlier)}): add --resume to continue "
+            f"it, pass a new folder (e.g. --out {out}-2), or add --force to replace it"
+        )
+
+
 def print_report(result: SearchResult, seconds: float) -> None:
     """The final table: start vs best on validation and test, calls, tokens, time."""
-    from rich.console import Console
     from rich.table import Table
 
     def fmt(score: Any) -> str:
@@ -301,7 +349,7 @@ def print_report(result: SearchResult, seconds: float) -> None:
         for o in result.objectives:
             cells += [fmt(cand.scores.get(o.name)), fmt(test.get(o.name))]
         table.add_row(*cells)
-    console = Console()
+    console = table_console()
     console.print(table)
     u, t = result.usage, result.test_usage
     console.print(
@@ -324,8 +372,15 @@ def register_export(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         description="Write RUN_DIR's best program (or a Pareto pick) as markdown, a jinja2 "
         "template, program JSON or chat messages, with a manifest.",
     )
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--format", choices=("markdown", "jinja", "json", "messages"), default="json")
+    p.add_argument("run_dir", type=Path, help="the --out folder of an optimize run")
+    p.add_argument(
+        "--format",
+        choices=("markdown", "jinja", "json", "messages"),
+        default="json",
+        help="markdown (prompt.md, for people), jinja (prompt.jinja), json (program.json, the "
+        "complete program; default) or messages (messages.json, OpenAI chat messages); "
+        "program.json is written with every format, so the export can be run",
+    )
     p.add_argument(
         "--pick",
         default="best",
@@ -345,8 +400,15 @@ def _export(args: argparse.Namespace) -> int:
 
     run_dir: Path = args.run_dir
     result_file = run_dir / "result.json"
+    if not run_dir.is_dir():
+        raise ConfigError(
+            f"RUN_DIR {run_dir} does not exist: pass the --out folder of `sammo-core optimize`"
+        )
     if not result_file.is_file():
-        raise ConfigError(f"{run_dir} holds no result.json: is it an optimize --out directory?")
+        raise ConfigError(
+            f"{run_dir} holds no result.json: is it an optimize --out folder, and did the run "
+            "finish? (continue a stopped run with optimize --resume)"
+        )
     result = orjson.loads(result_file.read_bytes())
     chosen = _choose(result, args.pick, run_dir)
     program_file = run_dir / "programs" / f"{chosen['id']}.json"
@@ -355,6 +417,7 @@ def _export(args: argparse.Namespace) -> int:
     program = loads(program_file.read_bytes())
     meta = _run_meta(run_dir)
     scores = dict(chosen.get("test_scores") or chosen["scores"])
+    fields = meta.get("input_fields")
     manifest = build_manifest(
         program,
         model=str(meta.get("model", "unknown")),
@@ -362,10 +425,17 @@ def _export(args: argparse.Namespace) -> int:
         data_hash=" ".join(f"{k}:{v}" for k, v in (meta.get("data_hash") or {}).items())
         or "unknown",
         budget_used=result["usage"],
+        objective=meta.get("objective"),
+        input_field=meta.get("input_field"),
+        output_field=meta.get("output_field"),
+        input_fields=None if fields is None else tuple(fields),
     )
     out = args.out or run_dir / "export"
-    prompt_path, manifest_path = write_export(program, out, args.format, manifest)
-    print(f"wrote {prompt_path} and {manifest_path}")
+    formats = [args.format] if args.format == "json" else [args.format, "json"]
+    for fmt in formats:
+        prompt_path, manifest_path = write_export(program, out, fmt, manifest)
+        print(f"wrote {prompt_path} and {manifest_path}")
+    print(f"run it with: sammo-core run {out / 'program.json'} --data FILE --model MODEL")
     return 0
 
 

@@ -13,12 +13,18 @@ any stack.
 ('gpt-4o-mini', 5.0)
 >>> runner_stats(stack).to_dict()["attempts"]
 0
+
+With no endpoint at all (no ``base_url``, no key, none of ``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``, ``AZURE_OPENAI_ENDPOINT`` set), a name that is not ``local`` cannot be
+reached, most often a typo; the error names it and the choices.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import os
 from pathlib import Path
 
 from sammo_core.errors import ConfigError
@@ -27,7 +33,17 @@ from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, Runner
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode
 from sammo_core.runners.retry import RetryPolicy, RetryStats
 
-__all__ = ["RunnerStack", "build_runner", "build_runner_from_args", "runner_stats"]
+__all__ = [
+    "EMBEDDED_MODELS",
+    "RunnerStack",
+    "build_runner",
+    "build_runner_from_args",
+    "runner_stats",
+]
+
+#: The model names that run in-process, with no server and no key.
+EMBEDDED_MODELS = ("local", "local:PATH.gguf")
+_ENDPOINT_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
 
 
 @dataclasses.dataclass
@@ -84,6 +100,7 @@ def build_runner(
 
         backend = LlamaCppRunner(model.partition(":")[2] or None)
     else:
+        _check_reachable(model, base_url, api_key)
         from sammo_core.runners.openai_runner import OpenAIRunner
 
         backend = OpenAIRunner(
@@ -162,3 +179,18 @@ def runner_stats(runner: Runner | RunnerStack) -> RetryStats:
             return stats
         current = getattr(current, "inner", None)
     return RetryStats()
+
+
+def _check_reachable(model: str, base_url: str | None, api_key: str | None) -> None:
+    """Refuse a model name that no endpoint could serve, before asking a default one."""
+    if base_url or api_key or any(os.environ.get(name) for name in _ENDPOINT_ENV):
+        return
+    close = difflib.get_close_matches(model, ["local"], n=1, cutoff=0.6)
+    guess = "did you mean 'local'? " if close or model.startswith("local") else ""
+    raise ConfigError(
+        f"unknown model {model!r}: {guess}the embedded choices are "
+        f"{', '.join(repr(m) for m in EMBEDDED_MODELS)} (SmolLM2-135M, or any GGUF file; "
+        "no key, no server). For a hosted model set OPENAI_API_KEY (Azure: "
+        "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY); for a local server (vLLM, Ollama, "
+        "llama.cpp) pass --base-url http://HOST:PORT/v1 (Python: base_url=...)"
+    )

@@ -365,3 +365,22 @@ def test_prompt_diff_and_fence() -> None:
     assert report.prompt_diff("same", "same") == ""
     assert report.fence("x").startswith("```\n")
     assert report.fence("````", "text").startswith("`````text\n")
+
+
+@pytest.mark.parametrize("command", [("bench", "list"), ("data", "list")])
+def test_lists_work_before_any_data_is_fetched(
+    command: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import datasets
+    from sammo_core.cli import main
+
+    monkeypatch.delenv("SAMMO_CORE_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(datasets, "CHECKOUT_DATA_DIR", tmp_path / "none")
+    assert main(list(command)) == 0
+    out = capsys.readouterr().out
+    assert "instruction-tuning" in out and "apo" in out
+    assert "sammo-core data fetch liar" in out  # what the apo suite needs

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks import datasets
 from benchmarks.datasets import (
     SUITES,
     TaskSplits,
@@ -326,20 +327,20 @@ def test_data_dir_comes_from_argument_env_then_defaults(
     monkeypatch.delenv("SAMMO_CORE_DATA_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     repo, shared = tmp_path / "repo", tmp_path / "shared" / "benchmarks"
+    monkeypatch.setattr(datasets, "CHECKOUT_DATA_DIR", shared)
     repo.mkdir()
-    monkeypatch.chdir(repo)
     with pytest.raises(ConfigError) as info:
         resolve_data_dir()
     message = str(info.value)
     assert "pass --data-dir DIR or set SAMMO_CORE_DATA_DIR=DIR" in message
-    assert str(repo / ".." / "shared" / "benchmarks") in message
+    assert str(shared) in message
     assert str(tmp_path / "home" / ".cache" / "sammo-core" / "data") in message
 
+    shared.mkdir(parents=True)
+    assert resolve_data_dir() == shared.resolve()  # a checkout's data, as a fallback
     cache = tmp_path / "home" / ".cache" / "sammo-core" / "data"
     cache.mkdir(parents=True)
-    assert resolve_data_dir() == cache.resolve()
-    shared.mkdir(parents=True)
-    assert resolve_data_dir() == shared.resolve()  # the repository layout comes first
+    assert resolve_data_dir() == cache.resolve()  # what `data fetch` wrote comes first
 
     monkeypatch.setenv("SAMMO_CORE_DATA_DIR", str(cache))
     assert resolve_data_dir() == cache
@@ -349,6 +350,24 @@ def test_data_dir_comes_from_argument_env_then_defaults(
         resolve_data_dir()
     with pytest.raises(ConfigError, match=r"missing \(from the data_dir argument / --data-dir\)"):
         resolve_data_dir(tmp_path / "missing")
+
+
+def test_the_working_directory_plays_no_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SAMMO_CORE_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    elsewhere = tmp_path / "a" / "b"
+    (tmp_path / "a" / "shared" / "benchmarks").mkdir(parents=True)  # ../shared/benchmarks of cwd
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    checkout = tmp_path / "checkout" / "shared" / "benchmarks"
+    checkout.mkdir(parents=True)
+    monkeypatch.setattr(datasets, "CHECKOUT_DATA_DIR", checkout)
+    assert resolve_data_dir() == checkout.resolve()  # not the cwd's ../shared/benchmarks
+    monkeypatch.setattr(datasets, "CHECKOUT_DATA_DIR", tmp_path / "fresh-clone" / "none")
+    with pytest.raises(ConfigError, match="no benchmark data folder found"):
+        resolve_data_dir()
 
 
 # -- malformed files -------------------------------------------------------------------------

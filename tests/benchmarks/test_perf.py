@@ -116,6 +116,30 @@ def test_main_prints_and_writes_json(
     assert report["prefix_reuse"] == {"skipped": "llama_cpp is not importable (test)"}
 
 
+def test_quick_sizes_are_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--quick is a first look within a minute on 2 cores, not the full 1,000-row run."""
+    seen: dict[str, object] = {}
+
+    def part_a(console: object, variants: object, sizes: object, profile_rows: object) -> dict:  # type: ignore[type-arg]
+        seen.update(sizes=sizes, profile_rows=profile_rows)
+        return {}
+
+    monkeypatch.setattr(perf, "_part_a", part_a)
+    monkeypatch.setattr(perf, "llama_cpp_missing", lambda: "not here (test)")
+    monkeypatch.setattr(
+        perf, "measure_throughput", lambda url, conc, latency, waves: seen.update(waves=waves) or []
+    )
+    assert perf.main(["--quick", "--server", "thread"]) == 0
+    assert seen == {"sizes": [300], "profile_rows": 200, "waves": 2}
+
+
+def test_throughput_reports_and_exits_1_only_with_check(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--rows", "4", "--latency", "0.01", "--concurrency", "2", "--server", "thread"]
+    assert throughput.main([*argv, "--target", "50"]) == 0  # a benchmark reports
+    assert "efficiency below 5000%" in capsys.readouterr().out
+    assert throughput.main([*argv, "--target", "50", "--check"]) == 1
+
+
 def test_main_rejects_unknown_variants() -> None:
     with pytest.raises(SystemExit) as exc:
         perf.main(["--variants", "plain,fast", "--no-throughput", "--no-prefix"])

@@ -34,7 +34,7 @@ from sammo_core import (
 from sammo_core.export import (
     EXPORT_FILES,
     EXPORT_FORMATS,
-    MANIFEST_FILE,
+    MANIFEST_FILES,
     Manifest,
     build_manifest,
     export_program,
@@ -294,6 +294,10 @@ def test_manifest_fields() -> None:
         "budget_used": {"calls": 40, "prompt_tokens": 1200, "cost_usd": 0.01},
         "created": "2024-05-01T12:30:00+00:00",
         "export_format": None,
+        "objective": None,
+        "input_field": None,
+        "output_field": None,
+        "input_fields": None,
     }
     assert Manifest.from_dict(data).to_dict() == data
     assert json.loads(json.dumps(data)) == data
@@ -336,14 +340,18 @@ def test_write_export(tmp_path: Path, format: str) -> None:
     data = manifest(program)
     out = tmp_path / "best"
     export_path, manifest_path = write_export(program, out, format, data)  # type: ignore[arg-type]
-    assert export_path == out / EXPORT_FILES[format] and manifest_path == out / MANIFEST_FILE
+    assert (
+        export_path == out / EXPORT_FILES[format] and manifest_path == out / MANIFEST_FILES[format]
+    )
     text = export_program(program, format)  # type: ignore[arg-type]
     expected = text if format == "jinja" else text + "\n"
     assert export_path.read_text(encoding="utf-8") == expected
     written = json.loads(manifest_path.read_text(encoding="utf-8"))
     assert written == {**data, "export_format": format}
     assert data["export_format"] is None  # the argument is left alone
-    assert sorted(p.name for p in out.iterdir()) == sorted([EXPORT_FILES[format], MANIFEST_FILE])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [EXPORT_FILES[format], MANIFEST_FILES[format]]
+    )
     if format == "json":
         assert loads(export_path.read_text(encoding="utf-8")) == program
 
@@ -371,4 +379,36 @@ def test_write_export_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(OSError, match="disk full"):
         write_export(other, tmp_path, "jinja", manifest(other))
     assert (tmp_path / "prompt.jinja").read_text(encoding="utf-8") == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "prompt.jinja"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest-jinja.json", "prompt.jinja"]
+
+
+def test_exports_of_several_formats_keep_their_own_manifests(tmp_path: Path) -> None:
+    program = sentiment()
+    for fmt in ("markdown", "json"):
+        write_export(program, tmp_path, fmt, manifest(program))  # type: ignore[arg-type]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["manifest-json.json", "manifest-markdown.json", "program.json", "prompt.md"]
+    formats = [
+        json.loads((tmp_path / f"manifest-{fmt}.json").read_text())["export_format"]
+        for fmt in ("markdown", "json")
+    ]
+    assert formats == ["markdown", "json"]  # the second export did not overwrite the first
+
+
+def test_exported_files_are_readable_by_others(tmp_path: Path) -> None:
+    program = sentiment()
+    old = os.umask(0o022)
+    try:
+        paths = write_export(program, tmp_path, "markdown", manifest(program))
+    finally:
+        os.umask(old)
+    assert [p.stat().st_mode & 0o777 for p in paths] == [0o644, 0o644]  # not mkstemp's 0o600
+
+
+def test_manifest_carries_the_objective_and_fields() -> None:
+    program = sentiment()
+    data = manifest(program, objective="label_accuracy:yes,no", input_fields=["q", "ctx"])
+    assert data["objective"] == "label_accuracy:yes,no" and data["input_fields"] == ["q", "ctx"]
+    assert Manifest.from_dict(data).to_dict() == data
+    with pytest.raises(ConfigError, match="manifest objective must be a non-empty string"):
+        Manifest.from_dict({**data, "objective": ""})

@@ -399,9 +399,37 @@ def test_parse_prompt_file_format_override_and_errors(tmp_path: Path) -> None:
     path.write_text("<t>\nx\n</t>", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"suffix '\.prompt'.*pass format="):
         parse_prompt_file(path)
-    assert parse_prompt_file(path, "xml").child.prompt.children == [Section("t", ["x"])]
+    children = parse_prompt_file(path, "xml", append_input=True).child.prompt.children
+    assert children[0] == Section("t", ["x"])
     with pytest.raises(ConfigError, match="unknown prompt file format 'yaml'"):
         parse_prompt_file(path, "yaml")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "hint"),
+    [
+        ("single.md", "# Task\n\nAnswer yes or no.\n\n{input}\n", "'{input}', which is literal"),
+        ("none.md", "# Task\n\nAnswer yes or no.\n", "no {{ input }} placeholder"),
+        ("none.xml", "<task>\nAnswer.\n</task>", "<input>{{ input }}</input>"),
+        ("none.j2", "Answer {{ constants.x }}.", "no {{ input }} placeholder"),
+    ],
+)
+def test_a_prompt_file_without_the_input_is_refused(
+    tmp_path: Path, name: str, text: str, hint: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="never uses the input") as caught:
+        parse_prompt_file(path)
+    assert hint in str(caught.value) and "--append-input" in str(caught.value)
+
+
+def test_append_input_adds_the_input_as_a_last_section(tmp_path: Path) -> None:
+    path = tmp_path / "p.md"
+    path.write_text("# Task\n\nAnswer yes or no.\n", encoding="utf-8")
+    program = parse_prompt_file(path, append_input=True)
+    prompt = render_request(program, "Is water wet?").messages[-1].content
+    assert prompt == "# Task\n\nAnswer yes or no.\n\n# Input\n\nIs water wet?"
 
 
 def test_render_prompt() -> None:

@@ -90,7 +90,7 @@ def test_optimize_export_run(
         assert "start (#0)" in report and "best (#" in report
 
         assert main(["export", str(run_dir), "--format", "json", "--out", str(export_dir)]) == 0
-        manifest = json.loads((export_dir / "manifest.json").read_text())
+        manifest = json.loads((export_dir / "manifest-json.json").read_text())
         assert manifest["model"] == "loopback"
         assert manifest["scores"]["accuracy"]["value"] == 1.0
 
@@ -122,7 +122,8 @@ def test_optimize_export_run(
     ):
         target = tmp_path / fmt
         assert main(["export", str(run_dir), "--format", fmt, "--out", str(target)]) == 0
-        assert (target / name).is_file() and (target / "manifest.json").is_file()
+        assert (target / name).is_file() and (target / f"manifest-{fmt}.json").is_file()
+        assert (target / "program.json").is_file()  # the runnable program comes with every format
     template = (tmp_path / "jinja" / "prompt.jinja").read_text()
     rendered = jinja2.Template(template).render(input="item 7")
     assert "Input: item 7" in rendered and "Always answer maybe." not in rendered
