@@ -28,7 +28,7 @@ from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError, DataError
 from sammo_core.serialization import loads
 
-__all__ = ["ProgramFile", "load_data", "load_program"]
+__all__ = ["ProgramFile", "load_data", "load_program", "renders_input"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +60,7 @@ def load_program(
             raise ConfigError(
                 f"{path} holds a {type(program).__name__}; a program needs an Output root"
             )
+        _check_renders_input(program, path)
         return _with_manifest(ProgramFile(program, path))
     from sammo_core.prompt_files import PROMPT_FILE_SUFFIXES, parse_prompt_file
 
@@ -82,6 +83,7 @@ def load_program(
         raise ConfigError(
             f"{path}: 'program' is a {type(program).__name__}; wrap it: Output(GenerateText(...))"
         )
+    _check_renders_input(program, path)
     fields = namespace.get("INPUT_FIELDS")
     return ProgramFile(
         program,
@@ -114,6 +116,38 @@ def _run_python_file(path: Path) -> dict[str, Any]:
             f"{where}: running the program file raised {type(exc).__name__}: {exc}{code}\n"
             "fix the program file and run again"
         ) from exc
+
+
+def renders_input(program: Output) -> bool:
+    """Whether any node of ``program`` puts the current input into the prompt.
+
+    ``InputData`` does, and so does a ``Template`` that reads ``input`` or ``inputs``.
+
+    >>> from sammo_core import GenerateText, InputData, MetaPrompt, Section, Template
+    >>> renders_input(Output(GenerateText(MetaPrompt([Section("Q", [InputData()])]))))
+    True
+    >>> renders_input(Output(GenerateText(MetaPrompt([Template("Answer {input}")]))))
+    False
+    >>> renders_input(Output(GenerateText(MetaPrompt([Template("Answer {{ input }}")]))))
+    True
+    """
+    from sammo_core.components import InputData, Template
+    from sammo_core.graph import compile
+
+    return any(
+        isinstance(node, InputData) or (isinstance(node, Template) and node.depends_on_input())
+        for _, node in compile(program).graph.nodes(data="node")
+    )
+
+
+def _check_renders_input(program: Output, path: Path) -> None:
+    """Refuse a program that would send the same prompt for every row."""
+    if not renders_input(program):
+        raise ConfigError(
+            f"program file {str(path)!r} never renders the input, so every row would get the "
+            "same prompt: add InputData() where the input goes (e.g. Section('Input', "
+            "[InputData()])), or read it in a Template as {{ input }} (not {input})"
+        )
 
 
 def _with_manifest(loaded: ProgramFile) -> ProgramFile:

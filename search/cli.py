@@ -77,7 +77,8 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "--operators",
         default="structure,examples,format,compression",
         help="operator groups: structure, examples, format, compression, content, apo, ape, opro "
-        "(the last four call the proposer model)",
+        "(content, apo, ape, opro and compression's Shorten call the proposer model; "
+        "structure, examples, format and compression's RemoveFiller call none)",
     )
     p.add_argument(
         "--budget",

@@ -22,9 +22,10 @@ def _write(path: Path, text: str) -> str:
 
 
 def _template_program(tmp: Path, text: str) -> str:
-    from sammo_core import GenerateText, Output, Template, dumps
+    from sammo_core import GenerateText, InputData, MetaPrompt, Output, Template, dumps
 
-    return _write(tmp / "evil.json", dumps(Output(GenerateText(Template(text, id="evil")))))
+    prompt = MetaPrompt([Template(text, id="evil"), InputData()])
+    return _write(tmp / "evil.json", dumps(Output(GenerateText(prompt))))
 
 
 def _run_dir(tmp: Path) -> str:

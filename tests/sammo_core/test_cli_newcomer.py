@@ -50,6 +50,34 @@ def test_a_prompt_file_with_single_braces_is_an_error(
     assert "{{ input }}" in err and "--append-input" in err
 
 
+@pytest.mark.parametrize("suffix", [".py", ".json"])
+def test_a_python_or_json_program_without_the_input_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    from sammo_core import GenerateText, MetaPrompt, Output, Section, Template, dumps
+
+    # A Template that writes {input} (one brace) renders the literal text, never the input.
+    program = Output(GenerateText(MetaPrompt([Section("Task", [Template("Answer: {input}")])])))
+    path = tmp_path / f"program{suffix}"
+    if suffix == ".json":
+        path.write_text(dumps(program))
+    else:
+        path.write_text(
+            "from sammo_core import GenerateText, MetaPrompt, Output, Section, Template\n"
+            "program = Output(GenerateText(MetaPrompt("
+            "[Section('Task', [Template('Answer: {input}')])])))\n"
+        )
+    model = Recorder()
+    with ChatServer(reply=model) as server:
+        err = error_of(
+            capsys, "run", str(path), "--data", str(DATA), "--model", "m", "--base-url",
+            server.base_url,
+        )  # fmt: skip
+    assert model.requests == []
+    assert "never renders the input" in err and "InputData()" in err and "{{ input }}" in err
+    assert "Traceback" not in err
+
+
 def test_append_input_sends_the_input(tmp_path: Path) -> None:
     prompt = tmp_path / "prompt.md"
     prompt.write_text("# Task\n\nAnswer Yes or No.\n")
