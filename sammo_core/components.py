@@ -48,7 +48,7 @@ from renderers import (
 from sammo_core.context import RunContext
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
-from sammo_core.runners.base import LLMRequest, Message
+from sammo_core.runners.base import MODES, LLMRequest, Message, Mode
 
 __all__ = [
     "OUTPUT_PARSERS",
@@ -369,13 +369,29 @@ class Template(Component):
 
 @pg.use_init_args(["prompt", "system", "temperature", "max_tokens", "seed"])
 class GenerateText(Component):
-    """One LLM call. Inside another prompt, it contributes the model's answer as text."""
+    """One LLM call. Inside another prompt, it contributes the model's answer as text.
+
+    ``mode="chat"`` (the default) sends the system and user messages through the model's chat
+    template: for instruction-tuned models. ``mode="completion"`` sends the rendered text as it
+    is, for the model to continue: for base models such as ``local:gemma3``, which never see a
+    chat template in training. The mode is a field of the program, not a guess from the model:
+    it changes the prompt the model sees, so it belongs in the content hash, in exports and in
+    cache keys (a model file does not say whether it is a base model: Gemma 3's base GGUF
+    carries a chat template too). ``stop`` lists sequences the answer ends before: a base model
+    that answers "yes" goes on writing the next example unless stopped.
+
+    >>> call = GenerateText(MetaPrompt(["Q: 2+2?", "A:"]), mode="completion", stop=["\\n"])
+    >>> call.label()
+    "GenerateText(temperature=0.0, seed=0, mode='completion', stop=['\\\\n'])"
+    """
 
     prompt: Component
     system: Component | str | None = None
     temperature: float = 0.0
     max_tokens: int | None = None
     seed: int = 0
+    mode: str = "chat"
+    stop: list[str] = []
 
     child_fields = ("system", "prompt")
 
@@ -387,9 +403,14 @@ class GenerateText(Component):
             raise ConfigError(f"temperature must be within [0, 2]; got {self.temperature}")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1 or None; got {self.max_tokens}")
+        _check_choice("GenerateText mode", self.mode, MODES)
+        if any(not stop for stop in self.stop):
+            raise ConfigError(f"stop sequences must be non-empty strings; got {list(self.stop)}")
 
     def label(self) -> str:
         extra = f", max_tokens={self.max_tokens}" if self.max_tokens else ""
+        extra += f", mode={self.mode!r}" if self.mode != "chat" else ""
+        extra += f", stop={list(self.stop)!r}" if self.stop else ""
         ident = f"#{self.id} " if self.id else ""
         return f"{ident}GenerateText(temperature={self.temperature}, seed={self.seed}{extra})"
 
@@ -411,6 +432,8 @@ class GenerateText(Component):
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             seed=self.seed,
+            stop=tuple(self.stop),
+            mode=cast("Mode", self.mode),
         )
 
     async def build(self, ctx: RunContext) -> Blocks:

@@ -158,6 +158,10 @@ class OpenAIRunner(Runner):
     Connections are opened on first use in an event loop and closed by ``async with``,
     :meth:`aclose`, or at the latest when ``asyncio.run()`` finishes; a runner may serve one loop
     after another (``generate_sync`` works repeatedly).
+
+    A request with ``mode="completion"`` (a base model) goes to ``POST /completions`` instead,
+    the endpoint vLLM and llama.cpp's server offer for base models: its ``prompt`` is the
+    request's ``prompt_text`` as it is, and the answer is read from ``choices[0].text``.
     """
 
     def __init__(
@@ -196,6 +200,9 @@ class OpenAIRunner(Runner):
             if self._endpoint.kind == "azure"
             else "/chat/completions"
         )
+        # Completion-mode requests (base models) go to the legacy completions endpoint, which
+        # vLLM and llama.cpp's server serve: the prompt is sent as is, with no chat template.
+        self._completions_path = self._path.removesuffix("/chat/completions") + "/completions"
         self._client: openai.AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -325,7 +332,7 @@ class OpenAIRunner(Runner):
         async def attempt() -> LLMResult:
             self._attempts += 1
             async with self.limiter.slot(tokens):
-                content = await self._post(client, body)
+                content = await self._post(client, body, self._path_for(request))
             return self._to_result(request, content)
 
         try:
@@ -343,13 +350,22 @@ class OpenAIRunner(Runner):
     def _on_retry(self, event: RetryEvent) -> None:
         self._retries += 1
 
+    def _path_for(self, request: LLMRequest) -> str:
+        """``/chat/completions`` for chat requests, ``/completions`` for completion mode."""
+        return self._completions_path if request.mode == "completion" else self._path
+
     def _body(self, request: LLMRequest) -> bytes:
-        """The chat-completions JSON body; unset options are left out, not sent as null."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [m.to_dict() for m in request.messages],
-            "temperature": request.temperature,
-        }
+        """The JSON body; unset options are left out, not sent as null.
+
+        Chat requests carry ``messages``; completion-mode requests carry ``prompt`` (the
+        messages' text as :attr:`~sammo_core.runners.base.LLMRequest.prompt_text`).
+        """
+        body: dict[str, Any] = {"model": self.model}
+        if request.mode == "completion":
+            body["prompt"] = request.prompt_text
+        else:
+            body["messages"] = [m.to_dict() for m in request.messages]
+        body["temperature"] = request.temperature
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
         if request.seed is not None:
@@ -361,7 +377,9 @@ class OpenAIRunner(Runner):
             body.update(self.extra_body)
         return orjson.dumps(body)
 
-    async def _post(self, client: openai.AsyncOpenAI, body: bytes) -> bytes:
+    async def _post(
+        self, client: openai.AsyncOpenAI, body: bytes, path: str | None = None
+    ) -> bytes:
         """One HTTP exchange, raw.
 
         ``client.post`` (the client's documented call for any endpoint) keeps its auth, base URL,
@@ -374,7 +392,7 @@ class OpenAIRunner(Runner):
         import openai
 
         try:
-            response = await client.post(self._path, cast_to=httpx2.Response, content=body)
+            response = await client.post(path or self._path, cast_to=httpx2.Response, content=body)
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
         return response.content
@@ -385,10 +403,15 @@ class OpenAIRunner(Runner):
         except orjson.JSONDecodeError as exc:
             raise self._retryable("bad_response", f"response body is not JSON ({exc})") from exc
         try:
-            message = answer["choices"][0]["message"]
-            text = message.get("content") or ""
+            if request.mode == "completion":
+                text = answer["choices"][0]["text"] or ""
+            else:
+                message = answer["choices"][0]["message"]
+                text = message.get("content") or ""
         except (TypeError, KeyError, IndexError, AttributeError) as exc:
-            detail = f"response is not a chat completion (no choices[0].message): {content[:80]!r}"
+            expected = "choices[0].text" if request.mode == "completion" else "choices[0].message"
+            detail = f"response is not a {request.mode} completion (no {expected}): "
+            detail += repr(content[:80])
             raise self._retryable("bad_response", detail) from exc
         usage = answer.get("usage") or {}
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
