@@ -582,9 +582,9 @@ class ChatServer:
             return _error(500, f"reply function raised {type(exc).__name__}: {exc}", "reply_error")
         finish = "stop"
         stops = payload.get("stop") or ()
-        for stop in [stops] if isinstance(stops, str) else stops:
-            if stop in text:
-                text = text[: text.index(stop)]
+        # Cut before the earliest occurrence of any stop sequence, as real servers do.
+        ends = [text.find(stop) for stop in ([stops] if isinstance(stops, str) else stops)]
+        text = text[: min((end for end in ends if end >= 0), default=len(text))]
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
         if isinstance(max_tokens, int):
             text, cut = _truncate(text, max_tokens)
