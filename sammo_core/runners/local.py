@@ -114,8 +114,6 @@ def gemma3_model_path(cache_dir: str | Path | None = None) -> Path:
     >>> gemma3_model_path().name  # doctest: +SKIP
     'gemma-3-270m-q4_k_m.gguf'
     """
-    import importlib
-
     try:
         package: Any = importlib.import_module(_GEMMA3_MODULE)
         chunks: list[Path] = package.chunk_paths()
@@ -136,9 +134,16 @@ def gemma3_model_path(cache_dir: str | Path | None = None) -> Path:
     size = sum(c.stat().st_size for c in chunks)
     if target.is_file() and target.stat().st_size == size:
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    os.close(handle)
+    unwritable = (
+        f"could not assemble the Gemma 3 model into {str(folder)!r}; free some disk space (it "
+        "needs 241 MB) or set XDG_CACHE_HOME to a writable folder"
+    )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+        os.close(handle)
+    except OSError as exc:
+        raise ConfigError(f"{unwritable} ({exc})") from exc
     try:
         # The package's own assembly writes the chunks in order and raises ValueError when
         # the result's sha256 differs from EXPECTED_SHA256.
@@ -151,10 +156,7 @@ def gemma3_model_path(cache_dir: str | Path | None = None) -> Path:
             f"pip install --force-reinstall {_GEMMA3_DISTRIBUTION} ({exc})"
         ) from exc
     except OSError as exc:
-        raise ConfigError(
-            f"could not assemble the Gemma 3 model into {str(folder)!r} ({exc}); free some disk "
-            "space (it needs 241 MB) or set XDG_CACHE_HOME to a writable folder"
-        ) from exc
+        raise ConfigError(f"{unwritable} ({exc})") from exc
     finally:
         Path(temporary).unlink(missing_ok=True)
     return target

