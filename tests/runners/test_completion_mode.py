@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import sys
 import types
@@ -374,3 +375,25 @@ def test_an_unwritable_cache_folder_names_xdg_cache_home(
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     with pytest.raises(ConfigError, match="set XDG_CACHE_HOME to a writable folder"):
         gemma3_model_path()
+
+
+def test_completion_calls_of_one_candidate_run_back_to_back(
+    tmp_path: Path, fake_llama: None
+) -> None:
+    model = tmp_path / "base.gguf"
+    model.write_bytes(b"GGUF")
+    runner = LlamaCppRunner(model)
+    interleaved = [
+        LLMRequest.from_prompt(f"{instruction}\n\nInput: row {row}\nOutput:", mode="completion")
+        for row in range(5)
+        for instruction in ("Candidate B: label it.", "Candidate A: label it.", "C: ...")
+    ]
+    try:
+        asyncio.run(runner.generate_many(interleaved))
+        llm = runner._llm
+    finally:
+        asyncio.run(runner.aclose())
+    instructions = [params["prompt"][:11] for kind, params in llm.calls]
+    assert len(instructions) == 15
+    # Each candidate's rows back to back, so llama.cpp reuses the instruction's KV cache.
+    assert sum(a != b for a, b in itertools.pairwise(instructions)) == 2
