@@ -202,8 +202,9 @@ class LlamaCppRunner(Runner):
         verbose: let llama.cpp print its load and timing logs.
 
     A request without ``max_tokens`` gets :data:`DEFAULT_MAX_TOKENS` (64). A ``"chat"``
-    request is rendered with the model's chat template; a ``"completion"`` request's
-    ``prompt_text`` is continued as it is (what a base model such as Gemma 3 270M needs).
+    request is rendered with the model's chat template (llama-cpp-python falls back to a
+    generic one for a file without, such as Gemma 3 270M base); a ``"completion"`` request's
+    ``prompt_text`` is continued as it is, which is what a base model needs.
     ``model`` is ``"local:<file stem>"``, e.g. ``"local:SmolLM2-135M-Instruct.Q4_1"``. Use one
     runner from one event loop at a time, and call :meth:`aclose` to free the model.
     """
