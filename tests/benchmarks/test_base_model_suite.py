@@ -153,18 +153,30 @@ def gemma() -> Iterator[Any]:
 @pytest.mark.slow
 @needs_gemma
 def test_a_tiny_search_on_the_embedded_gemma3(data_dir: Path, gemma: Any) -> None:
-    """Gemma 3 270M (base) never says a label from the instruction alone; with examples it
-    does. A 3-candidate search over example counts on 6 validation rows finds that."""
+    """Gemma 3 270M (base), completion mode: the stops cut each answer to the label, where
+    the same prompt without them runs on into the next example; a 3-candidate search over
+    example counts on 6 validation rows runs end to end."""
+    import pyglove as pg
+
+    from sammo_core import compile
+
     task = get_suite("base-model").build(
         "implicatures", data_dir, SuiteOptions(max_rows=6, budget="3", operators="examples")
     )
+    unstopped = pg.clone(task.program, override={"child.stop": []})
+    stopped_rows = compile(task.program).run_sync(task.val, gemma.backend).rows
+    unstopped_rows = compile(unstopped).run_sync(task.val, gemma.backend).rows
+    print([row.raw_output for row in stopped_rows], [row.raw_output for row in unstopped_rows])
+    assert all("Input" not in row.raw_output for row in stopped_rows)
+    assert any("Input" in row.raw_output for row in unstopped_rows)
+
     search = task.make_search()
     result = asyncio.run(
         search.run(task.program, val=task.val, runner=gemma.backend, train=task.train)
     )
-    start, best = result.start, result.best
     quality = task.objectives[0].name
-    shown = best.program.child.prompt.children[1].n
-    print(f"start {start.score(quality):.2f}, best {best.score(quality):.2f} with {shown} examples")
-    assert best.score(quality) > start.score(quality)
-    assert shown > 0
+    print([(c.description, c.score(quality)) for c in result.candidates])
+    assert len(result.candidates) == 3
+    assert all(c.program.child.mode == "completion" for c in result.candidates)
+    assert {c.program.child.prompt.children[1].n for c in result.candidates[1:]} - {0}
+    assert result.best.score(quality) >= result.start.score(quality)
