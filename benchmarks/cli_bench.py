@@ -4,6 +4,7 @@
 
     sammo-core bench list
     sammo-core bench run quick --model local --out runs/quick
+    sammo-core bench run base-model --tasks implicatures --model local:gemma3 --out runs/gemma
     sammo-core bench run instruction-tuning --tasks implicatures,navigate \\
         --model gpt-4o-mini --budget 24 --cache cache.sqlite --out runs/it-4o-mini
     sammo-core bench compare runs/it-4o-mini runs/it-llama
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_SUITE_NAMES = ("instruction-tuning", "rag-parsing", "compression", "apo", "quick")
+_SUITE_NAMES = ("instruction-tuning", "rag-parsing", "compression", "apo", "quick", "base-model")
 _STRATEGIES = ("beam", "evolution", "random", "enumerate")
 
 

@@ -12,6 +12,8 @@ suite                    searches over                                     strat
                          the fewest tokens within 2 points of baseline
 ``apo``                  TextGradient + Paraphrase (the APO paper)         beam 4x6    32
 ``quick``                structure, format, RemoveFiller (no proposer)     beam 2x3    6
+``base-model``           structure, examples, format (no proposer), from   beam 4x6    24
+                         the instruction alone; completion mode + stops
 =======================  ================================================  ==========  ======
 
 (budget: candidates evaluated on the validation split, the start program included.) Tasks
@@ -22,7 +24,7 @@ selects on validation, and test is scored for the baseline and the winner only. 
 :class:`SuiteOptions`; the suites live in :data:`SUITES`.
 
 >>> sorted(SUITES)
-['apo', 'compression', 'instruction-tuning', 'quick', 'rag-parsing']
+['apo', 'base-model', 'compression', 'instruction-tuning', 'quick', 'rag-parsing']
 >>> options = SuiteOptions(max_rows=4)
 >>> task = get_suite("quick").build("implicatures", None, options)  # doctest: +SKIP
 >>> len(task.val), task.objectives[0].name  # doctest: +SKIP
@@ -60,6 +62,8 @@ from search.candidate import Candidate
 from search.result import SearchResult
 
 __all__ = [
+    "BASE_MODEL_MAX_TOKENS",
+    "BASE_MODEL_STOPS",
     "GEOQUERY_INSTRUCTION_VARIANTS",
     "QUICK_TASKS",
     "STRATEGIES",
@@ -68,6 +72,7 @@ __all__ = [
     "Suite",
     "SuiteOptions",
     "SwapText",
+    "base_model_program",
     "classic_program",
     "funql_match",
     "get_suite",
@@ -673,6 +678,104 @@ def _build_rag(task: str, data_dir: DataDir, options: SuiteOptions) -> BenchTask
     )
 
 
+# -- base models (local:gemma3): completion mode, no proposer --------------------------------
+
+#: Where the next record starts in each data format: a base model that has answered goes on
+#: writing the next example or input unless stopped there. (OpenAI's own API takes at most 4
+#: stop sequences; vLLM and llama.cpp, which serve base models, take these.)
+BASE_MODEL_STOPS = (
+    "\nInput",
+    "\nExample",
+    "\n**Input",
+    "\n**Example",
+    '\n{"input"',
+    '\n{"id"',
+    "\n<input",
+    "\n<example",
+    "\n#",
+)
+#: Labels and short answers, with room for a JSON or XML wrapper.
+BASE_MODEL_MAX_TOKENS = 16
+
+
+def base_model_program(instructions: str, pool: DataTable) -> Output:
+    """The start of ``base-model``: the task's instruction and the input, in completion mode.
+
+    An :class:`Examples` node over ``pool`` shows no row yet (``n=0``), so the examples
+    operators can add some; it stands outside any section, so rows, once shown, read as a
+    plain few-shot continuation.
+
+    >>> program = base_model_program("Answer yes or no.", DataTable(["a", "b"], ["yes", "no"]))
+    >>> print(program)
+    Output()
+    └── GenerateText(temperature=0.0, seed=0, max_tokens=16, mode='completion', stop=[...])
+        └── MetaPrompt()
+            ├── #task Section 'Task'
+            │   └── 'Answer yes or no.'
+            ├── #examples Examples(n=0, selection='first', rows=2)
+            └── InputData()
+    """
+    return Output(
+        GenerateText(
+            MetaPrompt(
+                [
+                    Section("Task", [instructions], id="task"),
+                    Examples(pool, n=0, id="examples"),
+                    InputData(),
+                ]
+            ),
+            max_tokens=BASE_MODEL_MAX_TOKENS,
+            mode="completion",
+            stop=list(BASE_MODEL_STOPS),
+        )
+    )
+
+
+def _base_model_mutator() -> Mutator:
+    """Structure, examples and format operators: none calls a proposer model. Packing several
+    inputs into one call rarely suits a small base model, so it is drawn less often."""
+    from mutators.examples import ChangeExampleCount, SwapExamples
+    from mutators.format import ChangeDataFormat, ChangeInputsPerCall, ChangeSectionFormat
+    from mutators.mixture import Mixture
+    from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
+
+    return Mixture(
+        [
+            DropSection(),
+            DropParagraph(),
+            ReorderSections(),
+            RepeatSection(),
+            ChangeExampleCount(),
+            SwapExamples(),
+            ChangeSectionFormat(),
+            ChangeDataFormat(),
+            (ChangeInputsPerCall(), 0.25),
+        ]
+    )
+
+
+_BASE_MODEL = _Defaults("24", "beam", "structure,examples,format", width=4, depth=6)
+
+
+def _build_base_model(task: str, data_dir: DataDir, options: SuiteOptions) -> BenchTask:
+    splits = datasets.load_sammo_instruction_tuning(data_dir, task)
+    return _assemble(
+        "base-model",
+        splits,
+        # The whole train split is the example pool: --max-rows bounds the rows evaluated.
+        base_model_program(splits.instructions, splits.train),
+        objectives=[_quality(splits)],
+        options=options,
+        defaults=_BASE_MODEL,
+        notes=(
+            "BIG-bench task, SAMMO splits, for base models (--model local:gemma3): completion "
+            "mode with stop sequences, starting from the task's instruction alone; structure, "
+            "examples (from the 100 train rows) and format operators, no proposer calls."
+        ),
+        mutator=None if options.operators else _base_model_mutator(),
+    )
+
+
 def _tasks_of(suite: str) -> Callable[[DataDir], list[str]]:
     def tasks(data_dir: DataDir) -> list[str]:
         return list(datasets.list_tasks(data_dir)[suite])
@@ -722,6 +825,14 @@ SUITES: dict[str, Suite] = {
             _quick_tasks,
             _build_quick,
         ),
+        Suite(
+            "base-model",
+            "instruction-tuning tasks for a base model (local:gemma3) in completion mode: "
+            "from the instruction alone, structure, examples and format operators (no "
+            "proposer), 24 candidates",
+            _tasks_of("instruction-tuning"),
+            _build_base_model,
+        ),
     )
 }
 
@@ -734,7 +845,7 @@ def get_suite(name: str) -> Suite:
     >>> get_suite("poetry")
     Traceback (most recent call last):
     ...
-    sammo_core.errors.ConfigError: unknown suite 'poetry'; use one of: instruction-tuning, rag-parsing, compression, apo, quick
+    sammo_core.errors.ConfigError: unknown suite 'poetry'; use one of: instruction-tuning, rag-parsing, compression, apo, quick, base-model
     """  # noqa: E501
     if name not in SUITES:
         raise ConfigError(f"unknown suite {name!r}; use one of: {', '.join(SUITES)}")

@@ -52,7 +52,7 @@ from renderers import (
 from sammo_core.context import RunContext
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
-from sammo_core.runners.base import LLMRequest, Message
+from sammo_core.runners.base import MODES, LLMRequest, Message, Mode
 
 __all__ = [
     "OUTPUT_PARSERS",
@@ -409,6 +409,20 @@ class GenerateText(Component):
     own; a search caps it per input it packs (``Search(max_tokens=...)``, by default sized to
     the longest gold output), so its budget can bound every call. Set it on a call whose
     answer is longer than the gold output, such as a nested call or one that reasons first.
+
+    ``mode="chat"`` (the default) sends the system and user messages through the model's chat
+    template: for instruction-tuned models. ``mode="completion"`` sends the rendered text as it
+    is, for the model to continue: for base models such as ``local:gemma3``, which never saw a
+    chat template in training. The mode is a field of the program, not a guess from the model's
+    metadata: it changes the prompt the model sees, so it belongs in the content hash, in exports
+    and in cache keys, and the same program must send the same prompt to the embedded runner
+    and to a vLLM server (whose API does not show a model's metadata). ``stop`` lists sequences
+    the answer ends before: a base model that answers "yes" goes on writing the next example
+    unless stopped.
+
+    >>> call = GenerateText(MetaPrompt(["Q: 2+2?", "A:"]), mode="completion", stop=["\\n"])
+    >>> call.label()
+    "GenerateText(temperature=0.0, seed=0, mode='completion', stop=['\\\\n'])"
     """
 
     prompt: Component
@@ -416,6 +430,8 @@ class GenerateText(Component):
     temperature: float = 0.0
     max_tokens: int | None = None
     seed: int = 0
+    mode: str = "chat"
+    stop: list[str] = []
 
     child_fields = ("system", "prompt")
 
@@ -427,9 +443,14 @@ class GenerateText(Component):
             raise ConfigError(f"temperature must be within [0, 2]; got {self.temperature}")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1 or None; got {self.max_tokens}")
+        _check_choice("GenerateText mode", self.mode, MODES)
+        if any(not stop for stop in self.stop):
+            raise ConfigError(f"stop sequences must be non-empty strings; got {list(self.stop)}")
 
     def label(self) -> str:
         extra = f", max_tokens={self.max_tokens}" if self.max_tokens else ""
+        extra += f", mode={self.mode!r}" if self.mode != "chat" else ""
+        extra += f", stop={list(self.stop)!r}" if self.stop else ""
         ident = f"#{self.id} " if self.id else ""
         return f"{ident}GenerateText(temperature={self.temperature}, seed={self.seed}{extra})"
 
@@ -451,6 +472,8 @@ class GenerateText(Component):
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             seed=self.seed,
+            stop=tuple(self.stop),
+            mode=cast("Mode", self.mode),
         )
 
     async def build(self, ctx: RunContext) -> Blocks:

@@ -21,13 +21,26 @@ from typing import Any, Literal
 
 from sammo_core.errors import ConfigError
 
-__all__ = ["DEFAULT_MAX_REPLY_BYTES", "LLMRequest", "LLMResult", "Message", "Runner"]
+__all__ = [
+    "DEFAULT_MAX_REPLY_BYTES",
+    "MODES",
+    "LLMRequest",
+    "LLMResult",
+    "Message",
+    "Mode",
+    "Runner",
+]
 
 DEFAULT_MAX_REPLY_BYTES = 256 * 1024
 """The most UTF-8 bytes of reply text a runner returns and a cache stores, unless told otherwise."""
 
 Role = Literal["system", "user", "assistant"]
 _ROLES = ("system", "user", "assistant")
+#: ``chat``: the messages go through the model's chat template (instruction-tuned models).
+#: ``completion``: the messages' text, joined as :attr:`LLMRequest.prompt_text`, is the raw
+#: prompt the model continues (base models).
+Mode = Literal["chat", "completion"]
+MODES: tuple[Mode, ...] = ("chat", "completion")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,7 +63,13 @@ class LLMRequest:
     """Everything that determines one completion.
 
     ``sample_index`` tells apart repeated samples of the same prompt at temperature > 0, so a
-    cache can hold several of them.
+    cache can hold several of them. ``mode`` is ``"chat"`` (the messages go through the
+    model's chat template) or ``"completion"`` (the model continues :attr:`prompt_text` as it
+    is: for base models, usually with ``stop`` sequences).
+
+    >>> request = LLMRequest.from_prompt("Input: 2+2\\nOutput:", mode="completion", stop=("\\n",))
+    >>> request.to_dict()["mode"], request.prompt_text
+    ('completion', 'Input: 2+2\\nOutput:')
     """
 
     messages: tuple[Message, ...]
@@ -59,10 +78,17 @@ class LLMRequest:
     seed: int | None = 0
     stop: tuple[str, ...] = ()
     sample_index: int = 0
+    mode: Mode = "chat"
 
     def __post_init__(self) -> None:
         if not self.messages:
             raise ConfigError("an LLMRequest needs at least one message")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if isinstance(self.stop, str) or any(not isinstance(s, str) or not s for s in self.stop):
+            raise ConfigError(
+                f"stop must be a tuple of non-empty strings, e.g. stop=('\\n',); got {self.stop!r}"
+            )
         if not 0.0 <= self.temperature <= 2.0:
             raise ConfigError(f"temperature must be within [0, 2]; got {self.temperature}")
         if self.max_tokens is not None and self.max_tokens < 1:
@@ -81,8 +107,12 @@ class LLMRequest:
         return "\n\n".join(m.content for m in self.messages)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (used for cache keys and logs; holds no secrets)."""
-        return {
+        """A JSON-ready view (used for cache keys and logs; holds no secrets).
+
+        ``mode`` is written only when it is ``"completion"``, so the cache keys of chat
+        requests stay what they were before completion mode existed.
+        """
+        data: dict[str, Any] = {
             "messages": [m.to_dict() for m in self.messages],
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
@@ -90,6 +120,9 @@ class LLMRequest:
             "stop": list(self.stop),
             "sample_index": self.sample_index,
         }
+        if self.mode != "chat":
+            data["mode"] = self.mode
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LLMRequest:
@@ -100,6 +133,7 @@ class LLMRequest:
             seed=data.get("seed", 0),
             stop=tuple(data.get("stop", ())),
             sample_index=data.get("sample_index", 0),
+            mode=data.get("mode", "chat"),
         )
 
 

@@ -1,6 +1,7 @@
 """Building the usual runner stack from a model name: backend, cache, accounting.
 
-``model="local"`` is the embedded SmolLM2-135M-Instruct (llama.cpp), ``"local:PATH"`` any GGUF
+``model="local"`` is the embedded SmolLM2-135M-Instruct (llama.cpp), ``"local:gemma3"`` the
+embedded Gemma 3 270M base model (prompt it in completion mode), ``"local:PATH"`` any GGUF
 file; every other name goes to an OpenAI-compatible endpoint. The stack is
 ``AccountingRunner(CachedRunner(backend))``: accounting outermost, so cache hits are counted
 as tokens saved, not spent. :func:`build_runner_from_args` builds it from the command-line
@@ -96,9 +97,13 @@ def build_runner(
     """
     backend: Runner
     if model == "local" or model.startswith("local:"):
-        from sammo_core.runners.local import LlamaCppRunner
+        from sammo_core.runners.local import GEMMA3_N_CTX, LlamaCppRunner, gemma3_model_path
 
-        backend = LlamaCppRunner(model.partition(":")[2] or None)
+        name = model.partition(":")[2]
+        if name == "gemma3":
+            backend = LlamaCppRunner(gemma3_model_path(), n_ctx=GEMMA3_N_CTX)
+        else:
+            backend = LlamaCppRunner(name or None)
     else:
         _check_reachable(model, base_url, api_key)
         from sammo_core.runners.openai_runner import OpenAIRunner

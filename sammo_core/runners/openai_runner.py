@@ -203,6 +203,10 @@ class OpenAIRunner(Runner):
     Connections are opened on first use in an event loop and closed by ``async with``,
     :meth:`aclose`, or at the latest when ``asyncio.run()`` finishes; a runner may serve one loop
     after another (``generate_sync`` works repeatedly).
+
+    A request with ``mode="completion"`` (a base model) goes to ``POST /completions`` instead,
+    the endpoint vLLM and llama.cpp's server offer for base models: its ``prompt`` is the
+    request's ``prompt_text`` as it is, and the answer is read from ``choices[0].text``.
     """
 
     def __init__(
@@ -246,6 +250,9 @@ class OpenAIRunner(Runner):
             if self._endpoint.kind == "azure"
             else "/chat/completions"
         )
+        # Completion-mode requests (base models) go to the legacy completions endpoint, which
+        # vLLM and llama.cpp's server serve: the prompt is sent as is, with no chat template.
+        self._completions_path = self._path.removesuffix("/chat/completions") + "/completions"
         self._client: openai.AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -378,7 +385,7 @@ class OpenAIRunner(Runner):
                 try:
                     # The client's timeout limits each read; a deadline bounds the exchange.
                     async with asyncio.timeout(self.timeout):
-                        content = await self._post(client, body)
+                        content = await self._post(client, body, self._path_for(request))
                 except TimeoutError:
                     raise self._timed_out() from None
             return self._to_result(request, content)
@@ -392,13 +399,22 @@ class OpenAIRunner(Runner):
         self._completion_tokens += result.completion_tokens
         return result
 
+    def _path_for(self, request: LLMRequest) -> str:
+        """``/chat/completions`` for chat requests, ``/completions`` for completion mode."""
+        return self._completions_path if request.mode == "completion" else self._path
+
     def _body(self, request: LLMRequest) -> bytes:
-        """The chat-completions JSON body; unset options are left out, not sent as null."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [m.to_dict() for m in request.messages],
-            "temperature": request.temperature,
-        }
+        """The JSON body; unset options are left out, not sent as null.
+
+        Chat requests carry ``messages``; completion-mode requests carry ``prompt`` (the
+        messages' text as :attr:`~sammo_core.runners.base.LLMRequest.prompt_text`).
+        """
+        body: dict[str, Any] = {"model": self.model}
+        if request.mode == "completion":
+            body["prompt"] = request.prompt_text
+        else:
+            body["messages"] = [m.to_dict() for m in request.messages]
+        body["temperature"] = request.temperature
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
         if request.seed is not None:
@@ -410,7 +426,9 @@ class OpenAIRunner(Runner):
             body.update(self.extra_body)
         return orjson.dumps(body)
 
-    async def _post(self, client: openai.AsyncOpenAI, body: bytes) -> bytes:
+    async def _post(
+        self, client: openai.AsyncOpenAI, body: bytes, path: str | None = None
+    ) -> bytes:
         """One HTTP exchange, raw.
 
         ``client.post`` (the client's documented call for any endpoint) keeps its auth, base URL,
@@ -423,7 +441,7 @@ class OpenAIRunner(Runner):
         import openai
 
         try:
-            response = await client.post(self._path, cast_to=httpx2.Response, content=body)
+            response = await client.post(path or self._path, cast_to=httpx2.Response, content=body)
         except openai.OpenAIError as exc:
             # A status error's text holds the server's words, which may quote the key: the
             # translation carries them redacted, and the original stays out of tracebacks.
@@ -439,11 +457,15 @@ class OpenAIRunner(Runner):
         except orjson.JSONDecodeError as exc:
             raise self._retryable("malformed", f"response body is not JSON ({exc})") from None
         try:
-            message = answer["choices"][0]["message"]
-            text = message.get("content") or ""
+            if request.mode == "completion":
+                text = answer["choices"][0]["text"] or ""
+            else:
+                message = answer["choices"][0]["message"]
+                text = message.get("content") or ""
         except (TypeError, KeyError, IndexError, AttributeError):
+            expected = "choices[0].text" if request.mode == "completion" else "choices[0].message"
             start = self._redact(content[:4096].decode("utf-8", errors="replace"), 80)
-            detail = f"response is not a chat completion (no choices[0].message): {start!r}"
+            detail = f"response is not a {request.mode} completion (no {expected}): {start!r}"
             raise self._retryable("malformed", detail) from None
         usage = answer.get("usage") or {}
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")

