@@ -118,12 +118,14 @@ class HttpTransport:
             import aiohttp
 
             # Every keep-alive connection is reused; the runner's deadline replaces aiohttp's
-            # own timeouts (a timer each per request, and a per-read limit is not a deadline).
+            # own timeouts (a timer each per request, and a per-read limit is not a deadline);
+            # APIs authenticate by header, and a cookie jar costs a lookup per request.
             connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0)
             session = aiohttp.ClientSession(
                 connector=connector,
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._session, self._session_loop = session, loop
             self._closer = loop.create_task(self._close_when_cancelled(session))

@@ -21,11 +21,10 @@ tokens-per-minute bucket; :class:`ThrottledRunner` puts one in front of any runn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from sammo_core.errors import ConfigError
 from sammo_core.runners.base import LLMRequest, LLMResult, Runner
@@ -217,28 +216,38 @@ class Limiter:
             tokens_charged=self._tokens_charged,
         )
 
-    @contextlib.asynccontextmanager
-    async def slot(self, tokens: int = 0) -> AsyncIterator[None]:
-        """Hold one concurrency slot, after the rate buckets allow one request of ``tokens``.
+    def slot(self, tokens: int = 0) -> _Slot:
+        """``async with limiter.slot(tokens):`` holds one slot (:meth:`acquire`, then
+        :meth:`release` however the block ends)."""
+        return _Slot(self, tokens)
+
+    async def acquire(self, tokens: int = 0) -> None:
+        """Take one concurrency slot, after the rate buckets allow one request of ``tokens``.
 
         The slot is taken first, so a call leaves as soon as its rate wait ends and the rate
-        holds for calls as they are sent.
+        holds for calls as they are sent. Every acquire needs one :meth:`release`.
         """
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # asyncio primitives bind to one loop; a fresh asyncio.run() gets a fresh semaphore.
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
             self._loop = loop
-        async with self._semaphore:
-            await self._wait_for_rate(tokens)
-            self._calls += 1
-            self._tokens_charged += tokens
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        await self._semaphore.acquire()
+        if self._requests is not None or self._tokens is not None:
             try:
-                yield
-            finally:
-                self._in_flight -= 1
+                await self._wait_for_rate(tokens)
+            except BaseException:
+                self._semaphore.release()
+                raise
+        self._calls += 1
+        self._tokens_charged += tokens
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def release(self) -> None:
+        """Give back a slot taken by :meth:`acquire`."""
+        self._in_flight -= 1
+        self._semaphore.release()
 
     async def _wait_for_rate(self, tokens: int) -> None:
         wait_requests = self._requests.reserve(1) if self._requests else 0.0
@@ -256,6 +265,22 @@ class Limiter:
             raise
         self._rate_waits += 1
         self._rate_wait_seconds += wait
+
+
+class _Slot:
+    """What :meth:`Limiter.slot` returns: one small object, not a generator and its wrapper."""
+
+    __slots__ = ("_limiter", "_tokens")
+
+    def __init__(self, limiter: Limiter, tokens: int) -> None:
+        self._limiter = limiter
+        self._tokens = tokens
+
+    async def __aenter__(self) -> None:
+        await self._limiter.acquire(self._tokens)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._limiter.release()
 
 
 class ThrottledRunner(Runner):
