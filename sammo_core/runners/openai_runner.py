@@ -246,7 +246,7 @@ class OpenAIRunner(Runner):
         self.endpoint = self._endpoint.url  # part of cache keys (Runner.endpoint)
         self.limiter = Limiter(max_concurrency, requests_per_minute, tokens_per_minute)
         self._rng = self.retry.make_rng(model)
-        self._chat_path = self._path_for("chat/completions")
+        self._path = self._api_path("chat/completions")
         self._transport = self._make_transport()
         self._recorder = RetryRecorder()
         self._succeeded = self._truncated = 0
@@ -341,7 +341,7 @@ class OpenAIRunner(Runner):
     def _describe(self) -> str:
         return f"model {self.model!r} at {self.base_url}"
 
-    def _path_for(self, operation: str) -> str:
+    def _api_path(self, operation: str) -> str:
         """The path of an API ``operation`` (e.g. ``chat/completions``) under the base URL.
 
         Azure names the deployment in the path (its base URL ends in ``/openai``).
@@ -351,7 +351,7 @@ class OpenAIRunner(Runner):
         return f"/{operation}"
 
     async def generate(self, request: LLMRequest) -> LLMResult:
-        return await self._call(self._chat_path, self._body(request), request, self._to_result)
+        return await self._call(self._path, self._body(request), request, self._to_result)
 
     async def _call(
         self,
