@@ -55,7 +55,7 @@ from sammo_core.runners.retry import (
     parse_retry_after,
     with_retries,
 )
-from sammo_core.runners.throttle import Limiter, ThrottleStats, estimate_tokens
+from sammo_core.runners.throttle import Limiter, ThrottleStats
 from sammo_core.tokens import count_tokens
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIRunner", "OpenAIRunnerStats", "redact_secret"]
@@ -362,7 +362,7 @@ class OpenAIRunner(Runner):
     ) -> LLMResult:
         """POST ``body`` to ``path`` with retries, throttling and a deadline per attempt, and
         ``parse`` the reply's bytes into a result (parsing may ask for a retry, too)."""
-        tokens = estimate_tokens(request)
+        tokens = self.limiter.charge_for(request)
 
         async def attempt() -> LLMResult:
             async with self.limiter.slot(tokens):

@@ -143,7 +143,11 @@ class TokenBucket:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ThrottleStats:
-    """What a :class:`Limiter` has let through so far."""
+    """What a :class:`Limiter` has let through so far.
+
+    ``tokens_charged`` counts the tokens charged against ``tokens_per_minute``: 0 without that
+    limit, where no request is charged (nor its prompt counted).
+    """
 
     calls: int
     in_flight: int
@@ -216,6 +220,16 @@ class Limiter:
             tokens_charged=self._tokens_charged,
         )
 
+    def charge_for(self, request: LLMRequest) -> int:
+        """The tokens to charge ``request``: :func:`estimate_tokens` under a tokens-per-minute
+        limit, else 0 (counting a long prompt's tokens costs more CPU than sending it).
+
+        >>> request = LLMRequest.from_prompt("Hello, world!", max_tokens=10)
+        >>> Limiter(tokens_per_minute=1000).charge_for(request), Limiter().charge_for(request)
+        (14, 0)
+        """
+        return 0 if self._tokens is None else estimate_tokens(request)
+
     def slot(self, tokens: int = 0) -> _Slot:
         """``async with limiter.slot(tokens):`` holds one slot (:meth:`acquire`, then
         :meth:`release` however the block ends)."""
@@ -286,7 +300,7 @@ class _Slot:
 class ThrottledRunner(Runner):
     """Wraps a runner with a :class:`Limiter`: bounded concurrency and per-minute rates.
 
-    Each request is charged :func:`estimate_tokens` against ``tokens_per_minute``.
+    Each request is charged :func:`estimate_tokens` against ``tokens_per_minute``, if set.
 
     >>> import asyncio
     >>> from sammo_core.runners import ScriptedRunner
@@ -331,7 +345,7 @@ class ThrottledRunner(Runner):
         return self.limiter.stats
 
     async def generate(self, request: LLMRequest) -> LLMResult:
-        async with self.limiter.slot(estimate_tokens(request)):
+        async with self.limiter.slot(self.limiter.charge_for(request)):
             return await self.inner.generate(request)
 
     async def aclose(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
@@ -18,6 +19,7 @@ from sammo_core.runners.base import LLMRequest
 from sammo_core.runners.http_transport import HttpStatusError, HttpTransport
 from sammo_core.runners.openai_runner import OpenAIRunner
 from sammo_core.runners.retry import RetryPolicy
+from sammo_core.runners.throttle import estimate_tokens
 from sammo_core.testing.chat_server import ChatServer
 
 KEY = "sk-test-0123456789abcdef"
@@ -256,3 +258,32 @@ def test_the_transport_raises_status_errors_with_the_whole_body() -> None:
     assert str(error) == "HTTP 418"
     keyed = HttpTransport("http://x.test/v1/", {"Authorization": f"Bearer {KEY}"})
     assert repr(keyed) == "HttpTransport(base_url='http://x.test/v1', max_connections=32)"
+
+
+def test_a_long_prompt_costs_the_client_little_cpu_without_a_token_limit() -> None:
+    """Counting a 100 KB prompt's tokens for a rate limit nobody set cost about 10 ms of CPU a
+    request; without ``tokens_per_minute`` nothing is counted. Only the client's thread is
+    timed (the server runs on another)."""
+    prompt = "The quick brown fox, jumps over the lazy dog. " * 2200  # about 100 KB
+    requests = [LLMRequest.from_prompt(f"{i}: {prompt}", max_tokens=4) for i in range(20)]
+
+    async def cpu_per_request(runner: OpenAIRunner) -> float:
+        async with runner:
+            await runner.generate(LLMRequest.from_prompt("warm-up"))
+            start = time.thread_time()
+            results = await runner.generate_many(requests)
+            seconds = time.thread_time() - start
+        assert all(r.text.startswith("echo:") for r in results)
+        return seconds / len(requests)
+
+    with ChatServer(reply=lambda body: "echo: ok") as server:
+        plain = OpenAIRunner("m", base_url=server.base_url)
+        seconds = asyncio.run(cpu_per_request(plain))
+        limited = OpenAIRunner("m", base_url=server.base_url, tokens_per_minute=10**9)
+        asyncio.run(cpu_per_request(limited))
+    assert seconds < 0.004, f"{seconds * 1000:.1f} ms of client CPU per request"
+    assert plain.stats.throttle.tokens_charged == 0
+    expected = sum(estimate_tokens(r) for r in requests) + estimate_tokens(
+        LLMRequest.from_prompt("warm-up")
+    )
+    assert limited.stats.throttle.tokens_charged == expected
