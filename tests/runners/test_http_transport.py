@@ -287,3 +287,14 @@ def test_a_long_prompt_costs_the_client_little_cpu_without_a_token_limit() -> No
         LLMRequest.from_prompt("warm-up")
     )
     assert limited.stats.throttle.tokens_charged == expected
+
+
+def test_building_a_runner_sets_up_no_tls_it_will_not_use() -> None:
+    """The openai client only configures the runner; given its default HTTP client it would
+    load the certificate store for every runner built (about 50 ms each)."""
+    OpenAIRunner("m", base_url="http://127.0.0.1:9/v1")  # imports done
+    start = time.process_time()
+    runners = [OpenAIRunner(f"m{i}", base_url="http://127.0.0.1:9/v1") for i in range(20)]
+    seconds = time.process_time() - start
+    assert len({r.model for r in runners}) == 20
+    assert seconds < 0.3, f"{seconds / 20 * 1000:.1f} ms per runner built"
