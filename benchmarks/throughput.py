@@ -17,7 +17,11 @@ Run it with::
 The server runs in a child process (``python -m sammo_core.testing.chat_server``), so that it does
 not share the interpreter lock with the client; ``--server thread`` runs it in this process. The
 ``cpu ms/req`` column is this process's CPU time per request: the client's cost, which is what
-limits throughput at high concurrency.
+limits throughput at high concurrency (the target is at most 0.5 ms). ``server ms/req`` is the
+child server's CPU time per request (Linux; ``-`` elsewhere and with ``--server thread``, where
+the first column holds both). On a machine that other work loads, the wall-time efficiency falls
+with the load, while CPU per request moves far less: compare runs by CPU per request, and read
+efficiency only on a quiet machine (the load average is printed beside the table).
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -56,6 +61,7 @@ class Measurement:
     latency: float
     wall: float
     cpu: float = 0.0
+    server_cpu: float | None = None
 
     @property
     def ideal(self) -> float:
@@ -73,6 +79,11 @@ class Measurement:
     def cpu_ms_per_request(self) -> float:
         """CPU time of this process (the client; the server too with ``--server thread``)."""
         return 1000.0 * self.cpu / self.rows
+
+    @property
+    def server_cpu_ms_per_request(self) -> float | None:
+        """CPU time of the server's child process per request, where it was measured."""
+        return None if self.server_cpu is None else 1000.0 * self.server_cpu / self.rows
 
 
 def make_requests(rows: int, offset: int = 0) -> list[LLMRequest]:
@@ -134,12 +145,23 @@ async def measure_cache(
     return measurements, usages
 
 
+ServerCpu = Callable[[], float | None]
+"""Seconds of CPU the server has used so far, or ``None`` where that cannot be read."""
+
+
 @contextlib.contextmanager
 def serve(latency: float, where: str) -> Iterator[str]:
     """A chat server with ``latency``, in this process (``thread``) or a child (``process``)."""
+    with serve_measured(latency, where) as (base_url, _):
+        yield base_url
+
+
+@contextlib.contextmanager
+def serve_measured(latency: float, where: str) -> Iterator[tuple[str, ServerCpu]]:
+    """Like :func:`serve`, with a reader of the server's CPU seconds so far (a child's only)."""
     if where == "thread":
         with ChatServer(latency=latency) as server:
-            yield server.base_url
+            yield server.base_url, lambda: None
         return
     command = [sys.executable, "-m", "sammo_core.testing.chat_server"]
     command += ["--port", "0", "--latency", str(latency)]
@@ -149,7 +171,7 @@ def serve(latency: float, where: str) -> Iterator[str]:
         line = child.stdout.readline()  # "serving http://127.0.0.1:PORT/v1 (Ctrl-C to stop)"
         if not line.startswith("serving "):
             raise RuntimeError(f"the chat server did not start: {line!r}")
-        yield line.split()[1]
+        yield line.split()[1], lambda: process_cpu_seconds(child.pid)
     finally:
         child.terminate()
         child.wait(timeout=10)
@@ -157,9 +179,49 @@ def serve(latency: float, where: str) -> Iterator[str]:
             child.stdout.close()
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of process ``pid`` (Linux ``/proc``; else ``None``).
+
+    >>> import os, sys
+    >>> seconds = process_cpu_seconds(os.getpid())
+    >>> seconds is None if not sys.platform.startswith("linux") else seconds > 0
+    True
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # The fields after the command name, which may hold spaces: utime, stime are 14, 15.
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _with_server_cpu(m: Measurement, before: float | None, after: float | None) -> Measurement:
+    if before is None or after is None:
+        return m
+    return dataclasses.replace(m, server_cpu=after - before)
+
+
+async def _measured(
+    server_cpu: ServerCpu,
+    base_url: str,
+    rows: int,
+    concurrency: int,
+    latency: float,
+    *,
+    offset: int,
+) -> Measurement:
+    """:func:`measure`, with the server's CPU over the run (the warm-up included: it is small
+    beside ``rows``, and the server cannot tell the two apart)."""
+    before = server_cpu()
+    m = await measure(base_url, rows, concurrency, latency, offset=offset)
+    return _with_server_cpu(m, before, server_cpu())
+
+
 def measurement_table(title: str, measurements: Sequence[Measurement]) -> Table:
     table = Table(title=title)
-    columns = ("run", "rows", "conc.", "wall s", "ideal s", "eff.", "req/s", "cpu ms/req")
+    columns = ["run", "rows", "conc.", "wall s", "ideal s", "eff.", "req/s", "cpu ms/req"]
+    columns.append("server ms/req")
     for column in columns:
         table.add_column(column, justify="left" if column == "run" else "right")
     for m in measurements:
@@ -172,6 +234,7 @@ def measurement_table(title: str, measurements: Sequence[Measurement]) -> Table:
             "-" if "cache hits" in m.label else f"{m.efficiency:.1%}",
             f"{m.requests_per_second:,.0f}",
             f"{m.cpu_ms_per_request:.2f}",
+            "-" if (server := m.server_cpu_ms_per_request) is None else f"{server:.2f}",
         )
     return table
 
@@ -188,19 +251,29 @@ def int_list(text: str) -> list[int]:
     return values
 
 
-async def _run(args: argparse.Namespace, base_url: str, console: Console) -> bool:
+async def _run(
+    args: argparse.Namespace, base_url: str, server_cpu: ServerCpu, console: Console
+) -> bool:
     latency: float = args.latency
     sizes = [
-        await measure(base_url, rows, args.concurrency, latency, offset=i * 1_000_000)
+        await _measured(server_cpu, base_url, rows, args.concurrency, latency, offset=i * 1_000_000)
         for i, rows in enumerate(args.rows)
     ]
     console.print(
         measurement_table(f"rows at concurrency {args.concurrency}, latency {latency:g} s", sizes)
     )
     ok = all(m.efficiency >= args.target for m in sizes)
+    if hasattr(os, "getloadavg"):
+        load, cores = os.getloadavg()[0], os.cpu_count() or 1
+        console.print(
+            f"load average {load:.2f} on {cores} cores: efficiency falls with load, "
+            "CPU per request far less"
+        )
     if args.concurrency_sweep:
         sweep = [
-            await measure(base_url, args.sweep_rows, c, latency, offset=(50 + i) * 1_000_000)
+            await _measured(
+                server_cpu, base_url, args.sweep_rows, c, latency, offset=(50 + i) * 1_000_000
+            )
             for i, c in enumerate(args.concurrency_sweep)
         ]
         console.print(measurement_table(f"concurrency sweep, {args.sweep_rows} rows", sweep))
@@ -249,8 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.concurrency < 1 or args.latency <= 0:
         parser.error("--concurrency must be >= 1 and --latency > 0")
     console = Console(width=max(Console().width, 100))
-    with serve(args.latency, args.server) as base_url:
-        ok = asyncio.run(_run(args, base_url, console))
+    with serve_measured(args.latency, args.server) as (base_url, server_cpu):
+        ok = asyncio.run(_run(args, base_url, server_cpu, console))
     if not ok:
         console.print(f"[red]efficiency below {args.target:.0%} for some size")
     return 1 if args.check and not ok else 0

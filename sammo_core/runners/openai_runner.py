@@ -1,18 +1,22 @@
 """An OpenAI-compatible runner: OpenAI, Azure OpenAI, or any server speaking chat completions.
 
 :class:`OpenAIRunner` maps an :class:`~sammo_core.runners.base.LLMRequest` to one chat-completions
-call (``POST /chat/completions`` through the openai client) and the answer to an
-:class:`~sammo_core.runners.base.LLMResult` with the server's exact token usage. Its behaviour
-under load and failure is explicit: the client's own retries are off; ``timeout`` is a deadline
-for each whole exchange (a server that drips its answer a byte at a time is cut off like one that
-never answers); a :class:`~sammo_core.runners.retry.RetryPolicy` retries 429s, 5xx, timeouts,
-dropped connections and bodies that are not JSON, and :attr:`OpenAIRunner.retry_stats` counts
-them by cause; a :class:`~sammo_core.runners.throttle.Limiter` bounds concurrent calls and,
+call (``POST /chat/completions``) and the answer to an :class:`~sammo_core.runners.base.LLMResult`
+with the server's exact token usage. The openai client decides the URL and the authentication
+(OpenAI, Azure, ``OPENAI_ORG_ID``, ...) once; each request is then a ready-made JSON body posted by
+:class:`~sammo_core.runners.http_transport.HttpTransport` over pooled aiohttp connections, which
+costs a fraction of the client CPU that the openai client's own request path does (see
+``benchmarks/throughput.py``). Its behaviour under load and failure is explicit: ``timeout`` is a
+deadline for each whole exchange (a server that drips its answer a byte at a time is cut off like
+one that never answers); a :class:`~sammo_core.runners.retry.RetryPolicy` retries 429s, 5xx,
+timeouts, dropped connections and bodies that are not JSON, and :attr:`OpenAIRunner.retry_stats`
+counts them by cause; a :class:`~sammo_core.runners.throttle.Limiter` bounds concurrent calls and,
 optionally, requests and tokens per minute; the HTTP connection pool is sized to the concurrency;
 reply text beyond ``max_reply_bytes`` is cut (``LLMResult.truncated``).
 
-``openai`` is imported when a runner is built, not when this module is imported. The API key is
-never shown: not in ``repr``, not in errors (nor any prefix of it of 8 or more characters).
+``openai`` and ``aiohttp`` are imported when a runner is built, not when this module is imported.
+The API key is never shown: not in ``repr``, not in errors (nor any prefix of it of 8 or more
+characters).
 
 >>> import asyncio
 >>> from sammo_core.testing.chat_server import ChatServer
@@ -29,17 +33,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import http
 import ipaddress
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 
 from sammo_core.errors import ConfigError, RunnerError
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Runner
+from sammo_core.runners.http_transport import HttpConnectionError, HttpStatusError, HttpTransport
 from sammo_core.runners.retry import (
     RetryableError,
     RetryCause,
@@ -49,11 +55,8 @@ from sammo_core.runners.retry import (
     parse_retry_after,
     with_retries,
 )
-from sammo_core.runners.throttle import Limiter, ThrottleStats, estimate_tokens
+from sammo_core.runners.throttle import Limiter, ThrottleStats
 from sammo_core.tokens import count_tokens
-
-if TYPE_CHECKING:
-    import openai
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIRunner", "OpenAIRunnerStats", "redact_secret"]
 
@@ -226,9 +229,12 @@ class OpenAIRunner(Runner):
         max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         try:  # imported here, not at module level, so that importing sammo_core stays light
+            import aiohttp  # noqa: F401
             import openai  # noqa: F401
         except ImportError as exc:
-            raise ConfigError("OpenAIRunner needs the openai package: pip install openai") from exc
+            raise ConfigError(
+                f"OpenAIRunner needs the openai and aiohttp packages: pip install {exc.name}"
+            ) from exc
         if not model:
             raise ConfigError("model must name a model (Azure: a deployment); got ''")
         if not timeout > 0:
@@ -244,18 +250,11 @@ class OpenAIRunner(Runner):
         self.endpoint = self._endpoint.url  # part of cache keys (Runner.endpoint)
         self.limiter = Limiter(max_concurrency, requests_per_minute, tokens_per_minute)
         self._rng = self.retry.make_rng(model)
-        # Azure names the deployment in the path (the client adds /openai and the api-version).
-        self._path = (
-            f"/deployments/{urllib.parse.quote(model, safe='')}/chat/completions"
-            if self._endpoint.kind == "azure"
-            else "/chat/completions"
-        )
+        self._path = self._api_path("chat/completions")
         # Completion-mode requests (base models) go to the legacy completions endpoint, which
         # vLLM and llama.cpp's server serve: the prompt is sent as is, with no chat template.
-        self._completions_path = self._path.removesuffix("/chat/completions") + "/completions"
-        self._client: openai.AsyncOpenAI | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
-        self._closer: asyncio.Task[None] | None = None
+        self._completions_path = self._api_path("completions")
+        self._transport = self._make_transport()
         self._recorder = RetryRecorder()
         self._succeeded = self._truncated = 0
         self._prompt_tokens = self._completion_tokens = 0
@@ -296,67 +295,45 @@ class OpenAIRunner(Runner):
         """Calls, requests sent, retries by cause and time spent waiting, so far."""
         return self._recorder.snapshot()
 
-    # -- the client --------------------------------------------------------------------------
+    # -- the connection ---------------------------------------------------------------------
 
-    def _make_client(self) -> openai.AsyncOpenAI:
+    def _make_transport(self) -> HttpTransport:
+        """The pooled HTTP client, configured by the openai client.
+
+        The openai client decides the URL, the authentication headers (Azure's ``api-key``,
+        OpenAI's bearer token, ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``) and the query
+        (Azure's ``api-version``), once; requests then go through :class:`HttpTransport`.
+        """
         import httpx2
         import openai
 
         endpoint = self._endpoint
-        # Size the pool to the concurrency: the default keeps too few idle connections, and
-        # every request beyond them would pay for a new connection.
-        http_client = openai.DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(
-                max_connections=self.max_concurrency,
-                max_keepalive_connections=self.max_concurrency,
-            ),
-            timeout=self.timeout,
-        )
+        # This client never sends: a transport that cannot send spares it the TLS setup (50 ms
+        # of CPU for each runner built) and fails loudly should anything try.
+        never_sends = httpx2.AsyncClient(transport=httpx2.AsyncBaseTransport())
+        client: openai.AsyncOpenAI
         if endpoint.kind == "azure":
-            return openai.AsyncAzureOpenAI(
+            client = openai.AsyncAzureOpenAI(
                 azure_endpoint=endpoint.url,
                 api_version=endpoint.api_version,
                 api_key=endpoint.api_key,
-                timeout=self.timeout,
-                max_retries=0,
-                http_client=http_client,
+                http_client=never_sends,
             )
-        return openai.AsyncOpenAI(
-            base_url=endpoint.url,
-            api_key=endpoint.api_key,
-            timeout=self.timeout,
-            max_retries=0,
-            http_client=http_client,
+        else:
+            client = openai.AsyncOpenAI(
+                base_url=endpoint.url, api_key=endpoint.api_key, http_client=never_sends
+            )
+        headers = {**client.default_headers, **client.auth_headers}
+        return HttpTransport(
+            str(client.base_url),
+            {name: value for name, value in headers.items() if isinstance(value, str)},
+            {name: str(value) for name, value in client.default_query.items()},
+            max_connections=self.max_concurrency,
         )
-
-    def _client_for_this_loop(self) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            # Connections belong to the loop that opened them: a new loop gets a new client.
-            client = self._make_client()
-            self._client, self._client_loop = client, loop
-            self._closer = loop.create_task(self._close_when_cancelled(client))
-        return self._client
-
-    async def _close_when_cancelled(self, client: openai.AsyncOpenAI) -> None:
-        """Wait until cancelled, then close ``client``.
-
-        ``asyncio.run()`` cancels leftover tasks before it closes its loop, so a runner used
-        without ``async with`` or :meth:`aclose` still closes its connections in time.
-        """
-        try:
-            await asyncio.get_running_loop().create_future()
-        finally:
-            if self._client is client:
-                self._client = self._client_loop = self._closer = None
-            await client.close()
 
     async def aclose(self) -> None:
         """Close the HTTP connections; a later call opens new ones."""
-        closer = self._closer
-        if closer is not None and not closer.done():
-            closer.cancel()
-            await asyncio.wait([closer])
+        await self._transport.aclose()
 
     async def __aenter__(self) -> OpenAIRunner:
         return self
@@ -375,20 +352,39 @@ class OpenAIRunner(Runner):
     def _describe(self) -> str:
         return f"model {self.model!r} at {self.base_url}"
 
+    def _api_path(self, operation: str) -> str:
+        """The path of an API ``operation`` (e.g. ``chat/completions``) under the base URL.
+
+        Azure names the deployment in the path (its base URL ends in ``/openai``).
+        """
+        if self._endpoint.kind == "azure":
+            return f"/deployments/{urllib.parse.quote(self.model, safe='')}/{operation}"
+        return f"/{operation}"
+
     async def generate(self, request: LLMRequest) -> LLMResult:
-        client = self._client_for_this_loop()
-        tokens = estimate_tokens(request)
-        body = self._body(request)
+        return await self._call(
+            self._path_for(request), self._body(request), request, self._to_result
+        )
+
+    async def _call(
+        self,
+        path: str,
+        body: bytes,
+        request: LLMRequest,
+        parse: Callable[[LLMRequest, bytes], LLMResult],
+    ) -> LLMResult:
+        """POST ``body`` to ``path`` with retries, throttling and a deadline per attempt, and
+        ``parse`` the reply's bytes into a result (parsing may ask for a retry, too)."""
+        tokens = self.limiter.charge_for(request)
 
         async def attempt() -> LLMResult:
             async with self.limiter.slot(tokens):
                 try:
-                    # The client's timeout limits each read; a deadline bounds the exchange.
                     async with asyncio.timeout(self.timeout):
-                        content = await self._post(client, body, self._path_for(request))
+                        content = await self._post(path, body)
                 except TimeoutError:
                     raise self._timed_out() from None
-            return self._to_result(request, content)
+            return parse(request, content)
 
         result = await with_retries(
             attempt, self.retry, self._describe, rng=self._rng, recorder=self._recorder
@@ -426,30 +422,16 @@ class OpenAIRunner(Runner):
             body.update(self.extra_body)
         return orjson.dumps(body)
 
-    async def _post(
-        self, client: openai.AsyncOpenAI, body: bytes, path: str | None = None
-    ) -> bytes:
-        """One HTTP exchange, raw.
-
-        ``client.post`` (the client's documented call for any endpoint) keeps its auth, base URL,
-        headers and status errors, but skips the typed-parameter transform, deep copies and
-        response model that ``chat.completions.create`` runs on every call: they cost more
-        client CPU than the HTTP exchange itself and capped throughput at high concurrency
-        (see ``benchmarks/throughput.py``). The body goes out as ready-made JSON bytes.
-        """
-        import httpx2
-        import openai
-
+    async def _post(self, path: str, body: bytes) -> bytes:
+        """One HTTP exchange, raw: the reply's body, or a retryable or final error."""
         try:
-            response = await client.post(path or self._path, cast_to=httpx2.Response, content=body)
-        except openai.OpenAIError as exc:
-            # A status error's text holds the server's words, which may quote the key: the
-            # translation carries them redacted, and the original stays out of tracebacks.
-            quotes_server = isinstance(
-                exc, openai.APIStatusError | openai.APIResponseValidationError
-            )
-            raise self._translate(exc) from (None if quotes_server else exc)
-        return response.content
+            return await self._transport.post(path, body)
+        except HttpStatusError as exc:
+            # The server's words may quote the key: the translation carries them redacted, and
+            # the original stays out of tracebacks.
+            raise self._status_error(exc.status, exc.headers, exc.content) from None
+        except HttpConnectionError as exc:
+            raise self._retryable("dropped", f"connection failed: {exc}") from None
 
     def _to_result(self, request: LLMRequest, content: bytes) -> LLMResult:
         try:
@@ -493,51 +475,55 @@ class OpenAIRunner(Runner):
     def _timed_out(self) -> RetryableError:
         return self._retryable("timeout", f"no whole answer within {self.timeout:g} s (timeout)")
 
-    def _translate(self, exc: openai.OpenAIError) -> Exception:
+    def _status_error(self, status: int, headers: Mapping[str, str], content: bytes) -> Exception:
         """A retryable failure, or a :class:`RunnerError` that retrying cannot fix."""
-        import openai
-
-        if isinstance(exc, openai.APITimeoutError):
-            return self._timed_out()
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc
-            return self._retryable("dropped", f"connection failed: {cause!r}")
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            detail = self._redact(f"HTTP {status}: {_server_message(exc)}", _MAX_DETAIL)
-            if status == 429:
-                retry_after = parse_retry_after(exc.response.headers)
-                return self._retryable("429", detail, retry_after)
-            if status >= 500 or status in (408, 409):
-                return self._retryable("5xx", detail)
-            if status == 401:
-                # The server's text may quote part of the key, so it is left out.
-                return RunnerError(
-                    f"authentication failed at {self.base_url} for model {self.model!r}: "
-                    f"{self._endpoint.key_hint}"
-                )
-            if status == 403:
-                hint = "check that the key may use this model"
-            elif status == 404:
-                hint = "check the model name and that the base URL ends in /v1"
-            else:
-                hint = "the request itself is wrong; retrying cannot fix it"
+        detail = self._redact(f"HTTP {status}: {_server_message(status, content)}", _MAX_DETAIL)
+        if status == 429:
+            return self._retryable("429", detail, parse_retry_after(headers))
+        if status >= 500 or status in (408, 409):
+            return self._retryable("5xx", detail)
+        if status == 401:
+            # The server's text may quote part of the key, so it is left out.
             return RunnerError(
-                self._redact(f"{self._describe} rejected the request ({detail}): {hint}")
+                f"authentication failed at {self.base_url} for model {self.model!r}: "
+                f"{self._endpoint.key_hint}"
             )
-        if isinstance(exc, openai.APIResponseValidationError):
-            return self._retryable("malformed", f"malformed response: {exc}")
-        return RunnerError(self._redact(f"{self._describe} failed: {type(exc).__name__}: {exc}"))
+        if status == 403:
+            hint = "check that the key may use this model"
+        elif status == 404:
+            hint = "check the model name and that the base URL ends in /v1"
+        else:
+            hint = "the request itself is wrong; retrying cannot fix it"
+        return RunnerError(
+            self._redact(f"{self._describe} rejected the request ({detail}): {hint}")
+        )
 
 
-def _server_message(exc: openai.APIStatusError) -> str:
-    """The ``error.message`` of an OpenAI-style error body, else the client's summary.
+def _server_message(status: int, content: bytes) -> str:
+    """The ``error.message`` of an OpenAI-style error body, else the body as text.
 
     Whole: the caller redacts the key, then cuts (a cut first could leave a prefix of the key).
+
+    >>> _server_message(400, b'{"error": {"message": "bad temperature", "type": "x"}}')
+    'bad temperature'
+    >>> _server_message(502, b"<html>Bad Gateway</html>")
+    '<html>Bad Gateway</html>'
+    >>> _server_message(503, b"")
+    'Service Unavailable (no body)'
     """
-    body = exc.body
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = None
     if isinstance(body, Mapping):
         error = body.get("error", body)
         if isinstance(error, Mapping) and isinstance(error.get("message"), str):
             return str(error["message"])
-    return str(exc)
+    text = content.decode("utf-8", errors="replace").strip()
+    if text:
+        return text
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    return f"{phrase} (no body)"

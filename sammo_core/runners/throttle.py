@@ -21,11 +21,10 @@ tokens-per-minute bucket; :class:`ThrottledRunner` puts one in front of any runn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from sammo_core.errors import ConfigError
 from sammo_core.runners.base import LLMRequest, LLMResult, Runner
@@ -144,7 +143,11 @@ class TokenBucket:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ThrottleStats:
-    """What a :class:`Limiter` has let through so far."""
+    """What a :class:`Limiter` has let through so far.
+
+    ``tokens_charged`` counts the tokens charged against ``tokens_per_minute``: 0 without that
+    limit, where no request is charged (nor its prompt counted).
+    """
 
     calls: int
     in_flight: int
@@ -217,28 +220,48 @@ class Limiter:
             tokens_charged=self._tokens_charged,
         )
 
-    @contextlib.asynccontextmanager
-    async def slot(self, tokens: int = 0) -> AsyncIterator[None]:
-        """Hold one concurrency slot, after the rate buckets allow one request of ``tokens``.
+    def charge_for(self, request: LLMRequest) -> int:
+        """The tokens to charge ``request``: :func:`estimate_tokens` under a tokens-per-minute
+        limit, else 0 (counting a long prompt's tokens costs more CPU than sending it).
+
+        >>> request = LLMRequest.from_prompt("Hello, world!", max_tokens=10)
+        >>> Limiter(tokens_per_minute=1000).charge_for(request), Limiter().charge_for(request)
+        (14, 0)
+        """
+        return 0 if self._tokens is None else estimate_tokens(request)
+
+    def slot(self, tokens: int = 0) -> _Slot:
+        """``async with limiter.slot(tokens):`` holds one slot (:meth:`acquire`, then
+        :meth:`release` however the block ends)."""
+        return _Slot(self, tokens)
+
+    async def acquire(self, tokens: int = 0) -> None:
+        """Take one concurrency slot, after the rate buckets allow one request of ``tokens``.
 
         The slot is taken first, so a call leaves as soon as its rate wait ends and the rate
-        holds for calls as they are sent.
+        holds for calls as they are sent. Every acquire needs one :meth:`release`.
         """
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # asyncio primitives bind to one loop; a fresh asyncio.run() gets a fresh semaphore.
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
             self._loop = loop
-        async with self._semaphore:
-            await self._wait_for_rate(tokens)
-            self._calls += 1
-            self._tokens_charged += tokens
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        await self._semaphore.acquire()
+        if self._requests is not None or self._tokens is not None:
             try:
-                yield
-            finally:
-                self._in_flight -= 1
+                await self._wait_for_rate(tokens)
+            except BaseException:
+                self._semaphore.release()
+                raise
+        self._calls += 1
+        self._tokens_charged += tokens
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def release(self) -> None:
+        """Give back a slot taken by :meth:`acquire`."""
+        self._in_flight -= 1
+        self._semaphore.release()
 
     async def _wait_for_rate(self, tokens: int) -> None:
         wait_requests = self._requests.reserve(1) if self._requests else 0.0
@@ -258,10 +281,26 @@ class Limiter:
         self._rate_wait_seconds += wait
 
 
+class _Slot:
+    """What :meth:`Limiter.slot` returns: one small object, not a generator and its wrapper."""
+
+    __slots__ = ("_limiter", "_tokens")
+
+    def __init__(self, limiter: Limiter, tokens: int) -> None:
+        self._limiter = limiter
+        self._tokens = tokens
+
+    async def __aenter__(self) -> None:
+        await self._limiter.acquire(self._tokens)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._limiter.release()
+
+
 class ThrottledRunner(Runner):
     """Wraps a runner with a :class:`Limiter`: bounded concurrency and per-minute rates.
 
-    Each request is charged :func:`estimate_tokens` against ``tokens_per_minute``.
+    Each request is charged :func:`estimate_tokens` against ``tokens_per_minute``, if set.
 
     >>> import asyncio
     >>> from sammo_core.runners import ScriptedRunner
@@ -306,7 +345,7 @@ class ThrottledRunner(Runner):
         return self.limiter.stats
 
     async def generate(self, request: LLMRequest) -> LLMResult:
-        async with self.limiter.slot(estimate_tokens(request)):
+        async with self.limiter.slot(self.limiter.charge_for(request)):
             return await self.inner.generate(request)
 
     async def aclose(self) -> None:

@@ -1,4 +1,5 @@
-"""OpenAIRunner drives the real openai client against the real loopback ChatServer."""
+"""OpenAIRunner against the real loopback ChatServer: the openai client configures it, aiohttp
+carries its requests."""
 
 from __future__ import annotations
 
@@ -328,6 +329,7 @@ def test_importing_the_module_does_not_import_openai() -> None:
         "import sys, sammo_core.runners.openai_runner\n"
         "assert 'openai' not in sys.modules, 'openai imported eagerly'\n"
         "assert 'httpx2' not in sys.modules, 'httpx2 imported eagerly'\n"
+        "assert 'aiohttp' not in sys.modules, 'aiohttp imported eagerly'\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],

@@ -148,6 +148,26 @@ def test_throttled_runner_caps_concurrency() -> None:
     assert sorted(inner.prompts) == sorted(r.prompt_text for r in requests)
 
 
+def test_a_call_cancelled_in_its_rate_wait_gives_its_slot_back() -> None:
+    limiter = Limiter(max_concurrency=1, requests_per_minute=60)
+
+    async def main() -> tuple[int, int]:
+        async with limiter.slot():  # the bucket's one request: the next waits a second
+            pass
+        waiting = asyncio.ensure_future(limiter.acquire())
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        # The slot is free again: this call waits for the rate only, not for ever.
+        async with asyncio.timeout(5), limiter.slot():
+            in_flight = limiter.stats.in_flight
+        return in_flight, limiter.stats.calls
+
+    assert asyncio.run(main()) == (1, 2)
+    assert limiter.stats.in_flight == 0
+
+
 def test_throttled_runner_spaces_requests_per_minute() -> None:
     clock = FakeTime()
     starts: list[float] = []
