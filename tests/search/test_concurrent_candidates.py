@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,11 @@ def make(kind: str, concurrency: int) -> Search:
     ops = Mixture(
         [DropSection(), ChangeExampleCount(), SwapExamples(), ReorderSections(), Paraphrase()]
     )
-    common = {"budget": SearchBudget(candidates=14), "seed": 5, "max_concurrency": concurrency}
+    common: dict[str, Any] = {
+        "budget": SearchBudget(candidates=14),
+        "seed": 5,
+        "max_concurrency": concurrency,
+    }
     if kind == "beam":
         return BeamSearch(ops, width=3, depth=3, mutations_per_parent=3, **common)
     if kind == "random":
