@@ -10,12 +10,13 @@ same choices as one that never stopped.
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -23,19 +24,20 @@ from mutators.base import PROPOSAL_MAX_TOKENS, Mutation, MutationContext, Mutato
 from sammo_core.components import Output
 from sammo_core.data import DataTable
 from sammo_core.errors import BudgetExceededError, ConfigError
-from sammo_core.graph import compile, content_hash
+from sammo_core.graph import FunctionGraph, compile, content_hash
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import from_json, to_json
 from search.budget import SearchBudget
-from search.candidate import Candidate, fitness, unattributed
-from search.evaluator import Evaluator
+from search.candidate import Candidate, fitness
+from search.charging import Tab, TabLedger, charging
+from search.evaluator import Evaluation, Evaluator
 from search.pareto import pareto_front
 from search.result import SearchResult
 
-__all__ = ["Progress", "Search", "SearchRun", "default_max_tokens"]
+__all__ = ["Batch", "Progress", "Search", "SearchRun", "default_max_tokens", "gather_all"]
 
 CHECKPOINT = "checkpoint.json"
 CHECKPOINT_VERSION = 1
@@ -59,6 +61,41 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Children proposed together for one parent (``None``: the start), and what proposing
+    them spent (the proposer calls, and task calls an operator made, e.g. a text gradient)."""
+
+    parent: Candidate | None
+    mutations: Sequence[Mutation]
+    spent: Usage = dataclasses.field(default_factory=Usage)
+
+
+async def gather_all(awaitables: Sequence[Awaitable[T]]) -> list[T]:
+    """Await all at once, each in its own task; results in order.
+
+    The first exception cancels the others (no call is left running after a failure) and is
+    raised as it is.
+
+    >>> async def double(x: int) -> int:
+    ...     await asyncio.sleep(0.01 * (3 - x))
+    ...     return 2 * x
+    >>> asyncio.run(gather_all([double(1), double(2), double(3)]))
+    [2, 4, 6]
+    """
+
+    async def wrap(awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(wrap(a)) for a in awaitables]
+    except BaseExceptionGroup as failure:
+        raise failure.exceptions[0] from None
+    return [t.result() for t in tasks]
 
 
 class SearchRun:
@@ -88,6 +125,8 @@ class SearchRun:
         # Per candidate: rows failed / empty / unparsable / off-label (see reply_counts).
         self.replies: dict[int, dict[str, int | None]] = {}
         self.stopped: str | None = None
+        # Proposer calls that no candidate was charged with yet (they go to the next one).
+        self._unpaid = Usage()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -128,7 +167,11 @@ class SearchRun:
         return limit is None or len(self.candidates) < limit
 
     async def propose(self, parent: Candidate, n: int, rng: random.Random) -> list[Mutation]:
-        """Ask the mutator for up to ``n`` children of ``parent``."""
+        """Ask the mutator for up to ``n`` children of ``parent``.
+
+        The proposer calls are charged to the :class:`~search.charging.Tab` open in the calling
+        task (see :meth:`expand`, which opens one per parent).
+        """
         if not self.search.mutator.applicable(parent.program):
             return []
         history = tuple(
@@ -147,32 +190,116 @@ class SearchRun:
         offered = await self.search.mutator.mutate(parent.program, rng, n=n, context=context)
         return [m for m in offered if content_hash(m.program) not in self.by_hash]
 
+    async def expand(
+        self, requests: Sequence[tuple[Candidate, int]], rng: random.Random
+    ) -> list[Candidate]:
+        """Propose up to ``n`` children of each ``(parent, n)`` and evaluate the new ones.
+
+        All parents' proposals run at once, each parent with its own random source drawn
+        from ``rng`` in order (so the outcome does not depend on which call answers first);
+        then all children are evaluated at once (see :meth:`add_all`). A budget that runs out
+        while proposing stops the search after the children proposed so far are evaluated.
+        """
+        seeds = [rng.getrandbits(64) for _ in requests]
+
+        async def proposed(index: int) -> Batch | BudgetExceededError:
+            parent, n = requests[index]
+            with charging(Tab()) as tab:
+                try:
+                    mutations = await self.propose(parent, n, random.Random(seeds[index]))
+                except BudgetExceededError as exc:
+                    return exc
+            return Batch(parent, mutations, tab.usage)
+
+        outcomes = await gather_all([proposed(i) for i in range(len(requests))])
+        batches = [o for o in outcomes if isinstance(o, Batch)]
+        children = await self.add_all(batches)
+        refused = next((o for o in outcomes if isinstance(o, BudgetExceededError)), None)
+        if refused is not None:
+            raise refused
+        return children
+
     async def add(self, mutation: Mutation, parent: Candidate | None) -> Candidate | None:
         """Evaluate a child unless an equal program was seen; ``None`` if skipped."""
-        graph = compile(mutation.program)
-        digest = graph.hash
-        if digest in self.by_hash or not self.budget_left():
-            return None
-        evaluation = await self.evaluator.evaluate(mutation.program, graph)
-        # The child is charged all spent since the candidate before it: the proposer calls
-        # that produced it (and proposals dropped as repeats) plus its own evaluation.
-        calls, tokens, usd = unattributed(self.ledger.usage, self.candidates)
+        added = await self.add_all([Batch(parent, [mutation])])
+        return added[0] if added else None
+
+    async def add_all(self, batches: Sequence[Batch]) -> list[Candidate]:
+        """Evaluate the new children of ``batches`` at once; return them as candidates, in order.
+
+        A child equal to a program seen before (or to an earlier child) is skipped, and so are
+        those past the candidates budget, counted in order. The evaluations share the
+        evaluator's concurrency limit and the run's budget; their results are taken in the
+        order of ``batches`` and their mutations, so ids, the trace and learned operator
+        weights do not depend on which call answers first. Each candidate is charged what its
+        own evaluation spent, plus the proposer calls of its batch if it is the first of its
+        batch to be added (proposals that added no candidate are charged to the next one).
+        When the budget refuses a call, the children evaluated in full are still added, then
+        :class:`~sammo_core.errors.BudgetExceededError` is raised.
+        """
+        limit = self.search.budget.candidates
+        room = None if limit is None else max(0, limit - len(self.candidates))
+        planned: list[tuple[int, Mutation, FunctionGraph]] = []
+        taken: set[str] = set()
+        for index, batch in enumerate(batches):
+            for mutation in batch.mutations:
+                graph = compile(mutation.program)
+                if graph.hash in self.by_hash or graph.hash in taken:
+                    continue
+                if room is not None and len(planned) >= room:
+                    break
+                taken.add(graph.hash)
+                planned.append((index, mutation, graph))
+        tabs = [Tab() for _ in planned]
+
+        async def evaluated(i: int) -> Evaluation | BudgetExceededError:
+            _, mutation, graph = planned[i]
+            with charging(tabs[i]):
+                try:
+                    return await self.evaluator.evaluate(mutation.program, graph)
+                except BudgetExceededError as exc:
+                    return exc
+
+        outcomes = await gather_all([evaluated(i) for i in range(len(planned))])
+        added: list[Candidate] = []
+        refused: BudgetExceededError | None = None
+        charged = -1
+        for i, (index, mutation, _) in enumerate(planned):
+            while charged < index:  # proposals of the batches up to this child's
+                charged += 1
+                self._unpaid = self._unpaid + batches[charged].spent
+            outcome = outcomes[i]
+            if isinstance(outcome, BudgetExceededError):
+                refused = refused or outcome
+                continue
+            spent, self._unpaid = self._unpaid + tabs[i].usage, Usage()
+            added.append(self._record(mutation, batches[index].parent, outcome, spent))
+        for batch in batches[charged + 1 :]:
+            self._unpaid = self._unpaid + batch.spent
+        if refused is not None:
+            raise refused
+        return added
+
+    def _record(
+        self, mutation: Mutation, parent: Candidate | None, evaluation: Evaluation, spent: Usage
+    ) -> Candidate:
+        """Add an evaluated child to the run: the trace, operator learning, progress."""
         candidate = Candidate(
             id=len(self.candidates),
             program=mutation.program,
-            hash=digest,
+            hash=evaluation.hash,
             scores=evaluation.scores,
             parent=None if parent is None else parent.id,
             operator=mutation.operator,
             description=mutation.description,
             step=self.step,
             cost=evaluation.results.cost_per_input(),
-            spent_calls=calls,
-            spent_tokens=tokens,
-            spent_usd=usd,
+            spent_calls=spent.calls,
+            spent_tokens=spent.total_tokens,
+            spent_usd=spent.usd,
         )
         self.candidates.append(candidate)
-        self.by_hash[digest] = candidate.id
+        self.by_hash[candidate.hash] = candidate.id
         self.results[candidate.id] = evaluation.results
         self.replies[candidate.id] = reply_counts(evaluation.results, self.objectives)
         record = getattr(self.search._mutator, "record", None)
@@ -452,7 +579,7 @@ class Search(abc.ABC):
         state, journal = _open_run_dir(out, resume, fingerprint)
         # Usage is durable per call in the journal, so calls made after the last checkpoint
         # are charged on resume too; without an out_dir there is nothing to resume.
-        ledger = Ledger(self.budget.runner_budget(), journal=journal)
+        ledger = TabLedger(self.budget.runner_budget(), journal=journal)
         task = AccountingRunner(runner, ledger=ledger)
         proposing = AccountingRunner(
             proposer or runner, ledger=ledger, default_max_tokens=PROPOSAL_MAX_TOKENS

@@ -21,7 +21,11 @@ __all__ = ["BeamSearch"]
 
 class BeamSearch(Search):
     """Each step mutates every beam member ``mutations_per_parent`` times, evaluates the new
-    children on the validation split, and keeps the best ``width`` of beam and children."""
+    children on the validation split, and keeps the best ``width`` of beam and children.
+
+    A step proposes for all members at once and evaluates all their children at once (under
+    the search's ``max_concurrency``), taking results in a fixed order, so the same seed gives
+    the same trace at any concurrency."""
 
     step_limit_name = "depth"
 
@@ -58,13 +62,8 @@ class BeamSearch(Search):
         run.population = [start.id]
 
     async def step(self, run: SearchRun) -> bool:
-        rng = run.rng()
-        children: list[Candidate] = []
-        for parent in run.members():
-            for mutation in await run.propose(parent, self.mutations_per_parent, rng):
-                child = await run.add(mutation, parent)
-                if child is not None:
-                    children.append(child)
+        requests = [(parent, self.mutations_per_parent) for parent in run.members()]
+        children = await run.expand(requests, run.rng())
         pool = run.ranked([*run.members(), *children])
         run.population = [c.id for c in pool[: self.width]]
         return bool(children) or (

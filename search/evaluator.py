@@ -12,6 +12,7 @@ from sammo_core.objectives import Objective, Score, evaluate
 from sammo_core.results import ResultTable
 from sammo_core.runners.accounting import CompletionCap
 from sammo_core.runners.base import Runner
+from sammo_core.runners.throttle import ThrottledRunner, ThrottleStats
 
 __all__ = ["Evaluation", "Evaluator"]
 
@@ -31,6 +32,23 @@ class Evaluator:
     Programs whose compiled graphs hash equal are evaluated once: a second request returns the
     first evaluation and makes no call. With ``max_tokens_per_input``, a call whose
     ``GenerateText`` sets no ``max_tokens`` is capped at that many tokens per input it packs.
+
+    Several programs may be evaluated at once (a search step evaluates all its children
+    together); their calls share one limit of ``max_concurrency`` calls in flight.
+
+    >>> import asyncio
+    >>> from sammo_core.objectives import Accuracy
+    >>> from sammo_core.runners import ScriptedRunner
+    >>> from sammo_core.testing.synthetic import items, optimal_program, start_program
+    >>> model = ScriptedRunner(default="yes", latency=0.01)
+    >>> evaluator = Evaluator(items(20), model, [Accuracy()], max_concurrency=4)
+    >>> async def both() -> list[Evaluation]:
+    ...     return await asyncio.gather(*(evaluator.evaluate(p())
+    ...                                   for p in (start_program, optimal_program)))
+    >>> [e.scores["accuracy"].value for e in asyncio.run(both())]
+    [0.5, 0.5]
+    >>> evaluator.stats.max_in_flight, evaluator.stats.calls
+    (4, 40)
     """
 
     def __init__(
@@ -48,6 +66,13 @@ class Evaluator:
         self.max_concurrency = max_concurrency
         self.max_tokens_per_input = max_tokens_per_input
         self._memo: dict[str, Evaluation] = {}
+        # Outside any accounting wrapper, so a call waiting for a slot has reserved nothing.
+        self._limited = ThrottledRunner(runner, max_concurrency)
+
+    @property
+    def stats(self) -> ThrottleStats:
+        """Calls sent through the shared limit, and the most that were in flight at once."""
+        return self._limited.stats
 
     async def evaluate(self, program: Output, graph: FunctionGraph | None = None) -> Evaluation:
         """Score ``program``; pass its compiled ``graph`` if the caller has it already."""
@@ -55,7 +80,7 @@ class Evaluator:
         known = self._memo.get(graph.hash)
         if known is not None:
             return known
-        runner = self.runner
+        runner: Runner = self._limited
         if self.max_tokens_per_input is not None:
             runner = CompletionCap(runner, self.max_tokens_per_input * program.inputs_per_call)
         results = await graph.run(self.data, runner, max_concurrency=self.max_concurrency)

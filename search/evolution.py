@@ -95,10 +95,9 @@ tokens budget to end (a dollar budget does not limit unpriced models); set cycle
         while len(run.population) < self.population_size and attempts < 3:
             attempts += 1
             wanted = self.population_size - len(run.population)
-            for mutation in await run.propose(start, wanted, rng):
-                child = await run.add(mutation, start)
-                if child is not None:
-                    run.population.append(child.id)
+            # the children of one attempt are evaluated at once
+            for child in await run.expand([(start, wanted)], rng):
+                run.population.append(child.id)
 
     async def step(self, run: SearchRun) -> bool:
         # Counted from the trace, so a resumed run sees the same streak.
@@ -110,10 +109,8 @@ tokens budget to end (a dollar budget does not limit unpriced models); set cycle
         members = run.members()
         contestants = rng.sample(members, min(self.tournament_size, len(members)))
         parent = run.ranked(contestants)[0]
-        for mutation in await run.propose(parent, 1, rng):
-            child = await run.add(mutation, parent)
-            if child is not None:
-                run.population.append(child.id)
-                if len(run.population) > self.population_size:
-                    run.population.pop(0)  # aging: the oldest member dies
+        for child in await run.expand([(parent, 1)], rng):
+            run.population.append(child.id)
+            if len(run.population) > self.population_size:
+                run.population.pop(0)  # aging: the oldest member dies
         return True

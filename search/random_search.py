@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
-from mutators.base import Mutator
-from sammo_core.errors import ConfigError
-from search.base import Search, SearchRun
+from mutators.base import Mutation, Mutator
+from sammo_core.errors import BudgetExceededError, ConfigError
+from search.base import Batch, Search, SearchRun, gather_all
 from search.candidate import Candidate
+from search.charging import Tab, charging
 
 __all__ = ["RandomSearch"]
 
@@ -16,7 +18,10 @@ __all__ = ["RandomSearch"]
 class RandomSearch(Search):
     """Each step draws ``samples_per_step`` programs, each made by applying between
     ``min_walk`` and ``max_walk`` random mutations in a row to the start program, and
-    evaluates them. A baseline that any guided strategy should beat for the same budget."""
+    evaluates them. A baseline that any guided strategy should beat for the same budget.
+
+    The walks of a step run at once, each with its own random source drawn from the step's,
+    and their programs are evaluated at once."""
 
     def __init__(
         self,
@@ -53,23 +58,32 @@ class RandomSearch(Search):
     async def step(self, run: SearchRun) -> bool:
         rng = run.rng()
         start = run.get(0)
-        for _ in range(self.samples_per_step):
-            program, steps = start.program, []
-            for _ in range(rng.randint(self.min_walk, self.max_walk)):
-                if not self.mutator.applicable(program):
-                    break
-                walk_parent = Candidate(-1, program, "", {}, operator="walk")
-                proposals = await run.propose(walk_parent, 1, rng)
-                if not proposals:
-                    break
-                program = proposals[0].program
-                steps.append(proposals[0])
-            if steps:
-                last = steps[-1]
-                description = "; ".join(m.description for m in steps)
-                from mutators.base import Mutation
+        seeds = [rng.getrandbits(64) for _ in range(self.samples_per_step)]
 
-                child = await run.add(Mutation(program, description, last.operator), start)
-                if child is not None:
-                    run.population.append(child.id)
+        async def walk(seed: int) -> Batch | BudgetExceededError:
+            walk_rng, program, steps = random.Random(seed), start.program, []
+            with charging(Tab()) as tab:
+                try:
+                    for _ in range(walk_rng.randint(self.min_walk, self.max_walk)):
+                        if not self.mutator.applicable(program):
+                            break
+                        walk_parent = Candidate(-1, program, "", {}, operator="walk")
+                        proposals = await run.propose(walk_parent, 1, walk_rng)
+                        if not proposals:
+                            break
+                        program = proposals[0].program
+                        steps.append(proposals[0])
+                except BudgetExceededError as exc:
+                    return exc
+            description = "; ".join(m.description for m in steps)
+            child = [Mutation(program, description, steps[-1].operator)] if steps else []
+            return Batch(start, child, tab.usage)
+
+        # The walks run at once, each from its own random source; so do their evaluations.
+        outcomes = await gather_all([walk(seed) for seed in seeds])
+        children = await run.add_all([o for o in outcomes if isinstance(o, Batch)])
+        run.population.extend(child.id for child in children)
+        refused = next((o for o in outcomes if isinstance(o, BudgetExceededError)), None)
+        if refused is not None:
+            raise refused
         return True
