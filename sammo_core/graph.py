@@ -28,7 +28,7 @@ import dataclasses
 import hashlib
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -44,6 +44,8 @@ from sammo_core.runners.pricing import estimate_cost
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from sammo_core.plan import RenderPlan
 
 __all__ = ["Change", "FunctionGraph", "compile", "content_hash", "render_node"]
 
@@ -248,6 +250,20 @@ class FunctionGraph:
 
     # -- running ----------------------------------------------------------------------------
 
+    def _state(self, runner: Runner | None, cache: RenderCache | None = None) -> RunState:
+        return RunState(
+            runner, self.static_ids, self._hash_by_id, cache, no_share=self._calling_ids
+        )
+
+    async def render_plan(self, constants: Mapping[str, Any] | None = None) -> RenderPlan | None:
+        """The :class:`~sammo_core.plan.RenderPlan` a run fills in, or ``None`` if the tree is
+        walked for every call instead (nested calls, custom components; see the plan module).
+        """
+        from sammo_core.plan import compile_plan
+
+        ctx = RunContext(self._state(None), (), "plain", constants or {})
+        return await compile_plan(self.program.child, ctx)
+
     async def run(
         self,
         data: DataTable,
@@ -274,6 +290,7 @@ class FunctionGraph:
         :class:`~sammo_core.plan.RenderPlan`; ``plan=False`` walks the component tree for every
         call instead (the same prompts, byte for byte; slower).
         """
+        from sammo_core.parsing import parse_output
         from sammo_core.plan import compile_plan
 
         if max_concurrency < 1:
@@ -281,10 +298,8 @@ class FunctionGraph:
         if on_error not in ("fail", "skip"):
             raise ConfigError(f"on_error must be 'fail' or 'skip'; got {on_error!r}")
         program, call, constants = self.program, self.program.child, data.constants
-        parse, input_format = program.parse, self.input_format
-        state = RunState(
-            runner, self.static_ids, self._hash_by_id, render_cache, no_share=self._calling_ids
-        )
+        parser, input_format = program.parser, self.input_format
+        state = self._state(runner, render_cache)
         rows = list(data)
         total, size = len(rows), program.inputs_per_call
         batches = [tuple(rows[i : i + size]) for i in range(0, total, size)]
@@ -310,7 +325,7 @@ class FunctionGraph:
                     raise
                 done_rows = _failed_rows(batch, prompt, ctx.results, f"{exc}")
             else:
-                predictions = parse(result.text, len(batch), input_format)
+                predictions = parse_output(parser, result.text, len(batch), input_format)
                 done_rows = _rows_for(batch, prompt, result, ctx.results, predictions)
             done += len(batch)
             if on_rows is not None:
@@ -330,7 +345,15 @@ class FunctionGraph:
 
     def run_sync(self, data: DataTable, runner: Runner, **kwargs: Any) -> ResultTable:
         """Blocking :meth:`run`, for scripts without an event loop."""
-        return asyncio.run(self.run(data, runner, **kwargs))
+        out: list[ResultTable] = []
+
+        async def run() -> None:
+            # Not returned from the task: on exit asyncio.run formats the main task's repr
+            # (restoring its SIGINT handler), which would print the whole table, row by row.
+            out.append(await self.run(data, runner, **kwargs))
+
+        asyncio.run(run())
+        return out[0]
 
 
 async def _run_pool(

@@ -17,21 +17,24 @@ path to an input-dependent node, a slot inside two section formats (nested
 :class:`MetaPrompt`), or placeholder characters in the program's own text.
 
 >>> import asyncio
->>> from sammo_core import DataTable, GenerateText, InputData, MetaPrompt, Section
->>> from sammo_core.context import RunContext, RunState
+>>> from sammo_core import DataTable, GenerateText, InputData, MetaPrompt, Output, Section
+>>> from sammo_core import ScriptedRunner, compile
 >>> call = GenerateText(MetaPrompt([Section("Task", ["Say hi."]), Section("Q", [InputData()])]))
->>> plan = asyncio.run(compile_plan(call, RunContext(RunState(None, frozenset(), {}))))
->>> plan
+>>> graph = compile(Output(call))
+>>> asyncio.run(graph.render_plan())
 RenderPlan(messages=1, slots=1)
->>> row = DataTable(["# who?"])[0]
->>> print(plan.request(RunContext(RunState(None, frozenset(), {}), (row,))).prompt_text)
+>>> runner = ScriptedRunner(default="hi")
+>>> _ = graph.run_sync(DataTable(["who?"]), runner)
+>>> print(runner.prompts[0])
 # Task
 <BLANKLINE>
 Say hi.
 <BLANKLINE>
 # Q
 <BLANKLINE>
-\\# who?
+Input: who?
+<BLANKLINE>
+Output:
 """
 
 from __future__ import annotations
