@@ -1,6 +1,11 @@
 """Where the time goes: framework overhead, client throughput and prefix reuse, in one run.
 
-Three measurements, printed side by side as rich tables (and written as JSON with ``--json``):
+Three measurements, printed side by side as rich tables (and written as JSON with ``--json``),
+after a first table of **rows per second** (compile + run + score) for a two-section program
+with a zero-latency runner at 1,000, 10,000 and 100,000 rows (100,000 only in the full run),
+with CPU time per row (``time.process_time``, robust to a loaded machine) and the memory a
+100,000-row run allocates at its peak (``tracemalloc``), each beside the figure measured on the
+code before render plans (:data:`BEFORE`).
 
 a. **Framework overhead.** Rows per second for compile + render + call + parse + score with a
    zero-latency :class:`~sammo_core.runners.scripted.ScriptedRunner`, for a realistic program
@@ -24,6 +29,7 @@ Run::
     python -m benchmarks.perf                 # 1,000 and 10,000 rows; 100 rows of prefix reuse
     python -m benchmarks.perf --quick         # 300 rows, 2 waves, 3 rows of prefix reuse
     python -m benchmarks.perf --json perf.json --no-prefix
+    python -m benchmarks.perf --only-rows     # just the rows/s table
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import random
 import re
 import sys
 import time
+import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,17 +65,22 @@ from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 from sammo_core.runners.scripted import ScriptedRunner
 
 __all__ = [
+    "BEFORE",
     "VARIANTS",
     "Breakdown",
     "OverheadFigure",
     "PrefixReuseFigure",
+    "RowsFigure",
     "main",
+    "measure_memory",
     "measure_overhead",
     "measure_prefix_reuse",
+    "measure_rows",
     "measure_throughput",
     "profile_breakdown",
     "realistic_program",
     "review_table",
+    "two_section_program",
 ]
 
 VARIANTS = ("plain", "minibatch", "knn")
@@ -76,6 +88,7 @@ MINIBATCH = 8
 N_EXAMPLES = 5
 CONCURRENCY = 32  # rows in flight in the overhead runs (the default of FunctionGraph.run)
 LABELS = ("positive", "negative", "neutral")
+TASK = "Classify the sentiment of a product review as positive, negative or neutral."
 
 _SUBJECTS = ("battery", "screen", "keyboard", "delivery", "price", "manual", "camera", "speaker")
 _VERDICTS = (
@@ -132,10 +145,7 @@ def realistic_program(variant: str, pool: DataTable) -> Output:
                 [
                     Section(
                         "Task",
-                        [
-                            "Classify the sentiment of a product review as positive, negative "
-                            "or neutral.",
-                        ],
+                        [TASK],
                         id="task",
                     ),
                     Section(
@@ -193,6 +203,127 @@ class _TimedRunner(Runner):
         finally:
             self.seconds += time.perf_counter() - start
             self.calls += 1
+
+
+# -- rows per second ------------------------------------------------------------------------------
+
+#: Measured once on the code before render plans (commit 5b10a95) with ``--only-rows``, on
+#: the 2-core development machine, loaded by other work: rows/s (wall), CPU µs per row, and
+#: the peak MiB a 100,000-row run allocates.
+BEFORE: dict[str, float] = {
+    "rows_per_second_1000": 676,
+    "rows_per_second_10000": 663,
+    "rows_per_second_100000": 434,
+    "cpu_us_per_row_1000": 668.1,
+    "cpu_us_per_row_10000": 693.8,
+    "cpu_us_per_row_100000": 1022.8,
+    "peak_mib_100000": 244.5,
+}
+
+
+def two_section_program() -> Output:
+    """The rows/s program: a task section and an input section, answers parsed by id.
+
+    >>> print(two_section_program().child.prompt.children[0].title)
+    Task
+    """
+    return Output(
+        GenerateText(
+            MetaPrompt(
+                [
+                    Section("Task", [TASK]),
+                    Section("Input", [InputData()]),
+                ],
+                data_format="plain",
+            )
+        ),
+        parser="auto",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RowsFigure:
+    """One compile + run + score pass over ``rows`` rows: wall and CPU seconds."""
+
+    rows: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.wall_s if self.wall_s > 0 else float("inf")
+
+    @property
+    def cpu_us_per_row(self) -> float:
+        return 1e6 * self.cpu_s / self.rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "rows_per_second": self.rows_per_second,
+            "cpu_us_per_row": self.cpu_us_per_row,
+        }
+
+
+def _rows_pass(rows: int) -> None:
+    data = review_table(rows)
+    results = compile(two_section_program()).run_sync(data, ScriptedRunner(default="positive"))
+    evaluate(results, [Accuracy()])
+
+
+def measure_rows(rows: int) -> RowsFigure:
+    """Time compile + run + score of :func:`two_section_program` over ``rows`` rows.
+
+    >>> measure_rows(20).rows
+    20
+    """
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1; got {rows}")
+    _rows_pass(min(rows, 50))  # warm up: imports, regexes
+    wall, cpu = time.perf_counter(), time.process_time()
+    _rows_pass(rows)
+    return RowsFigure(rows, time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def measure_memory(rows: int) -> float:
+    """Peak MiB allocated (``tracemalloc``) by compile + run + score over ``rows`` rows."""
+    _rows_pass(min(rows, 50))
+    tracemalloc.start()
+    try:
+        _rows_pass(rows)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _rows_table(figures: Sequence[RowsFigure], memory: tuple[int, float] | None) -> Table:
+    table = Table(title="rows/s: two-section program, zero-latency runner (before: old code)")
+    for column in ("rows", "rows/s", "before", "CPU µs/row", "before", "wall s"):
+        table.add_column(column, justify="right")
+
+    def before(key: str, fmt: str) -> str:
+        return format(BEFORE[key], fmt) if key in BEFORE else "-"
+
+    for f in figures:
+        table.add_row(
+            f"{f.rows:,}",
+            f"{f.rows_per_second:,.0f}",
+            before(f"rows_per_second_{f.rows}", ",.0f"),
+            f"{f.cpu_us_per_row:,.1f}",
+            before(f"cpu_us_per_row_{f.rows}", ",.1f"),
+            f"{f.wall_s:.2f}",
+        )
+    if memory is not None:
+        rows, mib = memory
+        table.add_row(
+            f"peak MiB, {rows:,} rows",
+            f"{mib:,.1f}",
+            before(f"peak_mib_{rows}", ",.1f"),
+            "",
+            "",
+            "",
+        )
+    return table
 
 
 # -- a. framework overhead -----------------------------------------------------------------------
@@ -588,6 +719,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-throughput", action="store_true", help="skip part b")
     parser.add_argument("--no-prefix", action="store_true", help="skip part c")
     parser.add_argument(
+        "--only-rows", action="store_true", help="print only the rows/s table, then stop"
+    )
+    parser.add_argument(
         "--server", choices=("process", "thread"), default="process", help="where the server runs"
     )
     return parser
@@ -628,6 +762,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     console = Console(width=max(Console().width, 110))
     report: dict[str, Any] = {"machine": _machine(), "quick": args.quick}
+    row_sizes = [1000, 10_000] if args.quick else [1000, 10_000, 100_000]
+    rows_figures = [measure_rows(n) for n in row_sizes]
+    memory = None if args.quick else (100_000, measure_memory(100_000))
+    console.print(_rows_table(rows_figures, memory))
+    report["rows"] = [f.to_dict() for f in rows_figures]
+    report["peak_mib"] = None if memory is None else {str(memory[0]): memory[1]}
+    report["before"] = BEFORE
+    if args.only_rows:
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        return 0
     report |= _part_a(console, variants, sizes, profile_rows)
 
     if args.no_throughput:

@@ -65,6 +65,25 @@ class SectionFormat(ABC):
         """The canonical form of ``blocks`` that this format round trips (:func:`normalize`)."""
         return normalize(blocks)
 
+    def escape_text(self, text: str) -> str:
+        """How the paragraph ``text`` (stripped, not empty) is written in this format's output.
+
+        Each format writes a document's texts through this method, one text (or one run of
+        texts joined by a blank line) at a time, and its escaping never reaches across a blank
+        line. So a paragraph rendered once with a placeholder can be filled in later by
+        replacing the placeholder with ``escape_text(paragraph)``: this is how a compiled
+        program renders its per-input parts without rendering the whole document again.
+
+        >>> MarkdownFormat().escape_text("# Not a heading")
+        '\\\\# Not a heading'
+        >>> JSONFormat().escape_text('Say "hi"')
+        'Say \\\\"hi\\\\"'
+
+        A format that does not override it raises :class:`NotImplementedError`; programs in
+        it are then rendered by walking the document for every call (the same text, slower).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement escape_text()")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -174,9 +193,12 @@ class MarkdownFormat(SectionFormat):
     def render(self, blocks: Sequence[Block]) -> str:
         return PARAGRAPH_BREAK.join(self._block(b, 1) for b in self.normalize(blocks))
 
+    def escape_text(self, text: str) -> str:
+        return self._ESCAPER.escape_lines(text)
+
     def _block(self, block: Block, depth: int) -> str:
         if isinstance(block, Text):
-            return self._ESCAPER.escape_lines(block.text)
+            return self.escape_text(block.text)
         parts = [f"{'#' * depth} {block.title}"]
         parts += [self._block(child, depth + 1) for child in block.children]
         return PARAGRAPH_BREAK.join(parts)
@@ -229,9 +251,12 @@ class PlainFormat(SectionFormat):
     def render(self, blocks: Sequence[Block]) -> str:
         return PARAGRAPH_BREAK.join(self._block(b, 1) for b in self.normalize(blocks))
 
+    def escape_text(self, text: str) -> str:
+        return self._ESCAPER.escape_lines(text)
+
     def _block(self, block: Block, depth: int) -> str:
         if isinstance(block, Text):
-            return self._ESCAPER.escape_lines(block.text)
+            return self.escape_text(block.text)
         title = block.title or ""
         parts = [f"{title}\n{self.MARKERS[depth - 1] * max(len(title), 3)}"]
         parts += [self._block(child, depth + 1) for child in block.children]
@@ -306,9 +331,12 @@ class XMLFormat(SectionFormat):
     def render(self, blocks: Sequence[Block]) -> str:
         return PARAGRAPH_BREAK.join(self._block(b) for b in self.normalize(blocks))
 
+    def escape_text(self, text: str) -> str:
+        return self._LT.sub("&lt;", self._AMP.sub("&amp;", text))
+
     def _block(self, block: Block) -> str:
         if isinstance(block, Text):
-            return self._LT.sub("&lt;", self._AMP.sub("&amp;", block.text))
+            return self.escape_text(block.text)
         head = f'<section title="{_xml.escape_attr(block.title or "")}">'
         if not block.children:
             return head + "</section>"
@@ -356,6 +384,9 @@ class JSONFormat(SectionFormat):
 
     def render(self, blocks: Sequence[Block]) -> str:
         return dumps([self._encode(b) for b in self.normalize(blocks)], indent=2)
+
+    def escape_text(self, text: str) -> str:
+        return dumps(text)[1:-1]  # the string's JSON literal, less its quotes
 
     def _encode(self, block: Block) -> Any:
         if isinstance(block, Text):

@@ -49,7 +49,7 @@ from renderers import (
 from renderers import (
     Section as SectionBlock,
 )
-from sammo_core.context import RunContext
+from sammo_core.context import RunContext, Slot
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
 from sammo_core.runners.base import MODES, LLMRequest, Message, Mode
@@ -145,6 +145,16 @@ class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
         """Whether this node itself (children aside) renders differently per input."""
         return False
 
+    def slot(self, data_format: str) -> Slot | None:
+        """For a node that depends on the input: a function from the call to its text.
+
+        A node whose :meth:`build` returns one ``Text`` for every input may return the
+        function that computes that text, with its parameters read once here, so compiled
+        programs fill it in per call without building the node (see :mod:`sammo_core.plan`).
+        ``data_format`` is the one inherited at the node. ``None`` (the default): not possible.
+        """
+        return None
+
     def children_nodes(self) -> Iterator[Component]:
         """Direct child components in render order."""
         for name in self.child_fields:
@@ -201,10 +211,18 @@ async def _build_children(children: Sequence[Component], ctx: RunContext) -> Blo
     return tuple(blocks)
 
 
-def _blocks_to_text(blocks: Blocks, section_format: str = "markdown") -> str:
+def _render(section_format: str, blocks: Blocks, ctx: RunContext) -> str:
+    fmt = get_section_format(section_format)
+    text = fmt.render(blocks)
+    if ctx.state.planning is not None:
+        ctx.state.planning.rendered(fmt, text)
+    return text
+
+
+def _blocks_to_text(blocks: Blocks, ctx: RunContext) -> str:
     if len(blocks) == 1 and isinstance(blocks[0], Text):
         return blocks[0].text
-    return get_section_format(section_format).render(blocks)
+    return _render("markdown", blocks, ctx)
 
 
 @pg.use_init_args(["text"])
@@ -268,7 +286,7 @@ class MetaPrompt(Component):
 
     async def build(self, ctx: RunContext) -> Blocks:
         blocks = await _build_children(self.children, ctx.with_data_format(self.data_format))
-        return (Text(get_section_format(self.section_format).render(blocks)),)
+        return (Text(_render(self.section_format, blocks, ctx)),)
 
 
 @pg.use_init_args(["data", "n", "selection", "seed", "data_format"])
@@ -322,11 +340,19 @@ class Examples(Component):
         index = BM25Index.for_table(table)
         return table.select(index.top_k(query, n))
 
+    def slot(self, data_format: str) -> Slot:
+        fmt = get_data_format(self.data_format or data_format)
+        selected = self.selected
+
+        def text(ctx: RunContext) -> str:
+            rows = selected([r.input for r in ctx.inputs])
+            records = [Record(i + 1, r.input, r.output) for i, r in enumerate(rows)]
+            return fmt.render_examples(records)
+
+        return text
+
     async def build(self, ctx: RunContext) -> Blocks:
-        rows = self.selected([r.input for r in ctx.inputs])
-        records = [Record(i + 1, r.input, r.output) for i, r in enumerate(rows)]
-        fmt = get_data_format(self.data_format or ctx.data_format)
-        return (Text(fmt.render_examples(records)),)
+        return (Text(self.slot(ctx.data_format)(ctx)),)
 
 
 @pg.use_init_args(["data_format", "hint"])
@@ -348,16 +374,29 @@ class InputData(Component):
     def depends_on_input(self) -> bool:
         return True
 
+    def slot(self, data_format: str) -> Slot:
+        fmt = get_data_format(self.data_format or data_format)
+        with_hint = self.hint
+        hints: dict[int, str] = {}  # by inputs per call: a hint names only the ids 1..k
+
+        def text(ctx: RunContext) -> str:
+            if not ctx.inputs:
+                raise ConfigError(
+                    "InputData rendered with no current input: run the program on data"
+                )
+            records = [Record(i + 1, row.input) for i, row in enumerate(ctx.inputs)]
+            body = fmt.render_inputs(records)
+            hint = hints.get(len(records)) if with_hint else ""
+            if hint is None:
+                hint = hints[len(records)] = fmt.answer_hint([r.id for r in records])
+            # One block, the hint a paragraph below: section formats strip the ends of blocks,
+            # and whitespace ending the input (e.g. "Is it? ") is part of the prompt meant.
+            return f"{body}\n\n{hint}" if hint else body
+
+        return text
+
     async def build(self, ctx: RunContext) -> Blocks:
-        if not ctx.inputs:
-            raise ConfigError("InputData rendered with no current input: run the program on data")
-        fmt = get_data_format(self.data_format or ctx.data_format)
-        records = [Record(i + 1, row.input) for i, row in enumerate(ctx.inputs)]
-        text = fmt.render_inputs(records)
-        hint = fmt.answer_hint([r.id for r in records]) if self.hint else ""
-        # One block, the hint a paragraph below: section formats strip the ends of blocks, and
-        # whitespace ending the input (e.g. "Is it? ") is part of the prompt the user meant.
-        return (Text(f"{text}\n\n{hint}" if hint else text),)
+        return (Text(self.slot(ctx.data_format)(ctx)),)
 
 
 _INPUT_VARS = frozenset({"input", "inputs"})
@@ -387,15 +426,23 @@ class Template(Component):
 
         return bool(template_variables(self.text) & _INPUT_VARS)
 
-    async def build(self, ctx: RunContext) -> Blocks:
+    def slot(self, data_format: str) -> Slot:
         from sammo_core.templates import render_template
 
-        variables: dict[str, Any] = {"constants": dict(ctx.constants)}
-        if ctx.inputs:
-            variables["inputs"] = [r.input for r in ctx.inputs]
-            if len(ctx.inputs) == 1:
-                variables["input"] = ctx.inputs[0].input
-        return (Text(render_template(self.text, variables, where=self.label())),)
+        source, where = self.text, self.label()
+
+        def text(ctx: RunContext) -> str:
+            variables: dict[str, Any] = {"constants": dict(ctx.constants)}
+            if ctx.inputs:
+                variables["inputs"] = [r.input for r in ctx.inputs]
+                if len(ctx.inputs) == 1:
+                    variables["input"] = ctx.inputs[0].input
+            return render_template(source, variables, where=where)
+
+        return text
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        return (Text(self.slot(ctx.data_format)(ctx)),)
 
     def label(self) -> str:
         return f"{'#' + self.id + ' ' if self.id else ''}Template({_short(self.text)!r})"
@@ -463,10 +510,10 @@ class GenerateText(Component):
             system = (
                 self.system
                 if isinstance(self.system, str)
-                else _blocks_to_text(await render_node(self.system, ctx))
+                else _blocks_to_text(await render_node(self.system, ctx), ctx)
             )
             messages.append(Message("system", system))
-        messages.append(Message("user", _blocks_to_text(await render_node(self.prompt, ctx))))
+        messages.append(Message("user", _blocks_to_text(await render_node(self.prompt, ctx), ctx)))
         return LLMRequest(
             messages=tuple(messages),
             temperature=self.temperature,

@@ -4,7 +4,10 @@
 components (keyed by their path in the program) and whose edges are data dependencies (child
 -> parent: a child's text flows into its parent). Each node carries a content hash covering its
 parameters and its children's hashes, so equal programs hash equal, and a flag saying whether it
-depends on the current input. Static nodes render once per run, however many inputs there are.
+depends on the current input. Static nodes render once per run, however many inputs there are;
+a :class:`~sammo_core.context.RenderCache` passed to several runs keeps them across programs.
+Each run compiles the call into a :class:`~sammo_core.plan.RenderPlan` (static text and per-call
+slots), so a call's prompt is filled in without walking the tree.
 
 >>> import asyncio
 >>> from sammo_core import DataTable, ScriptedRunner, Output, GenerateText, MetaPrompt
@@ -25,14 +28,14 @@ import dataclasses
 import hashlib
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from renderers import Block
-from sammo_core.components import Component, InputData, MetaPrompt, Output
-from sammo_core.context import RunContext, RunState
+from renderers import Block, Text
+from sammo_core.components import Component, GenerateText, InputData, MetaPrompt, Output, Section
+from sammo_core.context import NotPlannable, Planning, RenderCache, RunContext, RunState
 from sammo_core.data import DataTable, Row
 from sammo_core.errors import ConfigError, RunnerError, TemplateError
 from sammo_core.results import ResultRow, ResultTable
@@ -41,6 +44,8 @@ from sammo_core.runners.pricing import estimate_cost
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from sammo_core.plan import RenderPlan
 
 __all__ = ["Change", "FunctionGraph", "compile", "content_hash", "render_node"]
 
@@ -133,21 +138,24 @@ class FunctionGraph:
         self.graph: nx.DiGraph = networkx.DiGraph()
         self._hash_by_id: dict[int, str] = {}
         static: set[int] = set()
+        calling: set[int] = set()  # nodes that make LLM calls, or hold one that does
         nodes = list(_walk(program))
         for path, node, parent in reversed(nodes):  # children before parents
             digest = content_hash(node)
             self._hash_by_id[id(node)] = digest
-            dynamic = node.depends_on_input() or any(
-                id(c) not in static for c in node.children_nodes()
-            )
+            children = list(node.children_nodes())
+            dynamic = node.depends_on_input() or any(id(c) not in static for c in children)
             if not dynamic:
                 static.add(id(node))
+            if isinstance(node, GenerateText) or any(id(c) in calling for c in children):
+                calling.add(id(node))
             self.graph.add_node(
                 path, node=node, hash=digest, own_hash=own_hash(node), static=not dynamic
             )
             if parent is not None:
                 self.graph.add_edge(path, parent)
         self.static_ids = frozenset(static)
+        self._calling_ids = frozenset(calling)
         self.hash = self._hash_by_id[id(program)]
         self.input_format = self._input_format()
         self._renders: dict[int, int] = {}
@@ -242,6 +250,20 @@ class FunctionGraph:
 
     # -- running ----------------------------------------------------------------------------
 
+    def _state(self, runner: Runner | None, cache: RenderCache | None = None) -> RunState:
+        return RunState(
+            runner, self.static_ids, self._hash_by_id, cache, no_share=self._calling_ids
+        )
+
+    async def render_plan(self, constants: Mapping[str, Any] | None = None) -> RenderPlan | None:
+        """The :class:`~sammo_core.plan.RenderPlan` a run fills in, or ``None`` if the tree is
+        walked for every call instead (nested calls, custom components; see the plan module).
+        """
+        from sammo_core.plan import compile_plan
+
+        ctx = RunContext(self._state(None), (), "plain", constants or {})
+        return await compile_plan(self.program.child, ctx)
+
     async def run(
         self,
         data: DataTable,
@@ -251,6 +273,8 @@ class FunctionGraph:
         on_progress: ProgressCallback | None = None,
         on_rows: Callable[[list[ResultRow]], None] | None = None,
         on_error: Literal["fail", "skip"] = "fail",
+        render_cache: RenderCache | None = None,
+        plan: bool = True,
     ) -> ResultTable:
         """Render, call and parse every row of ``data``; rows come back in input order.
 
@@ -260,58 +284,103 @@ class FunctionGraph:
         that fails for good (:class:`~sammo_core.errors.RunnerError` after its retries, or a
         :class:`~sammo_core.errors.TemplateError`) stops the run with ``on_error="fail"``;
         with ``"skip"`` its rows are kept with ``error`` set and no prediction.
+
+        ``render_cache`` keeps rendered static parts across runs (give one to the runs of
+        related programs). Prompts are filled in from a compiled
+        :class:`~sammo_core.plan.RenderPlan`; ``plan=False`` walks the component tree for every
+        call instead (the same prompts, byte for byte; slower).
         """
+        from sammo_core.parsing import parse_output
+        from sammo_core.plan import compile_plan
+
         if max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be >= 1; got {max_concurrency}")
         if on_error not in ("fail", "skip"):
             raise ConfigError(f"on_error must be 'fail' or 'skip'; got {on_error!r}")
-        program = self.program
-        state = RunState(runner, self.static_ids, self._hash_by_id)
+        program, call, constants = self.program, self.program.child, data.constants
+        parser, input_format = program.parser, self.input_format
+        state = self._state(runner, render_cache)
         rows = list(data)
-        size = program.inputs_per_call
-        batches = [tuple(rows[i : i + size]) for i in range(0, len(rows), size)]
-        semaphore = asyncio.Semaphore(max_concurrency)
-        done = 0
+        total, size = len(rows), program.inputs_per_call
+        batches = [tuple(rows[i : i + size]) for i in range(0, total, size)]
+        render_plan = None
+        if plan and batches:
+            render_plan = await compile_plan(call, RunContext(state, (), "plain", constants))
+        planned = done = 0
 
         async def run_batch(batch: tuple[Row, ...]) -> list[ResultRow]:
-            nonlocal done
-            async with semaphore:
-                ctx = RunContext(state, batch, "plain", data.constants)
-                prompt = ""
-                try:
-                    request = await program.child.request(ctx)
-                    prompt = request.prompt_text
-                    result = await ctx.call(request)
-                except (RunnerError, TemplateError) as exc:
-                    if on_error == "fail":
-                        raise
-                    done_rows = _failed_rows(batch, prompt, ctx.results, f"{exc}")
+            nonlocal done, planned
+            ctx = RunContext(state, batch, "plain", constants)
+            prompt = ""
+            try:
+                request = None if render_plan is None else render_plan.request(ctx)
+                if request is None:
+                    request = await call.request(ctx)
                 else:
-                    predictions = program.parse(result.text, len(batch), self.input_format)
-                    done_rows = _rows_for(
-                        batch, request.prompt_text, result, ctx.results, predictions
-                    )
+                    planned += 1
+                prompt = request.prompt_text
+                result = await ctx.call(request)
+            except (RunnerError, TemplateError) as exc:
+                if on_error == "fail":
+                    raise
+                done_rows = _failed_rows(batch, prompt, ctx.results, f"{exc}")
+            else:
+                predictions = parse_output(parser, result.text, len(batch), input_format)
+                done_rows = _rows_for(batch, prompt, result, ctx.results, predictions)
             done += len(batch)
             if on_rows is not None:
                 on_rows(done_rows)
             if on_progress is not None:
-                on_progress(done, len(rows))
+                on_progress(done, total)
             return done_rows
 
         try:
-            # A TaskGroup cancels the other calls as soon as one fails (say, on a budget).
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(run_batch(b)) for b in batches]
-        except BaseExceptionGroup as failure:
-            raise failure.exceptions[0] from None
+            per_batch = await _run_pool(batches, run_batch, max_concurrency)
         finally:
+            if render_plan is not None:
+                for node_id in render_plan.dynamic_ids:
+                    state.render_counts[node_id] += planned
             self._renders = dict(state.render_counts)
-        per_batch = [t.result() for t in tasks]
         return ResultTable.from_rows([r for rows_ in per_batch for r in rows_])
 
     def run_sync(self, data: DataTable, runner: Runner, **kwargs: Any) -> ResultTable:
         """Blocking :meth:`run`, for scripts without an event loop."""
-        return asyncio.run(self.run(data, runner, **kwargs))
+        out: list[ResultTable] = []
+
+        async def run() -> None:
+            # Not returned from the task: on exit asyncio.run formats the main task's repr
+            # (restoring its SIGINT handler), which would print the whole table, row by row.
+            out.append(await self.run(data, runner, **kwargs))
+
+        asyncio.run(run())
+        return out[0]
+
+
+async def _run_pool(
+    batches: Sequence[tuple[Row, ...]],
+    run_batch: Callable[[tuple[Row, ...]], Awaitable[list[ResultRow]]],
+    max_concurrency: int,
+) -> list[list[ResultRow]]:
+    """Run every batch, at most ``max_concurrency`` at a time; results in batch order.
+
+    A fixed pool of workers takes the batches in order, rather than a task per batch, so
+    memory stays flat however many rows there are. A TaskGroup cancels the other calls as soon
+    as one fails (say, on a budget); the first failure is raised as it is.
+    """
+    per_batch: list[list[ResultRow]] = [[] for _ in batches]
+    queue = iter(enumerate(batches))
+
+    async def worker() -> None:
+        for i, batch in queue:
+            per_batch[i] = await run_batch(batch)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(max_concurrency, len(batches))):
+                group.create_task(worker())
+    except BaseExceptionGroup as failure:
+        raise failure.exceptions[0] from None
+    return per_batch
 
 
 def _rows_for(
@@ -328,24 +397,37 @@ def _rows_for(
     reached the model.
     """
     k = len(batch)
-    spent = [r for r in results if not r.cached]
+    if len(results) == 1:  # the common case: one call, no nested ones
+        calls, cost = 1 / k, _price(result) / k
+        prompt_tokens, completion_tokens = result.prompt_tokens / k, result.completion_tokens / k
+        spent: Sequence[LLMResult] = () if result.cached else results
+    else:
+        spent = [r for r in results if not r.cached]
+        calls, cost = len(results) / k, math.fsum(_price(r) for r in results) / k
+        prompt_tokens = sum(r.prompt_tokens for r in results) / k
+        completion_tokens = sum(r.completion_tokens for r in results) / k
+    spent_calls = len(spent) / k
+    spent_prompt = sum(r.prompt_tokens for r in spent) / k
+    spent_completion = sum(r.completion_tokens for r in spent) / k
+    spent_usd = math.fsum(_price(r) for r in spent) / k
+    text, cached = result.text, result.cached
     return [
         ResultRow(
-            index=row.index,
-            input=row.input,
-            output=row.output,
-            prompt=prompt,
-            raw_output=result.text,
-            prediction=prediction,
-            calls=len(results) / k,
-            prompt_tokens=sum(r.prompt_tokens for r in results) / k,
-            completion_tokens=sum(r.completion_tokens for r in results) / k,
-            cached=result.cached,
-            cost_usd=math.fsum(_price(r) for r in results) / k,
-            spent_calls=len(spent) / k,
-            spent_prompt_tokens=sum(r.prompt_tokens for r in spent) / k,
-            spent_completion_tokens=sum(r.completion_tokens for r in spent) / k,
-            spent_usd=math.fsum(_price(r) for r in spent) / k,
+            row.index,
+            row.input,
+            row.output,
+            prompt,
+            text,
+            prediction,
+            calls,
+            prompt_tokens,
+            completion_tokens,
+            cached,
+            cost,
+            spent_calls,
+            spent_prompt,
+            spent_completion,
+            spent_usd,
         )
         for row, prediction in zip(batch, predictions, strict=True)
     ]
@@ -392,15 +474,37 @@ def _path_key(path: str) -> list[Any]:
 async def render_node(node: Component, ctx: RunContext) -> tuple[Block, ...]:
     """Build ``node``'s blocks, once per run for static nodes (keyed by content hash)."""
     state = ctx.state
+    node_id = id(node)
+    static = node_id in state.static_ids
+    if state.planning is not None and not static:
+        return await _plan_node(node, ctx, state.planning)
 
     async def build() -> tuple[Block, ...]:
-        state.render_counts[id(node)] += 1
+        state.render_counts[node_id] += 1
         return await node.build(ctx)
 
-    if id(node) in state.static_ids and not isinstance(node, Output):
-        key = (state.hashes[id(node)], ctx.data_format)
-        return await state.once(key, build)
+    if static and not isinstance(node, Output):
+        key = (state.hashes[node_id], ctx.data_format)
+        return await state.once(key, build, share=node_id not in state.no_share)
     return await build()
+
+
+# Containers whose build a plan may run with placeholders: they only lay out their children.
+_LAYOUT_BUILDS = (Section.build, MetaPrompt.build)
+
+
+async def _plan_node(node: Component, ctx: RunContext, planning: Planning) -> tuple[Block, ...]:
+    """While planning: a placeholder for an input-dependent node, its layout for a container."""
+    if node.depends_on_input():
+        slot = node.slot(ctx.data_format)
+        if slot is None:
+            raise NotPlannable(f"{type(node).__name__} has no slot")
+        planning.dynamic_ids.append(id(node))
+        return (Text(planning.placeholder(slot)),)
+    if type(node).build not in _LAYOUT_BUILDS:
+        raise NotPlannable(f"{type(node).__name__} is not a layout node")
+    planning.dynamic_ids.append(id(node))
+    return await node.build(ctx)
 
 
 def compile(program: Output) -> FunctionGraph:

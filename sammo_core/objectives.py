@@ -49,6 +49,7 @@ __all__ = [
     "PromptTokens",
     "Score",
     "TotalTokens",
+    "binomial",
     "bootstrap_ci",
     "evaluate",
     "get_objective",
@@ -162,9 +163,15 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``per_item``; deterministic for a seed.
 
-    Draws ``n_resamples`` resamples (with replacement, ``random.Random(seed)``) and returns the
-    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of their means. Equal items give
+    Draws ``n_resamples`` resamples (with replacement, from ``random.Random(seed)``) and returns
+    the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of their means. Equal items give
     ``(v, v)``. An empty sequence raises :class:`DataError`: no data, no interval.
+
+    A resample is drawn by counting, not row by row: its mean depends only on how often it
+    holds each distinct value, and those counts are multinomial, drawn as one binomial per
+    distinct value (for 0/1 scores, one binomial draw per resample). So the cost grows with the
+    number of distinct values, not with the number of rows; items with many distinct values
+    (more than one per :data:`_ROWS_PER_VALUE` rows) are resampled row by row.
 
     >>> bootstrap_ci([1.0, 1.0, 1.0])
     (1.0, 1.0)
@@ -185,11 +192,101 @@ def bootstrap_ci(
         return (items[0], items[0])
     rng = random.Random(seed)
     n = len(items)
-    means = sorted(math.fsum(rng.choices(items, k=n)) / n for _ in range(n_resamples))
+    counts = Counter(items)
+    if len(counts) * _ROWS_PER_VALUE <= n or len(counts) == 2:
+        # Sorted so that the draws do not depend on the order of the rows.
+        values = sorted(counts.items())
+        means = sorted(_counted_mean(rng, values, n) for _ in range(n_resamples))
+    else:
+        means = sorted(math.fsum(rng.choices(items, k=n)) / n for _ in range(n_resamples))
     tail = (1.0 - level) / 2.0
     low = means[min(n_resamples - 1, math.floor(tail * n_resamples))]
     high = means[max(0, math.ceil((1.0 - tail) * n_resamples) - 1)]
     return (low, high)
+
+
+#: Below this many rows per distinct value, :func:`bootstrap_ci` resamples row by row.
+_ROWS_PER_VALUE = 8
+
+
+def _counted_mean(rng: random.Random, values: Sequence[tuple[float, int]], n: int) -> float:
+    """The mean of one resample of ``n`` items, drawn as multinomial counts of ``values``.
+
+    ``values`` pairs each distinct value with how often it occurs (summing to ``n``); each
+    count is binomial given the counts drawn before it.
+    """
+    left, rest = n, n  # resample slots still to fill; items of the values not yet drawn
+    parts: list[float] = []
+    for value, count in values[:-1]:
+        drawn = binomial(rng, left, count / rest)
+        parts.append(drawn * value)
+        left -= drawn
+        rest -= count
+    parts.append(left * values[-1][0])
+    return math.fsum(parts) / n
+
+
+def binomial(rng: random.Random, n: int, p: float) -> int:
+    """One draw from Binomial(``n``, ``p``) using only ``rng.random()``: bit for bit reproducible.
+
+    The algorithm of Python 3.12's ``random.binomialvariate`` (Devroye's geometric method when
+    ``n * p < 10``, else Hörmann's BTRS), so draws match it for the same generator state and
+    take O(1) expected time however large ``n`` is.
+
+    >>> rng = random.Random(0)
+    >>> draws = [binomial(rng, 1000, 0.25) for _ in range(2000)]
+    >>> 245 < sum(draws) / len(draws) < 255, min(draws) >= 0, max(draws) <= 1000
+    (True, True, True)
+    >>> binomial(rng, 10, 0.0), binomial(rng, 10, 1.0)
+    (0, 10)
+    """
+    if n < 0 or not 0.0 <= p <= 1.0:
+        raise ConfigError(f"binomial needs n >= 0 and 0 <= p <= 1; got n={n!r}, p={p!r}")
+    if p == 0.0:
+        return 0
+    if p == 1.0:
+        return n
+    random_ = rng.random
+    if n == 1:
+        return int(random_() < p)
+    if p > 0.5:
+        return n - binomial(rng, n, 1.0 - p)
+    if n * p < 10.0:
+        x = y = 0
+        c = math.log2(1.0 - p)
+        if not c:
+            return x
+        while True:
+            y += math.floor(math.log2(random_()) / c) + 1
+            if y > n:
+                return x
+            x += 1
+    spq = math.sqrt(n * p * (1.0 - p))
+    b = 1.15 + 2.53 * spq
+    a = -0.0873 + 0.0248 * b + 0.01 * p
+    c = n * p + 0.5
+    vr = 0.92 - 4.2 / b
+    setup = False
+    alpha = lpq = h = 0.0
+    m = 0
+    while True:
+        u = random_() - 0.5
+        us = 0.5 - abs(u)
+        k = math.floor((2.0 * a / us + b) * u + c)
+        if k < 0 or k > n:
+            continue
+        v = random_()
+        if us >= 0.07 and v <= vr:
+            return k
+        if not setup:
+            alpha = (2.83 + 5.1 / b) * spq
+            lpq = math.log(p / (1.0 - p))
+            m = math.floor((n + 1) * p)
+            h = math.lgamma(m + 1) + math.lgamma(n - m + 1)
+            setup = True
+        v *= alpha / (a / (us * us) + b)
+        if math.log(v) <= h - math.lgamma(k + 1) - math.lgamma(n - k + 1) + (k - m) * lpq:
+            return k
 
 
 class Objective(abc.ABC):

@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -54,6 +55,7 @@ PRICES: Mapping[str, Price] = MappingProxyType(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # PRICES is read-only; called once per result row
 def price_for(model: str) -> Price | None:
     """The price of ``model``: an exact entry, else the longest entry it extends with ``-...``.
 

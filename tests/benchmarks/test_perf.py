@@ -237,3 +237,20 @@ def test_eval_figure_arithmetic() -> None:
     assert figure.ideal_s == pytest.approx(0.3125)
     assert figure.efficiency == pytest.approx(0.03125)
     assert figure.overhead_ms_per_row == pytest.approx(1000 * (10.0 - 0.3125) / 200)
+
+
+# -- perf: rows per second -----------------------------------------------------------------------
+
+
+def test_rows_figures_and_table_show_the_before_figures() -> None:
+    figure = perf.measure_rows(30)
+    assert figure.rows == 30 and figure.wall_s > 0 and figure.cpu_s >= 0
+    assert figure.to_dict()["cpu_us_per_row"] == figure.cpu_us_per_row
+    assert perf.measure_memory(30) > 0
+    from rich.console import Console
+
+    console = Console(width=120, record=True)
+    console.print(perf._rows_table([perf.RowsFigure(1000, 0.1, 0.05)], (100_000, 12.5)))
+    text = console.export_text()
+    assert "10,000" in text and f"{perf.BEFORE['rows_per_second_1000']:,.0f}" in text
+    assert "peak MiB, 100,000 rows" in text and "12.5" in text
