@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from sammo_core.components import Output
+from sammo_core.context import RenderCache
 from sammo_core.data import DataTable
 from sammo_core.graph import FunctionGraph, compile
 from sammo_core.objectives import Objective, Score, evaluate
@@ -66,6 +67,9 @@ class Evaluator:
         self.max_concurrency = max_concurrency
         self.max_tokens_per_input = max_tokens_per_input
         self._memo: dict[str, Evaluation] = {}
+        # Static parts shared by candidates (say, every section but the one a child changed)
+        # are rendered once for the whole search.
+        self._renders = RenderCache()
         # Outside any accounting wrapper, so a call waiting for a slot has reserved nothing.
         self._limited = ThrottledRunner(runner, max_concurrency)
 
@@ -83,7 +87,9 @@ class Evaluator:
         runner: Runner = self._limited
         if self.max_tokens_per_input is not None:
             runner = CompletionCap(runner, self.max_tokens_per_input * program.inputs_per_call)
-        results = await graph.run(self.data, runner, max_concurrency=self.max_concurrency)
+        results = await graph.run(
+            self.data, runner, max_concurrency=self.max_concurrency, render_cache=self._renders
+        )
         evaluation = Evaluation(graph.hash, evaluate(results, self.objectives), results)
         self._memo[graph.hash] = evaluation
         return evaluation
