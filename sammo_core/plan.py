@@ -66,13 +66,13 @@ class RenderPlan:
     def __init__(
         self,
         messages: tuple[tuple[Role, tuple[Part, ...]], ...],
-        call: GenerateText,
+        template: LLMRequest,
         dynamic_ids: tuple[int, ...],
     ) -> None:
         self.messages = messages
-        self.temperature: float = call.temperature
-        self.max_tokens: int | None = call.max_tokens
-        self.seed: int = call.seed
+        #: the request the planning render made: every field but the messages (temperature,
+        #: max_tokens, seed, stop, mode, ...) is taken from it as it is
+        self.template = template
         #: ids of the input-dependent nodes each planned call stands for (render counters)
         self.dynamic_ids = dynamic_ids
 
@@ -97,12 +97,7 @@ class RenderPlan:
                     text = part.escape(text)
                 out.append(text)
             messages.append(Message(role, "".join(out)))
-        return LLMRequest(
-            messages=tuple(messages),
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            seed=self.seed,
-        )
+        return dataclasses.replace(self.template, messages=tuple(messages))
 
 
 async def compile_plan(call: GenerateText, ctx: RunContext) -> RenderPlan | None:
@@ -129,7 +124,7 @@ async def compile_plan(call: GenerateText, ctx: RunContext) -> RenderPlan | None
         (role, tuple(fills[p] if isinstance(p, int) else p for p in parts))
         for role, parts in messages
     )
-    return RenderPlan(planned, call, tuple(planning.dynamic_ids))
+    return RenderPlan(planned, request, tuple(planning.dynamic_ids))
 
 
 def _fill(planning: Planning, index: int) -> _Fill:

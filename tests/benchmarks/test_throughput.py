@@ -14,13 +14,15 @@ from benchmarks import throughput
 def test_client_and_server_cpu_per_request_are_reported_apart(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = throughput.main(["--rows", "16", "--concurrency", "4", "--latency", "0.01"])
+    code = throughput.main(["--rows", "200", "--concurrency", "16", "--latency", "0.01"])
     out = capsys.readouterr().out
     assert code == 0
     assert "cpu ms/req" in out and "server ms/req" in out
-    [row] = [line for line in out.splitlines() if re.search(r"│ openai\s+│\s+16 ", line)]
+    [row] = [line for line in out.splitlines() if re.search(r"│ openai\s+│\s+200 ", line)]
     *_, client, server, _ = (cell.strip() for cell in row.split("│"))
-    assert float(client) > 0 and float(server) > 0  # the child server's CPU, measured apart
+    # The child server's CPU is measured apart: a number (a few clock ticks at most for 200
+    # requests, so it may round to 0.00), never the "-" of a server sharing this process.
+    assert float(client) > 0 and float(server) >= 0
     assert re.search(r"load average \d+\.\d\d on \d+ cores", out)
 
 
