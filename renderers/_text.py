@@ -38,7 +38,8 @@ class LineEscaper:
         return line[1:] if self._escaped.match(line) else line
 
     def escape_lines(self, text: str) -> str:
-        return "\n".join(self.escape(line) for line in text.split("\n"))
+        escapable = self._escapable.match
+        return "\n".join([f"\\{line}" if escapable(line) else line for line in text.split("\n")])
 
 
 def id_key(value: object) -> str | None:

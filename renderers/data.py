@@ -423,6 +423,8 @@ class _LabelledDataFormat(_TextDataFormat):
         return text
 
     def _render_value(self, head: str, value: Any) -> str:
+        if isinstance(value, str) and "\n" not in value:  # the common case, no lines to escape
+            return f"{head} {value}" if value else head
         value = self.written_value(value)
         if not isinstance(value, dict):
             text = value or ""
@@ -522,6 +524,9 @@ class _LabelledDataFormat(_TextDataFormat):
         return f'Answer each of the {count} inputs on its own line as "{example} <answer>".'
 
     def parse_outputs(self, text: str, ids: Sequence[int | str]) -> dict[int | str, Any | None]:
+        if len(ids) == 1 and "\n" not in text and not _LABEL.match(text):
+            # One input, one line, no label (the common case): the answer is the stripped line.
+            return {ids[0]: text.strip() or None}
         answers = Answers(ids)
         segments = self._segments(_unwrap_fence(text.split("\n")))
         outputs = [s for s in segments if s.kind == "output"]

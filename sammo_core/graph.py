@@ -397,19 +397,23 @@ def _rows_for(
     reached the model.
     """
     k = len(batch)
-    if len(results) == 1:  # the common case: one call, no nested ones
+    if len(results) == 1:  # the common case: one call, no nested ones; spent once or not at all
         calls, cost = 1 / k, _price(result) / k
         prompt_tokens, completion_tokens = result.prompt_tokens / k, result.completion_tokens / k
-        spent: Sequence[LLMResult] = () if result.cached else results
+        if result.cached:
+            spent_calls = spent_prompt = spent_completion = spent_usd = 0 / k
+        else:
+            spent_calls, spent_prompt, spent_completion = calls, prompt_tokens, completion_tokens
+            spent_usd = cost
     else:
         spent = [r for r in results if not r.cached]
         calls, cost = len(results) / k, math.fsum(_price(r) for r in results) / k
         prompt_tokens = sum(r.prompt_tokens for r in results) / k
         completion_tokens = sum(r.completion_tokens for r in results) / k
-    spent_calls = len(spent) / k
-    spent_prompt = sum(r.prompt_tokens for r in spent) / k
-    spent_completion = sum(r.completion_tokens for r in spent) / k
-    spent_usd = math.fsum(_price(r) for r in spent) / k
+        spent_calls = len(spent) / k
+        spent_prompt = sum(r.prompt_tokens for r in spent) / k
+        spent_completion = sum(r.completion_tokens for r in spent) / k
+        spent_usd = math.fsum(_price(r) for r in spent) / k
     text, cached = result.text, result.cached
     return [
         ResultRow(

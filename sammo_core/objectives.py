@@ -87,6 +87,8 @@ class Normalizer:
     drop_trailing_period: bool = True
 
     def __call__(self, value: Any) -> str:
+        if isinstance(value, str) and value.isalnum():  # one word: no space or period to touch
+            return value.casefold() if self.casefold else value
         if value is None:
             text = ""
         elif isinstance(value, str):
