@@ -104,6 +104,8 @@ class LLMRequest:
     @property
     def prompt_text(self) -> str:
         """All message contents joined, for token estimates and regex matching."""
+        if len(self.messages) == 1:  # the common case, without a generator per call
+            return self.messages[0].content
         return "\n\n".join(m.content for m in self.messages)
 
     def to_dict(self) -> dict[str, Any]:

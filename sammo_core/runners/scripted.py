@@ -86,14 +86,15 @@ class ScriptedRunner(Runner):
     def _answer(self, request: LLMRequest) -> str:
         if self._queue:
             return self._queue.popleft()
-        text = request.prompt_text
-        for pattern, reply in self._rules:
-            if pattern.search(text):
-                return reply(request) if callable(reply) else reply
+        if self._rules:
+            text = request.prompt_text
+            for pattern, reply in self._rules:
+                if pattern.search(text):
+                    return reply(request) if callable(reply) else reply
         if self._default is None:
             raise RunnerError(
                 f"ScriptedRunner has no reply for this prompt (queue empty, no rule matched; "
-                f"pass default=... to answer anything): {text[:200]!r}"
+                f"pass default=... to answer anything): {request.prompt_text[:200]!r}"
             )
         return self._default(request) if callable(self._default) else self._default
 
