@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import os
 import time
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES
+from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, MODES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,9 +39,11 @@ __all__ = [
     "base_url_argument",
     "cache_path_argument",
     "check_out_dir",
+    "load_program_from_args",
     "positive_int_argument",
     "progress_bar",
     "register",
+    "stop_argument",
     "table_console",
     "write_jsonl",
 ]
@@ -172,6 +175,64 @@ def add_program_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--input-field", help="field holding the input (default: input)")
     parser.add_argument("--output-field", help="field holding the gold output (default: output)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help="how the model is prompted, on every call of the program (nested ones too): "
+        "'chat' sends messages through the model's chat template (instruction models); "
+        "'completion' sends the rendered text as it is, to be continued (base models such "
+        "as local:gemma3) (default: as the program is written; a prompt file: chat)",
+    )
+    parser.add_argument(
+        "--stop",
+        action="append",
+        type=stop_argument,
+        metavar="TEXT",
+        help="end the answer before TEXT; repeat for several. Python escapes are read, so "
+        "write a newline as '\\n' (quoted, e.g. --stop '\\n' --stop 'Input:'). Replaces the "
+        "stops of the program's root call; nested calls keep theirs (default: as written)",
+    )
+
+
+def stop_argument(text: str) -> str:
+    r"""``--stop``: a non-empty text, with Python escapes such as ``\n`` and ``\t`` read.
+
+    >>> stop_argument(r"\n\nInput:")
+    '\n\nInput:'
+    >>> stop_argument("Réponse")
+    'Réponse'
+    >>> stop_argument("")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: --stop '' is empty; pass the text that ends the answer, e.g. '\n'
+    """
+    fix = "pass the text that ends the answer, e.g. '\\n'"
+    try:
+        # Non-Latin-1 characters pass through as \uXXXX escapes, so only the user's escapes change.
+        value = text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--stop {text!r} has a bad escape ({exc.reason}); {fix} (a backslash itself: '\\\\')"
+        ) from None
+    if not value:
+        raise argparse.ArgumentTypeError(f"--stop {text!r} is empty; {fix}")
+    return value
+
+
+def load_program_from_args(args: argparse.Namespace) -> ProgramFile:
+    """PROGRAM as loaded, with ``--mode`` and ``--stop`` applied (on a copy) when given.
+
+    The program that runs is the one saved and exported, so its mode and stops travel with it.
+    """
+    from sammo_core.loading import load_program, with_call_options
+
+    loaded = load_program(args.program, append_input=args.append_input)
+    mode, stop = getattr(args, "mode", None), getattr(args, "stop", None)
+    if mode is None and stop is None:
+        return loaded
+    return dataclasses.replace(
+        loaded, program=with_call_options(loaded.program, mode=mode, stop=stop)
+    )
 
 
 def progress_bar(console: Console) -> Progress:
@@ -278,10 +339,10 @@ _OUT_FILES = ("results.json", "predictions.jsonl", "program.json")
 def _load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Objective]:
     """Program, data and objective, each checked before any runner is built."""
     from sammo_core.errors import ConfigError
-    from sammo_core.loading import load_data, load_program
+    from sammo_core.loading import load_data
     from sammo_core.objectives import get_objective
 
-    loaded = load_program(args.program, append_input=args.append_input)
+    loaded = load_program_from_args(args)
     data = load_data(
         args.data,
         split=args.split,

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 import runpy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pyglove as pg
 
 from sammo_core.components import Output
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError, DataError
 from sammo_core.serialization import loads
 
-__all__ = ["ProgramFile", "load_data", "load_program", "renders_input"]
+__all__ = ["ProgramFile", "load_data", "load_program", "renders_input", "with_call_options"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +96,42 @@ def load_program(
         input_fields=tuple(fields) if fields else None,
         objective=namespace.get("OBJECTIVE"),
     )
+
+
+def with_call_options(
+    program: Output, *, mode: str | None = None, stop: Sequence[str] | None = None
+) -> Output:
+    """A copy of ``program`` prompted with ``mode`` and ``stop`` (``--mode``, ``--stop``).
+
+    ``mode`` is set on every :class:`~sammo_core.components.GenerateText` of the program,
+    nested calls included: it says how the model is prompted (a base model takes completion
+    mode), and every call goes to the same model. ``stop`` replaces the stop sequences of the
+    root call only, the one whose answer the program parses; a nested call writes other text
+    (a summary, a draft) and keeps its own. ``None`` leaves a field as written; with both
+    ``None`` the program itself is returned. ``program`` is never changed.
+
+    >>> from sammo_core import GenerateText, InputData, MetaPrompt
+    >>> program = Output(GenerateText(MetaPrompt(["Q:", InputData(), "A:"])))
+    >>> base = with_call_options(program, mode="completion", stop=["\\n"])
+    >>> base.child.mode, list(base.child.stop), program.child.mode
+    ('completion', ['\\n'], 'chat')
+    >>> with_call_options(program, mode="text")
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: unknown GenerateText mode 'text'; use one of: chat, completion
+    """
+    if mode is None and stop is None:
+        return program
+    from sammo_core.selectors import find
+
+    override: dict[str, Any] = {}
+    if mode is not None:
+        for match in find(program, "GenerateText"):
+            override[f"{match.path}.mode"] = mode
+    if stop is not None:
+        override["child.stop"] = list(stop)
+    copy: Output = pg.clone(program, deep=True, override=override)
+    return copy
 
 
 def _run_python_file(path: Path) -> dict[str, Any]:

@@ -16,7 +16,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sammo_core.cli_run import add_program_arguments, add_runner_arguments, table_console
+from sammo_core.cli_run import (
+    add_program_arguments,
+    add_runner_arguments,
+    load_program_from_args,
+    table_console,
+)
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -215,13 +220,12 @@ def _optimize(args: argparse.Namespace) -> int:
 
     from mutators.groups import mixture_of
     from sammo_core.graph import compile
-    from sammo_core.loading import load_program
     from sammo_core.objectives import parse_objectives
     from sammo_core.runners.factory import build_runner_from_args
 
     console = Console(stderr=True)
     _check_out_dir(args.out, resume=args.resume, force=args.force)
-    loaded = load_program(args.program, append_input=args.append_input)
+    loaded = load_program_from_args(args)
     train, val, test = _splits(args, loaded)
     objective_spec = args.objective or loaded.objective or "accuracy"
     objectives = parse_objectives(objective_spec)

@@ -1,0 +1,134 @@
+"""``--mode`` and ``--stop`` on ``sammo-core run``: prompting a base model from the command line.
+
+A prompt file runs in chat mode as written; with ``--mode completion --stop '\\n'`` the same file
+goes to ``/v1/completions`` as its rendered text, with the stops, and the program written to
+``--out`` says so. Played against the loopback server, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sammo_core import GenerateText, InputData, MetaPrompt, Output, Section, loads
+from sammo_core.cli import main
+from sammo_core.loading import with_call_options
+from sammo_core.testing.chat_server import ChatServer
+
+PROMPT = "Answer yes or no.\n\nInput: {{ input }}\nOutput:"
+ROWS = [{"input": "Is water wet?", "output": "yes"}, {"input": "Is fire cold?", "output": "no"}]
+GOLD = {row["input"]: row["output"] for row in ROWS}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    prompt, data = tmp_path / "prompt.md", tmp_path / "data.jsonl"
+    prompt.write_text(PROMPT)
+    data.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    return prompt, data
+
+
+class BaseModel:
+    """Records every request body; answers the question, then goes on like a base model."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def __call__(self, body: Mapping[str, Any]) -> str:
+        self.bodies.append(dict(body))
+        text = body["prompt"] if "prompt" in body else body["messages"][-1]["content"]
+        question = text.rsplit("Input: ", 1)[1].split("\n", 1)[0]
+        return f"{GOLD[question]}\n\nInput: Is the sky green?\nOutput: no"
+
+
+def run(server: ChatServer, prompt: Path, data: Path, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "run",
+            str(prompt),
+            "--data",
+            str(data),
+            "--model",
+            "loopback",
+            "--base-url",
+            server.base_url,
+            "--out",
+            str(out),
+            "--timeout",
+            "5",
+            *extra,
+        ]
+    )
+
+
+def test_mode_completion_and_stop_send_the_rendered_prompt_and_stops_to_completions(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    prompt, data = files
+    model = BaseModel()
+    with ChatServer(reply=model) as server:
+        # As typed in a shell: --stop '\n' is a backslash and an n, read as a newline.
+        assert run(server, prompt, data, tmp_path / "out", "--mode", "completion",
+                   "--stop", "\\n", "--stop", "Input:") == 0  # fmt: skip
+        paths = {record.path for record in server.records}
+    assert paths == {"/v1/completions"}
+    assert sorted(body["prompt"] for body in model.bodies) == sorted(
+        f"Answer yes or no.\n\nInput: {row['input']}\nOutput:" for row in ROWS
+    )
+    assert all(body["stop"] == ["\n", "Input:"] for body in model.bodies)
+    rows = [json.loads(x) for x in (tmp_path / "out" / "predictions.jsonl").read_text().split("\n")
+            if x]  # fmt: skip
+    assert {row["prompt"] for row in rows} == {body["prompt"] for body in model.bodies}
+    saved = loads((tmp_path / "out" / "program.json").read_bytes())
+    assert saved.child.mode == "completion" and list(saved.child.stop) == ["\n", "Input:"]
+    assert prompt.read_text() == PROMPT  # the user's file is left as written
+
+
+def test_without_the_flags_a_prompt_file_runs_as_written_in_chat_mode(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    prompt, data = files
+    model = BaseModel()
+    with ChatServer(reply=model) as server:
+        assert run(server, prompt, data, tmp_path / "out") == 0
+        paths = {record.path for record in server.records}
+    assert paths == {"/v1/chat/completions"}
+    assert all("stop" not in body for body in model.bodies)
+    saved = loads((tmp_path / "out" / "program.json").read_bytes())
+    assert saved.child.mode == "chat" and list(saved.child.stop) == []
+
+
+def test_a_bad_mode_or_stop_is_refused_before_any_call(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompt, data = files
+    with ChatServer(reply=BaseModel()) as server:
+        with pytest.raises(SystemExit) as exit_info:
+            run(server, prompt, data, tmp_path / "a", "--mode", "base")
+        assert exit_info.value.code == 2
+        assert "--mode: invalid choice: 'base' (choose from 'chat', 'completion')" in (
+            capsys.readouterr().err
+        )
+        with pytest.raises(SystemExit):
+            run(server, prompt, data, tmp_path / "b", "--stop", "")
+        assert "--stop '' is empty" in capsys.readouterr().err
+        with pytest.raises(SystemExit):
+            run(server, prompt, data, tmp_path / "c", "--stop", "end\\")
+        assert "--stop 'end\\\\' has a bad escape" in capsys.readouterr().err
+        assert server.stats().requests == 0
+
+
+def test_mode_reaches_nested_calls_and_stop_only_the_root_call() -> None:
+    nested = GenerateText(MetaPrompt(["Summarize:", InputData()]), stop=["END"])
+    program = Output(GenerateText(MetaPrompt([Section("Summary", [nested]), "Answer:"])))
+    base = with_call_options(program, mode="completion", stop=["\n"])
+    inner = base.child.prompt.children[0].children[0]
+    assert (base.child.mode, list(base.child.stop)) == ("completion", ["\n"])
+    assert (inner.mode, list(inner.stop)) == ("completion", ["END"])
+    # The argument is untouched, and no flags give the program back as it is.
+    assert program.child.mode == "chat" and nested.mode == "chat"
+    assert with_call_options(program) is program
