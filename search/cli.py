@@ -221,7 +221,7 @@ def _optimize(args: argparse.Namespace) -> int:
     from mutators.groups import mixture_of
     from sammo_core.graph import compile
     from sammo_core.objectives import parse_objectives
-    from sammo_core.runners.factory import build_runner_from_args
+    from sammo_core.runners.factory import build_runner_from_args, runner_stats
 
     console = Console(stderr=True)
     _check_out_dir(args.out, resume=args.resume, force=args.force)
@@ -302,6 +302,13 @@ def _optimize(args: argparse.Namespace) -> int:
     (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     result = asyncio.run(go())
     print_report(result, time.perf_counter() - started)
+    # What the calls cost on the wire: every attempt, the retries by cause, the waits.
+    requests = {"task model": runner_stats(task)}
+    if proposer is not task:
+        requests["proposer model"] = runner_stats(proposer)
+    for who, stats in requests.items():
+        if stats.attempts:
+            table_console().print(f"{who}: {stats.summary()}")
     console.print(f"run written to {args.out} (export with: sammo-core export {args.out})")
     return 0
 

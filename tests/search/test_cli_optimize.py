@@ -181,3 +181,21 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
 
 
 _ = DataTable
+
+
+def test_optimize_reports_requests_and_retries_by_cause(
+    files: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sammo_core.testing.chat_server import FaultPlan
+
+    program, data, test = files
+    # The first two requests fail (a 500, then a 429) and are retried.
+    with ChatServer(reply=reply, faults=FaultPlan.scripted(["500", "429"])) as server:
+        args = optimize_args(program, data, server.base_url, tmp_path / "run")
+        args[args.index("--budget") + 1] = "3"
+        assert main([*args, "--test-data", str(test)]) == 0
+        served = server.stats().requests
+    out = capsys.readouterr().out
+    [line] = [x for x in out.splitlines() if x.startswith("task model:")]
+    assert f"task model: {served:,} requests for {served - 2:,} calls; 2 retries" in line
+    assert "(429: 1, 5xx: 1)" in line
