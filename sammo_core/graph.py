@@ -390,30 +390,8 @@ def _rows_for(
     results: list[LLMResult],
     predictions: list[Any],
 ) -> list[ResultRow]:
-    """One row per input of ``batch``, each with a 1/k share of the batch's calls.
-
-    The program's cost counts every call the batch made, cache hits included (a hit carries
-    the token counts of the call it stands for); what was spent counts only the calls that
-    reached the model.
-    """
-    k = len(batch)
-    if len(results) == 1:  # the common case: one call, no nested ones; spent once or not at all
-        calls, cost = 1 / k, _price(result) / k
-        prompt_tokens, completion_tokens = result.prompt_tokens / k, result.completion_tokens / k
-        if result.cached:
-            spent_calls = spent_prompt = spent_completion = spent_usd = 0 / k
-        else:
-            spent_calls, spent_prompt, spent_completion = calls, prompt_tokens, completion_tokens
-            spent_usd = cost
-    else:
-        spent = [r for r in results if not r.cached]
-        calls, cost = len(results) / k, math.fsum(_price(r) for r in results) / k
-        prompt_tokens = sum(r.prompt_tokens for r in results) / k
-        completion_tokens = sum(r.completion_tokens for r in results) / k
-        spent_calls = len(spent) / k
-        spent_prompt = sum(r.prompt_tokens for r in spent) / k
-        spent_completion = sum(r.completion_tokens for r in spent) / k
-        spent_usd = math.fsum(_price(r) for r in spent) / k
+    """One row per input of ``batch``, each with a 1/k share of the batch's calls."""
+    shares = _shares(results, len(batch))
     text, cached = result.text, result.cached
     return [
         ResultRow(
@@ -423,18 +401,59 @@ def _rows_for(
             prompt,
             text,
             prediction,
-            calls,
-            prompt_tokens,
-            completion_tokens,
+            *shares[:3],
             cached,
-            cost,
-            spent_calls,
-            spent_prompt,
-            spent_completion,
-            spent_usd,
+            *shares[3:],
         )
         for row, prediction in zip(batch, predictions, strict=True)
     ]
+
+
+def _failed_rows(
+    batch: tuple[Row, ...], prompt: str, results: list[LLMResult], error: str
+) -> list[ResultRow]:
+    """Rows of a batch whose call failed for good, charged what its finished calls cost."""
+    shares = _shares(results, len(batch))
+    return [
+        ResultRow(
+            row.index,
+            row.input,
+            row.output,
+            prompt,
+            "",
+            None,
+            *shares[:3],
+            False,
+            *shares[3:],
+            error=error,
+        )
+        for row in batch
+    ]
+
+
+_Shares = tuple[float, float, float, float, float, float, float, float]
+
+
+def _shares(results: list[LLMResult], k: int) -> _Shares:
+    """One row's 1/k share of ``results``: calls, prompt and completion tokens, dollars (the
+    program's cost, cache hits included: a hit carries the token counts of the call it stands
+    for), then the same four for what was spent (only the calls that reached the model).
+    """
+    if len(results) == 1:  # the common case: one call, no nested ones; spent once or not at all
+        [only] = results
+        cost = (1 / k, only.prompt_tokens / k, only.completion_tokens / k, _price(only) / k)
+        return (*cost, 0.0, 0.0, 0.0, 0.0) if only.cached else (*cost, *cost)
+    spent = [r for r in results if not r.cached]
+    return (
+        len(results) / k,
+        sum(r.prompt_tokens for r in results) / k,
+        sum(r.completion_tokens for r in results) / k,
+        math.fsum(_price(r) for r in results) / k,
+        len(spent) / k,
+        sum(r.prompt_tokens for r in spent) / k,
+        sum(r.completion_tokens for r in spent) / k,
+        math.fsum(_price(r) for r in spent) / k,
+    )
 
 
 def _price(result: LLMResult) -> float:
@@ -442,33 +461,6 @@ def _price(result: LLMResult) -> float:
     if result.cost_usd:
         return result.cost_usd
     return estimate_cost(result.model, result.prompt_tokens, result.completion_tokens) or 0.0
-
-
-def _failed_rows(
-    batch: tuple[Row, ...], prompt: str, results: list[LLMResult], error: str
-) -> list[ResultRow]:
-    k = len(batch)
-    spent = [r for r in results if not r.cached]
-    return [
-        ResultRow(
-            index=row.index,
-            input=row.input,
-            output=row.output,
-            prompt=prompt,
-            raw_output="",
-            prediction=None,
-            calls=len(results) / k,
-            prompt_tokens=sum(r.prompt_tokens for r in results) / k,
-            completion_tokens=sum(r.completion_tokens for r in results) / k,
-            cost_usd=math.fsum(_price(r) for r in results) / k,
-            spent_calls=len(spent) / k,
-            spent_prompt_tokens=sum(r.prompt_tokens for r in spent) / k,
-            spent_completion_tokens=sum(r.completion_tokens for r in spent) / k,
-            spent_usd=math.fsum(_price(r) for r in spent) / k,
-            error=error,
-        )
-        for row in batch
-    ]
 
 
 def _path_key(path: str) -> list[Any]:
