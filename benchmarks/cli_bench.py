@@ -87,6 +87,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         help="use the first N rows of train, validation and test each (in published order)",
     )
+    run.add_argument(
+        "--val-rows",
+        type=int,
+        help="use the first N validation rows (over --max-rows): what each candidate is scored on",
+    )
+    run.add_argument(
+        "--test-rows",
+        type=int,
+        help="use the first N test rows (over --max-rows): what the baseline and winner report",
+    )
     run.add_argument("--data-dir", type=Path, help="benchmark data folder")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument(
@@ -320,6 +330,8 @@ def _run_command(args: argparse.Namespace) -> int:
         max_rows=args.max_rows,
         operators=args.operators,
         concurrency=args.concurrency,
+        val_rows=args.val_rows,
+        test_rows=args.test_rows,
     )
     names = _chosen_tasks(args, data_dir)
     out: Path = args.out
@@ -335,6 +347,8 @@ def _run_command(args: argparse.Namespace) -> int:
             "strategy": args.strategy,
             "seed": args.seed,
             "max_rows": args.max_rows,
+            "val_rows": args.val_rows,
+            "test_rows": args.test_rows,
             "operators": args.operators,
         },
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -108,11 +108,14 @@ class SuiteOptions:
     """What the command line may change about a suite; ``None`` keeps the suite's default.
 
     ``budget`` is a :meth:`SearchBudget.parse` string (``"48"`` or ``"candidates=48,calls=
-    3000"``); ``max_rows`` caps each of train, validation and test; ``operators`` replaces the
-    suite's operator groups (those of ``sammo-core optimize --operators``).
+    3000"``); ``max_rows`` caps each of train, validation and test; ``val_rows`` and
+    ``test_rows`` cap one split each, over ``max_rows``; ``operators`` replaces the suite's
+    operator groups (those of ``sammo-core optimize --operators``).
 
     >>> SuiteOptions(strategy="beam", max_rows=10).max_rows
     10
+    >>> SuiteOptions(max_rows=10, test_rows=50).rows("test"), SuiteOptions(max_rows=10).rows("val")
+    (50, 10)
     >>> SuiteOptions(strategy="annealing")
     Traceback (most recent call last):
     ...
@@ -125,18 +128,30 @@ class SuiteOptions:
     max_rows: int | None = None
     operators: str | None = None
     concurrency: int = 32
+    val_rows: int | None = None
+    test_rows: int | None = None
 
     def __post_init__(self) -> None:
         if self.strategy is not None and self.strategy not in STRATEGIES:
             raise ConfigError(
                 f"unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}"
             )
-        if self.max_rows is not None and self.max_rows < 1:
-            raise ConfigError(f"--max-rows must be >= 1; got {self.max_rows}")
+        for flag, value in (
+            ("--max-rows", self.max_rows),
+            ("--val-rows", self.val_rows),
+            ("--test-rows", self.test_rows),
+        ):
+            if value is not None and value < 1:
+                raise ConfigError(f"{flag} must be >= 1; got {value}")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1; got {self.concurrency}")
         if self.budget is not None:
             SearchBudget.parse(self.budget)  # fail early on a malformed budget
+
+    def rows(self, split: str) -> int | None:
+        """How many rows of ``split`` (``train``, ``val`` or ``test``) to keep; None: all."""
+        own = {"val": self.val_rows, "test": self.test_rows}.get(split)
+        return own if own is not None else self.max_rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -419,8 +434,9 @@ def _make_search(
     return build
 
 
-def _cap(table: DataTable, options: SuiteOptions) -> DataTable:
-    return table if options.max_rows is None else table[: options.max_rows]
+def _cap(table: DataTable, options: SuiteOptions, split: str = "train") -> DataTable:
+    rows = options.rows(split)
+    return table if rows is None else table[:rows]
 
 
 def _assemble(
@@ -454,6 +470,8 @@ def _assemble(
         "seed": options.seed,
         "operators": "pg.oneof grid" if strategy == "enumerate" else operators,
         "max_rows": options.max_rows,
+        "val_rows": options.val_rows,
+        "test_rows": options.test_rows,
         "space_size": space_size,
     }
     return BenchTask(
@@ -461,8 +479,8 @@ def _assemble(
         name=splits.name,
         program=program,
         train=train if len(train) else None,
-        val=_cap(splits.val, options),
-        test=_cap(splits.test, options),
+        val=_cap(splits.val, options, "val"),
+        test=_cap(splits.test, options, "test"),
         objectives=tuple(objectives),
         mutator=None if strategy == "enumerate" else mutator,
         make_search=_make_search(

@@ -92,6 +92,17 @@ def test_the_start_is_the_instruction_alone_in_completion_mode(data_dir: Path) -
     assert (examples.n, len(examples.data)) == (0, 100)
 
 
+def test_val_rows_and_test_rows_cut_one_split_each_over_max_rows(data_dir: Path) -> None:
+    options = SuiteOptions(max_rows=5, val_rows=3, test_rows=7)
+    task = get_suite("base-model").build("implicatures", data_dir, options)
+    assert (len(task.val), len(task.test)) == (3, 7)
+    assert (task.params["val_rows"], task.params["test_rows"]) == (3, 7)
+    splits = load_sammo_instruction_tuning(data_dir, "implicatures")
+    assert task.test.inputs == splits.test.inputs[:7]  # the first rows, in published order
+    with pytest.raises(ConfigError, match="--test-rows must be >= 1; got 0"):
+        SuiteOptions(test_rows=0)
+
+
 def test_the_stops_end_the_answer_in_every_data_format(data_dir: Path) -> None:
     """Render one example and the input in each format: the next record starts at a stop."""
     splits = load_sammo_instruction_tuning(data_dir, "implicatures")
