@@ -56,7 +56,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
-from sammo_core.components import Component, Examples, Output
+from sammo_core.components import Component, Examples, GenerateText, Output
 from sammo_core.errors import ConfigError
 from sammo_core.graph import compile
 from sammo_core.prompt_files import escape_jinja, render_request
@@ -71,6 +71,7 @@ __all__ = [
     "ExportFormat",
     "Manifest",
     "build_manifest",
+    "call_parameters",
     "export_program",
     "program_template",
     "write_export",
@@ -287,7 +288,9 @@ class Manifest:
     per-item list dropped). ``created`` is an ISO 8601 time in UTC. ``objective`` (as
     ``--objective`` takes it, e.g. ``label_accuracy:yes,no``) and the data fields the program
     was optimized with travel with it, so ``sammo-core run`` on the exported ``program.json``
-    scores it the same way.
+    scores it the same way. ``call`` holds the parameters of the program's LLM call that a
+    template file cannot show (:func:`call_parameters`): a ``completion``-mode prompt must go to
+    a completions endpoint as raw text, cut at its ``stop`` sequences, not into a chat template.
 
     >>> m = Manifest(program_hash="ab12", model="gpt-4o-mini", created="2024-05-01T12:00:00+00:00")
     >>> Manifest.from_dict(m.to_dict()) == m
@@ -305,6 +308,7 @@ class Manifest:
     input_field: str | None = None
     output_field: str | None = None
     input_fields: tuple[str, ...] | None = None
+    call: Mapping[str, Any] | None = None
     sammo_core_version: str = dataclasses.field(default_factory=_version)
     format_version: int = MANIFEST_VERSION
 
@@ -344,6 +348,12 @@ class Manifest:
                     f"{self.input_fields!r}"
                 )
             object.__setattr__(self, "input_fields", tuple(self.input_fields))
+        if self.call is not None:
+            if not isinstance(self.call, Mapping) or not set(self.call) <= set(_CALL_KEYS):
+                raise ConfigError(
+                    f"manifest call must map some of {', '.join(_CALL_KEYS)}; got {self.call!r}"
+                )
+            object.__setattr__(self, "call", MappingProxyType(dict(self.call)))
         if self.export_format is not None and self.export_format not in EXPORT_FORMATS:
             raise ConfigError(
                 f"unknown export format {self.export_format!r}; use one of: "
@@ -368,6 +378,7 @@ class Manifest:
             "input_field": self.input_field,
             "output_field": self.output_field,
             "input_fields": None if self.input_fields is None else list(self.input_fields),
+            "call": None if self.call is None else dict(self.call),
         }
 
     @classmethod
@@ -430,6 +441,31 @@ def _budget(budget: Mapping[str, Any]) -> dict[str, Any]:
     return dict(budget)
 
 
+_CALL_KEYS = ("mode", "stop", "temperature", "max_tokens", "seed")
+
+
+def call_parameters(program: Output) -> dict[str, Any] | None:
+    """The parameters of the program's LLM call that change what a model is asked or returns.
+
+    ``None`` when the program's output is not one :class:`GenerateText` call.
+
+    >>> from sammo_core import GenerateText, MetaPrompt, Output
+    >>> call_parameters(Output(GenerateText(MetaPrompt(["Q: 2+2?", "A:"]), mode="completion",
+    ...     stop=["\\n"], max_tokens=4)))
+    {'mode': 'completion', 'stop': ['\\n'], 'temperature': 0.0, 'max_tokens': 4, 'seed': 0}
+    """
+    call = program.child if isinstance(program, Output) else None
+    if not isinstance(call, GenerateText):
+        return None
+    return {
+        "mode": call.mode,
+        "stop": list(call.stop),
+        "temperature": call.temperature,
+        "max_tokens": call.max_tokens,
+        "seed": call.seed,
+    }
+
+
 def build_manifest(
     program: Output,
     *,
@@ -479,6 +515,7 @@ def build_manifest(
         input_field=input_field,
         output_field=output_field,
         input_fields=None if input_fields is None else tuple(input_fields),
+        call=call_parameters(program),
     ).to_dict()
 
 

@@ -298,6 +298,7 @@ def test_manifest_fields() -> None:
         "input_field": None,
         "output_field": None,
         "input_fields": None,
+        "call": {"mode": "chat", "stop": [], "temperature": 0.0, "max_tokens": None, "seed": 0},
     }
     assert Manifest.from_dict(data).to_dict() == data
     assert json.loads(json.dumps(data)) == data
@@ -393,6 +394,28 @@ def test_exports_of_several_formats_keep_their_own_manifests(tmp_path: Path) -> 
         for fmt in ("markdown", "json")
     ]
     assert formats == ["markdown", "json"]  # the second export did not overwrite the first
+
+
+def test_a_completion_mode_export_says_how_to_call_the_model(tmp_path: Path) -> None:
+    """A template of a base-model prompt is useless without its mode and stops: the manifest
+    of every format carries them."""
+    call = GenerateText(
+        MetaPrompt(
+            [Section("Task", ["Answer yes or no."]), Template("Input: {{ input }}\nOutput:")]
+        ),
+        mode="completion",
+        stop=["\nInput:", "\n\n"],
+        max_tokens=16,
+    )
+    program = Output(call)
+    for fmt in ("jinja", "markdown", "messages", "json"):
+        write_export(program, tmp_path, fmt, manifest(program))  # type: ignore[arg-type]
+        written = json.loads((tmp_path / f"manifest-{fmt}.json").read_text())
+        assert written["call"]["mode"] == "completion", fmt
+        assert written["call"]["stop"] == ["\nInput:", "\n\n"], fmt
+        assert written["call"]["max_tokens"] == 16
+    with pytest.raises(ConfigError, match="manifest call must map some of mode"):
+        Manifest.from_dict({**manifest(program), "call": {"logprobs": True}})
 
 
 def test_exported_files_are_readable_by_others(tmp_path: Path) -> None:
