@@ -161,7 +161,7 @@ def _answer(value: Any) -> str:
 
 def _accuracy(labels: list[str]) -> Any:
     """The objective SAMMO's search maximizes: exact label match after trimming and casefold."""
-    from sammo.base import EvaluationScore  # type: ignore[import-not-found]
+    from sammo.base import EvaluationScore
 
     def key(text: Any) -> str:
         first = next((ln for ln in _answer(text).splitlines() if ln.strip()), "")
@@ -177,7 +177,7 @@ def _accuracy(labels: list[str]) -> Any:
 
 
 async def _run(job: dict[str, Any]) -> dict[str, Any]:
-    from sammo.mutators import BagOfMutators  # type: ignore[import-not-found]
+    from sammo.mutators import BagOfMutators
     from sammo.search import BeamSearch  # type: ignore[import-not-found]
     from sammo.store import InMemoryDict  # type: ignore[import-not-found]
 
