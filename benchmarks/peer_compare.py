@@ -75,6 +75,8 @@ PEERS: dict[str, tuple[str, str, str]] = {
     "dspy": ("dspy==3.4.0", "dspy", "_peer_dspy.py"),
 }
 SERVER_REQUIREMENT = "llama-cpp-python[server]"
+#: What serving needs: ``import llama_cpp.server`` alone succeeds without the server extra.
+SERVER_MODULES = "llama_cpp.server.app, uvicorn"
 RESULT_PREFIX = "PEER_RESULT "
 #: The model name the server answers to (``--model_alias``).
 MODEL_ALIAS = "gemma3"
@@ -136,7 +138,7 @@ def setup_peers(peers_dir: Path, names: Sequence[str], log: Any = print) -> dict
     status: dict[str, str] = {}
     for name in names:
         requirement = SERVER_REQUIREMENT if name == "server" else PEERS[name][0]
-        module = "llama_cpp.server" if name == "server" else PEERS[name][1]
+        module = SERVER_MODULES if name == "server" else PEERS[name][1]
         python = peer_python(peers_dir, name)
         if peer_unavailable(python, module) is None:
             status[name] = "ready"
@@ -678,10 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _server_python(peers_dir: Path) -> Path | None:
     """This interpreter if it can serve, else the ``server`` virtualenv's if that can."""
-    if peer_unavailable(Path(sys.executable), "llama_cpp.server") is None:
+    if peer_unavailable(Path(sys.executable), SERVER_MODULES) is None:
         return Path(sys.executable)
     python = peer_python(peers_dir, "server")
-    return python if peer_unavailable(python, "llama_cpp.server") is None else None
+    return python if peer_unavailable(python, SERVER_MODULES) is None else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -716,7 +718,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         base_url, model = args.base_url, args.model
         if base_url is None:
-            base_url, model = stack.enter_context(_start_server(args, out))
+            try:
+                base_url, model = stack.enter_context(_start_server(args, out))
+            except RuntimeError as exc:
+                _say(f"error: {exc}")
+                return 2
         results = _compare(
             settings, args=args, peers=peers, base_url=base_url, model=model, out=out
         )
