@@ -180,7 +180,7 @@ class Answers:
 
     def __call__(self, payload: Mapping[str, Any]) -> str:
         prompt = str(payload.get("prompt", ""))
-        last = max(self.gold, key=lambda q: prompt.rfind(q))
+        last = max(self.gold, key=prompt.rfind)
         return f" {self.gold[last]}\nInput: something else"
 
 
@@ -248,7 +248,8 @@ def test_a_server_that_exits_or_never_answers_is_an_error_naming_the_fix(tmp_pat
         ModelServer(exits, url, log=tmp_path / "exits.log"),
     ):
         pass
-    silent = ModelServer([sys.executable, "-c", "import time; time.sleep(60)"], url, start_timeout=1)
+    sleeps = [sys.executable, "-c", "import time; time.sleep(60)"]
+    silent = ModelServer(sleeps, url, start_timeout=1)
     with pytest.raises(RuntimeError, match=r"did not answer .*/models within 1 s; raise"), silent:
         pass
     assert not silent.running
