@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import datasets, fetch, peer_compare, perf, throughput
+from benchmarks import datasets, fetch, peer_compare, peer_env, perf, throughput
 from sammo_core.cli import main
 from sammo_core.testing.chat_server import ChatServer
 
@@ -49,7 +49,7 @@ SMALL = {
 #: The slow test's size for the peer comparison (as written it runs for hours), with the peers'
 #: virtualenvs where --setup keeps them outside the test's home folder.
 PEERS_TINY = ["--tasks", "implicatures", "--val-rows", "4", "--test-rows", "4", "--budget", "3",
-              "--peers-dir", str(peer_compare.default_peers_dir())]  # fmt: skip
+              "--peers-dir", str(peer_env.default_peers_dir())]  # fmt: skip
 
 
 def shell_commands() -> list[list[str]]:

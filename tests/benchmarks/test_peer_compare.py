@@ -20,16 +20,15 @@ import pytest
 from benchmarks import peer_compare
 from benchmarks.datasets import load_sammo_instruction_tuning, resolve_data_dir
 from benchmarks.peer_compare import (
-    ModelServer,
     Settings,
     SystemResult,
-    free_port,
     peer_job,
     peer_result,
     render_report,
     render_table,
     score_predictions,
 )
+from benchmarks.peer_env import ModelServer, free_port
 from sammo_core.errors import ConfigError
 from sammo_core.testing.chat_server import ChatServer
 
