@@ -144,12 +144,12 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     dspy.configure(lm=lm, adapter=chat)
     shown = LabeledFewShot(k=job["max_examples"]).compile(student, trainset=train)
     _, unparsed = _answer_all(shown, [q for q, _ in job["val"]], threads)
-    probe_calls = type(lm).calls
     sample = str((lm.history[-1].get("outputs") or [""])[0]) if lm.history else ""
     share = unparsed / max(1, len(job["val"]))
     adapter = chat if share <= PROBE_LIMIT else _plain_adapter()
     adapter_note = (
-        f"ChatAdapter probe (8 demos, {len(job['val'])} val rows): {share:.0%} unparsed "
+        f"ChatAdapter probe (8 demos, {len(job['val'])} val rows, {type(lm).calls} calls, "
+        f"counted in calls): {share:.0%} unparsed "
         f"(a reply: {sample[:80]!r}); "
         + ("searched with ChatAdapter" if adapter is chat else "searched with a plain adapter")
     )
@@ -180,7 +180,6 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
         + ("ChatAdapter" if adapter is chat else "plain adapter"),
         "candidates": len(best.candidate_programs),
         "calls": type(lm).calls,
-        "probe_calls": probe_calls,
         "seconds": time.perf_counter() - started,
         "start_val": scores.get(-BASELINES, 0.0) / 100.0,
         "best_val": best.candidate_programs[0]["score"] / 100.0,

@@ -207,12 +207,13 @@ async def _run(job: dict[str, Any]) -> dict[str, Any]:
         "method": f"BeamSearch {WIDTH}x{DEPTH}, {CHILDREN} per parent: examples (1-8 of train), "
         "section format, drop/repeat task; static plain examples",
         "candidates": len(fit),
-        "distinct": len({repr(x["candidate"]) for x in fit}),
         "calls": type(runner).backend_calls,
         "seconds": time.perf_counter() - started,
         "start_val": fit[0]["objective"],
         "best_val": search.best_score,
-        "note": "edits, last first: " + " <- ".join(search.best.get("prev_actions", [])),
+        "note": f"{len({repr(x['candidate']) for x in fit})} distinct of {len(fit)} candidates "
+        "(a repeat is answered from SAMMO's cache); winner's edits, last first: "
+        + " <- ".join(search.best.get("prev_actions", [])),
         "start_test_replies": replies["start"],
         "best_test_replies": replies["best"],
         "start_prompt": prompts["start"],
