@@ -10,17 +10,20 @@ rows. Each winner then answers the same test rows, and sammo-core's own objectiv
 * **sammo-core**: ``sammo-core bench run base-model`` (beam search over structure, examples and
   format operators), in this process, against the server (:class:`OpenAIRunner`, completion
   mode, its ``--base-url``).
-* **SAMMO 0.3.3**: :mod:`benchmarks._peer_sammo` in its own virtualenv: its ``BeamSearch`` over
-  the number of examples shown (0 to 8 of the train rows), its data and section formats and
-  dropping the task section.
+* **SAMMO 0.3.3**: :mod:`benchmarks._peer_sammo` in its own virtualenv: its ``BeamSearch``
+  (4 wide, 6 deep, 4 children per parent, ``max_evals`` = the budget) over which train rows it
+  shows (1, 2, 4 or 8, three draws each; none at the start), its section formats, and dropping
+  or repeating the task section; its data format stays plain (see that module for why).
 * **DSPy 3.4**: :mod:`benchmarks._peer_dspy` in its own virtualenv:
   ``BootstrapFewShotWithRandomSearch`` with ``max_bootstrapped_demos=0`` (no teacher calls),
   i.e. random search over sets of up to 8 labeled demos, its 3 baselines included in the budget.
 
 The peers live in virtualenvs under ``~/.cache/sammo-core/peers`` (``--peers-dir``); ``--setup``
 creates any that is missing from the package registry (``sammo==0.3.3``, ``dspy==3.4.0``, and a
-``server`` one with ``llama-cpp-python[server]`` unless this interpreter can import
-``llama_cpp.server`` already). A peer whose virtualenv is absent gets a row saying so::
+``server`` one with ``llama-cpp-python[server]`` unless this interpreter can serve already,
+e.g. after ``pip install -e ".[compare]"``). A peer whose virtualenv is absent gets a row
+saying so. Every system sends at most ``--concurrency`` requests at once; each counts its own
+requests (the llama.cpp server keeps no count)::
 
     python -m benchmarks.peer_compare --setup --out runs/peers
     python -m benchmarks.peer_compare --tasks implicatures --val-rows 4 --test-rows 4 \\
