@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import datasets, fetch, perf, throughput
+from benchmarks import datasets, fetch, peer_compare, peer_env, perf, throughput
 from sammo_core.cli import main
 from sammo_core.testing.chat_server import ChatServer
 
@@ -42,7 +42,14 @@ SMALL = {
     "benchmarks.perf": ["--rows", "20", "--profile-rows", "20", "--concurrency", "1,2",
                         "--waves", "1", "--no-prefix", "--server", "thread"],
     "benchmarks.throughput": ["--rows", "8", "--concurrency", "4", "--server", "thread"],
+    # Our side only, against the loopback model (--model); the peers' rows say they are absent.
+    "benchmarks.peer_compare": ["--no-setup", "--tasks", "implicatures", "--val-rows", "2",
+                                "--test-rows", "2", "--budget", "2"],
 }  # fmt: skip
+#: The slow test's size for the peer comparison (as written it runs for hours), with the peers'
+#: virtualenvs where --setup keeps them outside the test's home folder.
+PEERS_TINY = ["--tasks", "implicatures", "--val-rows", "4", "--test-rows", "4", "--budget", "3",
+              "--peers-dir", str(peer_env.default_peers_dir())]  # fmt: skip
 
 
 def shell_commands() -> list[list[str]]:
@@ -168,8 +175,12 @@ def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
             args[i : i + 2] = stand_ins["model"]
         return main(args)
     assert words[:2] == ["python", "-m"], words
-    module = {"benchmarks.perf": perf, "benchmarks.throughput": throughput}[words[2]]
-    return int(module.main([*words[3:], *stand_ins.get(words[2], [])]))
+    modules = {"benchmarks.perf": perf, "benchmarks.throughput": throughput}
+    if words[2] == "benchmarks.peer_compare":
+        # The loopback model through --base-url and --model, in place of the Gemma server.
+        model = stand_ins.get("model", [])
+        return peer_compare.main([*words[3:], *stand_ins.get(words[2], []), *model])
+    return int(modules[words[2]].main([*words[3:], *stand_ins.get(words[2], [])]))
 
 
 class YesNo:
@@ -180,7 +191,8 @@ class YesNo:
         self.gold = {r["input"]: r["output"] for r in map(json.loads, lines)}
 
     def __call__(self, request: Mapping[str, Any]) -> str:
-        prompt = request["messages"][-1]["content"]
+        # A chat request, or a completion one (base-model prompts, as the peer comparison's).
+        prompt = request["messages"][-1]["content"] if "messages" in request else request["prompt"]
         found = [(prompt.rfind(q), a) for q, a in self.gold.items() if q in prompt]
         return max(found)[1] if found else "Yes"
 
@@ -202,6 +214,9 @@ def test_every_readme_command_runs_in_order(
             assert code == 0, f"{shlex.join(words)} exited {code}: {printed.err[-2000:]}"
             if words[:2] == ["sammo-core", "run"]:
                 assert "label_accuracy" in printed.out  # the run's objective travelled along
+            if words[:3] == ["python", "-m", "benchmarks.peer_compare"]:
+                assert "| implicatures | sammo-core |" in printed.out
+                assert printed.out.count("skipped: no virtualenv") == 2  # SAMMO's and DSPy's
             if words[1:3] == ["bench", "list"]:
                 assert "implicatures" in printed.out and "data it needs" in printed.out
     export = fresh_clone / "runs" / "yesno" / "export"
@@ -219,5 +234,5 @@ def test_every_readme_command_runs_in_order(
 )
 def test_every_readme_command_runs_as_written_on_the_embedded_model(fresh_clone: Path) -> None:
     for words in shell_commands():
-        assert execute(words, {}) == 0, shlex.join(words)
+        assert execute(words, {"benchmarks.peer_compare": PEERS_TINY}) == 0, shlex.join(words)
     assert (fresh_clone / "runs" / "yesno" / "export" / "program.json").is_file()
