@@ -30,6 +30,7 @@ from sammo_core import (
     loads,
     render_prompt,
 )
+from sammo_core.loading import load_program
 from sammo_core.prompt_files import render_request
 from sammo_core.runners import LlamaCppRunner, OpenAIRunner, Runner, ScriptedRunner, cache_key
 from sammo_core.serialization import load, save, soft_folder
@@ -135,6 +136,7 @@ def test_save_writes_the_tensor_beside_the_json_and_load_reads_it_back(tmp_path:
     assert TENSOR.digest in text and '"data"' not in text  # referenced, not inlined
     loaded = load(path)
     assert loaded == program()
+    assert load_program(path).program == program()  # as `sammo-core run best.json` reads it
     assert content_hash(loaded) == content_hash(program())
     # Without the folder, the JSON alone says where its tensor is.
     with pytest.raises(SerializationError, match=r"stored beside the program file.*\.soft"):
