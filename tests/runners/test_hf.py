@@ -355,3 +355,22 @@ def test_gemma3_with_a_soft_prompt_predicts_as_peft_and_caches_by_digest(
     # The same request again is a cache hit, keyed by the soft prompt's digest.
     again, usage = asyncio.run(run())
     assert again == predictions and usage.cache_hits == 4 and usage.calls == 0
+
+
+def test_chat_requests_go_through_the_chat_template_after_the_soft_prompt() -> None:
+    hf = _tiny()
+    tensor = SoftTensor.from_values([[0.0] * hf.hidden_size])
+    soft = SoftPrompt(n_tokens=1, tensor=tensor)
+    program = Output(GenerateText(MetaPrompt([soft, "is it"]), system="be very"), parser="raw")
+    request = render_request(program)
+    # Without a template (Gemma 3 270M base), the messages' text as completion mode sends it;
+    # the soft prompt goes before it all, system message included, as PEFT puts it.
+    assert request_prompt(hf, request) == ("be very\n\nis it", tensor)
+    hf.tokenizer.chat_template = (
+        "{{ bos_token }}{% for m in messages %}{{ m.role }}: {{ m.content }} {% endfor %}"
+        "{% if add_generation_prompt %}answer:{% endif %}"
+    )
+    text, found = request_prompt(hf, request)
+    # The template's BOS is left to the tokenizer, which adds it once.
+    assert (text, found) == ("system: be very user: is it answer:", tensor)
+    assert hf.tokenizer(text)["input_ids"].count(hf.tokenizer.bos_token_id) == 1
