@@ -168,7 +168,7 @@ def _keep_converted(model: Any, tokenizer: Any, folder: Path) -> None:
         (temporary / "config.json").write_text(json.dumps(config, indent=2))
         model.generation_config.save_pretrained(temporary)
         tokenizer.save_pretrained(temporary)
-        os.replace(temporary, folder)  # config.json last in: a folder holding it is complete
+        os.replace(temporary, folder)  # the folder appears whole or not at all
     except (OSError, ValueError, RuntimeError):
         pass
     finally:
