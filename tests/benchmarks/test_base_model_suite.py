@@ -92,6 +92,27 @@ def test_the_start_is_the_instruction_alone_in_completion_mode(data_dir: Path) -
     assert (examples.n, len(examples.data)) == (0, 100)
 
 
+def test_the_base_model_search_favours_examples_and_formats_a_base_model_continues(
+    data_dir: Path,
+) -> None:
+    """A base model continues text: the JSON and XML formats end with an instruction it does
+    not follow, so the suite never offers them; examples are drawn most often."""
+    import asyncio
+    import random
+
+    import pyglove as pg
+
+    task = get_suite("base-model").build("implicatures", data_dir, SuiteOptions(max_rows=4))
+    mixture = task.mutator
+    assert mixture.weight("ChangeExampleCount") == 3 * mixture.weight("DropSection")
+    seen = set()
+    for seed in range(6):
+        for child in asyncio.run(mixture.mutate(task.program, random.Random(seed), n=4)):
+            for node in pg.query(child.program, where=lambda v: hasattr(v, "data_format")).values():
+                seen.add(node.data_format)
+    assert "markdown" in seen and seen <= {None, "plain", "markdown"}, seen
+
+
 def test_val_rows_and_test_rows_cut_one_split_each_over_max_rows(data_dir: Path) -> None:
     options = SuiteOptions(max_rows=5, val_rows=3, test_rows=7)
     task = get_suite("base-model").build("implicatures", data_dir, options)
