@@ -52,15 +52,17 @@ __all__ = ["Change", "FunctionGraph", "compile", "content_hash", "render_node"]
 ProgressCallback = Callable[[int, int], None]
 
 
-def _canonical(value: Any) -> Any:
+def _canonical(value: Any, memo: dict[int, str] | None = None) -> Any:
+    """``value`` as JSON-ready data for hashing; ``memo`` holds hashes of nodes done already."""
     if isinstance(value, DataTable):
         return {"DataTable": value.content_hash()}
     if isinstance(value, Component):
-        return {"node": content_hash(value)}
+        known = None if memo is None else memo.get(id(value))
+        return {"node": known if known is not None else _content_hash(value, memo)}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [_canonical(v, memo) for v in value]
     if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
+        return {str(k): _canonical(v, memo) for k, v in value.items()}
     return value
 
 
@@ -84,8 +86,20 @@ def content_hash(node: Component) -> str:
     >>> content_hash(Section("A", ["x"])) == content_hash(Section("A", ["x"], id="other"))
     True
     """
-    children = {name: _canonical(node.sym_getattr(name)) for name in node.child_fields}
-    return _digest([type(node).__name__, _canonical(_params(node)), children])
+    return _content_hash(node, None)
+
+
+def _content_hash(node: Component, memo: dict[int, str] | None) -> str:
+    children = {name: _canonical(node.sym_getattr(name), memo) for name in node.child_fields}
+    return _digest([type(node).__name__, _canonical(_params(node), memo), children])
+
+
+def _hashes(node: Component, memo: dict[int, str]) -> tuple[str, str]:
+    """``(content_hash(node), own_hash(node))``, children's hashes read from ``memo``."""
+    params = _canonical(_params(node), memo)
+    children = {name: _canonical(node.sym_getattr(name), memo) for name in node.child_fields}
+    name = type(node).__name__
+    return _digest([name, params, children]), _digest([name, params])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +155,8 @@ class FunctionGraph:
         calling: set[int] = set()  # nodes that make LLM calls, or hold one that does
         nodes = list(_walk(program))
         for path, node, parent in reversed(nodes):  # children before parents
-            digest = content_hash(node)
+            # Children are hashed before their parents, so each node's subtree is hashed once.
+            digest, own = _hashes(node, self._hash_by_id)
             self._hash_by_id[id(node)] = digest
             children = list(node.children_nodes())
             dynamic = node.depends_on_input() or any(id(c) not in static for c in children)
@@ -150,7 +165,7 @@ class FunctionGraph:
             if isinstance(node, GenerateText) or any(id(c) in calling for c in children):
                 calling.add(id(node))
             self.graph.add_node(
-                path, node=node, hash=digest, own_hash=own_hash(node), static=not dynamic
+                path, node=node, hash=digest, own_hash=own, static=not dynamic
             )
             if parent is not None:
                 self.graph.add_edge(path, parent)

@@ -208,3 +208,30 @@ def test_every_rendered_text_is_a_graph_node() -> None:
     ]
     assert texts == ["Answer yes or no."]
     assert graph.is_static("child.prompt.children[0].children[0]")
+
+
+def test_compile_hashes_each_node_once_and_agrees_with_content_hash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sammo_core import graph as graph_module
+    from sammo_core.graph import _walk, content_hash, own_hash
+
+    prog = program(n=3)
+    digests = 0
+    digest = graph_module._digest
+
+    def counting(obj: object) -> str:
+        nonlocal digests
+        digests += 1
+        return digest(obj)
+
+    monkeypatch.setattr(graph_module, "_digest", counting)
+    compiled = compile(prog)
+    # Two hashes per node (with and without children); before, each node's subtree was
+    # hashed again for every ancestor.
+    assert digests == 2 * len(compiled)
+    monkeypatch.setattr(graph_module, "_digest", digest)
+    for path, node, _ in _walk(prog):
+        assert compiled.graph.nodes[path]["hash"] == content_hash(node)
+        assert compiled.graph.nodes[path]["own_hash"] == own_hash(node)
+    assert compiled.hash == content_hash(prog)
