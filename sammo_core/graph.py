@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import itertools
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -164,9 +165,7 @@ class FunctionGraph:
                 static.add(id(node))
             if isinstance(node, GenerateText) or any(id(c) in calling for c in children):
                 calling.add(id(node))
-            self.graph.add_node(
-                path, node=node, hash=digest, own_hash=own, static=not dynamic
-            )
+            self.graph.add_node(path, node=node, hash=digest, own_hash=own, static=not dynamic)
             if parent is not None:
                 self.graph.add_edge(path, parent)
         self.static_ids = frozenset(static)
@@ -315,11 +314,10 @@ class FunctionGraph:
         program, call, constants = self.program, self.program.child, data.constants
         parser, input_format = program.parser, self.input_format
         state = self._state(runner, render_cache)
-        rows = list(data)
-        total, size = len(rows), program.inputs_per_call
-        batches = [tuple(rows[i : i + size]) for i in range(0, total, size)]
+        total, size = len(data), program.inputs_per_call
+        count = -(-total // size)  # batches of ``size`` rows, the last one maybe shorter
         render_plan = None
-        if plan and batches:
+        if plan and count:
             render_plan = await compile_plan(call, RunContext(state, (), "plain", constants))
         planned = done = 0
 
@@ -350,7 +348,7 @@ class FunctionGraph:
             return done_rows
 
         try:
-            per_batch = await _run_pool(batches, run_batch, max_concurrency)
+            per_batch = await _run_pool(_batches(data, size), count, run_batch, max_concurrency)
         finally:
             if render_plan is not None:
                 for node_id in render_plan.dynamic_ids:
@@ -371,19 +369,28 @@ class FunctionGraph:
         return out[0]
 
 
+def _batches(data: DataTable, size: int) -> Iterator[tuple[Row, ...]]:
+    """The rows of ``data`` in tuples of ``size``, made as they are taken: a run holds no
+    list of all rows or batches, which would only keep the garbage collector busy."""
+    rows = iter(data)
+    while batch := tuple(itertools.islice(rows, size)):
+        yield batch
+
+
 async def _run_pool(
-    batches: Sequence[tuple[Row, ...]],
+    batches: Iterator[tuple[Row, ...]],
+    count: int,
     run_batch: Callable[[tuple[Row, ...]], Awaitable[list[ResultRow]]],
     max_concurrency: int,
 ) -> list[list[ResultRow]]:
-    """Run every batch, at most ``max_concurrency`` at a time; results in batch order.
+    """Run the ``count`` batches, at most ``max_concurrency`` at a time; results in order.
 
     A fixed pool of workers takes the batches in order, rather than a task per batch, so
     memory stays flat however many rows there are. A TaskGroup cancels the other calls as soon
     as one fails (say, on a budget); the first failure is raised as it is.
     """
-    per_batch: list[list[ResultRow]] = [[] for _ in batches]
-    queue = iter(enumerate(batches))
+    per_batch: list[list[ResultRow]] = [[]] * count  # each slot replaced by its batch's rows
+    queue = enumerate(batches)
 
     async def worker() -> None:
         for i, batch in queue:
@@ -391,7 +398,7 @@ async def _run_pool(
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(max_concurrency, len(batches))):
+            for _ in range(min(max_concurrency, count)):
                 group.create_task(worker())
     except BaseExceptionGroup as failure:
         raise failure.exceptions[0] from None
