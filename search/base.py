@@ -130,6 +130,8 @@ class SearchRun:
         self.stopped: str | None = None
         # Proposer calls that no candidate was charged with yet (they go to the next one).
         self._unpaid = Usage()
+        # Each candidate's program as JSON, made once: every checkpoint writes them all.
+        self._program_json: dict[int, Any] = {}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -411,7 +413,7 @@ class SearchRun:
                     **c.summary(),
                     "replies": self.replies.get(c.id),
                     "scores": {k: s.to_dict() for k, s in c.scores.items()},
-                    "program": to_json(c.program),
+                    "program": self._json_of(c),
                 }
                 for c in self.candidates
             ],
@@ -422,7 +424,14 @@ class SearchRun:
             "usage": self.ledger.usage.to_dict(),
         }
 
+    def _json_of(self, candidate: Candidate) -> Any:
+        data = self._program_json.get(candidate.id)
+        if data is None:
+            data = self._program_json[candidate.id] = to_json(candidate.program)
+        return data
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._program_json = {}
         self.step = state["step"]
         self.stopped = state["stopped"]
         self.population = list(state["population"])
