@@ -233,6 +233,8 @@ class SearchRun:
             return Batch(parent, mutations, tab.usage)
 
         async def launched(index: int) -> None:
+            if index + 1 >= len(turns) or turns[index + 1].done():
+                return  # no proposal waits for this one
             # Let the children just planned send their first calls before the next proposal,
             # which may hold the event loop for a while, starts.
             await asyncio.sleep(_LAUNCH_S)
