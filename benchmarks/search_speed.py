@@ -46,7 +46,7 @@ from sammo_core.testing import synthetic
 from search.beam import BeamSearch
 from search.budget import SearchBudget
 
-__all__ = ["REFERENCE", "SearchSpeed", "main", "measure"]
+__all__ = ["REFERENCE", "SearchSpeed", "main", "measure", "parser"]
 
 #: The same command on the code before candidates were evaluated concurrently (commit
 #: 5b10a95), on the shared 2-core development machine under other engineers' load (load
@@ -158,37 +158,43 @@ def _table(figures: Sequence[SearchSpeed], title: str) -> Table:
     return table
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Time the search ``--repeat`` times and print ideal, measured and their ratio."""
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """The command line; ``parser().parse_args([])`` gives the default search."""
+    cli = argparse.ArgumentParser(
         prog="python -m benchmarks.search_speed", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--candidates", type=int, default=48, help="candidates budget")
-    parser.add_argument("--rows", type=int, default=50, help="validation rows")
-    parser.add_argument(
+    cli.add_argument("--candidates", type=int, default=48, help="candidates budget")
+    cli.add_argument("--rows", type=int, default=50, help="validation rows")
+    cli.add_argument(
         "--test-rows", type=int, default=128, help="test rows scored for start and best"
     )
-    parser.add_argument("--latency", type=float, default=0.05, help="server seconds per call")
-    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight")
-    parser.add_argument("--width", type=int, default=4, help="beam width")
-    parser.add_argument("--depth", type=int, default=6, help="beam depth (steps at most)")
-    parser.add_argument("--mutations-per-parent", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
+    cli.add_argument("--latency", type=float, default=0.05, help="server seconds per call")
+    cli.add_argument("--concurrency", type=int, default=32, help="calls in flight")
+    cli.add_argument("--width", type=int, default=4, help="beam width")
+    cli.add_argument("--depth", type=int, default=6, help="beam depth (steps at most)")
+    cli.add_argument("--mutations-per-parent", type=int, default=4)
+    cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument(
         "--proposer", action="store_true", help="add Paraphrase (one proposer call per child)"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs (default 1)")
-    parser.add_argument("--target", type=float, default=1.5, help="ratio to stay within")
-    parser.add_argument("--check", action="store_true", help="exit 1 above --target")
-    args = parser.parse_args(argv)
+    cli.add_argument("--repeat", type=int, default=1, help="timed runs (default 1)")
+    cli.add_argument("--target", type=float, default=1.5, help="ratio to stay within")
+    cli.add_argument("--check", action="store_true", help="exit 1 above --target")
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Time the search ``--repeat`` times and print ideal, measured and their ratio."""
+    cli = parser()
+    args = cli.parse_args(argv)
     positive = ("candidates", "rows", "concurrency", "width", "depth", "mutations_per_parent")
     if any(getattr(args, name) < 1 for name in positive) or args.latency <= 0:
-        parser.error(
+        cli.error(
             "--candidates, --rows, --concurrency, --width, --depth and "
             "--mutations-per-parent must be >= 1, --latency > 0"
         )
     if args.test_rows < 0 or args.repeat < 1:
-        parser.error("--test-rows must be >= 0 and --repeat >= 1")
+        cli.error("--test-rows must be >= 0 and --repeat >= 1")
     console = Console(width=max(Console().width, 100))
     with SyntheticServer(args.latency) as server:
         figures = [measure(server, args) for _ in range(args.repeat)]

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import itertools
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -53,17 +54,19 @@ __all__ = ["Change", "FunctionGraph", "compile", "content_hash", "render_node"]
 ProgressCallback = Callable[[int, int], None]
 
 
-def _canonical(value: Any) -> Any:
+def _canonical(value: Any, memo: dict[int, str] | None = None) -> Any:
+    """``value`` as JSON-ready data for hashing; ``memo`` holds hashes of nodes done already."""
     if isinstance(value, DataTable):
         return {"DataTable": value.content_hash()}
     if isinstance(value, SoftTensor):
         return {"SoftTensor": value.digest}
     if isinstance(value, Component):
-        return {"node": content_hash(value)}
+        known = None if memo is None else memo.get(id(value))
+        return {"node": known if known is not None else _content_hash(value, memo)}
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [_canonical(v, memo) for v in value]
     if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
+        return {str(k): _canonical(v, memo) for k, v in value.items()}
     return value
 
 
@@ -87,8 +90,20 @@ def content_hash(node: Component) -> str:
     >>> content_hash(Section("A", ["x"])) == content_hash(Section("A", ["x"], id="other"))
     True
     """
-    children = {name: _canonical(node.sym_getattr(name)) for name in node.child_fields}
-    return _digest([type(node).__name__, _canonical(_params(node)), children])
+    return _content_hash(node, None)
+
+
+def _content_hash(node: Component, memo: dict[int, str] | None) -> str:
+    children = {name: _canonical(node.sym_getattr(name), memo) for name in node.child_fields}
+    return _digest([type(node).__name__, _canonical(_params(node), memo), children])
+
+
+def _hashes(node: Component, memo: dict[int, str]) -> tuple[str, str]:
+    """``(content_hash(node), own_hash(node))``, children's hashes read from ``memo``."""
+    params = _canonical(_params(node), memo)
+    children = {name: _canonical(node.sym_getattr(name), memo) for name in node.child_fields}
+    name = type(node).__name__
+    return _digest([name, params, children]), _digest([name, params])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +159,8 @@ class FunctionGraph:
         calling: set[int] = set()  # nodes that make LLM calls, or hold one that does
         nodes = list(_walk(program))
         for path, node, parent in reversed(nodes):  # children before parents
-            digest = content_hash(node)
+            # Children are hashed before their parents, so each node's subtree is hashed once.
+            digest, own = _hashes(node, self._hash_by_id)
             self._hash_by_id[id(node)] = digest
             children = list(node.children_nodes())
             dynamic = node.depends_on_input() or any(id(c) not in static for c in children)
@@ -152,9 +168,7 @@ class FunctionGraph:
                 static.add(id(node))
             if isinstance(node, GenerateText) or any(id(c) in calling for c in children):
                 calling.add(id(node))
-            self.graph.add_node(
-                path, node=node, hash=digest, own_hash=own_hash(node), static=not dynamic
-            )
+            self.graph.add_node(path, node=node, hash=digest, own_hash=own, static=not dynamic)
             if parent is not None:
                 self.graph.add_edge(path, parent)
         self.static_ids = frozenset(static)
@@ -303,11 +317,10 @@ class FunctionGraph:
         program, call, constants = self.program, self.program.child, data.constants
         parser, input_format = program.parser, self.input_format
         state = self._state(runner, render_cache)
-        rows = list(data)
-        total, size = len(rows), program.inputs_per_call
-        batches = [tuple(rows[i : i + size]) for i in range(0, total, size)]
+        total, size = len(data), program.inputs_per_call
+        count = -(-total // size)  # batches of ``size`` rows, the last one maybe shorter
         render_plan = None
-        if plan and batches:
+        if plan and count:
             render_plan = await compile_plan(call, RunContext(state, (), "plain", constants))
         planned = done = 0
 
@@ -338,7 +351,7 @@ class FunctionGraph:
             return done_rows
 
         try:
-            per_batch = await _run_pool(batches, run_batch, max_concurrency)
+            per_batch = await _run_pool(_batches(data, size), count, run_batch, max_concurrency)
         finally:
             if render_plan is not None:
                 for node_id in render_plan.dynamic_ids:
@@ -359,19 +372,28 @@ class FunctionGraph:
         return out[0]
 
 
+def _batches(data: DataTable, size: int) -> Iterator[tuple[Row, ...]]:
+    """The rows of ``data`` in tuples of ``size``, made as they are taken: a run holds no
+    list of all rows or batches, which would only keep the garbage collector busy."""
+    rows = iter(data)
+    while batch := tuple(itertools.islice(rows, size)):
+        yield batch
+
+
 async def _run_pool(
-    batches: Sequence[tuple[Row, ...]],
+    batches: Iterator[tuple[Row, ...]],
+    count: int,
     run_batch: Callable[[tuple[Row, ...]], Awaitable[list[ResultRow]]],
     max_concurrency: int,
 ) -> list[list[ResultRow]]:
-    """Run every batch, at most ``max_concurrency`` at a time; results in batch order.
+    """Run the ``count`` batches, at most ``max_concurrency`` at a time; results in order.
 
     A fixed pool of workers takes the batches in order, rather than a task per batch, so
     memory stays flat however many rows there are. A TaskGroup cancels the other calls as soon
     as one fails (say, on a budget); the first failure is raised as it is.
     """
-    per_batch: list[list[ResultRow]] = [[] for _ in batches]
-    queue = iter(enumerate(batches))
+    per_batch: list[list[ResultRow]] = [[]] * count  # each slot replaced by its batch's rows
+    queue = enumerate(batches)
 
     async def worker() -> None:
         for i, batch in queue:
@@ -379,7 +401,7 @@ async def _run_pool(
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(max_concurrency, len(batches))):
+            for _ in range(min(max_concurrency, count)):
                 group.create_task(worker())
     except BaseExceptionGroup as failure:
         raise failure.exceptions[0] from None

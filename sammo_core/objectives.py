@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import math
 import random
 import re
@@ -192,15 +193,38 @@ def bootstrap_ci(
         raise ConfigError(f"seed must be an int; got {seed!r}")
     if all(v == items[0] for v in items):
         return (items[0], items[0])
-    rng = random.Random(seed)
     n = len(items)
     counts = Counter(items)
     if len(counts) * _ROWS_PER_VALUE <= n or len(counts) == 2:
-        # Sorted so that the draws do not depend on the order of the rows.
-        values = sorted(counts.items())
-        means = sorted(_counted_mean(rng, values, n) for _ in range(n_resamples))
-    else:
-        means = sorted(math.fsum(rng.choices(items, k=n)) / n for _ in range(n_resamples))
+        # Sorted so that the draws do not depend on the order of the rows. The interval
+        # depends only on these counts, which repeat across a search's candidates (n rows of
+        # 0/1 scores have n + 1 possible counts), so it is computed once per distinct key.
+        values = tuple(sorted(counts.items()))
+        signs = tuple(math.copysign(1.0, v) for v, _ in values)  # 0.0 == -0.0 as keys
+        return _counted_ci(values, signs, n=n, level=level, n_resamples=n_resamples, seed=seed)
+    rng = random.Random(seed)
+    means = sorted(math.fsum(rng.choices(items, k=n)) / n for _ in range(n_resamples))
+    return _quantiles(means, level, n_resamples)
+
+
+@functools.lru_cache(maxsize=4096)
+def _counted_ci(
+    values: tuple[tuple[float, int], ...],
+    signs: tuple[float, ...],  # part of the cache key only
+    *,
+    n: int,
+    level: float,
+    n_resamples: int,
+    seed: int,
+) -> tuple[float, float]:
+    """:func:`bootstrap_ci` of items given as ``(value, count)`` pairs, sorted by value."""
+    rng = random.Random(seed)
+    means = sorted(_counted_mean(rng, values, n) for _ in range(n_resamples))
+    return _quantiles(means, level, n_resamples)
+
+
+def _quantiles(means: list[float], level: float, n_resamples: int) -> tuple[float, float]:
+    """The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of sorted ``means``."""
     tail = (1.0 - level) / 2.0
     low = means[min(n_resamples - 1, math.floor(tail * n_resamples))]
     high = means[max(0, math.ceil((1.0 - tail) * n_resamples) - 1)]

@@ -73,38 +73,70 @@ class RenderPlan:
         #: the request the planning render made: every field but the messages (temperature,
         #: max_tokens, seed, stop, mode, ...) is taken from it as it is
         self.template = template
-        # The constructor with the template's other fields as they are: much cheaper per call
-        # than dataclasses.replace, and it checks the request the same way.
-        self._fields = {
-            f.name: getattr(template, f.name)
-            for f in dataclasses.fields(template)
-            if f.name != "messages"
-        }
         #: ids of the input-dependent nodes each planned call stands for (render counters)
         self.dynamic_ids = dynamic_ids
+        # Per message: its role, its first static text, then each fill with the static text
+        # after it, so a call joins strings without testing what each part is.
+        self._layout = tuple((role, *_split(parts)) for role, parts in messages)
+        # Every field but the messages is the template's, checked when it was built: a
+        # planned request is the template with other messages, set without checking again
+        # (a third of a call's cost). The shortcut is used only if it builds the template
+        # itself equal, so a field that LLMRequest derives or checks differently keeps the
+        # constructor.
+        self._others = tuple(
+            (f.name, getattr(template, f.name))
+            for f in dataclasses.fields(template)
+            if f.name != "messages"
+        )
+        self._fast = self._with_messages(template.messages) == template
 
     def __repr__(self) -> str:
         slots = sum(isinstance(p, _Fill) for _, parts in self.messages for p in parts)
         return f"RenderPlan(messages={len(self.messages)}, slots={slots})"
 
+    def _with_messages(self, messages: tuple[Message, ...]) -> LLMRequest:
+        request = object.__new__(LLMRequest)
+        for name, value in self._others:
+            object.__setattr__(request, name, value)
+        object.__setattr__(request, "messages", messages)
+        return request
+
     def request(self, ctx: RunContext) -> LLMRequest | None:
         """The request for ``ctx.inputs``, or ``None`` when the tree must render this call."""
         messages: list[Message] = []
-        for role, parts in self.messages:
-            out: list[str] = []
-            for part in parts:
-                if isinstance(part, str):
-                    out.append(part)
-                    continue
-                text = part.slot(ctx)
-                if part.escape is not None:
+        for role, first, fills in self._layout:
+            if not fills:
+                messages.append(Message(role, first))
+                continue
+            out = [first]
+            for fill, static in fills:
+                text = fill.slot(ctx)
+                if fill.escape is not None:
                     text = text.strip()
                     if not text:
                         return None  # a blank paragraph is dropped: the layout changes
-                    text = part.escape(text)
+                    text = fill.escape(text)
                 out.append(text)
+                out.append(static)
             messages.append(Message(role, "".join(out)))
-        return LLMRequest(messages=tuple(messages), **self._fields)
+        if self._fast:
+            return self._with_messages(tuple(messages))
+        return LLMRequest(messages=tuple(messages), **dict(self._others))
+
+
+def _split(parts: tuple[Part, ...]) -> tuple[str, tuple[tuple[_Fill, str], ...]]:
+    """A message's parts ``s0 f1 s1 ... fn sn`` as ``(s0, ((f1, s1), ..., (fn, sn)))``."""
+    first = ""
+    fills: list[tuple[_Fill, str]] = []
+    for part in parts:
+        if isinstance(part, str):
+            if fills:
+                fills[-1] = (fills[-1][0], fills[-1][1] + part)
+            else:
+                first += part
+        else:
+            fills.append((part, ""))
+    return first, tuple(fills)
 
 
 async def compile_plan(call: GenerateText, ctx: RunContext) -> RenderPlan | None:

@@ -24,7 +24,7 @@ from mutators.base import PROPOSAL_MAX_TOKENS, Mutation, MutationContext, Mutato
 from sammo_core.components import Output
 from sammo_core.data import DataTable
 from sammo_core.errors import BudgetExceededError, ConfigError
-from sammo_core.graph import FunctionGraph, compile, content_hash
+from sammo_core.graph import content_hash
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
@@ -45,6 +45,9 @@ CHECKPOINT_VERSION = 1
 JOURNAL = "usage.jsonl"
 #: The cap per input of task calls when no gold output tells how long answers are.
 UNKNOWN_OUTPUT_MAX_TOKENS = 256
+#: How long a step pauses after starting a parent's children before the next parent proposes
+#: (see SearchRun.expand): time for their first calls to go out. Not a result, only a timing.
+_LAUNCH_S = 0.001
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +130,8 @@ class SearchRun:
         self.stopped: str | None = None
         # Proposer calls that no candidate was charged with yet (they go to the next one).
         self._unpaid = Usage()
+        # Each candidate's program as JSON, made once: every checkpoint writes them all.
+        self._program_json: dict[int, Any] = {}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -195,14 +200,30 @@ class SearchRun:
     ) -> list[Candidate]:
         """Propose up to ``n`` children of each ``(parent, n)`` and evaluate the new ones.
 
-        All parents' proposals run at once, each parent with its own random source drawn
-        from ``rng`` in order (so the outcome does not depend on which call answers first);
-        then all children are evaluated at once (see :meth:`add_all`). A budget that runs out
-        while proposing stops the search after the children proposed so far are evaluated.
+        Each parent's proposal gets its own random source drawn from ``rng`` in order, and
+        children are taken in the order of ``requests`` (see :meth:`add_all`), so the outcome
+        does not depend on which call answers first. Proposing and evaluating overlap: the
+        children of a parent are evaluated as soon as its proposal and those before it are
+        done, while the later parents are still proposing. A proposal that waits for a model
+        lets the next one start at once; one that computes without waiting (the structural
+        operators) lets the next start once the children before it have sent their calls.
+        A budget that runs out while proposing stops the search after the children proposed
+        so far are evaluated.
         """
         seeds = [rng.getrandbits(64) for _ in requests]
+        loop = asyncio.get_running_loop()
+        turns: list[asyncio.Future[None]] = [loop.create_future() for _ in requests]
+
+        def open_turn(index: int) -> None:
+            if index < len(turns) and not turns[index].done():
+                turns[index].set_result(None)
 
         async def proposed(index: int) -> Batch | BudgetExceededError:
+            await turns[index]
+            me = asyncio.current_task()
+            # Runs once this proposal first waits (or ends): if it is waiting, for a model,
+            # the next parent proposes meanwhile.
+            loop.call_soon(lambda: None if me is None or me.done() else open_turn(index + 1))
             parent, n = requests[index]
             with charging(Tab()) as tab:
                 try:
@@ -211,13 +232,20 @@ class SearchRun:
                     return exc
             return Batch(parent, mutations, tab.usage)
 
-        outcomes = await gather_all([proposed(i) for i in range(len(requests))])
-        batches = [o for o in outcomes if isinstance(o, Batch)]
-        children = await self.add_all(batches)
-        refused = next((o for o in outcomes if isinstance(o, BudgetExceededError)), None)
-        if refused is not None:
-            raise refused
-        return children
+        async def launched(index: int) -> None:
+            if index + 1 >= len(turns) or turns[index + 1].done():
+                return  # no proposal waits for this one
+            # Let the children just planned send their first calls before the next proposal,
+            # which may hold the event loop for a while, starts.
+            await asyncio.sleep(_LAUNCH_S)
+            open_turn(index + 1)
+
+        if turns:
+            open_turn(0)
+        return await self._add_stream(
+            lambda group: [group.create_task(proposed(i)) for i in range(len(requests))],
+            launched,
+        )
 
     async def add(self, mutation: Mutation, parent: Candidate | None) -> Candidate | None:
         """Evaluate a child unless an equal program was seen; ``None`` if skipped."""
@@ -237,42 +265,92 @@ class SearchRun:
         When the budget refuses a call, the children evaluated in full are still added, then
         :class:`~sammo_core.errors.BudgetExceededError` is raised.
         """
+
+        async def ready(batch: Batch) -> Batch:
+            return batch
+
+        return await self._add_stream(lambda _: [ready(b) for b in batches])
+
+    async def _add_stream(
+        self,
+        start: Callable[[asyncio.TaskGroup], Sequence[Awaitable[Batch | BudgetExceededError]]],
+        launched: Callable[[int], Awaitable[None]] | None = None,
+    ) -> list[Candidate]:
+        """:meth:`add_all` over batches still being proposed: ``start(group)`` gives one
+        awaitable per batch (tasks of ``group``, or plain coroutines), in order; each batch's
+        children start their evaluation as soon as it and the batches before it are known,
+        and ``launched(i)`` is awaited after batch ``i``'s have been started. A proposal
+        refused by the budget (a :class:`~sammo_core.errors.BudgetExceededError` in place of
+        its batch) adds nothing, and the error is raised after the other children are added.
+        """
         limit = self.search.budget.candidates
         room = None if limit is None else max(0, limit - len(self.candidates))
-        planned: list[tuple[int, Mutation, FunctionGraph]] = []
+        batches: list[Batch] = []
+        refusals: list[BudgetExceededError] = []
+        planned: list[tuple[int, Mutation]] = []
         taken: set[str] = set()
-        for index, batch in enumerate(batches):
-            for mutation in batch.mutations:
-                graph = compile(mutation.program)
-                if graph.hash in self.by_hash or graph.hash in taken:
-                    continue
-                if room is not None and len(planned) >= room:
-                    break
-                taken.add(graph.hash)
-                planned.append((index, mutation, graph))
-        tabs = [Tab() for _ in planned]
+        tabs: list[Tab] = []
+        tasks: list[asyncio.Task[Evaluation | BudgetExceededError]] = []
 
-        async def evaluated(i: int) -> Evaluation | BudgetExceededError:
-            _, mutation, graph = planned[i]
-            with charging(tabs[i]):
+        async def evaluated(mutation: Mutation, tab: Tab) -> Evaluation | BudgetExceededError:
+            with charging(tab):
                 try:
-                    return await self.evaluator.evaluate(mutation.program, graph)
+                    return await self.evaluator.evaluate(mutation.program)
                 except BudgetExceededError as exc:
                     return exc
 
-        outcomes = await gather_all([evaluated(i) for i in range(len(planned))])
+        try:
+            async with asyncio.TaskGroup() as group:
+                for i, pending in enumerate(start(group)):
+                    proposal = await pending
+                    if isinstance(proposal, BudgetExceededError):
+                        refusals.append(proposal)
+                    else:
+                        index = len(batches)
+                        batches.append(proposal)
+                        for mutation in proposal.mutations:
+                            # The root's content hash is the compiled graph's hash; the
+                            # graph itself is built in the evaluation's own task.
+                            digest = content_hash(mutation.program)
+                            if digest in self.by_hash or digest in taken:
+                                continue
+                            if room is not None and len(planned) >= room:
+                                break
+                            taken.add(digest)
+                            planned.append((index, mutation))
+                            tabs.append(Tab())
+                            tasks.append(group.create_task(evaluated(mutation, tabs[-1])))
+                    if launched is not None:
+                        await launched(i)
+        except BaseExceptionGroup as failure:
+            raise failure.exceptions[0] from None
+        evaluations = [
+            (index, mutation, tabs[i], tasks[i].result())
+            for i, (index, mutation) in enumerate(planned)
+        ]
+        added = self._take(batches, evaluations)
+        if refusals:  # a proposal refused by the budget, once the others' children are in
+            raise refusals[0]
+        return added
+
+    def _take(
+        self,
+        batches: Sequence[Batch],
+        evaluations: Sequence[tuple[int, Mutation, Tab, Evaluation | BudgetExceededError]],
+    ) -> list[Candidate]:
+        """Record the evaluated children in order, each ``(batch index, mutation, tab,
+        outcome)``, charging proposals as :meth:`add_all` says; raise the first refusal."""
         added: list[Candidate] = []
         refused: BudgetExceededError | None = None
         charged = -1
-        for i, (index, mutation, _) in enumerate(planned):
+        for index, mutation, tab, outcome in evaluations:
             while charged < index:  # proposals of the batches up to this child's
                 charged += 1
                 self._unpaid = self._unpaid + batches[charged].spent
-            outcome = outcomes[i]
             if isinstance(outcome, BudgetExceededError):
                 refused = refused or outcome
                 continue
-            spent, self._unpaid = self._unpaid + tabs[i].usage, Usage()
+            spent, self._unpaid = self._unpaid + tab.usage, Usage()
             added.append(self._record(mutation, batches[index].parent, outcome, spent))
         for batch in batches[charged + 1 :]:
             self._unpaid = self._unpaid + batch.spent
@@ -337,7 +415,7 @@ class SearchRun:
                     **c.summary(),
                     "replies": self.replies.get(c.id),
                     "scores": {k: s.to_dict() for k, s in c.scores.items()},
-                    "program": to_json(c.program),
+                    "program": self._json_of(c),
                 }
                 for c in self.candidates
             ],
@@ -348,7 +426,14 @@ class SearchRun:
             "usage": self.ledger.usage.to_dict(),
         }
 
+    def _json_of(self, candidate: Candidate) -> Any:
+        data = self._program_json.get(candidate.id)
+        if data is None:
+            data = self._program_json[candidate.id] = to_json(candidate.program)
+        return data
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._program_json = {}
         self.step = state["step"]
         self.stopped = state["stopped"]
         self.population = list(state["population"])

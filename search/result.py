@@ -10,6 +10,7 @@ the budget), ``test_usage`` for the final test-split report (outside the search 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
@@ -131,8 +132,16 @@ class SearchResult:
                 run.search.max_concurrency,
                 max_tokens_per_input=run.evaluator.max_tokens_per_input,  # as on validation
             )
-            for cand in _unique([start, best, *front]):
-                test_scores[cand.id] = (await evaluator.evaluate(cand.program)).scores
+            reported = _unique([start, best, *front])
+            # At once, under the one concurrency limit: the start's calls and the best's
+            # overlap instead of waiting for each other.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(evaluator.evaluate(c.program)) for c in reported]
+            except BaseExceptionGroup as failure:
+                raise failure.exceptions[0] from None
+            for cand, task in zip(reported, tasks, strict=True):
+                test_scores[cand.id] = task.result().scores
         result = cls(
             objectives=objectives,
             candidates=run.candidates,

@@ -120,11 +120,16 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
+        # Field by field, spelled out: this runs for every call (ledger, tabs, reports).
         return Usage(
-            **{
-                f.name: getattr(self, f.name) + getattr(other, f.name)
-                for f in dataclasses.fields(self)
-            }
+            self.calls + other.calls,
+            self.cache_hits + other.cache_hits,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.saved_prompt_tokens + other.saved_prompt_tokens,
+            self.saved_completion_tokens + other.saved_completion_tokens,
+            self.usd + other.usd,
+            self.wall_seconds + other.wall_seconds,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -79,6 +79,8 @@ class ScriptedRunner(Runner):
         self.latency = latency
         self.soft_prompts = soft_prompts
         self.requests: list[LLMRequest] = []
+        # Token counts of answers seen: a script hands out a few answers many times.
+        self._answer_tokens: dict[str, int] = {}
 
     @property
     def prompts(self) -> list[str]:
@@ -110,13 +112,25 @@ class ScriptedRunner(Runner):
         self.requests.append(request)
         if self.latency:
             await asyncio.sleep(self.latency)
-        text = _cut_at_stop(self._answer(request), request.stop)
+        text = self._answer(request)
+        if request.stop:
+            text = _cut_at_stop(text, request.stop)
+        completion_tokens = self._answer_tokens.get(text)
+        if completion_tokens is None:
+            completion_tokens = count_tokens(text)
+            if len(self._answer_tokens) < _ANSWER_TOKENS_KEPT:
+                self._answer_tokens[text] = completion_tokens
         return LLMResult(
             text=text,
             prompt_tokens=count_tokens(request.prompt_text),
-            completion_tokens=count_tokens(text),
+            completion_tokens=completion_tokens,
             model=self.model,
         )
+
+
+#: How many distinct answers a ScriptedRunner keeps the token counts of (answers made by a
+#: function of the prompt may all differ).
+_ANSWER_TOKENS_KEPT = 1024
 
 
 def _cut_at_stop(text: str, stop: Iterable[str]) -> str:

@@ -254,3 +254,38 @@ def test_rows_figures_and_table_show_the_before_figures() -> None:
     text = console.export_text()
     assert "10,000" in text and f"{perf.BEFORE['rows_per_second_1000']:,.0f}" in text
     assert "peak MiB, 100,000 rows" in text and "12.5" in text
+
+
+def test_goals_print_each_figure_beside_the_one_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from benchmarks import search_speed
+
+    # Rows at 25,000/s and 30 µs of CPU each; a small run and search, really measured.
+    monkeypatch.setattr(perf, "measure_rows", lambda n: perf.RowsFigure(n, n / 25_000, n * 3e-5))
+    monkeypatch.setattr(perf, "measure_memory", lambda n: 100.0)
+
+    def small(latency: float) -> tuple[throughput.Measurement, search_speed.SearchSpeed]:
+        with throughput.serve(latency, "thread") as url:
+            run = asyncio.run(throughput.measure(url, 20, 4, latency))
+        argv = ["--candidates", "3", "--rows", "4", "--test-rows", "2", "--width", "1"]
+        argv += ["--depth", "2", "--mutations-per-parent", "1", "--latency", str(latency)]
+        with sammo_compare.SyntheticServer(latency) as server:
+            return run, search_speed.measure(server, search_speed.parser().parse_args(argv))
+
+    monkeypatch.setattr(perf, "_run_and_search", small)
+    out = tmp_path / "goals.json"
+    assert perf.main(["--goals", "--latency", "0.01", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "before issue 12" in printed and "668.1" in printed and "6.76x" in printed
+    goals = {g["figure"]: g for g in json.loads(out.read_text())["goals"]}
+    assert goals["rows/s, 100,000 rows"]["now"] == "25,000"
+    assert goals["rows/s, 100,000 rows"]["before"] == "434"
+    assert goals["rows/s, 1,000 rows"]["met"] and goals["CPU µs per row, 10,000 rows"]["met"]
+    assert goals["peak MiB, 100,000 rows"]["now"] == "100.0"
+    run = goals["client CPU ms per request (20 requests)"]
+    assert run["before"] == perf.BEFORE_GOALS["cpu_ms_per_request"]
+    search = goals["beam search, 3 candidates: wall / ideal"]
+    assert search["now"].endswith(" s)") and search["target"] == "<= 1.5x"

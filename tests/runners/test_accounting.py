@@ -352,3 +352,11 @@ def test_estimate_cost_arithmetic() -> None:
     assert estimate_cost("gpt-4.1-mini", 1_000_000, 0) == pytest.approx(0.40)
     assert estimate_cost("gpt-4.1-mini", 0, 1_000_000) == pytest.approx(1.60)
     assert estimate_cost("gpt-4o", 1000, 100) == pytest.approx(0.0035)
+
+
+def test_usage_adds_every_field() -> None:
+    # __add__ spells the fields out (it runs per call): a field added to Usage must be added.
+    names = [f.name for f in dataclasses.fields(Usage)]
+    a = Usage(**{name: i + 1 for i, name in enumerate(names)})
+    b = Usage(**{name: 10 * (i + 1) for i, name in enumerate(names)})
+    assert (a + b).to_dict() == {name: 11 * (i + 1) for i, name in enumerate(names)}

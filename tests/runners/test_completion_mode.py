@@ -395,3 +395,15 @@ def test_completion_calls_of_one_candidate_run_back_to_back(
     assert len(instructions) == 15
     # Each candidate's rows back to back, so llama.cpp reuses the instruction's KV cache.
     assert sum(a != b for a, b in itertools.pairwise(instructions)) == 2
+
+
+def test_the_scripted_runner_counts_each_answer_as_it_was_cut() -> None:
+    # Counts of answers are kept per answer text: the cut text, not the script's whole reply.
+    from sammo_core.tokens import count_tokens
+
+    runner = ScriptedRunner(default=lambda request: f"word {request.prompt_text} end\n\nmore")
+    for i in range(1100):  # more distinct answers than the runner keeps counts of
+        stop = ("\n\n",) if i % 2 else ()
+        result = asyncio.run(runner.generate(LLMRequest.from_prompt(f"p{i % 1050}", stop=stop)))
+        assert result.completion_tokens == count_tokens(result.text)
+        assert result.text.endswith("end") == bool(stop)

@@ -439,3 +439,35 @@ def test_binomial_matches_the_standard_library() -> None:
 def test_binomial_rejects_bad_arguments() -> None:
     with pytest.raises(ConfigError, match=r"p=1\.5"):
         binomial(random.Random(0), 3, 1.5)
+
+
+def test_bootstrap_resamples_each_distinct_count_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A search scores many candidates whose 0/1 scores repeat the same counts: the interval
+    # for a count is drawn once, and the same every time (rows in any order).
+    from sammo_core import objectives
+
+    objectives._counted_ci.cache_clear()
+    draws = 0
+    counted_mean = objectives._counted_mean
+
+    def counting(*args: Any) -> float:
+        nonlocal draws
+        draws += 1
+        return counted_mean(*args)
+
+    monkeypatch.setattr(objectives, "_counted_mean", counting)
+    rows = [1.0] * 30 + [0.0] * 20
+    first = bootstrap_ci(rows, seed=4)
+    assert draws == 1000
+    shuffled = rows[:]
+    random.Random(1).shuffle(shuffled)
+    assert bootstrap_ci(shuffled, seed=4) == first
+    assert draws == 1000  # before: 1,000 more resamples per candidate
+    bootstrap_ci(rows, seed=5)
+    assert draws == 2000  # the seed is part of the key
+    # -0.0 and 0.0 are equal as keys but are kept apart, so a result's sign never leaks.
+    assert bootstrap_ci([-0.0] * 20 + [1.0] * 30, seed=4) == (
+        objectives._counted_ci.__wrapped__(
+            ((-0.0, 20), (1.0, 30)), (-1.0, 1.0), n=50, level=0.95, n_resamples=1000, seed=4
+        )
+    )

@@ -152,3 +152,28 @@ def test_a_render_cache_renders_only_the_changed_section_of_a_child() -> None:
     assert child.renders("child.prompt.children[0]") == 0  # Task: from the parent's run
     assert child.renders("child.prompt.children[1]") == 1  # Rules changed: rendered
     assert "Be very brief." in runner.prompts[0]
+
+
+def test_planned_requests_equal_the_trees_in_every_field() -> None:
+    # A planned request is the planning render's request with other messages: temperature,
+    # max_tokens, seed, stop and mode come through as they are, and the requests compare,
+    # hash and print the same as those the tree builds.
+    data = DataTable(["2+2", "3+3", "  padded  "])
+    for params in (
+        {},
+        {"temperature": 0.7, "max_tokens": 5, "seed": 3},
+        {"mode": "completion", "stop": ["\n", "Q:"]},
+    ):
+        program = Output(
+            GenerateText(
+                MetaPrompt([Section("Task", ["Add."]), Section("Q", [InputData()])]),
+                system="Be brief.",
+                **params,
+            )
+        )
+        planned, walked = ScriptedRunner(default="4"), ScriptedRunner(default="4")
+        compile(program).run_sync(data, planned, plan=True)
+        compile(program).run_sync(data, walked, plan=False)
+        assert planned.requests == walked.requests
+        assert [hash(r) for r in planned.requests] == [hash(r) for r in walked.requests]
+        assert [repr(r) for r in planned.requests] == [repr(r) for r in walked.requests]

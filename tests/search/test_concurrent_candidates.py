@@ -107,3 +107,89 @@ def test_each_candidate_is_charged_its_own_evaluation_and_proposals(tmp_path: Pa
     assert {row["spent"]["calls"] - per_candidate for row in rows} <= {0, 1, 2, 3}
     paraphrased = [row for row in rows if "Paraphrase" in row["operator"]]
     assert paraphrased and all(row["spent"]["calls"] > per_candidate for row in paraphrased)
+
+
+class Logged(Runner):
+    """Answers like ``inner`` after ``latency`` seconds, logging ``(kind, event)`` to ``log``."""
+
+    def __init__(self, inner: Runner, kind: str, log: list[tuple[str, str]], latency: float):
+        self.inner, self.model, self.kind, self.log = inner, inner.model, kind, log
+        self.latency = latency
+        self.in_flight = self.max_in_flight = 0
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        self.log.append((self.kind, "start"))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.latency)
+            return await self.inner.generate(request)
+        finally:
+            self.in_flight -= 1
+            self.log.append((self.kind, "end"))
+
+
+class LoggedMutator(DropSection):
+    """DropSection that logs each proposal (it computes without waiting, like most operators)."""
+
+    def __init__(self, log: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.log = log
+
+    async def mutate(self, program: Any, rng: Any, n: int = 1, context: Any = None) -> Any:
+        self.log.append(("propose", "start"))
+        return await super().mutate(program, rng, n, context)
+
+
+def test_children_are_evaluated_while_later_parents_still_propose() -> None:
+    # Before, a step proposed for every parent and only then sent the first task call.
+    log: list[tuple[str, str]] = []
+    model = Logged(synthetic_model(), "task", log, latency=0.002)
+    search = BeamSearch(
+        LoggedMutator(log),
+        width=3,
+        depth=2,
+        mutations_per_parent=2,
+        budget=SearchBudget(candidates=20),
+    )
+    asyncio.run(search.run(start_program(), val=VAL, runner=model))
+    proposals = [i for i, (kind, _) in enumerate(log) if kind == "propose"]
+    assert len(proposals) >= 3  # the start, then a step with at least two parents
+    second_step = proposals[1:]
+    between = log[second_step[0] : second_step[-1]]
+    assert ("task", "start") in between
+
+
+def test_model_proposals_of_a_step_still_run_at_once() -> None:
+    log: list[tuple[str, str]] = []
+    model = Logged(synthetic_model(), "task", log, latency=0.001)
+    proposer = Logged(ScriptedRunner(default=proposal, model="p"), "proposer", log, 0.02)
+    search = BeamSearch(
+        Paraphrase(),
+        width=3,
+        depth=2,
+        mutations_per_parent=1,
+        budget=SearchBudget(candidates=20),
+        seed=2,
+    )
+    asyncio.run(search.run(start_program(), val=VAL, runner=model, proposer=proposer))
+    assert proposer.max_in_flight >= 2  # the parents of step 2 wait for the model together
+
+
+def test_the_test_split_scores_the_start_and_the_best_at_once() -> None:
+    log: list[tuple[str, str]] = []
+    model = Logged(synthetic_model(), "task", log, latency=0.005)
+    test = items(8, start=900)
+    search = BeamSearch(  # one child per step: at most 8 validation calls in flight
+        Mixture([DropSection(), SwapExamples()]),
+        objectives=("accuracy", "mean_prompt_tokens"),
+        width=1,
+        depth=3,
+        mutations_per_parent=1,
+        budget=SearchBudget(candidates=4),
+    )
+    result = asyncio.run(search.run(start_program(), val=VAL, runner=model, test=test))
+    assert len(result.test_scores) >= 2
+    # The programs reported on the test split (start, best, front) run at once (before: one
+    # program's 8 calls after the other's).
+    assert model.max_in_flight == len(test) * len(result.test_scores)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pyglove as pg
@@ -127,3 +128,37 @@ def test_enumerative_resume_refuses_another_space_with_the_same_first_point(
     with pytest.raises(ConfigError, match="belongs to a different search"):
         enumerate_([1, 3], resume=True)  # same first point, different space
     assert len(enumerate_([1, 2], resume=True).candidates) == 2
+
+
+def test_checkpoints_serialize_each_program_once_and_resume_writes_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import search.base
+    from sammo_core.serialization import to_json
+
+    serialized = 0
+
+    def counting(program: Output) -> object:
+        nonlocal serialized
+        serialized += 1
+        return to_json(program)
+
+    monkeypatch.setattr(search.base, "to_json", counting)
+    whole = go(make("beam"), synthetic_model(), tmp_path / "whole")
+    # One checkpoint per step rewrites every program; before, each was serialized again at
+    # every checkpoint. (The one more is the start program, for the run's fingerprint.)
+    assert serialized == len(whole.candidates) + 1
+
+    crashing = CrashAfter(synthetic_model(), int(whole.usage.calls * 0.5))
+    with pytest.raises(Crash):
+        go(make("beam"), crashing, tmp_path / "crashed")
+    go(make("beam"), synthetic_model(), tmp_path / "crashed", resume=True)
+    for name in ("trace.jsonl", "checkpoint.json"):
+        whole_bytes = (tmp_path / "whole" / name).read_bytes()
+        resumed_bytes = (tmp_path / "crashed" / name).read_bytes()
+        if name == "checkpoint.json":  # usage differs: the crashed session's calls count
+            whole_state, resumed_state = json.loads(whole_bytes), json.loads(resumed_bytes)
+            whole_state.pop("usage"), resumed_state.pop("usage")
+            assert whole_state == resumed_state
+        else:
+            assert whole_bytes == resumed_bytes
