@@ -12,7 +12,9 @@ DSPy's text mode sends the adapter's messages joined by blank lines and ending w
 * **Adapter.** DSPy's ``ChatAdapter`` asks for ``[[ ## answer ## ]]`` fields, which a small base
   model may not write. A probe first answers the validation rows with 8 labeled demos (which
   show the format) through ``ChatAdapter`` (JSON fallback off, so one call per row); when more
-  than half the replies do not parse, the search uses :class:`PlainAdapter` instead: the
+  than half the replies give no label (DSPy could not parse them, or the parsed answer is not
+  one of the task's labels: Gemma writes the field markers and echoes the question into
+  them), the search uses :class:`PlainAdapter` instead: the
   instruction, then ``Input: ...`` / ``BEGIN RESPONSE: ...`` demos, the answer being the first
   line of the reply. The probe's calls are counted in ``calls``, not in ``candidates``.
 * **Search.** Random search over demo sets: ``max_bootstrapped_demos=0`` (no teacher calls),
@@ -34,7 +36,7 @@ from typing import Any
 
 RESULT_PREFIX = "PEER_RESULT "
 BASELINES = 3  # zero-shot, labeled few-shot, unshuffled few-shot
-PROBE_LIMIT = 0.5  # above this share of unparsed replies, ChatAdapter is given up
+PROBE_LIMIT = 0.5  # above this share of replies without a label, ChatAdapter is given up
 #: litellm would fetch its model price list over the network at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -143,13 +145,15 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     chat = dspy.ChatAdapter(use_json_adapter_fallback=False)
     dspy.configure(lm=lm, adapter=chat)
     shown = LabeledFewShot(k=job["max_examples"]).compile(student, trainset=train)
-    _, unparsed = _answer_all(shown, [q for q, _ in job["val"]], threads)
+    answers, unparsed = _answer_all(shown, [q for q, _ in job["val"]], threads)
     sample = str((lm.history[-1].get("outputs") or [""])[0]) if lm.history else ""
-    share = unparsed / max(1, len(job["val"]))
+    labels = {_key(answer) for _, answer in job["train"]}
+    unusable = sum(_key(answer) not in labels for answer in answers)
+    share = unusable / max(1, len(job["val"]))
     adapter = chat if share <= PROBE_LIMIT else _plain_adapter()
     adapter_note = (
         f"ChatAdapter probe (8 demos, {len(job['val'])} val rows, {type(lm).calls} calls, "
-        f"counted in calls): {share:.0%} unparsed "
+        f"counted in calls): {unparsed} unparsed, {share:.0%} without a label "
         f"(a reply: {sample[:80]!r}); "
         + ("searched with ChatAdapter" if adapter is chat else "searched with a plain adapter")
     )
