@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +24,9 @@ from search.soft_training import (
 
 torch = pytest.importorskip("torch")
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 
 class Toy:
     """Rows are target tensors; the loss is the squared distance of the tensor to a batch's
@@ -34,13 +38,13 @@ class Toy:
         self.calls = 0
         self.fail_at: int | None = None
 
-    def loss(self, t: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
+    def loss(self, t: Tensor, rows: Sequence[int]) -> Tensor:
         self.calls += 1
         if self.fail_at is not None and self.calls == self.fail_at:
             raise KeyboardInterrupt("simulated crash")
         return ((t - self.targets[list(rows)].mean(0)) ** 2).mean()
 
-    def score(self, t: torch.Tensor) -> float:
+    def score(self, t: Tensor) -> float:
         return -float(((t - self.targets.mean(0)) ** 2).mean())
 
 
