@@ -42,7 +42,8 @@ class Toy:
         self.calls += 1
         if self.fail_at is not None and self.calls == self.fail_at:
             raise KeyboardInterrupt("simulated crash")
-        return ((t - self.targets[list(rows)].mean(0)) ** 2).mean()
+        value: Tensor = ((t - self.targets[list(rows)].mean(0)) ** 2).mean()
+        return value
 
     def score(self, t: Tensor) -> float:
         return -float(((t - self.targets.mean(0)) ** 2).mean())
