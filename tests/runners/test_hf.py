@@ -1,0 +1,159 @@
+"""The transformers model: loading errors, rank classification by label likelihood, soft prompts.
+
+Fast tests run on the tiny in-memory Gemma 3 of :mod:`sammo_core.testing.tiny_hf` (skipped
+without torch); the slow ones load the packaged Gemma 3 270M.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sammo_core.errors import ConfigError
+from sammo_core.runners.hf import HFModel, label_logprobs, load_hf_model
+
+
+def test_importing_the_module_imports_no_torch() -> None:
+    code = (
+        "import sys, sammo_core.runners.hf, sammo_core.testing.tiny_hf;"
+        "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_unknown_spec_names_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'gemma4'.*gemma3, smollm2.*PATH\.gguf"):
+        load_hf_model("gemma4")
+    with pytest.raises(ConfigError, match=r"config\.json"):
+        load_hf_model(str(tmp_path))  # a folder that is not a model
+
+
+def _tiny(seed: int = 0) -> HFModel:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from sammo_core.testing.tiny_hf import tiny_hf_model
+
+    return tiny_hf_model(seed)
+
+
+def _naive(hf: HFModel, text: str, label: str, soft: object = None) -> float:
+    """The label's log-likelihood from one full forward pass of the model over text + label."""
+    import torch
+
+    ids = hf.tokenizer(text)["input_ids"]
+    label_ids = hf.tokenizer(label, add_special_tokens=False)["input_ids"]
+    full = torch.tensor([ids + label_ids])
+    with torch.no_grad():
+        embeds = hf.model.get_input_embeddings()(full)
+        if soft is not None:
+            assert isinstance(soft, torch.Tensor)
+            embeds = torch.cat((soft.unsqueeze(0), embeds), dim=1)
+        logp = torch.log_softmax(hf.model(inputs_embeds=embeds).logits[0], dim=-1)
+    offset = 0 if soft is None else soft.shape[0]
+    return sum(float(logp[offset + len(ids) - 1 + k, token]) for k, token in enumerate(label_ids))
+
+
+def _flat(table: list[list[float]]) -> list[float]:
+    return [x for row in table for x in row]
+
+
+TEXTS = ["is the sky blue answer:", "is it", "question: is it very red answer:", "a"]
+LABELS = ["yes", "no", "very red", "not the sky"]  # single- and multi-token labels
+
+
+def test_label_logprobs_are_the_models_label_likelihoods_in_any_batching() -> None:
+    import torch
+
+    hf = _tiny()
+    with torch.no_grad():
+        scores = label_logprobs(hf, TEXTS, LABELS, batch_size=3)
+        one_by_one = label_logprobs(hf, TEXTS, LABELS, batch_size=1)
+    assert scores.shape == (len(TEXTS), len(LABELS))
+    expected = [[_naive(hf, t, label) for label in LABELS] for t in TEXTS]
+    assert _flat(scores.tolist()) == pytest.approx(_flat(expected), abs=1e-5)
+    assert _flat(one_by_one.tolist()) == pytest.approx(_flat(expected), abs=1e-5)
+
+
+# peft reads a property transformers 5 deprecated; not ours to fix.
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
+def test_a_soft_prompt_goes_before_bos_and_predicts_as_peft_does() -> None:
+    import torch
+
+    peft = pytest.importorskip("peft")
+    hf = _tiny()
+    soft = torch.randn(3, hf.hidden_size, generator=torch.Generator().manual_seed(1)) * 10
+    with torch.no_grad():
+        scores = label_logprobs(hf, TEXTS, LABELS, soft=soft)
+        plain = label_logprobs(hf, TEXTS, LABELS)
+    expected = [[_naive(hf, t, label, soft) for label in LABELS] for t in TEXTS]
+    assert _flat(scores.tolist()) == pytest.approx(_flat(expected), abs=1e-5)
+    assert not torch.allclose(scores, plain)  # the soft prompt changes the scores
+
+    # PEFT's prompt tuning with the same embeddings gives the same label log-likelihoods.
+    base = _tiny().model
+    config = peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3)
+    tuned = peft.get_peft_model(base, config)
+    with torch.no_grad():
+        tuned.prompt_encoder["default"].embedding.weight.copy_(soft)
+        for i, text in enumerate(TEXTS):
+            for j, label in enumerate(LABELS):
+                ids = hf.tokenizer(text)["input_ids"]
+                label_ids = hf.tokenizer(label, add_special_tokens=False)["input_ids"]
+                logits = tuned(input_ids=torch.tensor([ids + label_ids])).logits[0]
+                logp = torch.log_softmax(logits, dim=-1)
+                peft_score = sum(
+                    float(logp[3 + len(ids) - 1 + k, token]) for k, token in enumerate(label_ids)
+                )
+                assert float(scores[i, j]) == pytest.approx(peft_score, abs=1e-5)
+
+
+def test_scores_carry_gradients_to_the_soft_prompt() -> None:
+    import torch
+
+    hf = _tiny()
+    soft = torch.zeros(2, hf.hidden_size, requires_grad=True)
+    scores = label_logprobs(hf, TEXTS[:2], LABELS[:2], soft=soft)
+    loss = torch.nn.functional.cross_entropy(scores, torch.tensor([0, 1]))
+    loss.backward()
+    assert soft.grad is not None and float(soft.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in hf.model.parameters())  # the model stays frozen
+
+
+def test_bad_labels_and_soft_shapes_are_refused_by_name() -> None:
+    import torch
+
+    hf = _tiny()
+    with pytest.raises(ConfigError, match="at least one label"):
+        label_logprobs(hf, TEXTS, [])
+    with pytest.raises(ConfigError, match="label '' has no tokens"):
+        label_logprobs(hf, TEXTS, ["yes", ""])
+    with pytest.raises(ConfigError, match=r"n_tokens x 16 tensor for tiny; got shape \(3, 8\)"):
+        label_logprobs(hf, TEXTS, LABELS, soft=torch.zeros(3, 8))
+
+
+@pytest.mark.slow
+def test_gemma3_ranks_labels_by_likelihood() -> None:
+    import torch
+
+    pytest.importorskip("transformers")
+    hf = load_hf_model("gemma3")
+    assert load_hf_model("gemma3") is hf  # cached per process
+    assert not any(p.requires_grad for p in hf.model.parameters())
+    texts = ["The capital of France is", "The capital of Italy is"]
+    labels = [" Paris", " Rome", " Berlin"]
+    with torch.no_grad():
+        scores = label_logprobs(hf, texts, labels)
+        # Seconds per rank-classification call (CPU time), batch 1 and 8.
+        for batch in (1, 8):
+            rows = [f"Question {k}: is {k} an even number? Answer:" for k in range(batch)]
+            label_logprobs(hf, rows, [" yes", " no"])  # warm
+            start = time.process_time()
+            label_logprobs(hf, rows, [" yes", " no"])
+            print(f"gemma3 rank classification, batch {batch}: "
+                  f"{time.process_time() - start:.3f} s CPU")  # fmt: skip
+    assert scores.argmax(dim=1).tolist() == [0, 1]
