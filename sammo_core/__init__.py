@@ -38,6 +38,7 @@ from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.runners import LLMRequest, LLMResult, Message, Runner, ScriptedRunner
 from sammo_core.selectors import Match, find, find_one
 from sammo_core.serialization import dumps, loads
+from sammo_core.soft import SoftPrompt, SoftTensor
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,8 @@ __all__ = [
     "ScriptedRunner",
     "Section",
     "SerializationError",
+    "SoftPrompt",
+    "SoftTensor",
     "Template",
     "TemplateError",
     "__version__",

@@ -41,6 +41,7 @@ from sammo_core.errors import ConfigError, RunnerError, TemplateError
 from sammo_core.results import ResultRow, ResultTable
 from sammo_core.runners.base import LLMResult, Runner
 from sammo_core.runners.pricing import estimate_cost
+from sammo_core.soft import SoftTensor
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -55,6 +56,8 @@ ProgressCallback = Callable[[int, int], None]
 def _canonical(value: Any) -> Any:
     if isinstance(value, DataTable):
         return {"DataTable": value.content_hash()}
+    if isinstance(value, SoftTensor):
+        return {"SoftTensor": value.digest}
     if isinstance(value, Component):
         return {"node": content_hash(value)}
     if isinstance(value, (list, tuple)):

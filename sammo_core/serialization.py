@@ -9,10 +9,18 @@ call anything.
 >>> program = Output(GenerateText(MetaPrompt([Section("Task", ["Say hi."])])))
 >>> loads(dumps(program)) == program
 True
+
+Soft prompts (:mod:`sammo_core.soft`): :func:`dumps` writes a tensor's bytes inline (base64), so
+the text stands alone; :func:`save` writes each tensor to ``<stem>.soft/<sha256>.safetensors``
+beside the program file and the JSON refers to it by digest, and :func:`load` reads them back,
+refusing a file whose bytes no longer match its digest.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,18 +29,27 @@ import pyglove as pg
 from sammo_core.components import Component
 from sammo_core.data import DataTable
 from sammo_core.errors import SerializationError
+from sammo_core.soft import SoftTensor
 
-__all__ = ["dumps", "from_json", "loads", "to_json"]
+__all__ = ["dumps", "from_json", "load", "loads", "save", "soft_folder", "to_json"]
 
 _TYPE_KEY = "_type"
+_SOFT_TYPE = f"{SoftTensor.__module__}.{SoftTensor.__name__}"
 FORMAT_VERSION = 1
 
 
-def to_json(program: Component) -> dict[str, Any]:
-    """The program as a JSON-ready dict."""
+def to_json(
+    program: Component, soft_tensors: dict[str, SoftTensor] | None = None
+) -> dict[str, Any]:
+    """The program as a JSON-ready dict.
+
+    Soft tensors are written inline, or, given a ``soft_tensors`` dict, only referenced by
+    digest and put into the dict (for :func:`save` to write beside the file).
+    """
     if not isinstance(program, Component):
         raise SerializationError(f"expected a program component; got {type(program).__name__}")
-    return {"sammo_core_program": FORMAT_VERSION, "program": pg.to_json(program)}
+    extra = {} if soft_tensors is None else {"soft_tensors": soft_tensors}
+    return {"sammo_core_program": FORMAT_VERSION, "program": pg.to_json(program, **extra)}
 
 
 def dumps(program: Component, indent: bool = True) -> str:
@@ -46,7 +63,7 @@ def _allowed(type_name: str) -> bool:
     # Components, data tables, and pyglove's search-space choices (pg.oneof, ...), which are
     # plain data; nothing else is ever instantiated.
     return isinstance(cls, type) and (
-        issubclass(cls, (Component, pg.hyper.HyperValue)) or cls is DataTable
+        issubclass(cls, (Component, pg.hyper.HyperValue)) or cls in (DataTable, SoftTensor)
     )
 
 
@@ -87,8 +104,11 @@ def _check_types(root: Any, where: str) -> None:
             stack.extend((item, f"{here}[{i}]", depth + 1) for i, item in enumerate(value))
 
 
-def from_json(data: Any) -> Component:
-    """Rebuild a program from :func:`to_json` output."""
+def from_json(data: Any, soft_tensors: dict[str, SoftTensor] | None = None) -> Component:
+    """Rebuild a program from :func:`to_json` output.
+
+    ``soft_tensors`` supplies, by digest, the tensors the JSON refers to without holding them.
+    """
     if not isinstance(data, dict) or "program" not in data:
         raise SerializationError(
             "not a sammo-core program file: expected an object with 'sammo_core_program' and "
@@ -102,7 +122,9 @@ def from_json(data: Any) -> Component:
         )
     _check_types(data["program"], "")
     try:
-        program = pg.from_json(data["program"], auto_import=False)
+        program = pg.from_json(data["program"], auto_import=False, soft_tensors=soft_tensors)
+    except SerializationError:
+        raise
     except Exception as exc:  # a file from a stranger: any failure is a bad file, not a bug
         raise SerializationError(
             f"program JSON does not match the components: {type(exc).__name__}: {exc}"
@@ -112,10 +134,92 @@ def from_json(data: Any) -> Component:
     return program
 
 
-def loads(text: str | bytes) -> Component:
-    """Parse JSON text written by :func:`dumps`."""
+def loads(text: str | bytes, soft_dir: str | Path | None = None) -> Component:
+    """Parse JSON text written by :func:`dumps` (or by :func:`save`, given its ``soft_dir``)."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise SerializationError(f"program file is not valid JSON: {exc}") from exc
-    return from_json(data)
+    tensors = None if soft_dir is None else _read_tensors(data, Path(soft_dir))
+    return from_json(data, tensors)
+
+
+def soft_folder(path: str | Path) -> Path:
+    """Where :func:`save` puts the soft tensors of the program file ``path``: ``<stem>.soft``.
+
+    >>> soft_folder("runs/best_program.json").as_posix()
+    'runs/best_program.soft'
+    """
+    path = Path(path)
+    return path.with_name(f"{path.stem}.soft")
+
+
+def save(program: Component, path: str | Path) -> Path:
+    """Write ``program`` to ``path`` as JSON, its soft tensors beside it; return ``path``.
+
+    Each tensor goes to ``<stem>.soft/<sha256>.safetensors`` (see :func:`soft_folder`), written
+    before the JSON that refers to it, each file atomically. A program without soft prompts is
+    the same file :func:`dumps` writes.
+
+    >>> import tempfile
+    >>> from sammo_core import GenerateText, MetaPrompt, Output, SoftPrompt, SoftTensor
+    >>> soft = SoftPrompt(n_tokens=1, tensor=SoftTensor.from_values([[0.25, 0.5]]))
+    >>> program = Output(GenerateText(MetaPrompt([soft, "Is it blue?"])))
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> load(save(program, folder / "p.json")) == program
+    True
+    >>> [f.suffix for f in (folder / "p.soft").iterdir()]
+    ['.safetensors']
+    """
+    path = Path(path)
+    tensors: dict[str, SoftTensor] = {}
+    text = orjson.dumps(to_json(program, tensors), option=orjson.OPT_INDENT_2)
+    folder = soft_folder(path)
+    for digest, tensor in tensors.items():
+        target = folder / f"{digest}.safetensors"
+        if not target.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(target, tensor.to_safetensors())
+    _write_atomic(path, text)
+    return path
+
+
+def load(path: str | Path) -> Component:
+    """Read a program file written by :func:`save` (or :func:`dumps`)."""
+    path = Path(path)
+    return loads(path.read_bytes(), soft_dir=soft_folder(path))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _read_tensors(data: Any, folder: Path) -> dict[str, SoftTensor]:
+    """The tensors referenced (not inlined) in program JSON, read from ``folder`` by digest."""
+    found: dict[str, SoftTensor] = {}
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            if value.get(_TYPE_KEY) == _SOFT_TYPE and "data" not in value:
+                digest = value.get("sha256")
+                if not isinstance(digest, str) or len(digest) != 64 or not digest.isalnum():
+                    raise SerializationError(f"soft tensor reference {digest!r} is not a sha256")
+                file = folder / f"{digest}.safetensors"
+                if not file.is_file():
+                    raise SerializationError(
+                        f"soft tensor {digest[:8]} is missing: expected {str(file)!r} beside the "
+                        "program file (copy the .soft folder along with the program)"
+                    )
+                # The digest is checked when the program is built (SoftTensor.from_json).
+                found[digest] = SoftTensor.from_safetensors(file.read_bytes(), where=str(file))
+            stack.extend(value.values())
+    return found

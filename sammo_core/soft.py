@@ -1,0 +1,325 @@
+"""Soft prompts: learned input embeddings as a program component.
+
+A :class:`SoftPrompt` stands in a program where prompt text can (first in a
+:class:`~sammo_core.components.MetaPrompt`, typically). Its learned values are a
+:class:`SoftTensor`: an immutable ``n_tokens x hidden`` float32 matrix, held as bytes so that
+programs hold, hash, compare and serialize it without torch. Rendered to text, a soft prompt is
+a placeholder such as ``<soft-prompt n=20 sha=ab12cd34>``; the request of the call carries the
+tensor itself (:attr:`~sammo_core.runners.base.LLMRequest.soft_prompts`), which only a runner
+that takes input embeddings can use (``--model hf:gemma3``, :mod:`sammo_core.runners.hf`).
+Every other runner refuses such a request and says so.
+
+Running or training soft prompts needs the ``soft`` extra (torch, transformers, peft, gguf);
+building, hashing and saving programs that hold them does not.
+
+>>> tensor = SoftTensor.from_values([[0.5, -1.0], [2.0, 0.0]])
+>>> tensor.shape, tensor.digest[:12], tensor.values()
+((2, 2), '02cb90c8c165', [[0.5, -1.0], [2.0, 0.0]])
+>>> prompt = SoftPrompt(n_tokens=2, init="Classify the review.").with_tensor(tensor)
+>>> prompt.placeholder()
+'<soft-prompt n=2 sha=02cb90c8>'
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyglove as pg
+
+from renderers import Text
+from sammo_core.components import Blocks, Component
+from sammo_core.context import RunContext
+from sammo_core.errors import ConfigError, SerializationError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["HF_RUNNER_HINT", "SoftPrompt", "SoftTensor", "require_soft"]
+
+_EXTRA_HINT = "pip install -e '.[soft]'"
+#: What an error says to do when a runner cannot take a soft prompt.
+HF_RUNNER_HINT = "--model hf:gemma3 (Python: build_runner('hf:gemma3'))"
+_FLOAT = struct.Struct("<f")
+_SAFETENSORS_NAME = "soft_prompt"
+
+
+def require_soft() -> None:
+    """Import the ``soft`` extra's packages, or raise :class:`ConfigError` naming the extra.
+
+    >>> require_soft()  # doctest: +SKIP
+    """
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"soft prompts need the [soft] extra: {_EXTRA_HINT} ({exc})") from exc
+
+
+def _digest(shape: tuple[int, int], data: bytes) -> str:
+    return hashlib.sha256(f"float32-le {shape[0]}x{shape[1]}\n".encode() + data).hexdigest()
+
+
+class SoftTensor(pg.JSONConvertible):  # type: ignore[misc]  # pyglove ships no type stubs
+    """An immutable ``n_tokens x hidden`` float32 matrix: the values of a soft prompt.
+
+    ``data`` holds the values as little-endian float32, row-major; ``digest`` is the sha256 over
+    the shape and the data, and equality and hashing go by it. In program JSON written by
+    :func:`sammo_core.serialization.save` a tensor is a reference to a safetensors file by its
+    digest; :func:`sammo_core.serialization.dumps` writes the bytes inline (base64). Never pickle.
+
+    >>> a = SoftTensor.from_values([[1.0, 2.0]])
+    >>> a == SoftTensor((1, 2), a.data), a == SoftTensor.from_values([[1.0, 2.5]])
+    (True, False)
+    >>> SoftTensor((2, 2), b"1234")
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: a 2x2 float32 tensor needs 16 bytes of data; got 4
+    """
+
+    __slots__ = ("_data", "_digest", "_shape")
+
+    def __init__(self, shape: tuple[int, int], data: bytes) -> None:
+        if len(shape) != 2 or any(not isinstance(d, int) or d < 1 for d in shape):
+            raise ConfigError(f"a soft tensor is n_tokens x hidden, both >= 1; got {shape!r}")
+        n, hidden = shape
+        if len(data) != 4 * n * hidden:
+            raise ConfigError(
+                f"a {n}x{hidden} float32 tensor needs {4 * n * hidden} bytes of data; "
+                f"got {len(data)}"
+            )
+        self._shape = (n, hidden)
+        self._data = bytes(data)
+        self._digest = _digest(self._shape, self._data)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_tokens, hidden)``."""
+        return self._shape
+
+    @property
+    def data(self) -> bytes:
+        """The values: little-endian float32, row-major."""
+        return self._data
+
+    @property
+    def digest(self) -> str:
+        """The sha256 (hex) over the shape and the data."""
+        return self._digest
+
+    def content_hash(self) -> str:
+        """What program hashes use for this tensor (its digest)."""
+        return self._digest
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SoftTensor) and other._digest == self._digest
+
+    def __hash__(self) -> int:
+        return hash(self._digest)
+
+    def __repr__(self) -> str:
+        return f"SoftTensor({self._shape[0]}x{self._shape[1]}, sha={self._digest[:8]})"
+
+    @classmethod
+    def from_values(cls, rows: Sequence[Sequence[float]]) -> SoftTensor:
+        """A tensor from nested Python numbers (rows of equal length)."""
+        widths = {len(row) for row in rows}
+        if len(widths) != 1:
+            raise ConfigError(f"soft tensor rows must be non-empty and of one length; got {widths}")
+        data = b"".join(_FLOAT.pack(float(x)) for row in rows for x in row)
+        return cls((len(rows), widths.pop()), data)
+
+    def values(self) -> list[list[float]]:
+        """The values as nested Python floats."""
+        n, hidden = self._shape
+        flat = [v for (v,) in _FLOAT.iter_unpack(self._data)]
+        return [flat[i * hidden : (i + 1) * hidden] for i in range(n)]
+
+    @classmethod
+    def from_torch(cls, tensor: torch.Tensor) -> SoftTensor:
+        """A copy of a 2-D torch tensor's values (detached, as float32 on the CPU)."""
+        if tensor.dim() != 2:
+            raise ConfigError(
+                f"a soft tensor is n_tokens x hidden; got a tensor of shape {tuple(tensor.shape)}"
+            )
+        import torch
+
+        values = tensor.detach().to(device="cpu", dtype=torch.float32).contiguous()
+        data = values.numpy().astype("<f4", copy=False).tobytes()
+        return cls((int(values.shape[0]), int(values.shape[1])), data)
+
+    def to_torch(self) -> torch.Tensor:
+        """A new float32 CPU torch tensor holding the values (needs the ``soft`` extra)."""
+        require_soft()
+        import numpy
+        import torch
+
+        # "<f4" reads the bytes as little-endian on any machine; astype gives native order.
+        values = numpy.frombuffer(self._data, dtype="<f4").astype(numpy.float32)
+        return torch.from_numpy(values.reshape(self._shape))
+
+    def to_safetensors(self) -> bytes:
+        """The tensor as a safetensors file (one float32 tensor named ``soft_prompt``).
+
+        Written directly (the format is a length, a JSON header and the raw bytes), so saving
+        needs neither torch nor the safetensors package; both read it.
+
+        >>> SoftTensor.from_values([[1.0]]).to_safetensors()[8:44]
+        b'{"__metadata__":{"sha256":"f90035238'
+        """
+        header = {
+            "__metadata__": {"sha256": self._digest},
+            _SAFETENSORS_NAME: {
+                "dtype": "F32",
+                "shape": list(self._shape),
+                "data_offsets": [0, len(self._data)],
+            },
+        }
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)  # the reference writer aligns the data to 8 bytes
+        return struct.pack("<Q", len(text)) + text + self._data
+
+    @classmethod
+    def from_safetensors(cls, blob: bytes, where: str = "soft tensor file") -> SoftTensor:
+        """Read :meth:`to_safetensors` output (any safetensors file with one 2-D F32 tensor)."""
+        try:
+            (size,) = struct.unpack_from("<Q", blob)
+            if size > min(len(blob) - 8, 1 << 20):
+                raise ValueError(f"header length {size} exceeds the file")
+            header = json.loads(blob[8 : 8 + size])
+            tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+            if len(tensors) != 1:
+                raise ValueError(f"expected one tensor, found {sorted(tensors)}")
+            (spec,) = tensors.values()
+            start, end = spec["data_offsets"]
+            if spec["dtype"] != "F32" or len(spec["shape"]) != 2:
+                found = f"{spec['dtype']} {spec['shape']}"
+                raise ValueError(f"expected a 2-D F32 tensor, found {found}")
+            data = blob[8 + size :]
+            if (start, end) != (0, len(data)):
+                raise ValueError(f"data offsets {[start, end]} do not cover the {len(data)} bytes")
+            return cls((int(spec["shape"][0]), int(spec["shape"][1])), data)
+        except (ValueError, KeyError, TypeError, struct.error, ConfigError) as exc:
+            message = f"{where} is not a soft tensor safetensors file: {exc}"
+            raise SerializationError(message) from exc
+
+    # -- JSON (pyglove's hooks; see sammo_core.serialization) ------------------------------
+
+    def to_json(self, **kwargs: Any) -> dict[str, Any]:
+        """A reference by digest; the bytes go to ``soft_tensors`` if given, else inline."""
+        json: dict[str, Any] = {
+            "_type": _TYPE_NAME,
+            "shape": list(self._shape),
+            "sha256": self._digest,
+        }
+        store = kwargs.get("soft_tensors")
+        if store is None:
+            json["data"] = base64.b64encode(self._data).decode("ascii")
+        else:
+            store[self._digest] = self
+        return json
+
+    @classmethod
+    def from_json(cls, json_value: Any, **kwargs: Any) -> SoftTensor:
+        """Rebuild from :meth:`to_json` (inline, or ``soft_tensors[sha256]``); digest checked."""
+        if not isinstance(json_value, dict):
+            raise SerializationError(f"a soft tensor must be a JSON object; got {json_value!r}")
+        try:
+            shape = (int(json_value["shape"][0]), int(json_value["shape"][1]))
+            digest = str(json_value["sha256"])
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise SerializationError(
+                f"a soft tensor needs 'shape' [n, hidden] and 'sha256'; got {json_value!r}"
+            ) from exc
+        if "data" in json_value:
+            try:
+                tensor = cls(shape, base64.b64decode(json_value["data"], validate=True))
+            except (ValueError, ConfigError) as exc:
+                message = f"soft tensor {digest[:8]}: bad inline data: {exc}"
+                raise SerializationError(message) from exc
+        else:
+            store = kwargs.get("soft_tensors") or {}
+            if digest not in store:
+                raise SerializationError(
+                    f"soft tensor {digest[:8]} ({shape[0]}x{shape[1]}) is stored beside the "
+                    "program file, not in it: load the file with sammo_core.serialization.load"
+                    "(path), which reads <program>.soft/<sha256>.safetensors"
+                )
+            tensor = store[digest]
+        if tensor.digest != digest or tensor.shape != shape:
+            raise SerializationError(
+                f"soft tensor {digest[:8]} does not match its digest (the data was changed or "
+                f"damaged: it hashes to {tensor.digest[:8]}, shape {tensor.shape}); restore the "
+                "file or save the program again"
+            )
+        return tensor
+
+
+_TYPE_NAME = f"{SoftTensor.__module__}.{SoftTensor.__name__}"
+pg.JSONConvertible.register(_TYPE_NAME, SoftTensor, override_existing=True)
+
+
+@pg.use_init_args(["n_tokens", "init", "tensor"])
+class SoftPrompt(Component):
+    """A soft prompt: ``n_tokens`` learned input embeddings, placed before the prompt's text.
+
+    ``init`` is the text a trainer starts from (its token embeddings, repeated or cut to
+    ``n_tokens``; empty: seeded random values). ``tensor`` holds the learned values, ``None``
+    until trained. The content hash covers ``n_tokens``, ``init`` and the tensor's digest.
+    Rendered to text it is a placeholder; a runner that takes embeddings puts the tensor there,
+    and any other refuses the call (see the module docstring).
+
+    >>> SoftPrompt(n_tokens=20).placeholder()
+    '<soft-prompt n=20 untrained>'
+    >>> SoftPrompt(n_tokens=2, tensor=SoftTensor.from_values([[1.0], [2.0], [3.0]]))
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: SoftPrompt(n_tokens=2) holds a 3x1 tensor; its first \
+dimension must be n_tokens
+    """
+
+    n_tokens: int
+    init: str = ""
+    tensor: Any = None
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        if not isinstance(self.n_tokens, int) or self.n_tokens < 1:
+            raise ConfigError(f"SoftPrompt n_tokens must be an integer >= 1; got {self.n_tokens!r}")
+        if self.tensor is not None:
+            if not isinstance(self.tensor, SoftTensor):
+                raise ConfigError(
+                    f"SoftPrompt tensor must be a SoftTensor or None; got "
+                    f"{type(self.tensor).__name__} (wrap a torch tensor: SoftTensor.from_torch(t))"
+                )
+            if self.tensor.shape[0] != self.n_tokens:
+                raise ConfigError(
+                    f"SoftPrompt(n_tokens={self.n_tokens}) holds a "
+                    f"{self.tensor.shape[0]}x{self.tensor.shape[1]} tensor; its first dimension "
+                    "must be n_tokens"
+                )
+
+    def with_tensor(self, tensor: SoftTensor) -> SoftPrompt:
+        """A copy holding ``tensor`` (this node is left as it is)."""
+        copy: SoftPrompt = self.clone(override={"tensor": tensor})
+        return copy
+
+    def placeholder(self) -> str:
+        """The text that stands for this soft prompt in a rendered prompt."""
+        if self.tensor is None:
+            return f"<soft-prompt n={self.n_tokens} untrained>"
+        return f"<soft-prompt n={self.n_tokens} sha={self.tensor.digest[:8]}>"
+
+    async def build(self, ctx: RunContext) -> Blocks:
+        return (Text(self.placeholder()),)
+
+    def label(self) -> str:
+        ident = f"#{self.id} " if self.id else ""
+        init = f", init={self.init!r}" if self.init else ""
+        state = f"tensor={self.tensor!r}" if self.tensor is not None else "untrained"
+        return f"{ident}SoftPrompt(n_tokens={self.n_tokens}{init}, {state})"
