@@ -4,6 +4,7 @@ what the soft prompt predicted (a tiny random Gemma 3 built in-process, no downl
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,19 @@ from search.peft_export import ADAPTER_FILES, read_peft_adapter, write_peft_adap
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """A tiny model runs ten times faster on one thread than on a busy machine's several."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def tiny_gemma() -> Any:
