@@ -55,8 +55,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model",
         required=True,
-        help="'local' for the embedded SmolLM2-135M, 'local:PATH.gguf', or an "
-        "OpenAI-compatible model name",
+        help="'local' for the embedded SmolLM2-135M, 'local:PATH.gguf', 'hf:gemma3' or "
+        "'hf:PATH' (in-process transformers: soft prompts, rank classification; the [soft] "
+        "extra), or an OpenAI-compatible model name",
     )
     group.add_argument(
         "--base-url",

@@ -467,6 +467,12 @@ class GenerateText(Component):
     the answer ends before: a base model that answers "yes" goes on writing the next example
     unless stopped.
 
+    ``labels`` lists the answers to choose from (e.g. ``["yes", "no"]``): a runner that can
+    score them returns the one most likely after the prompt (rank classification: the
+    transformers runner, ``--model hf:gemma3``); other runners generate as usual. The
+    learned embeddings of :class:`~sammo_core.soft.SoftPrompt` nodes in the prompt travel with
+    the request (``LLMRequest.soft_prompts``).
+
     >>> call = GenerateText(MetaPrompt(["Q: 2+2?", "A:"]), mode="completion", stop=["\\n"])
     >>> call.label()
     "GenerateText(temperature=0.0, seed=0, mode='completion', stop=['\\\\n'])"
@@ -479,6 +485,7 @@ class GenerateText(Component):
     seed: int = 0
     mode: str = "chat"
     stop: list[str] = []
+    labels: list[str] = []
 
     child_fields = ("system", "prompt")
 
@@ -493,11 +500,14 @@ class GenerateText(Component):
         _check_choice("GenerateText mode", self.mode, MODES)
         if any(not stop for stop in self.stop):
             raise ConfigError(f"stop sequences must be non-empty strings; got {list(self.stop)}")
+        if any(not label for label in self.labels):
+            raise ConfigError(f"labels must be non-empty strings; got {list(self.labels)}")
 
     def label(self) -> str:
         extra = f", max_tokens={self.max_tokens}" if self.max_tokens else ""
         extra += f", mode={self.mode!r}" if self.mode != "chat" else ""
         extra += f", stop={list(self.stop)!r}" if self.stop else ""
+        extra += f", labels={list(self.labels)!r}" if self.labels else ""
         ident = f"#{self.id} " if self.id else ""
         return f"{ident}GenerateText(temperature={self.temperature}, seed={self.seed}{extra})"
 
@@ -521,7 +531,30 @@ class GenerateText(Component):
             seed=self.seed,
             stop=tuple(self.stop),
             mode=cast("Mode", self.mode),
+            labels=tuple(self.labels),
+            soft_prompts=self._soft_tensors(),
         )
+
+    def _soft_tensors(self) -> tuple[Any, ...]:
+        """The tensors of the soft prompts this call renders, in render order."""
+        from sammo_core.soft import SoftPrompt
+
+        found: list[Any] = []
+        # Depth first, in render order: the system message, then the prompt.
+        stack = [c for c in (self.prompt, self.system) if isinstance(c, Component)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, SoftPrompt):
+                if node.tensor is None:
+                    raise ConfigError(
+                        f"{node.label()} has no learned values yet: train it (sammo-core "
+                        "optimize --strategy prompt-tuning --model hf:gemma3) or give it "
+                        "tensor=SoftTensor(...)"
+                    )
+                found.append(node.tensor)
+            elif not isinstance(node, GenerateText):  # a nested call sends its own
+                stack.extend(reversed(list(node.children_nodes())))
+        return tuple(found)
 
     async def build(self, ctx: RunContext) -> Blocks:
         result = await ctx.call(await self.request(ctx))

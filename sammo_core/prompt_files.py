@@ -186,7 +186,7 @@ def render_request(
             f"render_request() needs an Output program; got {type(program).__name__} "
             "(wrap it: Output(GenerateText(prompt)))"
         )
-    runner = ScriptedRunner(default="")
+    runner = ScriptedRunner(default="", soft_prompts=True)
     graph = compile(program)
     _run(graph.run(DataTable([input], constants=constants), runner))
     if runner.calls != 1:

@@ -313,7 +313,12 @@ dimension must be n_tokens
         """The text that stands for this soft prompt in a rendered prompt."""
         if self.tensor is None:
             return f"<soft-prompt n={self.n_tokens} untrained>"
-        return f"<soft-prompt n={self.n_tokens} sha={self.tensor.digest[:8]}>"
+        return self.placeholder_for(self.tensor)
+
+    @staticmethod
+    def placeholder_for(tensor: SoftTensor) -> str:
+        """The placeholder of a soft prompt holding ``tensor`` (runners find it by this)."""
+        return f"<soft-prompt n={tensor.shape[0]} sha={tensor.digest[:8]}>"
 
     async def build(self, ctx: RunContext) -> Blocks:
         return (Text(self.placeholder()),)

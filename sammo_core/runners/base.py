@@ -17,9 +17,12 @@ import abc
 import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sammo_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sammo_core.soft import SoftTensor
 
 __all__ = [
     "DEFAULT_MAX_REPLY_BYTES",
@@ -29,6 +32,7 @@ __all__ = [
     "Message",
     "Mode",
     "Runner",
+    "refuse_soft_prompts",
 ]
 
 DEFAULT_MAX_REPLY_BYTES = 256 * 1024
@@ -70,6 +74,14 @@ class LLMRequest:
     >>> request = LLMRequest.from_prompt("Input: 2+2\\nOutput:", mode="completion", stop=("\\n",))
     >>> request.to_dict()["mode"], request.prompt_text
     ('completion', 'Input: 2+2\\nOutput:')
+
+    ``labels`` lists the answers to choose from: a runner that can score them (the
+    transformers runner) returns the one most likely after the prompt (rank classification);
+    any other generates as usual. ``soft_prompts`` are the learned embeddings of the program's
+    :class:`~sammo_core.soft.SoftPrompt` nodes, in the order their placeholders appear in the
+    text; only a runner that takes input embeddings can run such a request (see
+    :func:`refuse_soft_prompts`). Both are in :meth:`to_dict` (soft prompts by digest), hence
+    in cache keys, and only when set.
     """
 
     messages: tuple[Message, ...]
@@ -79,6 +91,8 @@ class LLMRequest:
     stop: tuple[str, ...] = ()
     sample_index: int = 0
     mode: Mode = "chat"
+    labels: tuple[str, ...] = ()
+    soft_prompts: tuple[SoftTensor, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -93,6 +107,16 @@ class LLMRequest:
             raise ConfigError(f"temperature must be within [0, 2]; got {self.temperature}")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1 or None; got {self.max_tokens}")
+        labels = self.labels
+        if isinstance(labels, str) or any(not isinstance(x, str) or not x for x in labels):
+            raise ConfigError(
+                f"labels must be a tuple of non-empty strings, e.g. labels=('yes', 'no'); got "
+                f"{self.labels!r}"
+            )
+        if any(not hasattr(s, "digest") for s in self.soft_prompts):
+            raise ConfigError(
+                f"soft_prompts must be a tuple of sammo_core.SoftTensor; got {self.soft_prompts!r}"
+            )
 
     @classmethod
     def from_prompt(cls, prompt: str, system: str | None = None, **params: Any) -> LLMRequest:
@@ -124,10 +148,20 @@ class LLMRequest:
         }
         if self.mode != "chat":
             data["mode"] = self.mode
+        if self.labels:
+            data["labels"] = list(self.labels)
+        if self.soft_prompts:
+            data["soft_prompts"] = [s.digest for s in self.soft_prompts]
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LLMRequest:
+        """The request of :meth:`to_dict` output; soft prompts (digests only) cannot return."""
+        if data.get("soft_prompts"):
+            raise ConfigError(
+                "a request with soft prompts cannot be rebuilt from its dict (it holds only "
+                "their digests); build it from the program instead"
+            )
         return cls(
             messages=tuple(Message(m["role"], m["content"]) for m in data["messages"]),
             temperature=data.get("temperature", 0.0),
@@ -136,6 +170,7 @@ class LLMRequest:
             stop=tuple(data.get("stop", ())),
             sample_index=data.get("sample_index", 0),
             mode=data.get("mode", "chat"),
+            labels=tuple(data.get("labels", ())),
         )
 
 
@@ -185,6 +220,29 @@ cost_usd=0.0, truncated=True)
     def from_dict(cls, data: Mapping[str, Any]) -> LLMResult:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def refuse_soft_prompts(request: LLMRequest, model: str) -> None:
+    """Raise :class:`ConfigError` when ``request`` carries soft prompts, naming the runner that can.
+
+    Runners that send text (OpenAI-compatible endpoints, llama.cpp, scripted) call it first.
+
+    >>> from sammo_core.soft import SoftTensor
+    >>> soft = SoftTensor.from_values([[0.0, 1.0]])
+    >>> refuse_soft_prompts(LLMRequest.from_prompt("<soft-prompt>", soft_prompts=(soft,)), "gpt")
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: model 'gpt' cannot run soft prompts ... --model hf:gemma3 ...
+    """
+    if request.soft_prompts:
+        from sammo_core.soft import HF_RUNNER_HINT
+
+        shapes = ", ".join(f"{s.shape[0]}x{s.shape[1]}" for s in request.soft_prompts)
+        raise ConfigError(
+            f"model {model!r} cannot run soft prompts (the program holds a SoftPrompt, {shapes} "
+            f"learned embeddings that are not text); run it on an in-process transformers "
+            f"model: {HF_RUNNER_HINT}"
+        )
 
 
 class Runner(abc.ABC):

@@ -2,7 +2,9 @@
 
 ``model="local"`` is the embedded SmolLM2-135M-Instruct (llama.cpp), ``"local:gemma3"`` the
 embedded Gemma 3 270M base model (prompt it in completion mode), ``"local:PATH"`` any GGUF
-file; every other name goes to an OpenAI-compatible endpoint. The stack is
+file; ``"hf:gemma3"``, ``"hf:smollm2"``, ``"hf:PATH"`` (a GGUF file or a Hugging Face folder)
+run in-process on transformers (the ``soft`` extra: soft prompts, rank classification by
+label likelihood); every other name goes to an OpenAI-compatible endpoint. The stack is
 ``AccountingRunner(CachedRunner(backend))``: accounting outermost, so cache hits are counted
 as tokens saved, not spent. :func:`build_runner_from_args` builds it from the command-line
 options every model-calling command shares (``run``, ``optimize`` for task and proposer,
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 #: The model names that run in-process, with no server and no key.
-EMBEDDED_MODELS = ("local", "local:PATH.gguf")
+EMBEDDED_MODELS = ("local", "local:PATH.gguf", "hf:gemma3", "hf:PATH")
 _ENDPOINT_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
 
 
@@ -104,6 +106,10 @@ def build_runner(
             backend = LlamaCppRunner(gemma3_model_path(), n_ctx=GEMMA3_N_CTX)
         else:
             backend = LlamaCppRunner(name or None)
+    elif model.startswith("hf:"):
+        from sammo_core.runners.hf import TransformersRunner, load_hf_model
+
+        backend = TransformersRunner(load_hf_model(model.partition(":")[2]))
     else:
         _check_reachable(model, base_url, api_key)
         from sammo_core.runners.openai_runner import OpenAIRunner
@@ -194,8 +200,9 @@ def _check_reachable(model: str, base_url: str | None, api_key: str | None) -> N
     guess = "did you mean 'local'? " if close or model.startswith("local") else ""
     raise ConfigError(
         f"unknown model {model!r}: {guess}the embedded choices are "
-        f"{', '.join(repr(m) for m in EMBEDDED_MODELS)} (SmolLM2-135M, or any GGUF file; "
-        "no key, no server). For a hosted model set OPENAI_API_KEY (Azure: "
+        f"{', '.join(repr(m) for m in EMBEDDED_MODELS)} (SmolLM2-135M or any GGUF file on "
+        "llama.cpp; Gemma 3 270M or a model folder on transformers; no key, no server). "
+        "For a hosted model set OPENAI_API_KEY (Azure: "
         "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY); for a local server (vLLM, Ollama, "
         "llama.cpp) pass --base-url http://HOST:PORT/v1 (Python: base_url=...)"
     )

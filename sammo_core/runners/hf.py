@@ -5,10 +5,18 @@ module imports none of them until a model is loaded, so it is safe to import any
 
 - :func:`load_hf_model` loads ``gemma3`` / ``smollm2`` (the packaged GGUF files of the ``local``
   extra), any ``PATH.gguf`` or a local Hugging Face folder: float32, CPU, eval mode, frozen
-  weights, cached per process.
+  weights, cached per process. transformers dequantizes a GGUF file and converts its tokenizer
+  on every load (minutes for Gemma 3's 262k-token vocabulary on 2 cores), so the first load
+  of a GGUF file keeps the result as a Hugging Face folder (float32 safetensors, about 1.1 GB
+  for Gemma 3 270M) in ``$XDG_CACHE_HOME/sammo-core/models/hf``; later loads, in any process,
+  read that folder in seconds.
 - :func:`label_logprobs` scores candidate labels by their log-likelihood after each text (rank
   classification), with an optional soft prompt prepended to the input embeddings before the
   BOS token, exactly as PEFT's prompt tuning does.
+- :class:`TransformersRunner` runs requests on such a model (``--model hf:gemma3``): greedy or
+  seeded sampled generation, rank classification when the request lists ``labels``, and soft
+  prompts (:mod:`sammo_core.soft`). :func:`request_prompt` gives the text and soft prompt it
+  feeds the model for a request, so a trainer scores exactly what the runner will run.
 
 >>> hf = load_hf_model("gemma3")  # doctest: +SKIP
 >>> label_logprobs(hf, ["Is the sky blue? Answer:"], [" yes", " no"]).argmax(dim=1).tolist()
@@ -18,23 +26,40 @@ module imports none of them until a model is loaded, so it is safe to import any
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sammo_core.errors import ConfigError
+from sammo_core.errors import ConfigError, RunnerError
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 
 if TYPE_CHECKING:
     import torch
 
+    from sammo_core.soft import SoftTensor
+
 __all__ = [
+    "DEFAULT_MAX_TOKENS",
     "PACKAGED_MODELS",
     "HFModel",
+    "TransformersRunner",
+    "label_continuation",
     "label_logprobs",
     "load_hf_model",
+    "request_prompt",
 ]
+
+#: New tokens a generation request without ``max_tokens`` gets (as the llama.cpp runner).
+DEFAULT_MAX_TOKENS = 64
 
 #: The model specs that name a packaged GGUF file (installed with the ``local`` extra).
 PACKAGED_MODELS = ("gemma3", "smollm2")
@@ -97,14 +122,57 @@ def _resolve(spec: str) -> Path:
     )
 
 
+def _converted_folder(gguf: Path) -> Path:
+    """Where the Hugging Face copy of a GGUF file is kept, keyed by its path, size and mtime."""
+    from sammo_core.runners.local import _cache_root
+
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return _cache_root() / "models" / "hf" / f"{gguf.stem}-{key.hexdigest()[:12]}"
+
+
 def _load(path: Path) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if path.is_file():
+        converted = _converted_folder(path)
+        if (converted / "config.json").is_file():
+            return _load(converted)
     folder, gguf = (path, None) if path.is_dir() else (path.parent, path.name)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
+    if gguf is not None:
+        _keep_converted(model, tokenizer, _converted_folder(path))
     return model, tokenizer
+
+
+def _keep_converted(model: Any, tokenizer: Any, folder: Path) -> None:
+    """Save a dequantized GGUF model as a Hugging Face folder, atomically; best effort.
+
+    ``save_pretrained`` refuses a model loaded from GGUF, so the weights are written with
+    safetensors and the config without its GGUF quantization entry (the weights are float32).
+    A failure (read-only or full disk) only costs the next process the conversion again.
+    """
+    from safetensors.torch import save_model
+
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError:
+        return
+    try:
+        save_model(model, str(temporary / "model.safetensors"))
+        config = json.loads(model.config.to_json_string(use_diff=False))
+        config.pop("quantization_config", None)
+        (temporary / "config.json").write_text(json.dumps(config, indent=2))
+        model.generation_config.save_pretrained(temporary)
+        tokenizer.save_pretrained(temporary)
+        os.replace(temporary, folder)  # config.json last in: a folder holding it is complete
+    except (OSError, ValueError, RuntimeError):
+        pass
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def load_hf_model(spec: str) -> HFModel:
@@ -245,3 +313,179 @@ def _hidden_states(
     output = hf.model.get_decoder()(inputs_embeds=inputs, attention_mask=mask, use_cache=False)
     states: torch.Tensor = output.last_hidden_state
     return states
+
+
+def request_prompt(hf: HFModel, request: LLMRequest) -> tuple[str, SoftTensor | None]:
+    """The text :class:`TransformersRunner` feeds ``hf`` for ``request``, and its soft prompt.
+
+    The soft prompt's placeholder must open the first message (a :class:`~sammo_core.soft.
+    SoftPrompt` first in the prompt); it is cut from the text, with the blank lines after it,
+    and its tensor goes before the BOS token. Completion mode gives the messages' text as it
+    is; chat mode applies the model's chat template (with the generation prompt), or, for a
+    model without one (Gemma 3 270M base), gives the text as completion mode does. The text
+    is tokenized with the tokenizer's special tokens (Gemma: BOS first), as
+    :func:`label_logprobs` does.
+    """
+    from sammo_core.runners.base import Message
+    from sammo_core.soft import SoftPrompt
+
+    messages = list(request.messages)
+    soft: SoftTensor | None = None
+    if request.soft_prompts:
+        if len(request.soft_prompts) > 1:
+            raise ConfigError(
+                f"{len(request.soft_prompts)} soft prompts in one call; the transformers runner "
+                "takes one, first in the prompt: merge them into one SoftPrompt"
+            )
+        soft = request.soft_prompts[0]
+        mark = SoftPrompt.placeholder_for(soft)
+        first = messages[0]
+        if not first.content.startswith(mark):
+            raise ConfigError(
+                f"the soft prompt {mark} must come first in the prompt (before any text); move "
+                "the SoftPrompt to the start of the MetaPrompt"
+            )
+        rest = first.content[len(mark) :].lstrip()
+        messages[0] = Message(first.role, rest)
+        if not rest and len(messages) > 1:
+            del messages[0]
+    template = getattr(hf.tokenizer, "chat_template", None)
+    if request.mode == "completion" or not template:
+        return "\n\n".join(m.content for m in messages), soft
+    text = hf.tokenizer.apply_chat_template(
+        [m.to_dict() for m in messages], tokenize=False, add_generation_prompt=True
+    )
+    bos = hf.tokenizer.bos_token
+    if bos and text.startswith(bos):  # the tokenizer adds it again
+        text = text[len(bos) :]
+    return str(text), soft
+
+
+def label_continuation(text: str, label: str) -> str:
+    """How ``label`` continues ``text`` when scored: a space between, unless one is there.
+
+    >>> label_continuation("Answer:", "yes"), label_continuation("Answer: ", "yes")
+    (' yes', 'yes')
+    """
+    if not text or text[-1].isspace() or label[:1].isspace():
+        return label
+    return f" {label}"
+
+
+class TransformersRunner(Runner):
+    """Runs requests in-process on a transformers model (``--model hf:gemma3``).
+
+    A request with ``labels`` is answered by rank classification: the label whose tokens are
+    most likely after the prompt (:func:`label_logprobs`; each label continues the text after
+    a space unless the text ends in whitespace) is returned as given. Any other request is
+    generated: greedy at temperature 0, else sampled with ``seed + sample_index``; cut before
+    the first ``stop`` sequence; at most ``max_tokens`` new tokens (default
+    :data:`DEFAULT_MAX_TOKENS`). Soft prompts (:mod:`sammo_core.soft`) go before the BOS token,
+    as PEFT's prompt tuning puts them. Prompt tokens count the soft prompt's virtual tokens.
+
+    Calls run one at a time in a worker thread, so the event loop stays free. Wrap it like any
+    runner: ``build_runner("hf:gemma3")`` adds the cache (keyed by the soft prompt's digest) and
+    the accounting.
+
+    >>> runner = TransformersRunner(load_hf_model("gemma3"))  # doctest: +SKIP
+    >>> request = LLMRequest.from_prompt("Is water wet? Answer:", labels=("yes", "no"))
+    >>> runner.generate_sync(request).text  # doctest: +SKIP
+    'yes'
+    """
+
+    def __init__(self, hf: HFModel) -> None:
+        self.hf = hf
+        self.model = f"hf:{hf.name}"
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sammo-transformers"
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"TransformersRunner({self.hf!r})"
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        if self._closed:
+            raise RunnerError(f"{self.model} runner is closed; build a new TransformersRunner")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._complete, request)
+
+    def _complete(self, request: LLMRequest) -> LLMResult:
+        import torch
+
+        text, soft_tensor = request_prompt(self.hf, request)
+        soft = None if soft_tensor is None else soft_tensor.to_torch()
+        ids = _encode(self.hf, text, special=True)
+        if not ids:
+            raise ConfigError(f"{self.model}: the prompt is empty; give the program some text")
+        prompt_tokens = len(ids) + (0 if soft is None else int(soft.shape[0]))
+        with torch.no_grad():
+            if request.labels:
+                options = [label_continuation(text, label) for label in request.labels]
+                scores = label_logprobs(self.hf, [text], options, soft=soft)[0]
+                best = int(scores.argmax())
+                used = len(_encode(self.hf, options[best], special=False))
+                return LLMResult(request.labels[best], prompt_tokens, used, model=self.model)
+            new = self._generate(ids, soft, request)
+        reply = self.hf.tokenizer.decode(new, skip_special_tokens=True)
+        cut = min((i for i in (reply.find(s) for s in request.stop) if i >= 0), default=None)
+        if cut is not None:
+            reply = reply[:cut]
+        return LLMResult(reply, prompt_tokens, len(new), model=self.model)
+
+    def _generate(
+        self, ids: list[int], soft: torch.Tensor | None, request: LLMRequest
+    ) -> list[int]:
+        """The new token ids: greedy or seeded sampling, stopping at EOS or a stop sequence."""
+        import torch
+
+        model, tokenizer = self.hf.model, self.hf.tokenizer
+        inputs = model.get_input_embeddings()(torch.tensor([ids]))
+        if soft is not None:
+            inputs = torch.cat((soft.to(inputs.dtype).unsqueeze(0), inputs), dim=1)
+        params: dict[str, Any] = {
+            "inputs_embeds": inputs,
+            "attention_mask": torch.ones(inputs.shape[:2], dtype=torch.long),
+            "max_new_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "do_sample": request.temperature > 0,
+            "pad_token_id": tokenizer.pad_token_id
+            if tokenizer.pad_token_id is not None
+            else tokenizer.eos_token_id,
+        }
+        if request.temperature > 0:
+            params.update(temperature=request.temperature, top_k=0, top_p=1.0)
+        else:  # no sampling parameters from the model's generation config
+            params.update(temperature=None, top_k=None, top_p=None)
+        if request.stop:
+            params["stopping_criteria"] = _stop_at(tokenizer, request.stop)
+        with torch.random.fork_rng():
+            if request.seed is not None:
+                torch.manual_seed(request.seed + request.sample_index)
+            output = model.generate(**params)
+        # With only input embeddings given, generate returns the new tokens alone.
+        return [int(t) for t in output[0].tolist()]
+
+    async def aclose(self) -> None:
+        """Stop the worker thread (the model stays cached for the process)."""
+        if not self._closed:
+            self._closed = True
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
+
+
+def _stop_at(tokenizer: Any, stop: Sequence[str]) -> Any:
+    """A stopping criterion: the decoded new tokens hold one of ``stop``.
+
+    (transformers' own ``stop_strings`` precomputes over the whole vocabulary, and fails on
+    word-level tokenizers.)
+    """
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Stop(StoppingCriteria):  # type: ignore[misc, unused-ignore]  # Any without the extra
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> Any:
+            import torch
+
+            text = tokenizer.decode(input_ids[0], skip_special_tokens=True)
+            done = any(s in text for s in stop)
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+
+    return StoppingCriteriaList([_Stop()])

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from sammo_core.errors import ConfigError, RunnerError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner, refuse_soft_prompts
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -264,6 +264,7 @@ class LlamaCppRunner(Runner):
         return f"LlamaCppRunner({str(self.model_path)!r}, n_ctx={self.n_ctx})"
 
     async def generate(self, request: LLMRequest) -> LLMResult:
+        refuse_soft_prompts(request, self.model)
         if self._closed:
             raise RunnerError(f"{self.model} runner is closed; build a new LlamaCppRunner")
         loop = asyncio.get_running_loop()

@@ -44,7 +44,13 @@ from typing import Any, Literal
 import orjson
 
 from sammo_core.errors import ConfigError, RunnerError
-from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import (
+    DEFAULT_MAX_REPLY_BYTES,
+    LLMRequest,
+    LLMResult,
+    Runner,
+    refuse_soft_prompts,
+)
 from sammo_core.runners.http_transport import HttpConnectionError, HttpStatusError, HttpTransport
 from sammo_core.runners.retry import (
     RetryableError,
@@ -362,6 +368,7 @@ class OpenAIRunner(Runner):
         return f"/{operation}"
 
     async def generate(self, request: LLMRequest) -> LLMResult:
+        refuse_soft_prompts(request, self.model)
         return await self._call(
             self._path_for(request), self._body(request), request, self._to_result
         )

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from sammo_core.errors import ConfigError, RunnerError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner, refuse_soft_prompts
 from sammo_core.tokens import count_tokens
 
 __all__ = ["ScriptedRunner"]
@@ -47,6 +47,9 @@ class ScriptedRunner(Runner):
             raises :class:`RunnerError` naming the prompt.
         model: the name reported in results.
         latency: seconds each call sleeps (to exercise concurrency).
+        soft_prompts: answer requests that carry soft prompts (reading their placeholders as
+            text) instead of refusing them as a text model must: for tests and for recording
+            the requests a program makes.
 
     Replies are the same in chat and completion mode (``requests`` records the mode); each
     is cut before the earliest occurrence of any of the request's ``stop`` sequences.
@@ -59,6 +62,8 @@ class ScriptedRunner(Runner):
         default: Reply | None = None,
         model: str = "scripted",
         latency: float = 0.0,
+        *,
+        soft_prompts: bool = False,
     ) -> None:
         if latency < 0:
             raise ConfigError(f"latency must be >= 0 seconds; got {latency}")
@@ -72,6 +77,7 @@ class ScriptedRunner(Runner):
         self._default = default
         self.model = model
         self.latency = latency
+        self.soft_prompts = soft_prompts
         self.requests: list[LLMRequest] = []
 
     @property
@@ -99,6 +105,8 @@ class ScriptedRunner(Runner):
         return self._default(request) if callable(self._default) else self._default
 
     async def generate(self, request: LLMRequest) -> LLMResult:
+        if not self.soft_prompts:
+            refuse_soft_prompts(request, self.model)
         self.requests.append(request)
         if self.latency:
             await asyncio.sleep(self.latency)

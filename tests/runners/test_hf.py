@@ -6,6 +6,8 @@ without torch); the slow ones load the packaged Gemma 3 270M.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import subprocess
 import sys
 import time
@@ -13,8 +15,28 @@ from pathlib import Path
 
 import pytest
 
+import sammo_core.runners.hf as hf_module
+from sammo_core import (
+    DataTable,
+    GenerateText,
+    LLMRequest,
+    MetaPrompt,
+    Output,
+    SoftPrompt,
+    SoftTensor,
+    Template,
+    compile,
+)
 from sammo_core.errors import ConfigError
-from sammo_core.runners.hf import HFModel, label_logprobs, load_hf_model
+from sammo_core.prompt_files import render_request
+from sammo_core.runners import Usage, build_runner
+from sammo_core.runners.hf import (
+    HFModel,
+    TransformersRunner,
+    label_logprobs,
+    load_hf_model,
+    request_prompt,
+)
 
 
 def test_importing_the_module_imports_no_torch() -> None:
@@ -157,3 +179,109 @@ def test_gemma3_ranks_labels_by_likelihood() -> None:
             print(f"gemma3 rank classification, batch {batch}: "
                   f"{time.process_time() - start:.3f} s CPU")  # fmt: skip
     assert scores.argmax(dim=1).tolist() == [0, 1]
+
+
+# -- the runner ----------------------------------------------------------------------------
+
+
+def _soft_program(tensor: SoftTensor, labels: list[str]) -> Output:
+    soft = SoftPrompt(n_tokens=tensor.shape[0], tensor=tensor)
+    prompt = MetaPrompt([soft, Template("{{ input }}")])
+    return Output(GenerateText(prompt, mode="completion", labels=labels), parser="raw")
+
+
+def test_the_runner_answers_by_label_likelihood_with_the_soft_prompt_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch
+
+    hf = _tiny()
+    monkeypatch.setitem(hf_module._MODELS, "tiny", hf)  # build_runner("hf:tiny") finds it
+    values = torch.randn(3, hf.hidden_size, generator=torch.Generator().manual_seed(0)) * 10
+    tensor = SoftTensor.from_torch(values)
+    rows = ["yes yes", "is it red", "b"]
+    labels = ["yes", "no", "maybe"]
+
+    async def run(program: Output) -> tuple[list[object], Usage]:
+        stack = build_runner("hf:tiny", cache=tmp_path / "cache.sqlite")
+        try:
+            results = await compile(program).run(DataTable(rows), stack.runner)
+            return results.predictions, stack.usage
+        finally:
+            await stack.aclose()
+
+    program = _soft_program(tensor, labels)
+    predictions, usage = asyncio.run(run(program))
+    # What rank classification predicts: the label most likely after the text, soft first.
+    texts = [request_prompt(hf, render_request(program, row)) for row in rows]
+    assert all(soft == tensor and "soft-prompt" not in text for text, soft in texts)
+    with torch.no_grad():
+        options = [" yes", " no", " maybe"]  # each label after a space
+        scores = label_logprobs(hf, [text for text, _ in texts], options, soft=values)
+    assert predictions == [labels[i] for i in scores.argmax(dim=1).tolist()]
+    assert len(set(predictions)) > 1  # the test tells labels apart
+    assert usage.calls == 3 and usage.cache_hits == 0
+    text_tokens = sum(len(hf.tokenizer(text)["input_ids"]) for text, _ in texts)
+    assert usage.prompt_tokens == text_tokens + 3 * 3  # the virtual tokens count
+    assert usage.completion_tokens == 3
+
+    # The same soft prompt again: every call is a cache hit; other values: none is.
+    again, usage = asyncio.run(run(_soft_program(tensor, labels)))
+    assert again == predictions and usage.cache_hits == 3 and usage.calls == 0
+    other = SoftTensor.from_torch(values + 1)
+    _, usage = asyncio.run(run(_soft_program(other, labels)))
+    assert usage.cache_hits == 0 and usage.calls == 3
+
+
+def test_the_soft_prompt_must_open_the_prompt() -> None:
+    hf = _tiny()
+    tensor = SoftTensor.from_values([[0.0] * hf.hidden_size])
+    soft = SoftPrompt(n_tokens=1, tensor=tensor)
+    late = Output(GenerateText(MetaPrompt(["is it", soft]), mode="completion"), parser="raw")
+    request = render_request(late)
+    with pytest.raises(ConfigError, match="must come first in the prompt"):
+        request_prompt(hf, request)
+    first = Output(GenerateText(MetaPrompt([soft, "is it"]), mode="completion"), parser="raw")
+    assert request_prompt(hf, render_request(first)) == ("is it", tensor)
+
+
+def test_the_runner_generates_greedily_up_to_a_stop_or_max_tokens() -> None:
+    hf = _tiny()
+    runner = TransformersRunner(hf)
+    prompt = "is the sky blue answer:"
+    request = LLMRequest.from_prompt(prompt, mode="completion", max_tokens=4)
+    result = runner.generate_sync(request)
+    # Greedy: each token is the model's most likely next one.
+    import torch
+
+    ids = hf.tokenizer(prompt)["input_ids"]
+    with torch.no_grad():
+        for _ in range(4):
+            ids.append(int(hf.model(torch.tensor([ids])).logits[0, -1].argmax()))
+    expected = hf.tokenizer.decode(ids[-4:], skip_special_tokens=True)
+    assert result.text == expected and result.completion_tokens == 4
+    assert result.prompt_tokens == 6 and result.model == "hf:tiny"
+    first_word = expected.split()[0]
+    stopped = runner.generate_sync(dataclasses.replace(request, stop=(first_word,)))
+    assert stopped.text == ""  # cut before the stop sequence
+    sampled = dataclasses.replace(request, temperature=1.0, seed=3)
+    assert runner.generate_sync(sampled).text == runner.generate_sync(sampled).text
+
+
+def test_an_unknown_hf_model_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"unknown transformers model 'nope'.*gemma3"):
+        build_runner("hf:nope")
+
+
+def test_a_converted_model_folder_loads_the_same_model(tmp_path: Path) -> None:
+    import torch
+
+    hf = _tiny()
+    folder = tmp_path / "converted"
+    hf_module._keep_converted(hf.model, hf.tokenizer, folder)
+    assert (folder / "model.safetensors").is_file()
+    model, tokenizer = hf_module._load(folder)
+    ids = torch.tensor([hf.tokenizer("is the sky blue")["input_ids"]])
+    assert tokenizer("is the sky blue")["input_ids"] == ids[0].tolist()
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, hf.model(ids).logits)

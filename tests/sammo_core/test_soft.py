@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +13,10 @@ import pytest
 
 from sammo_core import (
     ConfigError,
+    DataTable,
     GenerateText,
     InputData,
+    LLMRequest,
     MetaPrompt,
     Output,
     Section,
@@ -22,9 +26,12 @@ from sammo_core import (
     compile,
     content_hash,
     dumps,
+    export_program,
     loads,
     render_prompt,
 )
+from sammo_core.prompt_files import render_request
+from sammo_core.runners import LlamaCppRunner, OpenAIRunner, Runner, ScriptedRunner, cache_key
 from sammo_core.serialization import load, save, soft_folder
 
 TENSOR = SoftTensor.from_values([[0.5, -1.0, 0.25], [2.0, 0.0, -3.5]])
@@ -73,11 +80,50 @@ def test_a_soft_prompt_checks_its_fields() -> None:
     assert untrained.tensor is None and trained.tensor == TENSOR  # the original is untouched
 
 
-def test_a_soft_prompt_renders_as_a_placeholder_first_in_the_prompt() -> None:
+def test_a_soft_prompt_renders_as_a_placeholder_and_its_tensor_rides_with_the_request() -> None:
     text = render_prompt(program().child.prompt, "the sky")
     assert text.startswith(f"<soft-prompt n=2 sha={TENSOR.digest[:8]}>\n\n# Task\n\nIs it blue?")
-    untrained = render_prompt(program(None).child.prompt, "the sky")
-    assert untrained.startswith("<soft-prompt n=2 untrained>")
+    request = render_request(program(), "the sky")
+    assert request.soft_prompts == (TENSOR,)
+    assert request.to_dict()["soft_prompts"] == [TENSOR.digest]
+    # The cache key follows the learned values, not only the placeholder text.
+    changed = SoftTensor.from_values([[0.5, -1.0, 0.25], [2.0, 0.0, -3.25]])
+    other = dataclasses.replace(request, soft_prompts=(changed,))
+    assert cache_key("m", other) != cache_key("m", request)
+    assert "soft_prompts" not in LLMRequest.from_prompt("x").to_dict()  # old keys unchanged
+    # A nested call's soft prompt is its own, not the outer call's.
+    inner = GenerateText(
+        MetaPrompt([SoftPrompt(n_tokens=1, tensor=SoftTensor.from_values([[1.0]]))])
+    )
+    outer = GenerateText(MetaPrompt([program().child.prompt.children[0], inner]))
+    assert outer._soft_tensors() == (TENSOR,)
+    assert str(program(None)).count("SoftPrompt(n_tokens=2, init='Classify.', untrained)") == 1
+    assert export_program(program(), "markdown").startswith(
+        f"<soft-prompt n=2 sha={TENSOR.digest[:8]}>"
+    )
+
+
+def test_an_untrained_soft_prompt_cannot_be_called() -> None:
+    with pytest.raises(ConfigError, match=r"#soft SoftPrompt.*no learned values yet: train it"):
+        render_request(program(None), "the sky")
+
+
+@pytest.mark.parametrize("kind", ["scripted", "llama.cpp", "openai"])
+def test_text_runners_refuse_a_soft_prompt_and_name_the_runner_that_can(kind: str) -> None:
+    request = render_request(program(), "the sky")
+    runner: Runner
+    if kind == "scripted":
+        runner = ScriptedRunner(default="yes")
+    elif kind == "openai":
+        runner = OpenAIRunner("gpt-4o-mini", base_url="http://127.0.0.1:9/v1", api_key="x")
+    else:
+        runner = LlamaCppRunner.__new__(LlamaCppRunner)  # no model file needed to refuse
+        runner.model = "local:gemma3"
+    with pytest.raises(ConfigError, match=r"cannot run soft prompts .*--model hf:gemma3"):
+        asyncio.run(runner.generate(request))
+    # A run stops at once: every call would fail alike.
+    with pytest.raises(ConfigError, match=r"'scripted' cannot run soft prompts"):
+        compile(program()).run_sync(DataTable(["the sky"]), ScriptedRunner(default="yes"))
 
 
 def test_save_writes_the_tensor_beside_the_json_and_load_reads_it_back(tmp_path: Path) -> None:
