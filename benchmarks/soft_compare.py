@@ -7,7 +7,8 @@ instruction-tuning task (SAMMO's BIG-bench splits) on an in-process model (defau
 * **zero-shot**: the task's instruction and the input, in completion mode (the ``base-model``
   suite's start program);
 * **hard**: the best program of a beam search over structure, examples and format operators
-  (``--candidates``, default 8), selected on validation;
+  (``--candidates``, default 8), each candidate scored on validation by rank classification
+  (:class:`~sammo_core.runners.hf.TransformersRunner` with the labels on the call);
 * **soft**: a soft prompt in place of the instruction (``--soft-tokens`` virtual tokens
   initialized from the instruction's token embeddings, then the input), trained by
   :class:`~search.prompt_tuning.PromptTuning` on the training split;
@@ -42,13 +43,11 @@ import pyglove as pg
 from sammo_core.components import InputData, Output
 from sammo_core.errors import SammoError
 from sammo_core.objectives import Score
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
-from search.prompt_tuning import label_continuation
 
 if TYPE_CHECKING:
     from sammo_core.runners.hf import HFModel
 
-__all__ = ["CompareRow", "RankRunner", "compare_task", "format_table", "main", "soft_only"]
+__all__ = ["CompareRow", "compare_task", "format_table", "main", "soft_only"]
 
 DEFAULT_TASKS = ("implicatures", "metaphor_boolean")
 
@@ -89,54 +88,6 @@ def format_table(rows: Sequence[CompareRow]) -> str:
     return "\n".join(lines)
 
 
-class RankRunner(Runner):
-    """Answers each request with the label its model finds likeliest after the prompt text.
-
-    Requests that arrive together (a search evaluates rows concurrently) are scored in one
-    batched pass. For the hard-prompt search of this benchmark, so that it selects programs
-    by the same rank classification that scores them.
-    """
-
-    def __init__(self, hf: HFModel, labels: Sequence[str], batch_size: int = 16) -> None:
-        self.hf, self.labels, self.batch_size = hf, tuple(labels), batch_size
-        self._pending: list[tuple[LLMRequest, asyncio.Future[LLMResult]]] = []
-
-    async def generate(self, request: LLMRequest) -> LLMResult:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[LLMResult] = loop.create_future()
-        self._pending.append((request, future))
-        if len(self._pending) == 1:  # after the requests made in this round have queued
-            loop.call_soon(self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        import torch
-
-        from sammo_core.runners.hf import label_logprobs
-
-        batch, self._pending = self._pending, []
-        try:
-            groups: dict[bool, list[int]] = {}
-            texts = [request.prompt_text for request, _ in batch]
-            for i, text in enumerate(texts):
-                groups.setdefault(bool(text) and text[-1].isspace(), []).append(i)
-            for members in groups.values():
-                conts = [label_continuation(texts[members[0]], label) for label in self.labels]
-                with torch.no_grad():
-                    best = label_logprobs(
-                        self.hf, [texts[i] for i in members], conts, batch_size=self.batch_size
-                    ).argmax(dim=1)
-                for i, b in zip(members, best.tolist(), strict=True):
-                    tokens = len(self.hf.tokenizer(texts[i])["input_ids"])
-                    batch[i][1].set_result(
-                        LLMResult(self.labels[b], prompt_tokens=tokens, completion_tokens=1)
-                    )
-        except Exception as exc:  # every waiting call fails alike
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-
-
 def soft_only(program: Output) -> Output:
     """``program`` with its instruction text dropped: the input alone (a soft prompt is put
     before it by prompt tuning)."""
@@ -147,7 +98,8 @@ def compare_task(task: str, hf: HFModel, args: argparse.Namespace) -> list[Compa
     """Zero-shot, hard, soft and hybrid on one task (see the module docstring)."""
     from benchmarks.datasets import load_sammo_instruction_tuning
     from benchmarks.suites import SuiteOptions, get_suite
-    from search.prompt_tuning import PromptTuning, rank_accuracy
+    from sammo_core.runners.hf import TransformersRunner
+    from search.prompt_tuning import PromptTuning, rank_accuracy, with_labels
     from search.soft_training import TrainConfig
 
     splits = load_sammo_instruction_tuning(args.data_dir, task)
@@ -168,14 +120,19 @@ def compare_task(task: str, hf: HFModel, args: argparse.Namespace) -> list[Compa
         print(format_table(rows[-1:]).splitlines()[-1], flush=True)
 
     started = time.perf_counter()
-    zero = bench.program
+    # Labelled calls: the search's runner answers by rank classification, as the table scores.
+    zero = with_labels(bench.program, labels)
     scored("zero-shot", zero, 0, started, rank_accuracy(hf, zero, val, labels, seed=args.seed))
 
     started = time.perf_counter()
     search = bench.make_search()
-    result = asyncio.run(
-        search.run(zero, train=train, val=val, runner=RankRunner(hf, labels), out_dir=out / "hard")
-    )
+    runner = TransformersRunner(hf)
+    try:
+        result = asyncio.run(
+            search.run(zero, train=train, val=val, runner=runner, out_dir=out / "hard")
+        )
+    finally:
+        asyncio.run(runner.aclose())
     hard = result.best.program
     hard_val = rank_accuracy(hf, hard, val, labels, seed=args.seed)
     scored("hard", hard, len(result.candidates), started, hard_val)

@@ -15,10 +15,16 @@ per evaluation), ``result.json``, ``report.md``, the start and tuned programs
 (``programs/0.json``, ``programs/1.json``, ``best_program.json``) and the tuned tensor
 (``soft_prompt.safetensors``); ``sammo-core export RUN_DIR`` adds a PEFT adapter folder.
 
+The texts are those :class:`~sammo_core.runners.hf.TransformersRunner` feeds the model
+(:func:`~sammo_core.runners.hf.request_prompt`), and the tuned program's ``GenerateText`` lists
+the labels, so ``sammo-core run --model hf:gemma3`` on the exported program predicts what
+training scored.
+
 Needs the ``[soft]`` extra (torch, transformers, peft); importing this module imports none.
 
->>> label_continuation("Output:", "yes"), label_continuation("Answer: ", "no")
-(' yes', 'no')
+>>> from sammo_core import GenerateText, InputData, MetaPrompt, Output
+>>> with_labels(Output(GenerateText(MetaPrompt([InputData()]))), ["no", "yes"]).child.labels
+['no', 'yes']
 """
 
 from __future__ import annotations
@@ -53,10 +59,10 @@ __all__ = [
     "PromptTuningResult",
     "attach_soft_prompt",
     "gold_indices",
-    "label_continuation",
     "rank_accuracy",
     "render_texts",
     "split_soft_prompt",
+    "with_labels",
 ]
 
 #: Virtual tokens of a new soft prompt (the issue's hand measurement used 20).
@@ -102,21 +108,30 @@ def attach_soft_prompt(program: Output, soft: SoftPrompt) -> Output:
 # -- scoring -------------------------------------------------------------------------------
 
 
-def label_continuation(text: str, label: str) -> str:
-    """A label as it continues a prompt: after a space unless the prompt ends in whitespace."""
-    return label if not text or text[-1].isspace() else " " + label
+def with_labels(program: Output, labels: Sequence[str]) -> Output:
+    """A copy of ``program`` whose call lists ``labels``: a runner that can score answers by
+    rank classification (``--model hf:...``); others generate as before."""
+    copy: Output = pg.clone(program, deep=True, override={"child.labels": list(labels)})
+    return copy
 
 
-def render_texts(program: Output, table: DataTable) -> list[str]:
-    """The prompt text ``program`` sends for each row of ``table`` (soft prompt left out).
+def render_texts(hf: HFModel, program: Output, table: DataTable) -> list[str]:
+    """The text the transformers runner feeds ``hf`` for each row of ``table`` (the soft
+    prompt, which goes in as embeddings, left out).
 
-    >>> from sammo_core import InputData, Template
+    >>> from sammo_core import Template
+    >>> from sammo_core.testing.tiny_hf import tiny_hf_model  # doctest: +SKIP
     >>> p = Output(GenerateText(MetaPrompt([Template("Q: {{ input }}\\nA:")]), mode="completion"))
-    >>> render_texts(p, DataTable(["2+2"], ["4"]))
+    >>> render_texts(tiny_hf_model(), p, DataTable(["2+2"], ["4"]))  # doctest: +SKIP
     ['Q: 2+2\\nA:']
     """
+    from sammo_core.runners.hf import request_prompt
+
     hard, _ = split_soft_prompt(program)
-    return [render_request(hard, row.input, constants=table.constants).prompt_text for row in table]
+    return [
+        request_prompt(hf, render_request(hard, row.input, constants=table.constants))[0]
+        for row in table
+    ]
 
 
 def gold_indices(table: DataTable, labels: Sequence[str]) -> list[int]:
@@ -141,7 +156,7 @@ def gold_indices(table: DataTable, labels: Sequence[str]) -> list[int]:
 def _scores(
     hf: HFModel, texts: Sequence[str], labels: Sequence[str], soft: torch.Tensor | None, batch: int
 ) -> torch.Tensor:
-    from sammo_core.runners.hf import label_logprobs
+    from sammo_core.runners.hf import label_continuation, label_logprobs
 
     # Every text of a program ends alike, so one continuation rule serves all its rows.
     cont = [label_continuation(texts[0] if texts else "", label) for label in labels]
@@ -166,7 +181,7 @@ def rank_accuracy(
         _, prompt = split_soft_prompt(program)
         if prompt is not None and prompt.tensor is not None:
             soft = prompt.tensor.to_torch()
-    texts = render_texts(program, table)
+    texts = render_texts(hf, program, table)
     gold = gold_indices(table, labels)
     with torch.no_grad():
         predicted = _scores(hf, texts, labels, soft, batch_size).argmax(dim=1).tolist()
@@ -393,7 +408,7 @@ class PromptTuning:
         else:
             start_tensor = init_tensor(hf, n_tokens, init, self.config.seed)
 
-        train_texts, val_texts = render_texts(program, train), render_texts(program, val)
+        train_texts, val_texts = render_texts(hf, program, train), render_texts(hf, program, val)
         train_gold = torch.tensor(gold_indices(train, labels))
         val_gold = torch.tensor(gold_indices(val, labels))
 
@@ -417,7 +432,7 @@ class PromptTuning:
             on_eval=on_eval,
         )
         prompt = SoftPrompt(n_tokens=n_tokens, init=init, tensor=SoftTensor.from_torch(state.best))
-        tuned = attach_soft_prompt(program, prompt)
+        tuned = with_labels(attach_soft_prompt(program, prompt), labels)
         # The start is the program as given: with its own soft prompt, or hard only.
         start_soft = None if existing is None or existing.tensor is None else start_tensor
         val_scores = {

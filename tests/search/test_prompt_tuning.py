@@ -89,9 +89,32 @@ def test_the_tuned_program_holds_the_best_tensor_and_the_hard_prompt() -> None:
     assert isinstance(soft, SoftPrompt) and soft.n_tokens == 4
     assert torch.equal(soft.tensor.to_torch(), result.tensor)
     # The hard part is the program as given: the hybrid keeps what a hard search found.
-    assert render_texts(result.program, table(3)) == render_texts(program(), table(3))
-    again = rank_accuracy(strategy.hf, result.program, table(6, 50), LABELS)
+    hf = strategy.hf
+    assert render_texts(hf, result.program, table(3)) == render_texts(hf, program(), table(3))
+    again = rank_accuracy(hf, result.program, table(6, 50), LABELS)
     assert again.value == result.val["tuned"].value
+
+
+def test_the_tuned_program_runs_on_the_transformers_runner_as_training_scored_it() -> None:
+    """The tuned program lists the labels, so the runner answers by rank classification with
+    the soft prompt before BOS: its answers are the predictions the trainer scored."""
+    import asyncio
+
+    from sammo_core.graph import compile
+    from sammo_core.runners.hf import TransformersRunner
+    from search.prompt_tuning import rank_accuracy
+
+    strategy = tuning(steps=10)
+    result = strategy.run(program(), train=table(12), val=table(6, 50))
+    assert list(result.program.child.labels) == list(LABELS)
+    rows = table(9, 70)
+    runner = TransformersRunner(strategy.hf)
+    try:
+        answers = asyncio.run(compile(result.program).run(rows, runner))
+    finally:
+        asyncio.run(runner.aclose())
+    correct = [float(str(r.raw_output) == str(r.output)) for r in answers]
+    assert tuple(correct) == rank_accuracy(strategy.hf, result.program, rows, LABELS).per_item
 
 
 def test_a_crashed_run_resumes_to_the_identical_tensor(tmp_path: Path) -> None:
