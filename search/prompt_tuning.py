@@ -45,7 +45,7 @@ from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import Score, bootstrap_ci
 from sammo_core.prompt_files import render_request
-from search.soft_training import TrainConfig, TrainState, train_soft_prompt
+from search.soft_training import EvalCallback, TrainConfig, TrainState, train_soft_prompt
 
 if TYPE_CHECKING:
     import torch
@@ -389,9 +389,14 @@ class PromptTuning:
         test: DataTable | None = None,
         out_dir: str | Path | None = None,
         resume: bool = False,
-        on_eval: Any = None,
+        on_eval: EvalCallback | None = None,
     ) -> PromptTuningResult:
-        """Train, select on ``val``, and score ``test`` for the start and the tuned program."""
+        """Train, select on ``val``, and score ``test`` for the start and the tuned program.
+
+        With ``out_dir`` the checkpoint, trace, result and report are written there, and
+        ``resume=True`` continues a stopped run (refused if program, data, model or settings
+        differ). ``on_eval`` is called with each trace record (step, loss, val, seconds).
+        """
         import torch
 
         from sammo_core.soft import SoftPrompt, SoftTensor

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_FILE",
     "TRACE_FILE",
+    "EvalCallback",
     "TrainConfig",
     "TrainState",
     "batch_rows",
