@@ -164,13 +164,18 @@ def test_cli_optimize_then_export_writes_an_adapter_peft_loads(tmp_path: Path) -
     (tmp_path / "program.json").write_text(dumps(program()))
     table(24).save(tmp_path / "data.jsonl")
     run = tmp_path / "run"
-    code = main([
+    command = [
         "optimize", str(tmp_path / "program.json"), "--data", str(tmp_path / "data.jsonl"),
         "--strategy", "prompt-tuning", "--model", f"hf:{model_dir}", "--budget", "10",
         "--soft-tokens", "3", "--lr", "0.05", "--eval-every", "5", "--out", str(run),
-    ])  # fmt: skip
-    assert code == 0
+    ]  # fmt: skip
+    assert main(command) == 0
     assert (run / "report.md").is_file() and (run / "trace.jsonl").is_file()
+    first = json.loads((run / "result.json").read_text())
+    assert main(command) != 0  # the folder holds a run: --resume, a new folder, or --force
+    assert main([*command, "--resume"]) == 0  # a finished run resumes to its result
+    again = json.loads((run / "result.json").read_text())
+    assert again["best"] == first["best"] and again["trace"] == first["trace"]
     assert main(["export", str(run)]) == 0
     adapter = run / "export" / "adapter"
     assert (adapter / "adapter_model.safetensors").is_file()
