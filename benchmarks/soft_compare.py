@@ -6,7 +6,7 @@ instruction-tuning task (SAMMO's BIG-bench splits) on an in-process model (defau
 
 * **zero-shot**: the task's instruction and the input, in completion mode (the ``base-model``
   suite's start program);
-* **hard**: the best program of a beam search over structure, examples and format operators
+* **hard**: the best program of a beam search over structure and examples operators
   (``--candidates``, default 8), each candidate scored on validation by rank classification
   (:class:`~sammo_core.runners.hf.TransformersRunner` with the labels on the call);
 * **soft**: a soft prompt in place of the instruction (``--soft-tokens`` virtual tokens
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["CompareRow", "compare_task", "format_table", "main", "soft_only"]
 
 DEFAULT_TASKS = ("implicatures", "metaphor_boolean")
+#: The operator groups of the hard-prompt search.
+HARD_OPERATORS = "structure,examples"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,9 +108,10 @@ def compare_task(task: str, hf: HFModel, args: argparse.Namespace) -> list[Compa
     if not splits.labels:
         raise SammoError(f"task {task!r} has no closed label set; pick a classification task")
     labels = splits.labels
-    bench = get_suite("base-model").build(
-        task, args.data_dir, SuiteOptions(budget=str(args.candidates), seed=args.seed)
-    )
+    # Structure and examples operators only: a rank-classifying runner answers with the bare
+    # label, which the parsers of the json and xml data formats would not read.
+    options = SuiteOptions(budget=str(args.candidates), seed=args.seed, operators=HARD_OPERATORS)
+    bench = get_suite("base-model").build(task, args.data_dir, options)
     train = splits.train[: args.train_rows]
     val, test = splits.val[: args.val_rows], splits.test[: args.test_rows]
     out = args.out / task
