@@ -319,7 +319,7 @@ def _optimize(args: argparse.Namespace) -> int:
     return 0
 
 
-_RUN_FILES = ("run.json", "result.json", "checkpoint.json", "trace.jsonl")
+_RUN_FILES = ("run.json", "result.json", "checkpoint.json", "checkpoint.safetensors", "trace.jsonl")
 
 
 def _check_out_dir(out: Path, *, resume: bool, force: bool) -> None:
