@@ -285,8 +285,18 @@ class MetaPrompt(Component):
         _check_data_format(self.data_format)
 
     async def build(self, ctx: RunContext) -> Blocks:
-        blocks = await _build_children(self.children, ctx.with_data_format(self.data_format))
-        return (Text(_render(self.section_format, blocks, ctx)),)
+        from sammo_core.soft import SoftPrompt
+
+        # Soft prompts that open the prompt stay ahead of it in every section format (a JSON
+        # document would put them inside a list), where a runner expects them.
+        children = list(self.children)
+        lead = 0
+        while lead < len(children) and isinstance(children[lead], SoftPrompt):
+            lead += 1
+        blocks = await _build_children(children[lead:], ctx.with_data_format(self.data_format))
+        text = _render(self.section_format, blocks, ctx)
+        placeholders = [cast("SoftPrompt", c).placeholder() for c in children[:lead]]
+        return (Text("\n\n".join([*placeholders, text]) if placeholders else text),)
 
 
 @pg.use_init_args(["data", "n", "selection", "seed", "data_format"])

@@ -29,7 +29,7 @@ import pyglove as pg
 from sammo_core.components import Output
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError, DataError
-from sammo_core.serialization import loads
+from sammo_core.serialization import loads, soft_folder
 
 __all__ = ["ProgramFile", "load_data", "load_program", "renders_input", "with_call_options"]
 
@@ -58,7 +58,7 @@ def load_program(
     if not path.is_file():
         raise ConfigError(f"program file {str(path)!r} does not exist")
     if path.suffix == ".json":
-        program = loads(path.read_bytes())
+        program = loads(path.read_bytes(), soft_dir=soft_folder(path))  # soft prompts beside
         if not isinstance(program, Output):
             raise ConfigError(
                 f"{path} holds a {type(program).__name__}; a program needs an Output root"

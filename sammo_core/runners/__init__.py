@@ -1,9 +1,11 @@
 """LLM runners: the one interface, its implementations and the wrappers around them.
 
 Backends: :class:`ScriptedRunner` (tests), :class:`OpenAIRunner` (any OpenAI-compatible
-endpoint) and :class:`LlamaCppRunner` (embedded model). Wrappers: :class:`CachedRunner`,
-:class:`ThrottledRunner`, :class:`AccountingRunner`. :func:`build_runner` assembles the usual
-stack from a model name. Importing this package loads neither openai nor llama_cpp.
+endpoint), :class:`LlamaCppRunner` (embedded model) and :class:`TransformersRunner` (an
+in-process transformers model: soft prompts, rank classification; the ``soft`` extra).
+Wrappers: :class:`CachedRunner`, :class:`ThrottledRunner`, :class:`AccountingRunner`.
+:func:`build_runner` assembles the usual stack from a model name. Importing this package loads
+neither openai, llama_cpp nor torch.
 """
 
 from sammo_core.runners.accounting import AccountingRunner, Budget, Ledger, Usage
@@ -15,6 +17,7 @@ from sammo_core.runners.factory import (
     build_runner_from_args,
     runner_stats,
 )
+from sammo_core.runners.hf import TransformersRunner
 from sammo_core.runners.local import LlamaCppRunner
 from sammo_core.runners.openai_runner import OpenAIRunner, OpenAIRunnerStats
 from sammo_core.runners.pricing import estimate_cost
@@ -59,6 +62,7 @@ __all__ = [
     "ThrottleStats",
     "ThrottledRunner",
     "TokenBucket",
+    "TransformersRunner",
     "Usage",
     "build_runner",
     "build_runner_from_args",

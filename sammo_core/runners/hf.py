@@ -168,7 +168,7 @@ def _keep_converted(model: Any, tokenizer: Any, folder: Path) -> None:
         (temporary / "config.json").write_text(json.dumps(config, indent=2))
         model.generation_config.save_pretrained(temporary)
         tokenizer.save_pretrained(temporary)
-        os.replace(temporary, folder)  # config.json last in: a folder holding it is complete
+        os.replace(temporary, folder)  # the folder appears whole or not at all
     except (OSError, ValueError, RuntimeError):
         pass
     finally:
@@ -318,9 +318,10 @@ def _hidden_states(
 def request_prompt(hf: HFModel, request: LLMRequest) -> tuple[str, SoftTensor | None]:
     """The text :class:`TransformersRunner` feeds ``hf`` for ``request``, and its soft prompt.
 
-    The soft prompt's placeholder must open the first message (a :class:`~sammo_core.soft.
-    SoftPrompt` first in the prompt); it is cut from the text, with the blank lines after it,
-    and its tensor goes before the BOS token. Completion mode gives the messages' text as it
+    The soft prompt's placeholder must open a message (a :class:`~sammo_core.soft.SoftPrompt`
+    first in the prompt, or in the system message); it is cut from the text, with the blank
+    lines after it, and its tensor goes before the whole input (BOS token and system message
+    included), where PEFT's prompt tuning puts it. Completion mode gives the messages' text as it
     is; chat mode applies the model's chat template (with the generation prompt), or, for a
     model without one (Gemma 3 270M base), gives the text as completion mode does. The text
     is tokenized with the tokenizer's special tokens (Gemma: BOS first), as
@@ -339,16 +340,17 @@ def request_prompt(hf: HFModel, request: LLMRequest) -> tuple[str, SoftTensor | 
             )
         soft = request.soft_prompts[0]
         mark = SoftPrompt.placeholder_for(soft)
-        first = messages[0]
-        if not first.content.startswith(mark):
+        opening = [i for i, m in enumerate(messages) if m.content.startswith(mark)]
+        if not opening:
             raise ConfigError(
                 f"the soft prompt {mark} must come first in the prompt (before any text); move "
                 "the SoftPrompt to the start of the MetaPrompt"
             )
-        rest = first.content[len(mark) :].lstrip()
-        messages[0] = Message(first.role, rest)
+        where = opening[0]
+        rest = messages[where].content[len(mark) :].lstrip()
+        messages[where] = Message(messages[where].role, rest)
         if not rest and len(messages) > 1:
-            del messages[0]
+            del messages[where]
     template = getattr(hf.tokenizer, "chat_template", None)
     if request.mode == "completion" or not template:
         return "\n\n".join(m.content for m in messages), soft

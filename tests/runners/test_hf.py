@@ -158,29 +158,6 @@ def test_bad_labels_and_soft_shapes_are_refused_by_name() -> None:
         label_logprobs(hf, TEXTS, LABELS, soft=torch.zeros(3, 8))
 
 
-@pytest.mark.slow
-def test_gemma3_ranks_labels_by_likelihood() -> None:
-    import torch
-
-    pytest.importorskip("transformers")
-    hf = load_hf_model("gemma3")
-    assert load_hf_model("gemma3") is hf  # cached per process
-    assert not any(p.requires_grad for p in hf.model.parameters())
-    texts = ["The capital of France is", "The capital of Italy is"]
-    labels = [" Paris", " Rome", " Berlin"]
-    with torch.no_grad():
-        scores = label_logprobs(hf, texts, labels)
-        # Seconds per rank-classification call (CPU time), batch 1 and 8.
-        for batch in (1, 8):
-            rows = [f"Question {k}: is {k} an even number? Answer:" for k in range(batch)]
-            label_logprobs(hf, rows, [" yes", " no"])  # warm
-            start = time.process_time()
-            label_logprobs(hf, rows, [" yes", " no"])
-            print(f"gemma3 rank classification, batch {batch}: "
-                  f"{time.process_time() - start:.3f} s CPU")  # fmt: skip
-    assert scores.argmax(dim=1).tolist() == [0, 1]
-
-
 # -- the runner ----------------------------------------------------------------------------
 
 
@@ -285,3 +262,115 @@ def test_a_converted_model_folder_loads_the_same_model(tmp_path: Path) -> None:
     assert tokenizer("is the sky blue")["input_ids"] == ids[0].tolist()
     with torch.no_grad():
         assert torch.equal(model(ids).logits, hf.model(ids).logits)
+
+
+# -- the real model (slow: loads Gemma 3 270M in transformers) -----------------------------
+
+
+@pytest.fixture(scope="module")
+def gemma3() -> HFModel:
+    pytest.importorskip("transformers")
+    pytest.importorskip("peft")
+    try:
+        return load_hf_model("gemma3")
+    except ConfigError as exc:  # the local extra (the GGUF file) is not installed
+        pytest.skip(str(exc))
+
+
+@pytest.mark.slow
+def test_gemma3_ranks_labels_by_likelihood(gemma3: HFModel) -> None:
+    import torch
+
+    hf = gemma3
+    assert load_hf_model("gemma3") is hf  # cached per process
+    assert not any(p.requires_grad for p in hf.model.parameters())
+    texts = ["The capital of France is", "The capital of Italy is"]
+    with torch.no_grad():
+        scores = label_logprobs(hf, texts, [" Paris", " Rome", " Berlin"])
+        assert scores.argmax(dim=1).tolist() == [0, 1]
+        # The figure the issue asks for: seconds per rank-classification call, batch 1 and 8.
+        for batch in (1, 8):
+            rows = [f"Question {k}: is {k} an even number? Answer:" for k in range(batch)]
+            label_logprobs(hf, rows, [" yes", " no"])  # warm
+            cpu, wall = time.process_time(), time.perf_counter()
+            label_logprobs(hf, rows, [" yes", " no"])
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            print(f"gemma3 rank classification, batch {batch}: {cpu:.3f} s CPU, {wall:.3f} s wall")
+
+
+# peft reads a property transformers 5 deprecated; not ours to fix.
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
+@pytest.mark.slow
+def test_gemma3_with_a_soft_prompt_predicts_as_peft_and_caches_by_digest(
+    gemma3: HFModel, tmp_path: Path
+) -> None:
+    import peft
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    hf = gemma3
+    # A soft prompt of realistic size: the embeddings of a task description.
+    init = hf.tokenizer("Say whether the sentence is true.", add_special_tokens=False)
+    with torch.no_grad():
+        values = hf.model.get_input_embeddings()(torch.tensor(init["input_ids"][:6]))
+    tensor = SoftTensor.from_torch(values)
+    labels = ["yes", "no"]
+    rows = ["Fire is cold.", "Water is wet.", "The sun is dark.", "Ice is frozen water."]
+    prompt = MetaPrompt([SoftPrompt(n_tokens=6, tensor=tensor), Template("{{ input }} Answer:")])
+    program = Output(GenerateText(prompt, mode="completion", labels=labels), parser="raw")
+
+    async def run() -> tuple[list[object], Usage]:
+        stack = build_runner("hf:gemma3", cache=tmp_path / "cache.sqlite")
+        try:
+            results = await compile(program).run(DataTable(rows), stack.runner)
+            return results.predictions, stack.usage
+        finally:
+            await stack.aclose()
+
+    predictions, usage = asyncio.run(run())
+    assert usage.calls == 4 and usage.cache_hits == 0
+
+    # PEFT's prompt tuning, the same embeddings copied in, on a second copy of the model.
+    base = AutoModelForCausalLM.from_pretrained(
+        hf_module._converted_folder(hf.path), dtype=torch.float32
+    )
+    config = peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=6)
+    tuned = peft.get_peft_model(base, config).eval()
+    expected = []
+    with torch.no_grad():
+        tuned.prompt_encoder["default"].embedding.weight.copy_(values)
+        for row in rows:
+            ids = hf.tokenizer(f"{row} Answer:")["input_ids"]
+            best: tuple[float, str] | None = None
+            for label in labels:
+                label_ids = hf.tokenizer(f" {label}", add_special_tokens=False)["input_ids"]
+                logits = tuned(input_ids=torch.tensor([ids + label_ids])).logits[0]
+                logp = torch.log_softmax(logits, dim=-1)
+                score = sum(float(logp[6 + len(ids) - 1 + k, t]) for k, t in enumerate(label_ids))
+                best = max(best or (score, label), (score, label))
+            assert best is not None
+            expected.append(best[1])
+    assert predictions == expected
+
+    # The same request again is a cache hit, keyed by the soft prompt's digest.
+    again, usage = asyncio.run(run())
+    assert again == predictions and usage.cache_hits == 4 and usage.calls == 0
+
+
+def test_chat_requests_go_through_the_chat_template_after_the_soft_prompt() -> None:
+    hf = _tiny()
+    tensor = SoftTensor.from_values([[0.0] * hf.hidden_size])
+    soft = SoftPrompt(n_tokens=1, tensor=tensor)
+    program = Output(GenerateText(MetaPrompt([soft, "is it"]), system="be very"), parser="raw")
+    request = render_request(program)
+    # Without a template (Gemma 3 270M base), the messages' text as completion mode sends it;
+    # the soft prompt goes before it all, system message included, as PEFT puts it.
+    assert request_prompt(hf, request) == ("be very\n\nis it", tensor)
+    hf.tokenizer.chat_template = (
+        "{{ bos_token }}{% for m in messages %}{{ m.role }}: {{ m.content }} {% endfor %}"
+        "{% if add_generation_prompt %}answer:{% endif %}"
+    )
+    text, found = request_prompt(hf, request)
+    # The template's BOS is left to the tokenizer, which adds it once.
+    assert (text, found) == ("system: be very user: is it answer:", tensor)
+    assert hf.tokenizer(text)["input_ids"].count(hf.tokenizer.bos_token_id) == 1

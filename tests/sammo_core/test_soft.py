@@ -7,10 +7,12 @@ import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+from renderers import SECTION_FORMATS
 from sammo_core import (
     ConfigError,
     DataTable,
@@ -30,6 +32,7 @@ from sammo_core import (
     loads,
     render_prompt,
 )
+from sammo_core.loading import load_program
 from sammo_core.prompt_files import render_request
 from sammo_core.runners import LlamaCppRunner, OpenAIRunner, Runner, ScriptedRunner, cache_key
 from sammo_core.serialization import load, save, soft_folder
@@ -135,6 +138,7 @@ def test_save_writes_the_tensor_beside_the_json_and_load_reads_it_back(tmp_path:
     assert TENSOR.digest in text and '"data"' not in text  # referenced, not inlined
     loaded = load(path)
     assert loaded == program()
+    assert load_program(path).program == program()  # as `sammo-core run best.json` reads it
     assert content_hash(loaded) == content_hash(program())
     # Without the folder, the JSON alone says where its tensor is.
     with pytest.raises(SerializationError, match=r"stored beside the program file.*\.soft"):
@@ -201,3 +205,23 @@ def test_without_the_extra_the_error_names_it() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     line = "ConfigError soft prompts need the [soft] extra: pip install -e '.[soft]'"
     assert out.stdout.splitlines() == [line, line]
+
+
+@pytest.mark.parametrize("section_format", sorted(SECTION_FORMATS))
+def test_a_leading_soft_prompt_stays_ahead_of_the_text_in_every_section_format(
+    section_format: str,
+) -> None:
+    def make(soft: bool) -> Output:
+        children: list[Any] = [Section("Task", ["Is it blue?"]), InputData()]
+        if soft:
+            children.insert(0, SoftPrompt(n_tokens=2, tensor=TENSOR))
+        prompt = MetaPrompt(children, section_format=section_format)
+        return Output(GenerateText(prompt, mode="completion"), parser="raw")
+
+    rows = DataTable(["the sky", "the sea"])
+    recorders = [ScriptedRunner(default="yes", soft_prompts=True) for _ in range(2)]
+    for recorder, soft in zip(recorders, (False, True), strict=True):
+        compile(make(soft)).run_sync(rows, recorder)  # the planned path, row after row
+    mark = f"<soft-prompt n=2 sha={TENSOR.digest[:8]}>\n\n"
+    assert recorders[1].prompts == [mark + text for text in recorders[0].prompts]
+    assert all(r.soft_prompts == (TENSOR,) for r in recorders[1].requests)
