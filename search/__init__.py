@@ -3,7 +3,8 @@
 Every strategy takes a seed and a budget, selects on a validation split, reports the test split
 for the winners only, skips programs whose graphs hash equal to one already evaluated, writes a
 checkpoint after each step (``resume=True`` continues), keeps a trace, and returns the Pareto
-front when given several objectives.
+front when given several objectives. :class:`PromptTuning` is the gradient-based strategy: it
+trains a program's soft prompt on an in-process model (the ``[soft]`` extra).
 """
 
 from search.base import Progress, Search, SearchRun
@@ -13,8 +14,10 @@ from search.candidate import Candidate
 from search.enumerative import EnumerativeSearch
 from search.evolution import RegularizedEvolution
 from search.pareto import dominates, pareto_front, pick
+from search.prompt_tuning import PromptTuning, PromptTuningResult
 from search.random_search import RandomSearch
 from search.result import OperatorStats, SearchResult
+from search.soft_training import TrainConfig
 
 __all__ = [
     "BeamSearch",
@@ -22,12 +25,15 @@ __all__ = [
     "EnumerativeSearch",
     "OperatorStats",
     "Progress",
+    "PromptTuning",
+    "PromptTuningResult",
     "RandomSearch",
     "RegularizedEvolution",
     "Search",
     "SearchBudget",
     "SearchResult",
     "SearchRun",
+    "TrainConfig",
     "dominates",
     "pareto_front",
     "pick",

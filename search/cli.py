@@ -22,6 +22,7 @@ from sammo_core.cli_run import (
     load_program_from_args,
     table_console,
 )
+from search.cli_soft import add_prompt_tuning_arguments, prompt_tune, run_dir_adapter
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register_export", "register_optimize"]
 
-STRATEGIES = ("beam", "evolution", "enumerate", "random")
+STRATEGIES = ("beam", "evolution", "enumerate", "random", "prompt-tuning")
 
 
 def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,7 +77,8 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         choices=STRATEGIES,
         default="beam",
         help="beam (default), evolution (regularized evolution), enumerate (over pg.oneof "
-        "choices in the program) or random",
+        "choices in the program), random, or prompt-tuning (trains a soft prompt by gradient "
+        "descent on --model hf:gemma3; --budget counts steps; see the prompt tuning options)",
     )
     p.add_argument(
         "--operators",
@@ -90,7 +92,8 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         required=True,
         help="N candidates, or key=value pairs: candidates=40,calls=2000,tokens=...,usd=... "
         "(calls, tokens and usd hold for the task and proposer calls together, across "
-        "--resume; each call's worst case is reserved before it is sent)",
+        "--resume; each call's worst case is reserved before it is sent). With --strategy "
+        "prompt-tuning: N steps, or steps=N,seconds=S",
     )
     p.add_argument(
         "--max-tokens",
@@ -133,6 +136,7 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="start afresh in a RUN_DIR that holds an earlier run, replacing its files",
     )
     add_runner_arguments(p)
+    add_prompt_tuning_arguments(p)
     p.set_defaults(func=_optimize)
 
 
@@ -223,6 +227,8 @@ def _optimize(args: argparse.Namespace) -> int:
     from sammo_core.objectives import parse_objectives
     from sammo_core.runners.factory import build_runner_from_args, runner_stats
 
+    if args.strategy == "prompt-tuning":
+        return prompt_tune(args)
     console = Console(stderr=True)
     _check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
@@ -313,7 +319,7 @@ def _optimize(args: argparse.Namespace) -> int:
     return 0
 
 
-_RUN_FILES = ("run.json", "result.json", "checkpoint.json", "trace.jsonl")
+_RUN_FILES = ("run.json", "result.json", "checkpoint.json", "checkpoint.safetensors", "trace.jsonl")
 
 
 def _check_out_dir(out: Path, *, resume: bool, force: bool) -> None:
@@ -408,7 +414,7 @@ def _export(args: argparse.Namespace) -> int:
 
     from sammo_core.errors import ConfigError
     from sammo_core.export import build_manifest, write_export
-    from sammo_core.serialization import loads
+    from sammo_core.serialization import load
 
     run_dir: Path = args.run_dir
     result_file = run_dir / "result.json"
@@ -426,7 +432,7 @@ def _export(args: argparse.Namespace) -> int:
     program_file = run_dir / "programs" / f"{chosen['id']}.json"
     if not program_file.is_file():
         program_file = run_dir / "best_program.json"
-    program = loads(program_file.read_bytes())
+    program = load(program_file)  # with the soft prompt tensors saved beside it
     meta = _run_meta(run_dir)
     scores = dict(chosen.get("test_scores") or chosen["scores"])
     fields = meta.get("input_fields")
@@ -447,6 +453,12 @@ def _export(args: argparse.Namespace) -> int:
     for fmt in formats:
         prompt_path, manifest_path = write_export(program, out, fmt, manifest)
         print(f"wrote {prompt_path} and {manifest_path}")
+    adapter = run_dir_adapter(run_dir, out)
+    if adapter is not None:
+        print(
+            f"wrote the soft prompt as a PEFT adapter: {adapter} (load it with "
+            f"peft.PeftModel.from_pretrained(base_model, {str(adapter)!r}))"
+        )
     print(f"run it with: sammo-core run {out / 'program.json'} --data FILE --model MODEL")
     return 0
 

@@ -1,0 +1,212 @@
+"""``sammo-core optimize --strategy prompt-tuning``: train a program's soft prompt.
+
+The options of :mod:`search.cli`'s ``optimize`` hold (program, data and splits, ``--seed``,
+``--out``, ``--resume``, ``--force``); ``--model`` must name an in-process transformers model
+(``hf:gemma3``, ``hf:smollm2``, ``hf:PATH``) and ``--budget`` counts training steps
+(``70``, ``steps=70``) or seconds (``seconds=600``). A hard program gets a soft prompt
+prepended: give the ``best_program.json`` of a hard-prompt search for the hybrid.
+
+>>> parse_training_budget("70"), parse_training_budget("steps=50,seconds=120")
+((70, None), (50, 120.0))
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from sammo_core.errors import ConfigError
+
+__all__ = [
+    "add_prompt_tuning_arguments",
+    "parse_training_budget",
+    "prompt_tune",
+    "run_dir_adapter",
+]
+
+HF_PREFIX = "hf:"
+#: Outputs with at most this many distinct values are taken as the label set.
+MAX_LABELS = 20
+
+
+def add_prompt_tuning_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``--strategy prompt-tuning``."""
+    g = parser.add_argument_group(
+        "prompt tuning (--strategy prompt-tuning, with --model hf:gemma3)"
+    )
+    g.add_argument(
+        "--labels",
+        help="the closed label set, comma-separated (default: the distinct gold outputs, "
+        f"when there are at most {MAX_LABELS})",
+    )
+    g.add_argument(
+        "--soft-tokens",
+        type=int,
+        default=20,
+        help="virtual tokens of the soft prompt prepended to a hard program (default 20)",
+    )
+    g.add_argument(
+        "--soft-init",
+        help="text whose token embeddings start the soft prompt (default: the program's soft "
+        "prompt's init; none: random vocabulary embeddings drawn with --seed)",
+    )
+    g.add_argument("--lr", type=float, default=0.01, help="AdamW learning rate (default 0.01)")
+    g.add_argument("--batch-size", type=int, default=8, help="training rows per step (default 8)")
+    g.add_argument(
+        "--eval-every",
+        type=int,
+        default=10,
+        help="steps between validation scores and checkpoints (default 10)",
+    )
+    g.add_argument(
+        "--patience",
+        type=int,
+        help="stop after this many validation scores without a new best (default: never)",
+    )
+
+
+def parse_training_budget(text: str) -> tuple[int | None, float | None]:
+    """``N`` or ``steps=N``, ``seconds=S``, or both: the training budget of prompt tuning."""
+    steps: int | None = None
+    seconds: float | None = None
+    for part in text.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            key, value = "steps", key
+        try:
+            if key == "steps":
+                steps = int(value)
+            elif key == "seconds":
+                seconds = float(value)
+            else:
+                raise ValueError(key)
+        except ValueError:
+            raise ConfigError(
+                f"--budget {text!r}: prompt tuning counts steps or seconds, e.g. --budget 70, "
+                "--budget steps=70 or --budget seconds=600"
+            ) from None
+    return steps, seconds
+
+
+def _labels(args: argparse.Namespace, tables: list[Any]) -> list[str]:
+    if args.labels:
+        labels = [x.strip() for x in args.labels.split(",") if x.strip()]
+        if len(labels) < 2:
+            raise ConfigError(f"--labels {args.labels!r} needs at least two labels, e.g. yes,no")
+        return labels
+    seen = sorted({str(o).strip() for t in tables for o in t.outputs if o is not None})
+    if not 2 <= len(seen) <= MAX_LABELS:
+        raise ConfigError(
+            f"the data has {len(seen)} distinct gold outputs, not a closed label set of 2 to "
+            f"{MAX_LABELS}: prompt tuning classifies; pass --labels a,b,... naming the labels"
+        )
+    return seen
+
+
+def prompt_tune(args: argparse.Namespace) -> int:
+    """Run ``optimize --strategy prompt-tuning`` (``args`` as ``optimize`` parsed them)."""
+    import orjson
+    from rich.console import Console
+
+    from sammo_core.cli_run import load_program_from_args
+    from sammo_core.runners.hf import load_hf_model
+    from search.cli import _check_out_dir, _splits
+    from search.prompt_tuning import PromptTuning
+    from search.soft_training import TrainConfig
+
+    console = Console(stderr=True)
+    if not args.model.startswith(HF_PREFIX):
+        raise ConfigError(
+            f"--strategy prompt-tuning trains in-process and needs a transformers model: "
+            f"--model hf:gemma3 (or hf:smollm2, hf:PATH); got --model {args.model}"
+        )
+    steps, seconds = parse_training_budget(args.budget)
+    config = TrainConfig(
+        steps=steps,
+        seconds=seconds,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eval_every=args.eval_every,
+        patience=args.patience,
+        seed=args.seed,
+    )
+    _check_out_dir(args.out, resume=args.resume, force=args.force)
+    loaded = load_program_from_args(args)
+    train, val, test = _splits(args, loaded)
+    labels = _labels(args, [train, val, test])
+    spec = args.model[len(HF_PREFIX) :]
+    console.print(f"loading {args.model} ...")
+    hf = load_hf_model(spec)  # before anything is written: a bad --model leaves no run behind
+    strategy = PromptTuning(
+        hf, labels, n_tokens=args.soft_tokens, init=args.soft_init, config=config
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "model": args.model,
+        "program": str(args.program),
+        "data": str(args.data),
+        "data_hash": {
+            "train": train.content_hash(),
+            "val": val.content_hash(),
+            "test": test.content_hash(),
+        },
+        "strategy": args.strategy,
+        "budget": args.budget,
+        "seed": args.seed,
+        "objective": "accuracy",
+        "labels": labels,
+        "input_field": args.input_field or loaded.input_field,
+        "output_field": args.output_field or loaded.output_field,
+        "input_fields": None if loaded.input_fields is None else list(loaded.input_fields),
+    }
+    (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+    console.print(
+        f"[bold]PromptTuning[/] on {args.model}: train {len(train)}, val {len(val)}, test "
+        f"{len(test)} rows; labels {labels}; {config.describe()}"
+    )
+    started = time.perf_counter()
+
+    def show(record: dict[str, Any]) -> None:
+        loss = "" if record["loss"] is None else f", loss {record['loss']:.4f}"
+        console.print(
+            f"  step {record['step']}{loss}, val accuracy {record['val']:.3f} "
+            f"({record['seconds']:.0f} s)"
+        )
+
+    result = strategy.run(
+        loaded.program,
+        train=train,
+        val=val,
+        test=test,
+        out_dir=args.out,
+        resume=args.resume,
+        on_eval=show,
+    )
+    print(result.report(), end="")
+    console.print(
+        f"{time.perf_counter() - started:.1f} s; run written to {args.out} (export the program "
+        f"and a PEFT adapter with: sammo-core export {args.out})"
+    )
+    return 0
+
+
+def run_dir_adapter(run_dir: Path, out: Path) -> Path | None:
+    """Write the PEFT adapter of a prompt-tuning run into ``out/adapter``; ``None`` for other
+    runs (no ``soft_prompt.safetensors`` in ``run_dir``)."""
+    import json
+
+    from search.peft_export import write_peft_adapter
+    from search.prompt_tuning import SOFT_TENSOR_FILE
+
+    tensor_file = run_dir / SOFT_TENSOR_FILE
+    if not tensor_file.is_file():
+        return None
+    from safetensors.torch import load_file
+
+    meta_file = run_dir / "run.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    model = str(meta.get("model", "unknown")).removeprefix(HF_PREFIX)
+    tensor = load_file(str(tensor_file))["soft_prompt"]
+    return write_peft_adapter(tensor, out / "adapter", base_model=model)

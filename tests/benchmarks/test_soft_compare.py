@@ -1,0 +1,78 @@
+"""``python -m benchmarks.soft_compare`` end to end at its smallest, on a tiny random Gemma 3
+saved as a model folder (no download): four programs per task on the same test rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks.datasets import resolve_data_dir
+from sammo_core.errors import ConfigError
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """A tiny model runs ten times faster on one thread than on a busy machine's several."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def data_dir() -> Path:
+    try:
+        return resolve_data_dir(None)
+    except ConfigError:
+        pytest.skip("no benchmark data (sammo-core data fetch all)")
+
+
+def test_one_task_gives_four_programs_on_the_same_test_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.soft_compare import main
+    from sammo_core.testing.tiny_hf import tiny_hf_model
+
+    hf = tiny_hf_model(0)
+    model = tmp_path / "tiny"
+    hf.model.save_pretrained(model)
+    hf.tokenizer.save_pretrained(model)
+    out = tmp_path / "out"
+    code = main([
+        "--tasks", "implicatures", "--model", str(model), "--data-dir", str(data_dir()),
+        "--train-rows", "6", "--val-rows", "3", "--test-rows", "5", "--candidates", "2",
+        "--steps", "2", "--eval-every", "1", "--soft-tokens", "2", "--out", str(out),
+    ])  # fmt: skip
+    assert code == 0
+    rows = json.loads((out / "soft_compare.json").read_text())["rows"]
+    assert [r["program"] for r in rows] == ["zero-shot", "hard", "soft", "hybrid"]
+    assert {r["test"]["n"] for r in rows} == {5}
+    assert [r["steps"] for r in rows][2:] == [2, 2]
+    table = (out / "soft_compare.md").read_text()
+    assert "| implicatures | hybrid |" in table
+    for run in ("hard", "soft", "hybrid"):
+        assert (out / "implicatures" / run / "result.json").is_file()
+    assert "| implicatures | soft |" in capsys.readouterr().out
+
+
+def test_an_unknown_task_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.soft_compare import main
+    from sammo_core.testing.tiny_hf import tiny_hf_model
+
+    hf = tiny_hf_model(0)
+    hf.model.save_pretrained(tmp_path / "tiny")
+    hf.tokenizer.save_pretrained(tmp_path / "tiny")
+    args = ["--tasks", "no_such_task", "--model", str(tmp_path / "tiny"), "--out", str(tmp_path)]
+    assert main([*args, "--data-dir", str(data_dir())]) == 2
+    assert "no_such_task" in capsys.readouterr().err
