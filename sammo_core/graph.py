@@ -342,6 +342,10 @@ class FunctionGraph:
                 done_rows = _failed_rows(batch, prompt, ctx.results, f"{exc}")
             else:
                 predictions = parse_output(parser, result.text, len(batch), input_format)
+                if len(batch) == 1 and predictions[0] is None and result.text in request.labels:
+                    # A runner that ranks the labels answers with the label itself, in no
+                    # data format's wrapping (JSON, XML): it is the answer.
+                    predictions = [result.text]
                 done_rows = _rows_for(batch, prompt, result, ctx.results, predictions)
             done += len(batch)
             if on_rows is not None:

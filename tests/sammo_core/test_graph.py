@@ -260,3 +260,25 @@ def test_a_run_takes_rows_from_the_data_as_calls_need_them() -> None:
     assert [r.index for r in results] == list(range(50)) and len(seen_at_call) == 25
     assert seen_at_call[0] <= 3 * 2  # before: all 50 rows were read before the first call
     assert taken == list(range(50))
+
+
+def test_a_ranked_label_is_the_answer_in_every_data_format() -> None:
+    """A rank-classifying runner (``--model hf:gemma3``) replies with the bare label: under the
+    JSON or XML data format that reply is the answer when the call lists its labels, and stays
+    unparsable when it does not."""
+    from sammo_core import DataTable, GenerateText, InputData, MetaPrompt, Output, ScriptedRunner
+    from sammo_core.graph import compile as compile_program
+
+    data = DataTable(["Is it wet?", "Is it dry?"], ["yes", "no"])
+    for data_format in ("json", "xml", "plain"):
+        predictions = {}
+        for labels in ([], ["yes", "no"]):
+            program = Output(
+                GenerateText(MetaPrompt([InputData()], data_format=data_format), labels=labels)
+            )
+            runner = ScriptedRunner(rules={"wet": "yes", "dry": "no"})
+            rows = compile_program(program).run_sync(data, runner)
+            predictions[bool(labels)] = [row.prediction for row in rows]
+        assert predictions[True] == ["yes", "no"], data_format
+        if data_format != "plain":
+            assert predictions[False] == [None, None], data_format
