@@ -203,7 +203,7 @@ def init_tensor(hf: HFModel, n_tokens: int, text: str, seed: int) -> torch.Tenso
         ids = torch.randint(0, int(embed.weight.shape[0]), (n_tokens,), generator=g).tolist()
     ids = (ids * (n_tokens // len(ids) + 1))[:n_tokens]
     with torch.no_grad():
-        return embed(torch.tensor([ids]))[0].detach().float().clone()  # type: ignore[no-any-return]
+        return embed(torch.tensor([ids]))[0].detach().float().clone()  # type: ignore[no-any-return,unused-ignore]
 
 
 # -- the strategy --------------------------------------------------------------------------

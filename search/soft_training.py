@@ -334,7 +334,7 @@ class _Loop:
             rows = batch_rows(config.seed, state.step + 1, n_rows, config.batch_size)
             self.optimizer.zero_grad(set_to_none=True)
             value = loss(self.param, rows)
-            value.backward()  # type: ignore[no-untyped-call]
+            value.backward()  # type: ignore[no-untyped-call,unused-ignore]
             self.optimizer.step()
             state.step += 1
             self.losses.append(float(value.detach()))
