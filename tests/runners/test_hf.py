@@ -65,7 +65,7 @@ def _tiny(seed: int = 0) -> HFModel:
 
 def _naive(hf: HFModel, text: str, label: str, soft: object = None) -> float:
     """The label's log-likelihood from one full forward pass of the model over text + label."""
-    import torch
+    torch = pytest.importorskip("torch")
 
     ids = hf.tokenizer(text)["input_ids"]
     label_ids = hf.tokenizer(label, add_special_tokens=False)["input_ids"]
@@ -89,7 +89,7 @@ LABELS = ["yes", "no", "very red", "not the sky"]  # single- and multi-token lab
 
 
 def test_label_logprobs_are_the_models_label_likelihoods_in_any_batching() -> None:
-    import torch
+    torch = pytest.importorskip("torch")
 
     hf = _tiny()
     with torch.no_grad():
@@ -104,7 +104,7 @@ def test_label_logprobs_are_the_models_label_likelihoods_in_any_batching() -> No
 # peft reads a property transformers 5 deprecated; not ours to fix.
 @pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
 def test_a_soft_prompt_goes_before_bos_and_predicts_as_peft_does() -> None:
-    import torch
+    torch = pytest.importorskip("torch")
 
     peft = pytest.importorskip("peft")
     hf = _tiny()
@@ -135,7 +135,7 @@ def test_a_soft_prompt_goes_before_bos_and_predicts_as_peft_does() -> None:
 
 
 def test_scores_carry_gradients_to_the_soft_prompt() -> None:
-    import torch
+    torch = pytest.importorskip("torch")
 
     hf = _tiny()
     soft = torch.zeros(2, hf.hidden_size, requires_grad=True)
@@ -147,7 +147,7 @@ def test_scores_carry_gradients_to_the_soft_prompt() -> None:
 
 
 def test_bad_labels_and_soft_shapes_are_refused_by_name() -> None:
-    import torch
+    torch = pytest.importorskip("torch")
 
     hf = _tiny()
     with pytest.raises(ConfigError, match="at least one label"):
@@ -170,7 +170,7 @@ def _soft_program(tensor: SoftTensor, labels: list[str]) -> Output:
 def test_the_runner_answers_by_label_likelihood_with_the_soft_prompt_first(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import torch
+    torch = pytest.importorskip("torch")
 
     hf = _tiny()
     monkeypatch.setitem(hf_module._MODELS, "tiny", hf)  # build_runner("hf:tiny") finds it
@@ -229,7 +229,7 @@ def test_the_runner_generates_greedily_up_to_a_stop_or_max_tokens() -> None:
     request = LLMRequest.from_prompt(prompt, mode="completion", max_tokens=4)
     result = runner.generate_sync(request)
     # Greedy: each token is the model's most likely next one.
-    import torch
+    torch = pytest.importorskip("torch")
 
     ids = hf.tokenizer(prompt)["input_ids"]
     with torch.no_grad():
@@ -251,7 +251,7 @@ def test_an_unknown_hf_model_names_the_choices() -> None:
 
 
 def test_a_converted_model_folder_loads_the_same_model(tmp_path: Path) -> None:
-    import torch
+    torch = pytest.importorskip("torch")
 
     hf = _tiny()
     folder = tmp_path / "converted"
@@ -279,7 +279,7 @@ def gemma3() -> HFModel:
 
 @pytest.mark.slow
 def test_gemma3_ranks_labels_by_likelihood(gemma3: HFModel) -> None:
-    import torch
+    torch = pytest.importorskip("torch")
 
     hf = gemma3
     assert load_hf_model("gemma3") is hf  # cached per process
@@ -305,7 +305,8 @@ def test_gemma3_with_a_soft_prompt_predicts_as_peft_and_caches_by_digest(
     gemma3: HFModel, tmp_path: Path
 ) -> None:
     import peft
-    import torch
+
+    torch = pytest.importorskip("torch")
     from transformers import AutoModelForCausalLM
 
     hf = gemma3
