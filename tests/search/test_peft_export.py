@@ -4,7 +4,6 @@ what the soft prompt predicted (a tiny random Gemma 3 built in-process, no downl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,7 @@ transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """A tiny model runs ten times faster on one thread than on a busy machine's several."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_gemma() -> Any:

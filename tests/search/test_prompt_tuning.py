@@ -5,7 +5,6 @@ exported PEFT adapter predicts what the tuned program predicts."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,11 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """A tiny model runs ten times faster on one thread than on a busy machine's several."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 # peft reads a property transformers 5 deprecated; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 LABELS = ("no", "yes")
 COLOURS = ("blue", "green", "red")
