@@ -74,6 +74,7 @@ __all__ = [
     "call_parameters",
     "export_program",
     "program_template",
+    "soft_prompt_entry",
     "write_export",
 ]
 
@@ -291,6 +292,10 @@ class Manifest:
     scores it the same way. ``call`` holds the parameters of the program's LLM call that a
     template file cannot show (:func:`call_parameters`): a ``completion``-mode prompt must go to
     a completions endpoint as raw text, cut at its ``stop`` sequences, not into a chat template.
+    ``soft_prompt`` describes the program's learned :class:`~sammo_core.soft.SoftPrompt`
+    (:func:`soft_prompt_entry`): its size, init text, the sha256 of its tensor, and ``adapter``,
+    the folder beside the manifest that holds it as a PEFT prompt-tuning adapter (``None`` when
+    the export wrote none); only a runner that takes input embeddings can run such a program.
 
     >>> m = Manifest(program_hash="ab12", model="gpt-4o-mini", created="2024-05-01T12:00:00+00:00")
     >>> Manifest.from_dict(m.to_dict()) == m
@@ -309,6 +314,7 @@ class Manifest:
     output_field: str | None = None
     input_fields: tuple[str, ...] | None = None
     call: Mapping[str, Any] | None = None
+    soft_prompt: Mapping[str, Any] | None = None
     sammo_core_version: str = dataclasses.field(default_factory=_version)
     format_version: int = MANIFEST_VERSION
 
@@ -354,6 +360,15 @@ class Manifest:
                     f"manifest call must map some of {', '.join(_CALL_KEYS)}; got {self.call!r}"
                 )
             object.__setattr__(self, "call", MappingProxyType(dict(self.call)))
+        if self.soft_prompt is not None:
+            if not isinstance(self.soft_prompt, Mapping) or set(self.soft_prompt) != set(
+                _SOFT_KEYS
+            ):
+                raise ConfigError(
+                    f"manifest soft_prompt must map exactly {', '.join(_SOFT_KEYS)}; got "
+                    f"{self.soft_prompt!r}"
+                )
+            object.__setattr__(self, "soft_prompt", MappingProxyType(dict(self.soft_prompt)))
         if self.export_format is not None and self.export_format not in EXPORT_FORMATS:
             raise ConfigError(
                 f"unknown export format {self.export_format!r}; use one of: "
@@ -379,6 +394,7 @@ class Manifest:
             "output_field": self.output_field,
             "input_fields": None if self.input_fields is None else list(self.input_fields),
             "call": None if self.call is None else dict(self.call),
+            "soft_prompt": None if self.soft_prompt is None else dict(self.soft_prompt),
         }
 
     @classmethod
@@ -442,6 +458,42 @@ def _budget(budget: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _CALL_KEYS = ("mode", "stop", "temperature", "max_tokens", "seed")
+_SOFT_KEYS = ("n_tokens", "init", "sha256", "adapter")
+
+
+def soft_prompt_entry(program: Output, adapter: str | None = None) -> dict[str, Any] | None:
+    """The manifest's description of the program's soft prompt; ``None`` without one.
+
+    ``adapter`` names the folder (relative to the manifest) where the export wrote the soft
+    prompt as a PEFT adapter. A soft prompt that was never trained has no tensor to export.
+
+    >>> from sammo_core import GenerateText, MetaPrompt, Output
+    >>> from sammo_core.soft import SoftPrompt, SoftTensor
+    >>> soft = SoftPrompt(n_tokens=2, init="Is it?", tensor=SoftTensor.from_values([[1.0], [2.0]]))
+    >>> entry = soft_prompt_entry(Output(GenerateText(MetaPrompt([soft, "Q:"]))), "adapter")
+    >>> entry["n_tokens"], entry["init"], entry["adapter"], len(entry["sha256"])
+    (2, 'Is it?', 'adapter', 64)
+    >>> soft_prompt_entry(Output(GenerateText(MetaPrompt(["Q:"])))) is None
+    True
+    """
+    from sammo_core.soft import SoftPrompt
+
+    found = [m.node for m in find(program, "SoftPrompt")]
+    if not found:
+        return None
+    soft = found[0]
+    assert isinstance(soft, SoftPrompt)
+    if soft.tensor is None:
+        raise ConfigError(
+            "the program holds an untrained SoftPrompt: train it first (sammo-core optimize "
+            "--strategy prompt-tuning) or remove it before exporting"
+        )
+    return {
+        "n_tokens": soft.n_tokens,
+        "init": soft.init,
+        "sha256": soft.tensor.digest,
+        "adapter": adapter,
+    }
 
 
 def call_parameters(program: Output) -> dict[str, Any] | None:
@@ -479,13 +531,15 @@ def build_manifest(
     input_field: str | None = None,
     output_field: str | None = None,
     input_fields: Sequence[str] | None = None,
+    adapter: str | None = None,
 ) -> dict[str, Any]:
     """The manifest of ``program`` as JSON-ready data (see :class:`Manifest`).
 
     ``created`` defaults to now; it must be timezone-aware and is written in UTC. The program
     hash is ``compile(program).hash``; the version is the installed sammo-core's (``unknown``
     when not installed). ``objective`` and the field names say how to score and read data for
-    the program (see :class:`Manifest`).
+    the program (see :class:`Manifest`); ``adapter`` names the folder where a soft prompt was
+    exported as a PEFT adapter (:func:`soft_prompt_entry`).
 
     >>> from datetime import datetime, timezone
     >>> from sammo_core import GenerateText, MetaPrompt, Output
@@ -516,6 +570,7 @@ def build_manifest(
         output_field=output_field,
         input_fields=None if input_fields is None else tuple(input_fields),
         call=call_parameters(program),
+        soft_prompt=soft_prompt_entry(program, adapter),
     ).to_dict()
 
 

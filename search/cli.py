@@ -22,7 +22,7 @@ from sammo_core.cli_run import (
     load_program_from_args,
     table_console,
 )
-from search.cli_soft import add_prompt_tuning_arguments, prompt_tune, run_dir_adapter
+from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -436,6 +436,9 @@ def _export(args: argparse.Namespace) -> int:
     meta = _run_meta(run_dir)
     scores = dict(chosen.get("test_scores") or chosen["scores"])
     fields = meta.get("input_fields")
+    out = args.out or run_dir / "export"
+    # The adapter first: the manifest names it only once it is written.
+    adapter = program_adapter(program, out, str(meta.get("model", "unknown")))
     manifest = build_manifest(
         program,
         model=str(meta.get("model", "unknown")),
@@ -447,13 +450,12 @@ def _export(args: argparse.Namespace) -> int:
         input_field=meta.get("input_field"),
         output_field=meta.get("output_field"),
         input_fields=None if fields is None else tuple(fields),
+        adapter=None if adapter is None else ADAPTER_DIR,
     )
-    out = args.out or run_dir / "export"
     formats = [args.format] if args.format == "json" else [args.format, "json"]
     for fmt in formats:
         prompt_path, manifest_path = write_export(program, out, fmt, manifest)
         print(f"wrote {prompt_path} and {manifest_path}")
-    adapter = run_dir_adapter(run_dir, out)
     if adapter is not None:
         print(
             f"wrote the soft prompt as a PEFT adapter: {adapter} (load it with "

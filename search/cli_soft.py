@@ -20,13 +20,16 @@ from typing import Any
 from sammo_core.errors import ConfigError
 
 __all__ = [
+    "ADAPTER_DIR",
     "add_prompt_tuning_arguments",
     "parse_training_budget",
+    "program_adapter",
     "prompt_tune",
-    "run_dir_adapter",
 ]
 
 HF_PREFIX = "hf:"
+#: The folder of an export that holds the soft prompt as a PEFT adapter.
+ADAPTER_DIR = "adapter"
 #: Outputs with at most this many distinct values are taken as the label set.
 MAX_LABELS = 20
 
@@ -192,21 +195,24 @@ def prompt_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_dir_adapter(run_dir: Path, out: Path) -> Path | None:
-    """Write the PEFT adapter of a prompt-tuning run into ``out/adapter``; ``None`` for other
-    runs (no ``soft_prompt.safetensors`` in ``run_dir``)."""
-    import json
+def program_adapter(program: Any, out: Path, model: str) -> Path | None:
+    """Write the program's trained soft prompt as a PEFT adapter into ``out/adapter``;
+    ``None`` when the program holds no soft prompt. ``model`` is the run's ``--model``."""
+    from sammo_core.selectors import find
+    from sammo_core.soft import SoftPrompt, require_soft
 
-    from search.peft_export import write_peft_adapter
-    from search.prompt_tuning import SOFT_TENSOR_FILE
-
-    tensor_file = run_dir / SOFT_TENSOR_FILE
-    if not tensor_file.is_file():
+    found = [m.node for m in find(program, "SoftPrompt")]
+    if not found:
         return None
-    from safetensors.torch import load_file
+    soft = found[0]
+    assert isinstance(soft, SoftPrompt)
+    if soft.tensor is None:
+        raise ConfigError(
+            "the program holds an untrained SoftPrompt: train it first (sammo-core optimize "
+            "--strategy prompt-tuning) or remove it before exporting"
+        )
+    require_soft()
+    from search.peft_export import write_peft_adapter
 
-    meta_file = run_dir / "run.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    model = str(meta.get("model", "unknown")).removeprefix(HF_PREFIX)
-    tensor = load_file(str(tensor_file))["soft_prompt"]
-    return write_peft_adapter(tensor, out / "adapter", base_model=model)
+    base = model.removeprefix(HF_PREFIX)
+    return write_peft_adapter(soft.tensor.to_torch().float(), out / ADAPTER_DIR, base_model=base)

@@ -169,6 +169,15 @@ def test_cli_optimize_then_export_writes_an_adapter_peft_loads(tmp_path: Path) -
     adapter = run / "export" / "adapter"
     assert (adapter / "adapter_model.safetensors").is_file()
     assert (run / "export" / "program.json").is_file()
+    # The manifest names the adapter folder and the tensor it holds.
+    manifest = json.loads((run / "export" / "manifest-json.json").read_text())
+    from sammo_core.selectors import find_one
+    from sammo_core.serialization import load
+
+    exported = find_one(load(run / "export" / "program.json"), "SoftPrompt").node
+    assert manifest["soft_prompt"] == {
+        "n_tokens": 3, "init": "", "sha256": exported.tensor.digest, "adapter": "adapter"
+    }  # fmt: skip
 
     from search.peft_export import read_peft_adapter
 
