@@ -334,3 +334,53 @@ def test_with_retries_does_not_retry_other_errors() -> None:
 def test_scripted_prompt_counts_match_estimate() -> None:
     request = LLMRequest.from_prompt("Hello, world!", system="Be brief.")
     assert estimate_tokens(request) == count_tokens(request.prompt_text) + 256
+
+
+def test_idle_calls_fill_every_free_slot_and_yield_to_waiting_calls() -> None:
+    # Idle calls (a report that can wait) take what others leave: all free slots at once, but
+    # never a slot that a normal call waits for.
+    limiter = Limiter(max_concurrency=3)
+    order: list[str] = []
+    peak = 0
+
+    async def call(name: str, idle: bool, seconds: float = 0.01) -> None:
+        nonlocal peak
+        async with limiter.slot(idle=idle):
+            order.append(name)
+            peak = max(peak, limiter.stats.in_flight)
+            await asyncio.sleep(seconds)
+
+    async def main() -> None:
+        idle = [asyncio.create_task(call(f"i{k}", True)) for k in range(6)]
+        await asyncio.sleep(0.005)  # idle calls hold all 3 slots; 3 more wait
+        normal = [asyncio.create_task(call(f"n{k}", False)) for k in range(3)]
+        await asyncio.gather(*idle, *normal)
+
+    asyncio.run(main())
+    assert order[:3] == ["i0", "i1", "i2"] and peak == 3
+    # Once the first idle calls end, the waiting normal calls go before the other idle ones.
+    assert order[3:6] == ["n0", "n1", "n2"]
+    assert sorted(order[6:]) == ["i3", "i4", "i5"]
+
+
+def test_a_cancelled_waiting_call_hands_its_slot_to_idle_calls() -> None:
+    limiter = Limiter(max_concurrency=1)
+
+    async def main() -> list[str]:
+        sent: list[str] = []
+
+        async def call(name: str, idle: bool) -> None:
+            async with limiter.slot(idle=idle):
+                sent.append(name)
+                await asyncio.sleep(0.01)
+
+        first = asyncio.create_task(call("first", False))
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(call("cancelled", False))
+        idle = asyncio.create_task(call("idle", True))
+        await asyncio.sleep(0.002)
+        waiting.cancel()
+        await asyncio.wait_for(asyncio.gather(first, idle), timeout=1)
+        return sent
+
+    assert asyncio.run(main()) == ["first", "idle"]
