@@ -705,6 +705,7 @@ class Search(abc.ABC):
                     checkpoint()
                 if report is not None:  # after the start's validation scores, wanted first
                     report.start_early(program, evaluator.limiter)
+                    await asyncio.sleep(_LAUNCH_S)  # its calls go out before a proposal
                 await self._steps(run, checkpoint)
             except BudgetExceededError as exc:
                 if not run.candidates:

@@ -264,3 +264,20 @@ def test_idle_calls_wait_for_the_search_calls_that_wait() -> None:
     # between candidates (while the next is proposed), never in the middle of one.
     assert sum(len(run) for run in val_runs) == evaluated
     assert all(len(run) % len(VAL) == 0 for run in val_runs)
+
+
+def test_the_starts_test_calls_go_out_before_the_first_proposal() -> None:
+    # A proposal holds the event loop while it computes: the start's test calls wait for no
+    # proposal, so they fill the slots the first step leaves idle while it proposes.
+    model = BySplit(synthetic_model(), latency=0.003)
+
+    class Noting(DropSection):
+        async def mutate(self, program: Any, rng: Any, n: int = 1, context: Any = None) -> Any:
+            model.log.append("propose")
+            return await super().mutate(program, rng, n, context)
+
+    search = BeamSearch(
+        Noting(), width=1, depth=1, mutations_per_parent=1, budget=SearchBudget(candidates=2)
+    )
+    asyncio.run(search.run(start_program(), val=VAL, runner=model, test=items(4, start=900)))
+    assert "test" in model.log[: model.log.index("propose")]
