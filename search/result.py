@@ -89,10 +89,11 @@ class FinalReport:
     :meth:`start_early` scores a program known before the search ends (its start) while the
     search runs, in the slots of the search's concurrency limit that its own calls leave idle:
     between steps, while the next children are proposed, and while a step's last calls are
-    out. A search call then waits at most for test calls already sent,
-    never behind a queue of them, and the report at the end has fewer calls left to make. The
-    scores are the same as those of an evaluation at the end; a search that fails, or is
-    cancelled, stops the early one.
+    out. A search call then waits at most for test calls already sent, never behind a queue
+    of them, and the report at the end has fewer calls left to make. The scores are the same
+    as those of an evaluation at the end; a search that fails, or is cancelled, stops the
+    early one (its calls so far are spent, not counted in a usage: a resumed run scores the
+    start again).
 
     >>> from sammo_core.objectives import Accuracy
     >>> from sammo_core.testing.synthetic import items, start_program, synthetic_model
