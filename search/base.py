@@ -35,7 +35,7 @@ from search.candidate import Candidate, fitness
 from search.charging import Tab, TabLedger, charging
 from search.evaluator import Evaluation, Evaluator
 from search.pareto import pareto_front
-from search.result import FinalReport, SearchResult
+from search.result import SearchResult
 
 __all__ = ["Batch", "Progress", "Search", "SearchRun", "default_max_tokens", "gather_all"]
 
@@ -691,60 +691,34 @@ class Search(abc.ABC):
                 )
                 _write_atomic(out / "trace.jsonl", trace)
 
-        report = None if test is None else self._report(test, runner, evaluator)
         try:
-            try:
-                if state is not None:
-                    run.load_state_dict(state)
-                else:
-                    mutation = Mutation(program, "the starting program", "start")
-                    start = await run.add(mutation, None)
-                    if start is None:  # pragma: no cover - the first add always evaluates
-                        raise ConfigError("the starting program could not be evaluated")
-                    await self.initial_population(run, start)
-                    checkpoint()
-                if report is not None:  # after the start's validation scores, wanted first
-                    report.start_early(program, evaluator.limiter)
-                    await asyncio.sleep(_LAUNCH_S)  # its calls go out before a proposal
-                await self._steps(run, checkpoint)
-            except BudgetExceededError as exc:
-                if not run.candidates:
-                    used = ledger.usage
-                    raise BudgetExceededError(_start_needs(program, val, used, exc)) from exc
-                run.stopped = f"budget: {exc}".split(";")[0]
-                checkpoint()
-            finally:
-                if journal is not None:
-                    journal.close()
-            seconds = time.perf_counter() - started
-            return await SearchResult.build(
-                run, test=test, runner=runner, seconds=seconds, out=out, report=report
-            )
-        finally:  # a search that failed stops the report it started early
-            if report is not None:
-                await report.aclose()
-
-    async def _steps(self, run: SearchRun, checkpoint: Callable[[], None]) -> None:
-        """Step until the strategy, its step limit or the candidates budget says stop."""
-        limit = self.max_steps()
-        while run.stopped is None:
-            if limit is not None and run.step >= limit:
-                run.stopped = f"{self.step_limit_name} ({limit})"
-            elif not run.budget_left():
-                run.stopped = "candidates budget"
+            if state is not None:
+                run.load_state_dict(state)
             else:
-                run.step += 1
-                if not await self.step(run):
-                    run.stopped = run.stopped or "search space exhausted"
+                start = await run.add(Mutation(program, "the starting program", "start"), None)
+                if start is None:  # pragma: no cover - the first add always evaluates
+                    raise ConfigError("the starting program could not be evaluated")
+                await self.initial_population(run, start)
+                checkpoint()
+            limit = self.max_steps()
+            while run.stopped is None:
+                if limit is not None and run.step >= limit:
+                    run.stopped = f"{self.step_limit_name} ({limit})"
+                elif not run.budget_left():
+                    run.stopped = "candidates budget"
+                else:
+                    run.step += 1
+                    if not await self.step(run):
+                        run.stopped = run.stopped or "search space exhausted"
+                checkpoint()
+        except BudgetExceededError as exc:
+            if not run.candidates:
+                raise BudgetExceededError(_start_needs(program, val, ledger.usage, exc)) from exc
+            run.stopped = f"budget: {exc}".split(";")[0]
             checkpoint()
-
-    def _report(self, test: DataTable, runner: Runner, evaluator: Evaluator) -> FinalReport:
-        """The final test report. The start's scores in it are due at the end, but made
-        meanwhile, in the slots the search's own calls leave idle (see FinalReport)."""
-        return FinalReport(
-            test,
-            runner,
-            self.objectives,
-            self.max_concurrency,
-            max_tokens_per_input=evaluator.max_tokens_per_input,
+        finally:
+            if journal is not None:
+                journal.close()
+        return await SearchResult.build(
+            run, test=test, runner=runner, seconds=time.perf_counter() - started, out=out
         )

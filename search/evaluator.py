@@ -13,7 +13,7 @@ from sammo_core.objectives import Objective, Score, evaluate
 from sammo_core.results import ResultTable
 from sammo_core.runners.accounting import CompletionCap
 from sammo_core.runners.base import Runner
-from sammo_core.runners.throttle import Limiter, ThrottledRunner, ThrottleStats
+from sammo_core.runners.throttle import ThrottledRunner, ThrottleStats
 
 __all__ = ["Evaluation", "Evaluator"]
 
@@ -77,11 +77,6 @@ class Evaluator:
     def stats(self) -> ThrottleStats:
         """Calls sent through the shared limit, and the most that were in flight at once."""
         return self._limited.stats
-
-    @property
-    def limiter(self) -> Limiter:
-        """The one limit on this evaluator's calls in flight."""
-        return self._limited.limiter
 
     async def evaluate(self, program: Output, graph: FunctionGraph | None = None) -> Evaluation:
         """Score ``program``; pass its compiled ``graph`` if the caller has it already."""

@@ -11,7 +11,6 @@ the budget), ``test_usage`` for the final test-split report (outside the search 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime
 from collections.abc import Mapping, Sequence
@@ -20,22 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sammo_core.components import Output
 from sammo_core.data import DataTable
-from sammo_core.graph import compile
 from sammo_core.objectives import Objective, Score
 from sammo_core.runners.accounting import AccountingRunner, Usage
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
-from sammo_core.runners.throttle import Limiter
+from sammo_core.runners.base import Runner
 from sammo_core.serialization import dumps
 from search.candidate import Candidate, unattributed
-from search.evaluator import Evaluation, Evaluator
+from search.evaluator import Evaluator
 from search.pareto import pareto_front, pick
 
 if TYPE_CHECKING:
     from search.base import SearchRun
 
-__all__ = ["FinalReport", "OperatorStats", "SearchResult"]
+__all__ = ["OperatorStats", "SearchResult"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,105 +59,6 @@ def operator_stats(candidates: Sequence[Candidate], objective: Objective) -> lis
         t[0] += 1
         t[1] += int(sign * (c.score(objective.name) - parent.score(objective.name)) > 0)
     return [OperatorStats(op, tries, wins) for op, (tries, wins) in sorted(tally.items())]
-
-
-class _IdleSlots(Runner):
-    """Calls through ``inner`` that wait for slots ``limiter``'s own callers leave idle (see
-    :meth:`~sammo_core.runners.throttle.Limiter.acquire`); with ``limiter`` set to ``None``,
-    straight through."""
-
-    def __init__(self, inner: Runner, limiter: Limiter | None) -> None:
-        self.inner = inner
-        self.model = inner.model
-        self.limiter = limiter
-
-    async def generate(self, request: LLMRequest) -> LLMResult:
-        limiter = self.limiter
-        if limiter is None:
-            return await self.inner.generate(request)
-        async with limiter.slot(idle=True):
-            return await self.inner.generate(request)
-
-
-class FinalReport:
-    """The final report on the test split: outside the search budget, but counted (``usage``).
-
-    :meth:`start_early` scores a program known before the search ends (its start) while the
-    search runs, in the slots of the search's concurrency limit that its own calls leave idle:
-    between steps, while the next children are proposed, and while a step's last calls are
-    out. A search call then waits at most for test calls already sent, never behind a queue
-    of them, and the report at the end has fewer calls left to make. The scores are the same
-    as those of an evaluation at the end; a search that fails, or is cancelled, stops the
-    early one (its calls so far are spent, not counted in a usage: a resumed run scores the
-    start again).
-
-    >>> from sammo_core.objectives import Accuracy
-    >>> from sammo_core.testing.synthetic import items, start_program, synthetic_model
-    >>> async def report() -> tuple[float, int]:
-    ...     search_limit = Limiter(max_concurrency=4)
-    ...     report = FinalReport(items(8), synthetic_model(), [Accuracy()], max_concurrency=4)
-    ...     report.start_early(start_program(), search_limit)
-    ...     try:
-    ...         evaluation = await report.evaluate(start_program())
-    ...     finally:
-    ...         await report.aclose()
-    ...     return evaluation.scores["accuracy"].value, report.usage.calls
-    >>> asyncio.run(report())
-    (0.5, 8)
-    """
-
-    def __init__(
-        self,
-        test: DataTable,
-        runner: Runner,
-        objectives: Sequence[Objective],
-        max_concurrency: int,
-        *,
-        max_tokens_per_input: int | None = None,
-    ) -> None:
-        self._reporter = AccountingRunner(runner)
-        self._lane = _IdleSlots(self._reporter, None)
-        self._evaluator = Evaluator(
-            test,
-            self._lane,
-            objectives,
-            max_concurrency,
-            max_tokens_per_input=max_tokens_per_input,
-        )
-        self._early: dict[str, asyncio.Task[Evaluation]] = {}
-
-    @property
-    def usage(self) -> Usage:
-        """What the report's calls spent so far."""
-        return self._reporter.usage
-
-    def start_early(self, program: Output, search_limit: Limiter) -> None:
-        """Start scoring ``program`` now, in the slots ``search_limit`` leaves idle."""
-        graph = compile(program)
-        if graph.hash not in self._early:
-            self._lane.limiter = search_limit
-            evaluation = self._evaluator.evaluate(program, graph)
-            self._early[graph.hash] = asyncio.get_running_loop().create_task(evaluation)
-
-    async def evaluate(self, program: Output) -> Evaluation:
-        """``program``'s test scores: from :meth:`start_early`'s evaluation if it has one.
-
-        The first call ends the search's claim on idle slots: the report has them all.
-        """
-        self._lane.limiter = None
-        graph = compile(program)
-        early = self._early.get(graph.hash)
-        if early is not None:
-            return await early
-        return await self._evaluator.evaluate(program, graph)
-
-    async def aclose(self) -> None:
-        """Cancel what was started early and not awaited (a search that failed)."""
-        for task in self._early.values():
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,31 +117,27 @@ class SearchResult:
         runner: Runner,
         seconds: float,
         out: Path | None,
-        report: FinalReport | None = None,
     ) -> SearchResult:
-        """The result of ``run``, with test scores of the start, the best and the front if
-        ``test`` is given (through ``report`` if the search started it, see
-        :meth:`FinalReport.start_early`)."""
         objectives = run.objectives
         start, best = run.candidates[0], run.best()
         front = pareto_front(run.candidates, objectives) if len(objectives) > 1 else [best]
         test_scores: dict[int, Mapping[str, Score]] = {}
         # Outside the search budget, but counted: test_usage, and total_usage with the search.
-        if test is not None and report is None:
-            report = FinalReport(
+        reporter = AccountingRunner(runner)
+        if test is not None:
+            evaluator = Evaluator(
                 test,
-                runner,
+                reporter,
                 objectives,
                 run.search.max_concurrency,
                 max_tokens_per_input=run.evaluator.max_tokens_per_input,  # as on validation
             )
-        if test is not None and report is not None:
             reported = _unique([start, best, *front])
             # At once, under the one concurrency limit: the start's calls and the best's
             # overlap instead of waiting for each other.
             try:
                 async with asyncio.TaskGroup() as group:
-                    tasks = [group.create_task(report.evaluate(c.program)) for c in reported]
+                    tasks = [group.create_task(evaluator.evaluate(c.program)) for c in reported]
             except BaseExceptionGroup as failure:
                 raise failure.exceptions[0] from None
             for cand, task in zip(reported, tasks, strict=True):
@@ -257,7 +150,7 @@ class SearchResult:
             front=front,
             test_scores=test_scores,
             usage=run.ledger.usage,
-            test_usage=Usage() if report is None else report.usage,
+            test_usage=reporter.usage,
             stopped=run.stopped or "done",
             steps=run.step,
             seconds=seconds,

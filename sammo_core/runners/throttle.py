@@ -201,8 +201,6 @@ class Limiter:
         self._rate_waits = 0
         self._rate_wait_seconds = 0.0
         self._tokens_charged = 0
-        # Callers of acquire(idle=True), each waiting for a release (see _idle_turn).
-        self._idle_waiters: list[asyncio.Future[None]] = []
 
     def __repr__(self) -> str:
         return (
@@ -232,54 +230,28 @@ class Limiter:
         """
         return 0 if self._tokens is None else estimate_tokens(request)
 
-    def slot(self, tokens: int = 0, *, idle: bool = False) -> _Slot:
+    def slot(self, tokens: int = 0) -> _Slot:
         """``async with limiter.slot(tokens):`` holds one slot (:meth:`acquire`, then
         :meth:`release` however the block ends)."""
-        return _Slot(self, tokens, idle)
+        return _Slot(self, tokens)
 
-    async def acquire(self, tokens: int = 0, *, idle: bool = False) -> None:
+    async def acquire(self, tokens: int = 0) -> None:
         """Take one concurrency slot, after the rate buckets allow one request of ``tokens``.
 
         The slot is taken first, so a call leaves as soon as its rate wait ends and the rate
         holds for calls as they are sent. Every acquire needs one :meth:`release`.
-
-        With ``idle=True`` the call yields to every other: it takes a slot only when one is
-        free and no call without ``idle`` waits for it. Work that can wait (say, a report due
-        at the end) then fills the slots a busy caller leaves idle without delaying its calls
-        by more than those already sent take.
-
-        >>> async def order() -> list[str]:
-        ...     limiter, sent = Limiter(max_concurrency=1), []
-        ...     async def call(name: str, idle: bool) -> None:
-        ...         async with limiter.slot(idle=idle):
-        ...             sent.append(name)
-        ...             await asyncio.sleep(0.01)
-        ...     await asyncio.gather(call("a", False), call("later", True), call("b", False))
-        ...     return sent
-        >>> asyncio.run(order())
-        ['a', 'b', 'later']
         """
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # asyncio primitives bind to one loop; a fresh asyncio.run() gets a fresh semaphore.
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
-            self._idle_waiters = []
             self._loop = loop
-        if idle:
-            await self._idle_turn(loop)
-        try:
-            await self._semaphore.acquire()
-        except BaseException:  # cancelled: a slot it was handed may be free for idle callers
-            self._wake_idle()
-            raise
-        if idle and not self._semaphore.locked():
-            self._wake_idle()  # more slots are free: the next idle caller takes one too
+        await self._semaphore.acquire()
         if self._requests is not None or self._tokens is not None:
             try:
                 await self._wait_for_rate(tokens)
             except BaseException:
                 self._semaphore.release()
-                self._wake_idle()
                 raise
         self._calls += 1
         self._tokens_charged += tokens
@@ -290,26 +262,6 @@ class Limiter:
         """Give back a slot taken by :meth:`acquire`."""
         self._in_flight -= 1
         self._semaphore.release()
-        self._wake_idle()
-
-    def _wake_idle(self) -> None:
-        """Let one idle caller look again for a free slot (see :meth:`_idle_turn`)."""
-        for waiter in self._idle_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-                break
-
-    async def _idle_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait until a slot is free that no other caller waits for (``Semaphore.locked``
-        is true while one is not free or a woken caller has yet to take it); the caller then
-        takes it at once, with no await in between."""
-        while self._semaphore.locked():
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._idle_waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                self._idle_waiters.remove(waiter)
 
     async def _wait_for_rate(self, tokens: int) -> None:
         wait_requests = self._requests.reserve(1) if self._requests else 0.0
@@ -332,15 +284,14 @@ class Limiter:
 class _Slot:
     """What :meth:`Limiter.slot` returns: one small object, not a generator and its wrapper."""
 
-    __slots__ = ("_idle", "_limiter", "_tokens")
+    __slots__ = ("_limiter", "_tokens")
 
-    def __init__(self, limiter: Limiter, tokens: int, idle: bool = False) -> None:
+    def __init__(self, limiter: Limiter, tokens: int) -> None:
         self._limiter = limiter
         self._tokens = tokens
-        self._idle = idle
 
     async def __aenter__(self) -> None:
-        await self._limiter.acquire(self._tokens, idle=self._idle)
+        await self._limiter.acquire(self._tokens)
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._limiter.release()

@@ -181,16 +181,7 @@ def test_the_test_split_is_used_only_for_the_final_report() -> None:
     touched = [i for i, p in enumerate(runner.prompts) if any(t in p for t in test_inputs)]
     reported = len(result.test_scores)
     assert len(touched) == reported * len(TEST)
-    # The start's test scores are made while the search runs (in slots its calls leave idle);
-    # the winners' after it. Either way the search is the one it is without a test split.
-    after = [i for i in touched if i >= runner.calls - (reported - 1) * len(TEST)]
-    assert len(after) == (reported - 1) * len(TEST)
-    alone = asyncio.run(
-        STRATEGIES["beam"](0).run(start_program(), val=VAL, runner=synthetic_model())
-    )
-    assert [(c.hash, c.scores) for c in alone.candidates] == [
-        (c.hash, c.scores) for c in result.candidates
-    ]
+    assert min(touched) == runner.calls - reported * len(TEST)  # all at the very end
 
 
 def test_same_seed_same_result_different_seed_different_path() -> None:
