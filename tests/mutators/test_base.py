@@ -1,9 +1,7 @@
-"""The copy-then-edit helpers: correct copies, checked edits, and what a copy costs."""
+"""The copy-then-edit helpers: correct copies and checked edits (what a copy costs is measured
+by ``python -m benchmarks.perf --goals``, not asserted)."""
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable
 
 import pyglove as pg
 import pytest
@@ -12,17 +10,6 @@ from mutators.base import copy_tree, remove, replace, set_list
 from sammo_core.graph import content_hash
 from sammo_core.serialization import to_json
 from sammo_core.testing import synthetic
-
-
-def _min_cpu(fn: Callable[[], object], repeat: int = 7, number: int = 5) -> float:
-    """The least CPU time of ``number`` calls over ``repeat`` tries (load only adds time)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        for _ in range(number):
-            fn()
-        best = min(best, time.process_time() - start)
-    return best
 
 
 def test_copy_is_equal_and_independent() -> None:
@@ -51,12 +38,3 @@ def test_list_edits_keep_the_argument() -> None:
     assert [s.title for s in swapped.child.prompt.children] == [s.title for s in sections[::-1]]
     assert [s.title for s in program.child.prompt.children] == [s.title for s in sections]
     assert all(s.sym_parent is not None for s in swapped.child.prompt.children)
-
-
-def test_a_child_costs_well_under_a_checked_deep_copy() -> None:
-    # A search builds every child it proposes this way, on the event loop that dispatches its
-    # calls; a checked pyglove deep copy re-validates every field of every node.
-    program = synthetic.start_program()
-    checked = _min_cpu(lambda: pg.clone(program, deep=True))
-    child = _min_cpu(lambda: replace(program, "child.prompt.children[0].title", "T"))
-    assert child < 0.75 * checked, (child, checked)

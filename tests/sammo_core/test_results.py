@@ -1,10 +1,10 @@
-"""Result rows: built like any frozen dataclass, at half its cost (one row per input)."""
+"""Result rows: built like any frozen dataclass (their faster construction is measured by
+``python -m benchmarks.perf``, not asserted)."""
 
 from __future__ import annotations
 
 import dataclasses
 import pickle
-import time
 from typing import Any
 
 import pytest
@@ -51,19 +51,3 @@ def test_a_row_is_built_like_the_dataclass_it_is() -> None:
         row.index = 4  # type: ignore[misc]
     with pytest.raises(TypeError):
         ResultRow(3, "q")  # type: ignore[call-arg]
-
-
-def _min_cpu(build: Any, repeat: int = 7, number: int = 20_000) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        for _ in range(number):
-            build(*ARGS)
-        best = min(best, time.process_time() - start)
-    return best
-
-
-def test_a_row_costs_well_under_a_frozen_dataclass_init() -> None:
-    # A run builds one row per input: the generated frozen __init__ (object.__setattr__ per
-    # field) was about a tenth of a row's CPU.
-    assert _min_cpu(ResultRow) < 0.8 * _min_cpu(DataclassRow)
