@@ -24,11 +24,14 @@ slots), so a call's prompt is filled in without walking the tree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import gc
 import hashlib
 import itertools
 import math
 import re
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -355,7 +358,8 @@ class FunctionGraph:
             return done_rows
 
         try:
-            per_batch = await _run_pool(_batches(data, size), count, run_batch, max_concurrency)
+            with young_collections_every(YOUNG_GC_THRESHOLD):
+                per_batch = await _run_pool(_batches(data, size), count, run_batch, max_concurrency)
         finally:
             if render_plan is not None:
                 for node_id in render_plan.dynamic_ids:
@@ -374,6 +378,50 @@ class FunctionGraph:
 
         asyncio.run(run())
         return out[0]
+
+
+#: Allocations between two collections of the garbage collector's youngest generation while a
+#: run is on (CPython's default: 700). Each row of a run allocates dozens of short-lived
+#: containers; at the default the collector runs every few rows and, as the finished rows pile
+#: up, its older generations grow: at 100,000 rows about 4 µs of CPU per row, against 1 µs here.
+YOUNG_GC_THRESHOLD = 10_000
+_young_gc_lock = threading.Lock()
+_young_gc_users = 0
+_young_gc_saved: tuple[int, int, int] | None = None
+
+
+@contextlib.contextmanager
+def young_collections_every(allocations: int) -> Iterator[None]:
+    """Collect the youngest generation at most every ``allocations`` allocations in this block.
+
+    The threshold is the process's; blocks may nest and overlap (the runs of a search): the
+    first raises it (never lowers it), the last one out restores the one it found, unless
+    someone set another meanwhile.
+
+    >>> before = gc.get_threshold()
+    >>> with young_collections_every(50_000):
+    ...     inside = gc.get_threshold()[0]
+    >>> inside >= 50_000, gc.get_threshold() == before
+    (True, True)
+    """
+    global _young_gc_users, _young_gc_saved
+    with _young_gc_lock:
+        if _young_gc_users == 0:
+            current = gc.get_threshold()
+            if current[0] < allocations:
+                _young_gc_saved = current
+                gc.set_threshold(allocations, current[1], current[2])
+        _young_gc_users += 1
+    try:
+        yield
+    finally:
+        with _young_gc_lock:
+            _young_gc_users -= 1
+            saved, ours = _young_gc_saved, gc.get_threshold()
+            if _young_gc_users == 0 and saved is not None:
+                _young_gc_saved = None
+                if ours == (allocations, saved[1], saved[2]):  # nobody changed it since
+                    gc.set_threshold(*saved)
 
 
 def _batches(data: DataTable, size: int) -> Iterator[tuple[Row, ...]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Callable
 
 import pyglove as pg
 import pytest
@@ -22,6 +24,9 @@ from sammo_core import (
     compile,
     find_one,
 )
+from sammo_core.graph import YOUNG_GC_THRESHOLD
+from sammo_core.results import ResultTable
+from sammo_core.runners import LLMResult
 
 EXAMPLES = DataTable(
     ["the sky is blue", "fish can fly", "water is wet", "fire is cold"],
@@ -282,3 +287,57 @@ def test_a_ranked_label_is_the_answer_in_every_data_format() -> None:
         assert predictions[True] == ["yes", "no"], data_format
         if data_format != "plain":
             assert predictions[False] == [None, None], data_format
+
+
+def _young_collections(work: Callable[[], object]) -> int:
+    """How many times the garbage collector collected its youngest generation during work."""
+    seen = [0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 0:
+            seen[0] += 1
+
+    gc.callbacks.append(count)
+    try:
+        work()
+    finally:
+        gc.callbacks.remove(count)
+    return seen[0]
+
+
+def test_a_long_run_keeps_the_garbage_collector_out_of_the_way() -> None:
+    # Every row allocates dozens of short-lived containers: at CPython's default threshold
+    # (700) the collector ran every few rows, and swept the finished rows again and again.
+    program = Output(GenerateText(MetaPrompt([Section("Task", ["Say hi."]), InputData()])))
+    data = DataTable([f"q{i}" for i in range(20_000)])
+    graph = compile(program)
+    before = gc.get_threshold()
+    results: list[ResultTable] = []
+    runs = _young_collections(
+        lambda: results.append(graph.run_sync(data, ScriptedRunner(default="hi")))
+    )
+    assert len(results[0]) == 20_000
+    assert runs <= 20_000 * 40 // YOUNG_GC_THRESHOLD  # at most 40 allocations a row apart
+    assert gc.get_threshold() == before  # the process's setting is back as it was
+
+
+def test_overlapping_runs_restore_the_collector_setting_once_all_end() -> None:
+    program = Output(GenerateText(MetaPrompt([Section("Task", ["Say hi."]), InputData()])))
+    graph = compile(program)
+    before = gc.get_threshold()
+    seen: list[int] = []
+
+    class Watch(ScriptedRunner):
+        async def generate(self, request: LLMRequest) -> LLMResult:
+            seen.append(gc.get_threshold()[0])
+            return await super().generate(request)
+
+    async def both() -> None:
+        await asyncio.gather(
+            graph.run(DataTable(["a", "b"]), Watch(default="x", latency=0.01)),
+            graph.run(DataTable(["c"] * 5), Watch(default="y", latency=0.002)),
+        )
+
+    asyncio.run(both())
+    assert min(seen) >= YOUNG_GC_THRESHOLD and len(seen) == 7
+    assert gc.get_threshold() == before
