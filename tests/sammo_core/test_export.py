@@ -299,6 +299,7 @@ def test_manifest_fields() -> None:
         "output_field": None,
         "input_fields": None,
         "call": {"mode": "chat", "stop": [], "temperature": 0.0, "max_tokens": None, "seed": 0},
+        "soft_prompt": None,
     }
     assert Manifest.from_dict(data).to_dict() == data
     assert json.loads(json.dumps(data)) == data
