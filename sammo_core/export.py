@@ -54,7 +54,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from sammo_core.components import Component, Examples, GenerateText, Output
 from sammo_core.errors import ConfigError
@@ -62,6 +62,9 @@ from sammo_core.graph import compile
 from sammo_core.prompt_files import escape_jinja, render_request
 from sammo_core.selectors import find
 from sammo_core.serialization import dumps
+
+if TYPE_CHECKING:
+    from sammo_core.soft import SoftPrompt
 
 __all__ = [
     "EXPORT_FILES",
@@ -73,6 +76,7 @@ __all__ = [
     "build_manifest",
     "call_parameters",
     "export_program",
+    "exported_soft_prompt",
     "program_template",
     "soft_prompt_entry",
     "write_export",
@@ -461,20 +465,20 @@ _CALL_KEYS = ("mode", "stop", "temperature", "max_tokens", "seed")
 _SOFT_KEYS = ("n_tokens", "init", "sha256", "adapter")
 
 
-def soft_prompt_entry(program: Output, adapter: str | None = None) -> dict[str, Any] | None:
-    """The manifest's description of the program's soft prompt; ``None`` without one.
+def exported_soft_prompt(program: Output) -> SoftPrompt | None:
+    """The program's soft prompt as an export takes it; ``None`` without one.
 
-    ``adapter`` names the folder (relative to the manifest) where the export wrote the soft
-    prompt as a PEFT adapter. A soft prompt that was never trained has no tensor to export.
+    A soft prompt that was never trained has no tensor to export: ConfigError names the
+    command that trains it.
 
     >>> from sammo_core import GenerateText, MetaPrompt, Output
-    >>> from sammo_core.soft import SoftPrompt, SoftTensor
-    >>> soft = SoftPrompt(n_tokens=2, init="Is it?", tensor=SoftTensor.from_values([[1.0], [2.0]]))
-    >>> entry = soft_prompt_entry(Output(GenerateText(MetaPrompt([soft, "Q:"]))), "adapter")
-    >>> entry["n_tokens"], entry["init"], entry["adapter"], len(entry["sha256"])
-    (2, 'Is it?', 'adapter', 64)
-    >>> soft_prompt_entry(Output(GenerateText(MetaPrompt(["Q:"])))) is None
+    >>> from sammo_core.soft import SoftPrompt
+    >>> exported_soft_prompt(Output(GenerateText(MetaPrompt(["Q:"])))) is None
     True
+    >>> exported_soft_prompt(Output(GenerateText(MetaPrompt([SoftPrompt(n_tokens=2), "Q:"]))))
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: the program holds an untrained SoftPrompt: ...
     """
     from sammo_core.soft import SoftPrompt
 
@@ -488,6 +492,26 @@ def soft_prompt_entry(program: Output, adapter: str | None = None) -> dict[str, 
             "the program holds an untrained SoftPrompt: train it first (sammo-core optimize "
             "--strategy prompt-tuning) or remove it before exporting"
         )
+    return soft
+
+
+def soft_prompt_entry(program: Output, adapter: str | None = None) -> dict[str, Any] | None:
+    """The manifest's description of the program's soft prompt; ``None`` without one.
+
+    ``adapter`` names the folder (relative to the manifest) where the export wrote the soft
+    prompt as a PEFT adapter (see :func:`exported_soft_prompt` for what can be exported).
+
+    >>> from sammo_core import GenerateText, MetaPrompt, Output
+    >>> from sammo_core.soft import SoftPrompt, SoftTensor
+    >>> soft = SoftPrompt(n_tokens=2, init="Is it?", tensor=SoftTensor.from_values([[1.0], [2.0]]))
+    >>> entry = soft_prompt_entry(Output(GenerateText(MetaPrompt([soft, "Q:"]))), "adapter")
+    >>> entry["n_tokens"], entry["init"], entry["adapter"], len(entry["sha256"])
+    (2, 'Is it?', 'adapter', 64)
+    """
+    soft = exported_soft_prompt(program)
+    if soft is None:
+        return None
+    assert soft.tensor is not None  # exported_soft_prompt refuses an untrained one
     return {
         "n_tokens": soft.n_tokens,
         "init": soft.init,

@@ -198,19 +198,13 @@ def prompt_tune(args: argparse.Namespace) -> int:
 def program_adapter(program: Any, out: Path, model: str) -> Path | None:
     """Write the program's trained soft prompt as a PEFT adapter into ``out/adapter``;
     ``None`` when the program holds no soft prompt. ``model`` is the run's ``--model``."""
-    from sammo_core.selectors import find
-    from sammo_core.soft import SoftPrompt, require_soft
+    from sammo_core.export import exported_soft_prompt
+    from sammo_core.soft import require_soft
 
-    found = [m.node for m in find(program, "SoftPrompt")]
-    if not found:
+    soft = exported_soft_prompt(program)
+    if soft is None:
         return None
-    soft = found[0]
-    assert isinstance(soft, SoftPrompt)
-    if soft.tensor is None:
-        raise ConfigError(
-            "the program holds an untrained SoftPrompt: train it first (sammo-core optimize "
-            "--strategy prompt-tuning) or remove it before exporting"
-        )
+    assert soft.tensor is not None  # exported_soft_prompt refuses an untrained one
     require_soft()
     from search.peft_export import write_peft_adapter
 
