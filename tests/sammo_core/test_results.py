@@ -5,33 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from typing import Any
 
 import pytest
 
 from sammo_core.results import ResultRow
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DataclassRow:
-    """What ``@dataclass(frozen=True, slots=True)`` writes for ResultRow's fields."""
-
-    index: int
-    input: Any
-    output: Any
-    prompt: str
-    raw_output: str
-    prediction: Any
-    calls: float = 1.0
-    prompt_tokens: float = 0.0
-    completion_tokens: float = 0.0
-    cached: bool = False
-    cost_usd: float = 0.0
-    spent_calls: float = 0.0
-    spent_prompt_tokens: float = 0.0
-    spent_completion_tokens: float = 0.0
-    spent_usd: float = 0.0
-    error: str | None = None
+# What ``@dataclass(frozen=True, slots=True)`` writes for ResultRow's declared fields (names,
+# types, defaults): ResultRow's own __init__ must build the same rows.
+DataclassRow = dataclasses.make_dataclass(
+    "DataclassRow",
+    [(f.name, f.type, f) for f in dataclasses.fields(ResultRow)],
+    frozen=True,
+    slots=True,
+)
 
 
 ARGS = (3, "q", "a", "p", "a", "a", 1.0, 12.0, 1.0, False, 0.0, 1.0, 12.0, 1.0, 0.0, None)
