@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -37,15 +35,12 @@ from sammo_core.runners.hf import (
     load_hf_model,
     request_prompt,
 )
+from sammo_core.testing.imports import loaded_by_importing
 
 
 def test_importing_the_module_imports_no_torch() -> None:
-    code = (
-        "import sys, sammo_core.runners.hf, sammo_core.testing.tiny_hf;"
-        "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    modules = ["sammo_core.runners.hf", "sammo_core.testing.tiny_hf"]
+    assert loaded_by_importing(modules, ["torch", "transformers", "peft"]) == []
 
 
 def test_an_unknown_spec_names_the_choices(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from sammo_core.loading import load_program
 from sammo_core.prompt_files import render_request
 from sammo_core.runners import LlamaCppRunner, OpenAIRunner, Runner, ScriptedRunner, cache_key
 from sammo_core.serialization import load, save, soft_folder
+from sammo_core.testing.imports import loaded_by_importing
 
 TENSOR = SoftTensor.from_values([[0.5, -1.0, 0.25], [2.0, 0.0, -3.5]])
 
@@ -183,13 +184,9 @@ def test_the_file_reads_in_the_safetensors_library_and_torch() -> None:
 
 
 def test_importing_sammo_core_imports_no_torch() -> None:
-    code = (
-        "import sys, sammo_core, sammo_core.soft, sammo_core.serialization, sammo_core.runners;"
-        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'safetensors', 'gguf')"
-        " if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    modules = ["sammo_core", "sammo_core.soft", "sammo_core.serialization", "sammo_core.runners"]
+    heavy = ["torch", "transformers", "peft", "safetensors", "gguf"]
+    assert loaded_by_importing(modules, heavy) == []
 
 
 def test_without_the_extra_the_error_names_it() -> None:

@@ -3,13 +3,12 @@ model is loaded."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sammo_core.cli import main
+from sammo_core.testing.imports import loaded_by_importing
 from search.cli_soft import parse_training_budget
 
 EXAMPLES = Path(__file__).parents[2] / "sammo_core" / "examples"
@@ -72,10 +71,8 @@ def test_help_lists_the_strategy_and_its_options(capsys: pytest.CaptureFixture[s
 
 
 def test_importing_the_strategy_the_cli_and_the_benchmark_imports_no_torch() -> None:
-    code = (
-        "import sys, search.cli, search.cli_soft, search.prompt_tuning, search.soft_training, "
-        "search.peft_export, benchmarks.soft_compare;"
-        "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    modules = [
+        "search.cli", "search.cli_soft", "search.prompt_tuning", "search.soft_training",
+        "search.peft_export", "benchmarks.soft_compare",
+    ]  # fmt: skip
+    assert loaded_by_importing(modules, ["torch", "transformers", "peft"]) == []
