@@ -221,12 +221,9 @@ def test_every_readme_command_runs_in_order(
     ]
     stand_ins: dict[str, list[str]] = dict(SMALL)
     if HAS_TORCH:  # a tiny random Gemma 3 folder stands in for hf:gemma3
-        from sammo_core.testing.tiny_hf import tiny_hf_model
+        from sammo_core.testing.tiny_hf import tiny_hf_folder
 
-        tiny = tiny_hf_model(0)
-        folder = fresh_clone.parent / "tiny-hf"
-        tiny.model.save_pretrained(folder)
-        tiny.tokenizer.save_pretrained(folder)
+        folder = tiny_hf_folder(fresh_clone.parent / "tiny-hf")
         stand_ins["hf_model"] = ["--model", f"hf:{folder}"]
     with ChatServer(reply=YesNo()) as server:
         stand_ins["model"] = ["--model", "loopback", "--base-url", server.base_url]

@@ -18,7 +18,7 @@ from typing import Any
 
 from sammo_core.runners.hf import HFModel, _require_torch
 
-__all__ = ["TINY_WORDS", "tiny_hf_model"]
+__all__ = ["TINY_WORDS", "tiny_hf_folder", "tiny_hf_model"]
 
 #: The words the tiny tokenizer knows (ids 4.. in this order); any other word is ``<unk>``.
 TINY_WORDS = (
@@ -71,3 +71,12 @@ def tiny_hf_model(seed: int = 0, hidden: int = 16) -> HFModel:
     model.eval()
     model.requires_grad_(False)
     return HFModel(model=model, tokenizer=tokenizer, name="tiny", path=Path("tiny"))
+
+
+def tiny_hf_folder(folder: Path, seed: int = 0) -> Path:
+    """Write :func:`tiny_hf_model` (from ``seed``) as a Hugging Face folder, which ``--model
+    hf:FOLDER`` loads; returns ``folder``."""
+    tiny = tiny_hf_model(seed)
+    tiny.model.save_pretrained(folder)
+    tiny.tokenizer.save_pretrained(folder)
+    return folder

@@ -29,12 +29,9 @@ def test_one_task_gives_four_programs_on_the_same_test_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from benchmarks.soft_compare import main
-    from sammo_core.testing.tiny_hf import tiny_hf_model
+    from sammo_core.testing.tiny_hf import tiny_hf_folder
 
-    hf = tiny_hf_model(0)
-    model = tmp_path / "tiny"
-    hf.model.save_pretrained(model)
-    hf.tokenizer.save_pretrained(model)
+    model = tiny_hf_folder(tmp_path / "tiny")
     out = tmp_path / "out"
     code = main([
         "--tasks", "implicatures", "--model", str(model), "--data-dir", str(data_dir()),
@@ -57,11 +54,9 @@ def test_an_unknown_task_is_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from benchmarks.soft_compare import main
-    from sammo_core.testing.tiny_hf import tiny_hf_model
+    from sammo_core.testing.tiny_hf import tiny_hf_folder
 
-    hf = tiny_hf_model(0)
-    hf.model.save_pretrained(tmp_path / "tiny")
-    hf.tokenizer.save_pretrained(tmp_path / "tiny")
-    args = ["--tasks", "no_such_task", "--model", str(tmp_path / "tiny"), "--out", str(tmp_path)]
+    model = tiny_hf_folder(tmp_path / "tiny")
+    args = ["--tasks", "no_such_task", "--model", str(model), "--out", str(tmp_path)]
     assert main([*args, "--data-dir", str(data_dir())]) == 2
     assert "no_such_task" in capsys.readouterr().err

@@ -145,11 +145,10 @@ def test_cli_optimize_then_export_writes_an_adapter_peft_loads(tmp_path: Path) -
     peft = pytest.importorskip("peft")
     from sammo_core import dumps
     from sammo_core.runners.hf import label_logprobs
+    from sammo_core.testing.tiny_hf import tiny_hf_folder
 
     hf = tiny()
-    model_dir = tmp_path / "tiny-model"
-    hf.model.save_pretrained(model_dir)
-    hf.tokenizer.save_pretrained(model_dir)
+    model_dir = tiny_hf_folder(tmp_path / "tiny-model")
     (tmp_path / "program.json").write_text(dumps(program()))
     table(24).save(tmp_path / "data.jsonl")
     run = tmp_path / "run"
