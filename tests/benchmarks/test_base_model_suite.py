@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from benchmarks import cli_bench
-from benchmarks.datasets import load_sammo_instruction_tuning, resolve_data_dir
+from benchmarks.datasets import load_sammo_instruction_tuning
 from benchmarks.suites import BASE_MODEL_STOPS, SuiteOptions, base_model_program, get_suite
 from sammo_core.errors import ConfigError
 from sammo_core.prompt_files import render_request
@@ -37,14 +37,6 @@ def bench(*argv: str) -> int:
     cli_bench.register(parser.add_subparsers())
     parsed = parser.parse_args(["bench", *argv])
     return int(parsed.func(parsed))
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    try:
-        return resolve_data_dir()
-    except ConfigError as exc:
-        pytest.skip(f"benchmark data not available ({exc})")
 
 
 class FewShotBaseModel:

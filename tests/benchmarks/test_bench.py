@@ -18,7 +18,6 @@ from benchmarks.datasets import (
     load_geoquery_rag,
     load_sammo_compression,
     load_sammo_instruction_tuning,
-    resolve_data_dir,
 )
 from benchmarks.suites import (
     SUITES,
@@ -37,14 +36,6 @@ from search.candidate import Candidate
 from search.result import SearchResult
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    try:
-        return resolve_data_dir()
-    except ConfigError as exc:
-        pytest.skip(f"benchmark data not available ({exc})")
 
 
 def bench(*argv: str) -> int:

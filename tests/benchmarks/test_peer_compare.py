@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from benchmarks import peer_compare
-from benchmarks.datasets import load_sammo_instruction_tuning, resolve_data_dir
+from benchmarks.datasets import load_sammo_instruction_tuning
 from benchmarks.peer_compare import (
     Settings,
     SystemResult,
@@ -31,14 +31,6 @@ from benchmarks.peer_compare import (
 from benchmarks.peer_env import ModelServer, free_port
 from sammo_core.errors import ConfigError
 from sammo_core.testing.chat_server import ChatServer
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    try:
-        return resolve_data_dir()
-    except ConfigError as exc:
-        pytest.skip(f"benchmark data not available ({exc})")
 
 
 def ok(system: str, **fields: Any) -> SystemResult:

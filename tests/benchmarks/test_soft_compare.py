@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.datasets import resolve_data_dir
-from sammo_core.errors import ConfigError
-
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
@@ -18,15 +15,8 @@ pytest.importorskip("transformers")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def data_dir() -> Path:
-    try:
-        return resolve_data_dir(None)
-    except ConfigError:
-        pytest.skip("no benchmark data (sammo-core data fetch all)")
-
-
 def test_one_task_gives_four_programs_on_the_same_test_rows(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from benchmarks.soft_compare import main
     from sammo_core.testing.tiny_hf import tiny_hf_folder
@@ -34,7 +24,7 @@ def test_one_task_gives_four_programs_on_the_same_test_rows(
     model = tiny_hf_folder(tmp_path / "tiny")
     out = tmp_path / "out"
     code = main([
-        "--tasks", "implicatures", "--model", str(model), "--data-dir", str(data_dir()),
+        "--tasks", "implicatures", "--model", str(model), "--data-dir", str(data_dir),
         "--train-rows", "6", "--val-rows", "3", "--test-rows", "5", "--candidates", "2",
         "--steps", "2", "--eval-every", "1", "--soft-tokens", "2", "--out", str(out),
     ])  # fmt: skip
@@ -51,12 +41,12 @@ def test_one_task_gives_four_programs_on_the_same_test_rows(
 
 
 def test_an_unknown_task_is_one_error_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from benchmarks.soft_compare import main
     from sammo_core.testing.tiny_hf import tiny_hf_folder
 
     model = tiny_hf_folder(tmp_path / "tiny")
     args = ["--tasks", "no_such_task", "--model", str(model), "--out", str(tmp_path)]
-    assert main([*args, "--data-dir", str(data_dir())]) == 2
+    assert main([*args, "--data-dir", str(data_dir)]) == 2
     assert "no_such_task" in capsys.readouterr().err

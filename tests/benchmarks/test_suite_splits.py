@@ -10,18 +10,8 @@ from benchmarks.datasets import (
     load_liar,
     load_sammo_compression,
     load_sammo_instruction_tuning,
-    resolve_data_dir,
 )
 from benchmarks.suites import SuiteOptions, get_suite
-from sammo_core.errors import ConfigError
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    try:
-        return resolve_data_dir()
-    except ConfigError as exc:
-        pytest.skip(f"benchmark data not available ({exc})")
 
 
 @pytest.mark.parametrize(
