@@ -156,6 +156,23 @@ def test_bad_labels_and_soft_shapes_are_refused_by_name() -> None:
 # -- the runner ----------------------------------------------------------------------------
 
 
+def _predict(
+    spec: str, program: Output, rows: list[str], cache: Path
+) -> tuple[list[object], Usage]:
+    """The program's predictions for ``rows`` through ``build_runner(spec)`` with a persistent
+    cache, and what that runner stack counted."""
+
+    async def run() -> tuple[list[object], Usage]:
+        stack = build_runner(spec, cache=cache)
+        try:
+            results = await compile(program).run(DataTable(rows), stack.runner)
+            return results.predictions, stack.usage
+        finally:
+            await stack.aclose()
+
+    return asyncio.run(run())
+
+
 def _soft_program(tensor: SoftTensor, labels: list[str]) -> Output:
     soft = SoftPrompt(n_tokens=tensor.shape[0], tensor=tensor)
     prompt = MetaPrompt([soft, Template("{{ input }}")])
@@ -174,16 +191,11 @@ def test_the_runner_answers_by_label_likelihood_with_the_soft_prompt_first(
     rows = ["yes yes", "is it red", "b"]
     labels = ["yes", "no", "maybe"]
 
-    async def run(program: Output) -> tuple[list[object], Usage]:
-        stack = build_runner("hf:tiny", cache=tmp_path / "cache.sqlite")
-        try:
-            results = await compile(program).run(DataTable(rows), stack.runner)
-            return results.predictions, stack.usage
-        finally:
-            await stack.aclose()
+    def run(program: Output) -> tuple[list[object], Usage]:
+        return _predict("hf:tiny", program, rows, tmp_path / "cache.sqlite")
 
     program = _soft_program(tensor, labels)
-    predictions, usage = asyncio.run(run(program))
+    predictions, usage = run(program)
     # What rank classification predicts: the label most likely after the text, soft first.
     texts = [request_prompt(hf, render_request(program, row)) for row in rows]
     assert all(soft == tensor and "soft-prompt" not in text for text, soft in texts)
@@ -198,10 +210,10 @@ def test_the_runner_answers_by_label_likelihood_with_the_soft_prompt_first(
     assert usage.completion_tokens == 3
 
     # The same soft prompt again: every call is a cache hit; other values: none is.
-    again, usage = asyncio.run(run(_soft_program(tensor, labels)))
+    again, usage = run(_soft_program(tensor, labels))
     assert again == predictions and usage.cache_hits == 3 and usage.calls == 0
     other = SoftTensor.from_torch(values + 1)
-    _, usage = asyncio.run(run(_soft_program(other, labels)))
+    _, usage = run(_soft_program(other, labels))
     assert usage.cache_hits == 0 and usage.calls == 3
 
 
@@ -315,15 +327,10 @@ def test_gemma3_with_a_soft_prompt_predicts_as_peft_and_caches_by_digest(
     prompt = MetaPrompt([SoftPrompt(n_tokens=6, tensor=tensor), Template("{{ input }} Answer:")])
     program = Output(GenerateText(prompt, mode="completion", labels=labels), parser="raw")
 
-    async def run() -> tuple[list[object], Usage]:
-        stack = build_runner("hf:gemma3", cache=tmp_path / "cache.sqlite")
-        try:
-            results = await compile(program).run(DataTable(rows), stack.runner)
-            return results.predictions, stack.usage
-        finally:
-            await stack.aclose()
+    def run() -> tuple[list[object], Usage]:
+        return _predict("hf:gemma3", program, rows, tmp_path / "cache.sqlite")
 
-    predictions, usage = asyncio.run(run())
+    predictions, usage = run()
     assert usage.calls == 4 and usage.cache_hits == 0
 
     # PEFT's prompt tuning, the same embeddings copied in, on a second copy of the model.
@@ -349,7 +356,7 @@ def test_gemma3_with_a_soft_prompt_predicts_as_peft_and_caches_by_digest(
     assert predictions == expected
 
     # The same request again is a cache hit, keyed by the soft prompt's digest.
-    again, usage = asyncio.run(run())
+    again, usage = run()
     assert again == predictions and usage.cache_hits == 4 and usage.calls == 0
 
 
