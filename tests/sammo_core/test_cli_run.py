@@ -264,6 +264,11 @@ def test_out_naming_a_file_fails_before_any_call(
     assert "--out" in capsys.readouterr().err and taken.read_text() == "keep me"
 
 
+def _fourth_request_in(server: ChatServer) -> bool:
+    stats = server.stats()
+    return stats.completions >= 3 and stats.in_flight >= 1
+
+
 def test_ctrl_c_writes_the_rows_done_and_says_where(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with ChatServer(reply=oracle, latency=0.3) as server:
@@ -275,7 +280,9 @@ def test_ctrl_c_writes_the_rows_done_and_says_where(tmp_path: Path) -> None:
         )
         try:
             deadline = time.monotonic() + 60
-            while server.stats().completions < 3 and time.monotonic() < deadline:
+            # Three replies sent and the fourth request in: the client holds three rows
+            # (three replies sent alone could still be on their way back to it).
+            while not _fourth_request_in(server) and time.monotonic() < deadline:
                 time.sleep(0.05)
             process.send_signal(signal.SIGINT)
             _, err = process.communicate(timeout=60)
