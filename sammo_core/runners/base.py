@@ -26,12 +26,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_REPLY_BYTES",
+    "LABEL_SCORING",
     "MODES",
     "LLMRequest",
     "LLMResult",
     "Message",
     "Mode",
     "Runner",
+    "best_label",
+    "label_continuation",
     "refuse_soft_prompts",
 ]
 
@@ -75,9 +78,10 @@ class LLMRequest:
     >>> request.to_dict()["mode"], request.prompt_text
     ('completion', 'Input: 2+2\\nOutput:')
 
-    ``labels`` lists the answers to choose from: a runner that can score them (the
-    transformers runner) returns the one most likely after the prompt (rank classification);
-    any other generates as usual. ``soft_prompts`` are the learned embeddings of the program's
+    ``labels`` lists the answers to choose from: a runner that can score them returns the one
+    most likely after the prompt (rank classification) with every label's log-probability in
+    :attr:`LLMResult.label_logprobs`; a runner that cannot generates as usual and leaves them
+    empty. ``soft_prompts`` are the learned embeddings of the program's
     :class:`~sammo_core.soft.SoftPrompt` nodes, in the order their placeholders appear in the
     text; only a runner that takes input embeddings can run such a request (see
     :func:`refuse_soft_prompts`). Both are in :meth:`to_dict` (soft prompts by digest), hence
@@ -150,6 +154,9 @@ class LLMRequest:
             data["mode"] = self.mode
         if self.labels:
             data["labels"] = list(self.labels)
+            # Scored answers carry every label's log-probability: entries cached before
+            # they did (a label and no scores) must not answer such a request.
+            data["scoring"] = LABEL_SCORING
         if self.soft_prompts:
             data["soft_prompts"] = [s.digest for s in self.soft_prompts]
         return data
@@ -174,12 +181,25 @@ class LLMRequest:
         )
 
 
+#: The version of label scoring in cache keys of requests with ``labels``.
+LABEL_SCORING = "logprob-1"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class LLMResult:
     """One completion with its exact accounting.
 
     ``truncated`` says that ``text`` was cut to a byte cap (see :meth:`capped`); the token
     counts stay what the server reported for the whole reply.
+
+    ``label_logprobs`` holds, for a request with ``labels`` that the runner scored, the
+    log-probability (natural log, summed over the label's tokens) of each label continuing
+    the prompt, in the request's label order; ``text`` is then the most likely label. It is
+    empty when the runner generated instead.
+
+    >>> scored = LLMResult("yes", label_logprobs=[-0.2, -1.8])
+    >>> scored.label_logprobs, scored.scored
+    ((-0.2, -1.8), True)
     """
 
     text: str
@@ -189,6 +209,16 @@ class LLMResult:
     cached: bool = False
     cost_usd: float = 0.0
     truncated: bool = False
+    label_logprobs: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label_logprobs, tuple):  # a list, read back from JSON
+            object.__setattr__(self, "label_logprobs", tuple(self.label_logprobs))
+
+    @property
+    def scored(self) -> bool:
+        """Whether the runner answered by scoring the request's labels."""
+        return bool(self.label_logprobs)
 
     def capped(self, max_bytes: int | None) -> LLMResult:
         """This result with ``text`` cut to at most ``max_bytes`` UTF-8 bytes (``None``: no cap).
@@ -197,7 +227,7 @@ class LLMResult:
 
         >>> LLMResult("añb").capped(2)
         LLMResult(text='a', prompt_tokens=0, completion_tokens=0, model='', cached=False, \
-cost_usd=0.0, truncated=True)
+cost_usd=0.0, truncated=True, label_logprobs=())
         >>> LLMResult("short").capped(100).truncated
         False
         """
@@ -214,12 +244,44 @@ cost_usd=0.0, truncated=True)
         return self.prompt_tokens + self.completion_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """A JSON-ready view of every field.
+
+        >>> LLMResult("yes", label_logprobs=(-0.1, -2.3)).to_dict()["label_logprobs"]
+        [-0.1, -2.3]
+        """
+        data = dataclasses.asdict(self)
+        data["label_logprobs"] = list(self.label_logprobs)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LLMResult:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def label_continuation(text: str, label: str) -> str:
+    """How ``label`` continues ``text`` when scored: a space between, unless one is there.
+
+    Every runner that scores labels scores this continuation, so they agree on what is scored.
+
+    >>> label_continuation("Answer:", "yes"), label_continuation("Answer: ", "yes")
+    (' yes', 'yes')
+    """
+    if not text or text[-1].isspace() or label[:1].isspace():
+        return label
+    return f" {label}"
+
+
+def best_label(labels: Sequence[str], logprobs: Sequence[float]) -> str:
+    """The label with the highest log-probability; the first of equals wins.
+
+    >>> best_label(["yes", "no"], [-1.5, -0.3]), best_label(["a", "b"], [-1.0, -1.0])
+    ('no', 'a')
+    """
+    if len(labels) != len(logprobs) or not labels:
+        raise ValueError(f"{len(labels)} labels but {len(logprobs)} log-probabilities")
+    best = max(range(len(labels)), key=lambda i: (logprobs[i], -i))
+    return labels[best]
 
 
 def refuse_soft_prompts(request: LLMRequest, model: str) -> None:

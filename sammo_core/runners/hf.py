@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sammo_core.errors import ConfigError, RunnerError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner, label_continuation
 
 if TYPE_CHECKING:
     import torch
@@ -363,17 +363,6 @@ def request_prompt(hf: HFModel, request: LLMRequest) -> tuple[str, SoftTensor | 
     return str(text), soft
 
 
-def label_continuation(text: str, label: str) -> str:
-    """How ``label`` continues ``text`` when scored: a space between, unless one is there.
-
-    >>> label_continuation("Answer:", "yes"), label_continuation("Answer: ", "yes")
-    (' yes', 'yes')
-    """
-    if not text or text[-1].isspace() or label[:1].isspace():
-        return label
-    return f" {label}"
-
-
 class TransformersRunner(Runner):
     """Runs requests in-process on a transformers model (``--model hf:gemma3``).
 
@@ -426,8 +415,15 @@ class TransformersRunner(Runner):
                 options = [label_continuation(text, label) for label in request.labels]
                 scores = label_logprobs(self.hf, [text], options, soft=soft)[0]
                 best = int(scores.argmax())
-                used = len(_encode(self.hf, options[best], special=False))
-                return LLMResult(request.labels[best], prompt_tokens, used, model=self.model)
+                # Every label's tokens were evaluated: they are what the call used.
+                used = sum(len(_encode(self.hf, option, special=False)) for option in options)
+                return LLMResult(
+                    request.labels[best],
+                    prompt_tokens,
+                    used,
+                    model=self.model,
+                    label_logprobs=tuple(float(x) for x in scores.tolist()),
+                )
             new = self._generate(ids, soft, request)
         reply = self.hf.tokenizer.decode(new, skip_special_tokens=True)
         cut = min((i for i in (reply.find(s) for s in request.stop) if i >= 0), default=None)

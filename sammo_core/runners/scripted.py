@@ -11,6 +11,15 @@ base model that would go on writing the next example:
 >>> asyncio.run(base.generate(request)).text
 'yes\\n'
 
+A script can also play a model that scores labels (rank classification): ``label_scores``
+gives each label's log-probability, as a mapping or as a function of the request, and the
+answer is the most likely label, with every label's score in ``label_logprobs``:
+
+>>> scorer = ScriptedRunner(label_scores={"yes": -0.2, "no": -1.7})
+>>> result = asyncio.run(scorer.generate(LLMRequest.from_prompt("Sunny?", labels=("yes", "no"))))
+>>> result.text, result.label_logprobs
+('yes', (-0.2, -1.7))
+
 >>> import asyncio
 >>> from sammo_core.runners import LLMRequest
 >>> runner = ScriptedRunner(rules={r"capital of France": "Paris"}, default="I don't know")
@@ -23,17 +32,26 @@ base model that would go on writing the next example:
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from sammo_core.errors import ConfigError, RunnerError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner, refuse_soft_prompts
+from sammo_core.runners.base import (
+    LLMRequest,
+    LLMResult,
+    Runner,
+    best_label,
+    label_continuation,
+    refuse_soft_prompts,
+)
 from sammo_core.tokens import count_tokens
 
 __all__ = ["ScriptedRunner"]
 
 Reply = str | Callable[[LLMRequest], str]
+LabelScores = Mapping[str, float] | Callable[[LLMRequest], Mapping[str, float]]
 
 
 class ScriptedRunner(Runner):
@@ -50,6 +68,11 @@ class ScriptedRunner(Runner):
         soft_prompts: answer requests that carry soft prompts (reading their placeholders as
             text) instead of refusing them as a text model must: for tests and for recording
             the requests a program makes.
+        label_scores: answer requests that list ``labels`` by scoring them, as a runner with
+            log-probabilities does: a map from label to log-probability, or a function of the
+            request that returns one. A label it leaves out scores ``-inf``; knowing none of
+            the labels is an error. ``None``: generate from the script, as a runner that
+            cannot score does.
 
     Replies are the same in chat and completion mode (``requests`` records the mode); each
     is cut before the earliest occurrence of any of the request's ``stop`` sequences.
@@ -64,6 +87,7 @@ class ScriptedRunner(Runner):
         latency: float = 0.0,
         *,
         soft_prompts: bool = False,
+        label_scores: LabelScores | None = None,
     ) -> None:
         if latency < 0:
             raise ConfigError(f"latency must be >= 0 seconds; got {latency}")
@@ -78,6 +102,7 @@ class ScriptedRunner(Runner):
         self.model = model
         self.latency = latency
         self.soft_prompts = soft_prompts
+        self.label_scores = label_scores
         self.requests: list[LLMRequest] = []
         # Token counts of answers seen: a script hands out a few answers many times.
         self._answer_tokens: dict[str, int] = {}
@@ -112,6 +137,8 @@ class ScriptedRunner(Runner):
         self.requests.append(request)
         if self.latency:
             await asyncio.sleep(self.latency)
+        if request.labels and self.label_scores is not None:
+            return self._score(request)
         text = self._answer(request)
         if request.stop:
             text = _cut_at_stop(text, request.stop)
@@ -125,6 +152,25 @@ class ScriptedRunner(Runner):
             prompt_tokens=count_tokens(request.prompt_text),
             completion_tokens=completion_tokens,
             model=self.model,
+        )
+
+    def _score(self, request: LLMRequest) -> LLMResult:
+        table = self.label_scores(request) if callable(self.label_scores) else self.label_scores
+        assert table is not None
+        if not any(label in table for label in request.labels):
+            raise RunnerError(
+                f"ScriptedRunner's label_scores know none of the labels {list(request.labels)} "
+                f"(they score {sorted(table)}); give a log-probability for each label"
+            )
+        logprobs = tuple(float(table.get(label, -math.inf)) for label in request.labels)
+        text = request.prompt_text
+        continuations = (label_continuation(text, label) for label in request.labels)
+        return LLMResult(
+            text=best_label(request.labels, logprobs),
+            prompt_tokens=count_tokens(text),
+            completion_tokens=sum(count_tokens(c) for c in continuations),
+            model=self.model,
+            label_logprobs=logprobs,
         )
 
 
