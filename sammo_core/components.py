@@ -55,6 +55,7 @@ from sammo_core.errors import ConfigError
 from sammo_core.runners.base import MODES, LLMRequest, Message, Mode
 
 __all__ = [
+    "CALIBRATIONS",
     "OUTPUT_PARSERS",
     "Component",
     "Examples",
@@ -70,6 +71,9 @@ __all__ = [
 Blocks = tuple[Block, ...]
 EXAMPLE_SELECTIONS = ("first", "random", "knn")
 OUTPUT_PARSERS = ("auto", "raw", "first_line", "json")
+#: ``none``: labels are decided by the model's scores as they are. ``content_free``: the label
+#: prior the model shows on content-free inputs (Zhao et al. 2021) is divided out first.
+CALIBRATIONS = ("none", "content_free")
 
 
 def _check_choice(kind: str, value: str, choices: Sequence[str]) -> None:
@@ -477,11 +481,16 @@ class GenerateText(Component):
     the answer ends before: a base model that answers "yes" goes on writing the next example
     unless stopped.
 
-    ``labels`` lists the answers to choose from (e.g. ``["yes", "no"]``): a runner that can
-    score them returns the one most likely after the prompt (rank classification: the
-    transformers runner, ``--model hf:gemma3``); other runners generate as usual. The
-    learned embeddings of :class:`~sammo_core.soft.SoftPrompt` nodes in the prompt travel with
-    the request (``LLMRequest.soft_prompts``).
+    ``labels`` lists the answers to choose from, as the gold outputs write them (e.g.
+    ``["yes", "no"]``): a runner that can score them (the embedded and transformers runners,
+    OpenAI-compatible servers with log-probabilities, :class:`~sammo_core.ScriptedRunner` with
+    ``label_scores``) returns the one most likely after the prompt with every label's
+    log-probability (rank classification); other runners generate as usual. ``verbalizer``,
+    when set, gives the word shown and scored for each label, in the same order (e.g.
+    ``["true", "false"]`` for ``["yes", "no"]``): the model is asked to choose among those
+    words and its choice is mapped back to the label. The learned embeddings of
+    :class:`~sammo_core.soft.SoftPrompt` nodes in the prompt travel with the request
+    (``LLMRequest.soft_prompts``).
 
     >>> call = GenerateText(MetaPrompt(["Q: 2+2?", "A:"]), mode="completion", stop=["\\n"])
     >>> call.label()
@@ -496,6 +505,7 @@ class GenerateText(Component):
     mode: str = "chat"
     stop: list[str] = []
     labels: list[str] = []
+    verbalizer: list[str] = []
 
     child_fields = ("system", "prompt")
 
@@ -512,12 +522,22 @@ class GenerateText(Component):
             raise ConfigError(f"stop sequences must be non-empty strings; got {list(self.stop)}")
         if any(not label for label in self.labels):
             raise ConfigError(f"labels must be non-empty strings; got {list(self.labels)}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ConfigError(f"labels must be distinct; got {list(self.labels)}")
+        if self.verbalizer:
+            words = list(self.verbalizer)
+            if len(words) != len(self.labels) or len(set(words)) != len(words) or not all(words):
+                raise ConfigError(
+                    f"verbalizer {words} must give one distinct non-empty word per label "
+                    f"{list(self.labels)}, in the same order"
+                )
 
     def label(self) -> str:
         extra = f", max_tokens={self.max_tokens}" if self.max_tokens else ""
         extra += f", mode={self.mode!r}" if self.mode != "chat" else ""
         extra += f", stop={list(self.stop)!r}" if self.stop else ""
         extra += f", labels={list(self.labels)!r}" if self.labels else ""
+        extra += f", verbalizer={list(self.verbalizer)!r}" if self.verbalizer else ""
         ident = f"#{self.id} " if self.id else ""
         return f"{ident}GenerateText(temperature={self.temperature}, seed={self.seed}{extra})"
 
@@ -541,9 +561,30 @@ class GenerateText(Component):
             seed=self.seed,
             stop=tuple(self.stop),
             mode=cast("Mode", self.mode),
-            labels=tuple(self.labels),
+            labels=self.scored_labels,
             soft_prompts=self._soft_tensors(),
         )
+
+    @property
+    def scored_labels(self) -> tuple[str, ...]:
+        """The words the model chooses among: the verbalizer's, else the labels.
+
+        >>> call = GenerateText(MetaPrompt(["x"]), labels=["yes", "no"], verbalizer=["A", "B"])
+        >>> call.scored_labels
+        ('A', 'B')
+        """
+        return tuple(self.verbalizer or self.labels)
+
+    def gold_label(self, word: str) -> str:
+        """The label a scored word stands for (the word itself without a verbalizer).
+
+        >>> call = GenerateText(MetaPrompt(["x"]), labels=["yes", "no"], verbalizer=["A", "B"])
+        >>> call.gold_label("B")
+        'no'
+        """
+        if self.verbalizer:
+            return str(self.labels[list(self.verbalizer).index(word)])
+        return word
 
     def _soft_tensors(self) -> tuple[Any, ...]:
         """The tensors of the soft prompts this call renders, in render order."""
@@ -580,11 +621,21 @@ class Output(Component):
     in the text), or ``regex:PATTERN`` (group 1 if present, else the whole match). A missing
     or malformed answer becomes ``None``, scored as wrong; it never stops the run.
     ``inputs_per_call`` packs several inputs into one call (minibatching).
+
+    ``calibration="content_free"`` (for a call with ``labels``, on a runner that scores them)
+    first runs the program on content-free inputs (``"N/A"``, ``""``, ``"[MASK]"``), takes the
+    mean of their label distributions as the model's prior, and divides it out of every row's
+    label probabilities before choosing the most likely label ("Calibrate Before Use", Zhao et
+    al. 2021). The fitted prior is a result of the run (``ResultTable.label_prior``); a
+    ``label_prior`` given here (one probability per label, in the call's label order, as an
+    export writes it) is used as it is, with no calls.
     """
 
     child: GenerateText
     parser: str = "auto"
     inputs_per_call: int = 1
+    calibration: str = "none"
+    label_prior: list[float] = []
 
     child_fields = ("child",)
 
@@ -601,6 +652,20 @@ class Output(Component):
             _check_choice("parser", self.parser, OUTPUT_PARSERS)
         if self.inputs_per_call < 1:
             raise ConfigError(f"inputs_per_call must be >= 1; got {self.inputs_per_call}")
+        _check_choice("calibration", self.calibration, CALIBRATIONS)
+        if self.calibration != "none" and not self.child.labels:
+            raise ConfigError(
+                f"calibration={self.calibration!r} needs the call's labels: give "
+                "GenerateText(..., labels=[...]) (on the command line, --labels yes,no)"
+            )
+        prior = list(self.label_prior)
+        if prior and (
+            len(prior) != len(self.child.labels) or any(not 0.0 < p <= 1.0 for p in prior)
+        ):
+            raise ConfigError(
+                f"label_prior {prior} must hold one probability in (0, 1] per label "
+                f"{list(self.child.labels)}"
+            )
 
     def parse(self, text: str, n_inputs: int, data_format: str) -> list[Any]:
         """Read ``n_inputs`` predictions from the model's ``text``."""

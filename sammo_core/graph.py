@@ -45,6 +45,13 @@ from sammo_core.errors import ConfigError, RunnerError, TemplateError
 from sammo_core.results import ResultRow, ResultTable
 from sammo_core.runners.base import LLMResult, Runner
 from sammo_core.runners.pricing import estimate_cost
+from sammo_core.scoring import (
+    CONTENT_FREE_INPUTS,
+    content_free_input,
+    fit_prior,
+    label_distribution,
+    most_likely,
+)
 from sammo_core.soft import SoftTensor
 
 if TYPE_CHECKING:
@@ -284,7 +291,7 @@ class FunctionGraph:
         ctx = RunContext(self._state(None), (), "plain", constants or {})
         return await compile_plan(self.program.child, ctx)
 
-    async def run(
+    async def run(  # noqa: PLR0915 - one run's steps, each short
         self,
         data: DataTable,
         runner: Runner,
@@ -326,6 +333,10 @@ class FunctionGraph:
         if plan and count:
             render_plan = await compile_plan(call, RunContext(state, (), "plain", constants))
         planned = done = 0
+        scored = _Scoring.of(program)
+        if scored is not None and scored.calibrate and not scored.prior and count:
+            like = data[0].input
+            scored.prior = await _fit_prior(call, state, constants, render_plan, like)
 
         async def run_batch(batch: tuple[Row, ...]) -> list[ResultRow]:
             nonlocal done, planned
@@ -337,6 +348,8 @@ class FunctionGraph:
                     request = await call.request(ctx)
                 else:
                     planned += 1
+                if request.labels and len(batch) > 1:  # several answers: none is one label
+                    request = dataclasses.replace(request, labels=())
                 prompt = request.prompt_text
                 result = await ctx.call(request)
             except (RunnerError, TemplateError) as exc:
@@ -344,12 +357,19 @@ class FunctionGraph:
                     raise
                 done_rows = _failed_rows(batch, prompt, ctx.results, f"{exc}")
             else:
-                predictions = parse_output(parser, result.text, len(batch), input_format)
-                if len(batch) == 1 and predictions[0] is None and result.text in request.labels:
-                    # A runner that ranks the labels answers with the label itself, in no
-                    # data format's wrapping (JSON, XML): it is the answer.
-                    predictions = [result.text]
-                done_rows = _rows_for(batch, prompt, result, ctx.results, predictions)
+                distribution = None
+                if result.scored and scored is not None and len(batch) == 1:
+                    # Rank classification: the label itself is the answer, in no data
+                    # format's wrapping (JSON, XML); with calibration, the prior's share too.
+                    distribution = scored.distribution(request.labels, result.label_logprobs)
+                    predictions = [most_likely(distribution)]
+                else:
+                    predictions = parse_output(parser, result.text, len(batch), input_format)
+                    if len(batch) == 1 and predictions[0] is None and result.text in request.labels:
+                        predictions = [result.text]  # a bare label, outside any data format
+                    if scored is not None:
+                        predictions = [scored.gold(p) for p in predictions]
+                done_rows = _rows_for(batch, prompt, result, ctx.results, predictions, distribution)
             done += len(batch)
             if on_rows is not None:
                 on_rows(done_rows)
@@ -365,7 +385,8 @@ class FunctionGraph:
                 for node_id in render_plan.dynamic_ids:
                     state.render_counts[node_id] += planned
             self._renders = dict(state.render_counts)
-        return ResultTable.from_rows([r for rows_ in per_batch for r in rows_])
+        prior = None if scored is None or not scored.calibrate else scored.prior
+        return ResultTable.from_rows([r for rows_ in per_batch for r in rows_], prior)
 
     def run_sync(self, data: DataTable, runner: Runner, **kwargs: Any) -> ResultTable:
         """Blocking :meth:`run`, for scripts without an event loop."""
@@ -460,12 +481,13 @@ async def _run_pool(
     return per_batch
 
 
-def _rows_for(
+def _rows_for(  # noqa: PLR0917 - the batch's parts, in the order a run has them
     batch: tuple[Row, ...],
     prompt: str,
     result: LLMResult,
     results: list[LLMResult],
     predictions: list[Any],
+    distribution: dict[str, float] | None = None,
 ) -> list[ResultRow]:
     """One row per input of ``batch``, each with a 1/k share of the batch's calls."""
     shares = _shares(results, len(batch))
@@ -481,9 +503,75 @@ def _rows_for(
             *shares[:3],
             cached,
             *shares[3:],
+            None,
+            distribution,
         )
         for row, prediction in zip(batch, predictions, strict=True)
     ]
+
+
+@dataclasses.dataclass
+class _Scoring:
+    """How a call with labels turns scores into answers: verbalizer words back to labels, and
+    the calibration prior (fitted once per run, or given by the program)."""
+
+    call: GenerateText
+    calibrate: bool
+    prior: dict[str, float] | None
+
+    @classmethod
+    def of(cls, program: Output) -> _Scoring | None:
+        call = program.child
+        if not call.labels:
+            return None
+        labels = [str(x) for x in call.labels]
+        given = list(program.label_prior)
+        prior = dict(zip(labels, given, strict=True)) if given else None
+        return cls(call, program.calibration != "none", prior)
+
+    def gold(self, answer: Any) -> Any:
+        """A generated answer, mapped back from the verbalizer's word to its label."""
+        if not self.call.verbalizer or not isinstance(answer, str):
+            return answer
+        key = answer.strip().casefold()
+        for word, label in zip(self.call.verbalizer, self.call.labels, strict=True):
+            if key == str(word).strip().casefold():
+                return str(label)
+        return answer
+
+    def distribution(self, words: tuple[str, ...], logprobs: tuple[float, ...]) -> dict[str, float]:
+        labels = [self.call.gold_label(w) for w in words]
+        return label_distribution(labels, logprobs, self.prior if self.calibrate else None)
+
+
+async def _fit_prior(
+    call: GenerateText,
+    state: RunState,
+    constants: Mapping[str, Any],
+    render_plan: RenderPlan | None,
+    like: Any,
+) -> dict[str, float]:
+    """The label prior: the mean label distribution of the content-free inputs, run through
+    the program as any row is (their calls are counted as the run's spending)."""
+    scored: list[tuple[float, ...]] = []
+    words: tuple[str, ...] = ()
+    for i, text in enumerate(CONTENT_FREE_INPUTS):
+        ctx = RunContext(
+            state, (Row(-1 - i, content_free_input(text, like), None),), "plain", constants
+        )
+        request = None if render_plan is None else render_plan.request(ctx)
+        if request is None:
+            request = await call.request(ctx)
+        result = await ctx.call(request)
+        if not result.scored:
+            raise ConfigError(
+                f"calibration needs scored answers, but model {result.model or 'unknown'!r} "
+                f"generated text ({result.text[:40]!r}) instead of scoring the labels "
+                f"{list(request.labels)}; use a runner that scores labels (local, local:gemma3, "
+                "hf:..., a completions server with log-probabilities) or calibration='none'"
+            )
+        words, scored = request.labels, [*scored, result.label_logprobs]
+    return fit_prior([call.gold_label(w) for w in words], scored)
 
 
 def _failed_rows(

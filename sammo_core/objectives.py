@@ -1,7 +1,8 @@
 """Objectives: scores over a result table, quality with bootstrap intervals and cost totals.
 
 Quality objectives (:class:`Accuracy`, :class:`LabelAccuracy`, :class:`F1`,
-:class:`FunctionObjective`) score each row, average the items and attach a seeded percentile
+:class:`FunctionObjective`, and on scored answers :class:`LabelLogLikelihood` and
+:class:`BrierScore`) score each row, average the items and attach a seeded percentile
 bootstrap interval. Cost objectives (:class:`Calls`, :class:`PromptTokens`, ...) read what
 the *program* costs on the table (its calls, tokens and dollars, cache hits included, since a
 hit stands for the call it answers), so a search scores the same live, on a warm cache and in
@@ -37,13 +38,16 @@ from sammo_core.results import ResultRow, ResultTable
 
 __all__ = [
     "F1",
+    "UNSCORED_PROBABILITY",
     "Accuracy",
+    "BrierScore",
     "Calls",
     "CompletionTokens",
     "CostUSD",
     "Direction",
     "FunctionObjective",
     "LabelAccuracy",
+    "LabelLogLikelihood",
     "MeanPromptTokens",
     "Normalizer",
     "Objective",
@@ -451,6 +455,87 @@ class LabelAccuracy(_MeanObjective):
         return float(label is not None and self.label_key(label) == self.label_key(gold))
 
 
+#: The probability an unscored row (it failed, or the runner generated) gives its gold label
+#: under the probability objectives: as good as a confident wrong answer.
+UNSCORED_PROBABILITY = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class _ProbabilityObjective(_MeanObjective):
+    """Scores each row from the program's label distribution (``ResultRow.label_logprobs``,
+    filled when a runner scored the call's labels)."""
+
+    normalizer: Normalizer = Normalizer()
+
+    def score(self, results: ResultTable) -> Score:
+        if len(results) and not any(r.label_logprobs is not None for r in results):
+            raise ConfigError(
+                f"{self.name} needs scored answers (each label's probability), but no row has "
+                "them: list the labels (GenerateText(labels=[...]); on the command line "
+                "--labels yes,no) and use a runner that scores them (local, local:gemma3, "
+                "hf:..., a completions server with log-probabilities)"
+            )
+        return super().score(results)
+
+    def gold_probability(self, row: ResultRow) -> tuple[float, dict[str, float] | None]:
+        """The program's probability of the gold label, and the whole distribution."""
+        gold = self.normalizer(_gold(row, self.name))
+        if row.label_logprobs is None:
+            return UNSCORED_PROBABILITY, None
+        probabilities = {k: math.exp(v) for k, v in row.label_logprobs.items()}
+        for label, p in probabilities.items():
+            if self.normalizer(label) == gold:
+                return max(p, UNSCORED_PROBABILITY), probabilities
+        raise ConfigError(
+            f"row {row.index}'s gold output {row.output!r} is none of the scored labels "
+            f"{sorted(probabilities)}; list every label the data uses (--labels)"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelLogLikelihood(_ProbabilityObjective):
+    """Mean log-probability the program gives the gold label (higher is better; 0 is certain).
+
+    A smooth objective: it moves with every row's confidence, where accuracy moves only when
+    an answer flips. An unscored row counts as probability :data:`UNSCORED_PROBABILITY`.
+
+    >>> from sammo_core.results import ResultRow
+    >>> row = ResultRow(0, "q", "yes", "p", "yes", "yes", label_logprobs={"yes": -0.2, "no": -1.7})
+    >>> round(LabelLogLikelihood().score_row(row), 3)
+    -0.2
+    """
+
+    name: str = dataclasses.field(default="label_loglik", kw_only=True)
+    direction: Direction = dataclasses.field(default="maximize", init=False)
+
+    def score_row(self, row: ResultRow) -> float:
+        return math.log(self.gold_probability(row)[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class BrierScore(_ProbabilityObjective):
+    """Mean Brier score: the squared distance between the label distribution and the gold
+    one-hot vector, summed over labels (lower is better; 0 is certain and right, 2 the worst).
+
+    An unscored row scores 2.
+
+    >>> from sammo_core.results import ResultRow
+    >>> row = ResultRow(0, "q", "yes", "p", "yes", "yes", label_logprobs={"yes": -0.2, "no": -1.7})
+    >>> round(BrierScore().score_row(row), 3)
+    0.066
+    """
+
+    name: str = dataclasses.field(default="brier", kw_only=True)
+    direction: Direction = dataclasses.field(default="minimize", init=False)
+
+    def score_row(self, row: ResultRow) -> float:
+        gold_p, probabilities = self.gold_probability(row)
+        if probabilities is None:
+            return 2.0
+        rest = math.fsum(p * p for p in probabilities.values()) - gold_p * gold_p
+        return (1.0 - gold_p) ** 2 + rest
+
+
 def _tokens(text: str, drop_articles: bool) -> list[str]:
     words = _WORD.findall(text)
     return [w for w in words if w not in _ARTICLES] if drop_articles else words
@@ -641,6 +726,8 @@ class MeanPromptTokens(Objective):
 
 _NAMED: dict[str, Callable[[], Objective]] = {
     "accuracy": Accuracy,
+    "brier": BrierScore,
+    "label_loglik": LabelLogLikelihood,
     "calls": Calls,
     "completion_tokens": CompletionTokens,
     "cost": CostUSD,
@@ -665,7 +752,7 @@ def get_objective(name: str) -> Objective:
     >>> get_objective("acc")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sammo_core.errors.ConfigError: unknown objective 'acc'; use one of: accuracy, calls, ...
+    sammo_core.errors.ConfigError: unknown objective 'acc'; use one of: accuracy, brier, calls, ...
     """
     factory = _NAMED.get(name)
     if factory is not None:

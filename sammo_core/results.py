@@ -13,6 +13,11 @@ text, the parsed prediction, and two kinds of cost that are never mixed:
 When several inputs share one call (minibatching), the call's figures are split evenly across
 its rows (``calls`` is fractional), so column sums always equal the true totals.
 
+A row answered by scoring the labels (rank classification) also holds ``label_logprobs``: the
+program's log-probability of each gold label, i.e. the model's label scores normalized over
+the labels (and divided by the calibration prior when the program calibrates); the prediction
+is the most likely of them. The table then holds the fitted ``label_prior``, if any.
+
 >>> hit = ResultRow(0, "q", "a", "p", "a", "a", prompt_tokens=12, completion_tokens=1,
 ...                 cached=True)
 >>> table = ResultTable((hit,))
@@ -52,6 +57,8 @@ class ResultRow:
     spent_completion_tokens: float = 0.0
     spent_usd: float = 0.0
     error: str | None = None  # why the row failed for good (it was skipped); None if it ran
+    # gold label -> the program's log-probability of it, when the answer was scored; else None
+    label_logprobs: dict[str, float] | None = None
 
     def __init__(  # noqa: PLR0917 - one argument per field, as dataclass would write it
         self,
@@ -71,6 +78,7 @@ class ResultRow:
         spent_completion_tokens: float = 0.0,
         spent_usd: float = 0.0,
         error: str | None = None,
+        label_logprobs: dict[str, float] | None = None,
     ) -> None:
         # What dataclass writes for a frozen class, object.__setattr__(self, name, value) per
         # field, costs twice as much as setting the slots directly: a run builds one row per
@@ -92,6 +100,7 @@ class ResultRow:
         s[13](self, spent_completion_tokens)
         s[14](self, spent_usd)
         s[15](self, error)
+        s[16](self, label_logprobs)
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready data; whole call and token counts are ints (``1``, not ``1.0``).
@@ -141,9 +150,14 @@ class ProgramCost:
 
 @dataclasses.dataclass(frozen=True)
 class ResultTable:
-    """Rows in input order, plus totals."""
+    """Rows in input order, plus totals.
+
+    ``label_prior`` is the label distribution a calibrated program measured on content-free
+    inputs and divided out of every row's scores (``None`` when it does not calibrate).
+    """
 
     rows: tuple[ResultRow, ...]
+    label_prior: dict[str, float] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -222,6 +236,19 @@ class ResultTable:
     def to_records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.rows]
 
+    @property
+    def scored(self) -> bool:
+        """Whether every row that ran was answered by scoring its labels (and one did).
+
+        >>> ResultTable((ResultRow(0, "q", "a", "p", "a", "a", label_logprobs={"a": -0.1}),)).scored
+        True
+        """
+        ran = [r for r in self.rows if r.error is None]
+        return bool(ran) and all(r.label_logprobs is not None for r in ran)
+
     @classmethod
-    def from_rows(cls, rows: Sequence[ResultRow]) -> ResultTable:
-        return cls(rows=tuple(sorted(rows, key=lambda r: r.index)))
+    def from_rows(
+        cls, rows: Sequence[ResultRow], label_prior: Mapping[str, float] | None = None
+    ) -> ResultTable:
+        prior = None if label_prior is None else dict(label_prior)
+        return cls(rows=tuple(sorted(rows, key=lambda r: r.index)), label_prior=prior)

@@ -32,7 +32,6 @@ answer is the most likely label, with every label's score in ``label_logprobs``:
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -70,9 +69,8 @@ class ScriptedRunner(Runner):
             the requests a program makes.
         label_scores: answer requests that list ``labels`` by scoring them, as a runner with
             log-probabilities does: a map from label to log-probability, or a function of the
-            request that returns one. A label it leaves out scores ``-inf``; knowing none of
-            the labels is an error. ``None``: generate from the script, as a runner that
-            cannot score does.
+            request that returns one, with a value for every label of the request. ``None``:
+            generate from the script, as a runner that cannot score does.
 
     Replies are the same in chat and completion mode (``requests`` records the mode); each
     is cut before the earliest occurrence of any of the request's ``stop`` sequences.
@@ -157,12 +155,13 @@ class ScriptedRunner(Runner):
     def _score(self, request: LLMRequest) -> LLMResult:
         table = self.label_scores(request) if callable(self.label_scores) else self.label_scores
         assert table is not None
-        if not any(label in table for label in request.labels):
+        missing = [label for label in request.labels if label not in table]
+        if missing:
             raise RunnerError(
-                f"ScriptedRunner's label_scores know none of the labels {list(request.labels)} "
-                f"(they score {sorted(table)}); give a log-probability for each label"
+                f"ScriptedRunner's label_scores have no log-probability for {missing} (they "
+                f"score {sorted(table)}); give one for each of the labels {list(request.labels)}"
             )
-        logprobs = tuple(float(table.get(label, -math.inf)) for label in request.labels)
+        logprobs = tuple(float(table[label]) for label in request.labels)
         text = request.prompt_text
         continuations = (label_continuation(text, label) for label in request.labels)
         return LLMResult(

@@ -349,8 +349,8 @@ def test_get_objective_label_accuracy_and_unknown_names() -> None:
     with pytest.raises(ConfigError) as info:
         get_objective("acc")
     assert str(info.value) == (
-        "unknown objective 'acc'; use one of: accuracy, calls, completion_tokens, cost, "
-        "cost_usd, f1, mean_prompt_tokens, prompt_tokens, total_tokens, "
+        "unknown objective 'acc'; use one of: accuracy, brier, calls, completion_tokens, cost, "
+        "cost_usd, f1, label_loglik, mean_prompt_tokens, prompt_tokens, total_tokens, "
         "label_accuracy:LABEL,LABEL,..."
     )
 
