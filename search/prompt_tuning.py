@@ -36,7 +36,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pyglove as pg
 
@@ -419,8 +419,7 @@ class PromptTuning:
 
         def loss(soft: torch.Tensor, rows: Sequence[int]) -> torch.Tensor:
             logits = _scores(hf, [train_texts[i] for i in rows], labels, soft, batch)
-            loss_value = torch.nn.functional.cross_entropy(logits, train_gold[list(rows)])
-            return cast("torch.Tensor", loss_value)  # Any under some torch versions' stubs
+            return torch.nn.functional.cross_entropy(logits, train_gold[list(rows)])
 
         def score(soft: torch.Tensor) -> float:
             predicted = _scores(hf, val_texts, labels, soft, batch).argmax(dim=1)
