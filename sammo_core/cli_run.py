@@ -193,6 +193,22 @@ def add_program_arguments(parser: argparse.ArgumentParser) -> None:
         "write a newline as '\\n' (quoted, e.g. --stop '\\n' --stop 'Input:'). Replaces the "
         "stops of the program's root call; nested calls keep theirs (default: as written)",
     )
+    parser.add_argument(
+        "--labels",
+        metavar="A,B,...",
+        help="the closed label set, comma-separated, or 'auto' for the distinct gold outputs: "
+        "the program's call lists them, so a model that can score labels (local, "
+        "local:gemma3, hf:..., a completions server with log-probabilities) answers with the "
+        "most likely one (rank classification) instead of generating; the default objective "
+        "becomes label_accuracy over them (default: as the program is written)",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="divide out the label prior the model shows on content-free inputs (N/A, '', "
+        "[MASK]) before choosing a label; needs --labels (or labels in the program) and a "
+        "model that scores them",
+    )
 
 
 def stop_argument(text: str) -> str:
@@ -218,6 +234,24 @@ def stop_argument(text: str) -> str:
     if not value:
         raise argparse.ArgumentTypeError(f"--stop {text!r} is empty; {fix}")
     return value
+
+
+def labelled_program(
+    args: argparse.Namespace, loaded: ProgramFile, tables: list[Any]
+) -> tuple[ProgramFile, str | None]:
+    """``loaded`` with ``--labels`` (read from ``tables`` for ``auto``) and ``--calibrate``
+    applied, and the objective spec the labels imply (``label_accuracy:...``; ``None`` without
+    labels)."""
+    from sammo_core.loading import resolve_labels, with_labels
+
+    spec, calibrate = getattr(args, "labels", None), bool(getattr(args, "calibrate", False))
+    labels = resolve_labels(spec, tables) if spec else None
+    if labels is None and not calibrate:
+        own = [str(x) for x in loaded.program.child.labels]
+        return loaded, f"label_accuracy:{','.join(own)}" if own else None
+    program = with_labels(loaded.program, labels, calibrate=calibrate)
+    chosen = [str(x) for x in program.child.labels]
+    return dataclasses.replace(loaded, program=program), f"label_accuracy:{','.join(chosen)}"
 
 
 def load_program_from_args(args: argparse.Namespace) -> ProgramFile:
@@ -355,7 +389,9 @@ def _load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Obje
         if args.limit < 1:
             raise ConfigError(f"--limit must be >= 1; got {args.limit}")
         data = data[: args.limit]
-    return loaded, data, get_objective(args.objective or loaded.objective or "accuracy")
+    loaded, implied = labelled_program(args, loaded, [data])
+    spec = args.objective or loaded.objective or implied or "accuracy"
+    return loaded, data, get_objective(spec)
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -374,12 +410,13 @@ def _run_command(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     start = time.perf_counter()
     done: list[ResultRow] = []
+    priors: list[dict[str, float] | None] = []
 
     async def go() -> None:
         try:
             with progress_bar(console) as progress:
                 task = progress.add_task(f"running on {args.model}", total=len(data))
-                await graph.run(
+                table = await graph.run(
                     data,
                     stack.runner,
                     max_concurrency=args.concurrency,
@@ -387,6 +424,7 @@ def _run_command(args: argparse.Namespace) -> int:
                     on_rows=done.extend,
                     on_error=args.on_error,
                 )
+                priors.append(table.label_prior)
         finally:
             await stack.aclose()
 
@@ -399,6 +437,7 @@ def _run_command(args: argparse.Namespace) -> int:
             objective=objective,
             rows=done,
             stopped=stopped,
+            label_prior=priors[0] if priors else None,
         )
         elapsed = time.perf_counter() - start
         report.summarize(console, stack.usage, elapsed, requests=stack.retry_stats)
@@ -447,17 +486,23 @@ class _Report:
         objective: Any,
         rows: list[Any],
         stopped: str | None,
+        label_prior: dict[str, float] | None = None,
     ) -> None:
-        from sammo_core.objectives import evaluate, reply_counts
+        from sammo_core.objectives import LabelLogLikelihood, evaluate, reply_counts
         from sammo_core.results import ResultTable
 
         self.args, self.program, self.program_hash, self.data = args, program, program_hash, data
-        self.results = ResultTable.from_rows(rows)
+        self.results = ResultTable.from_rows(rows, label_prior)
         self.stopped = stopped
+        objectives = [objective]
+        if self.results.scored and objective.name != "label_loglik":
+            objectives.append(LabelLogLikelihood())  # the smooth score beside the chosen one
         self.scores: dict[str, Score] = (
-            evaluate(self.results, [objective]) if len(self.results) else {}
+            evaluate(self.results, objectives) if len(self.results) else {}
         )
         self.replies = reply_counts(self.results, [objective])
+        self.scoring = describe_scoring(program, self.results)
+        self.majority = majority_rate(self.results, objective)
 
     def summarize(
         self, console: Console, usage: Usage, elapsed: float, *, requests: RetryStats | None
@@ -473,7 +518,19 @@ class _Report:
             title=title,
             replies=self.replies,
             requests=requests,
+            facts=self.facts(),
         )
+
+    def facts(self) -> dict[str, str]:
+        """How the answers were read, and what a constant answer would score."""
+        facts = {"scoring": self.scoring}
+        if self.majority is not None:
+            label, rate = self.majority
+            facts["majority-label rate"] = f"{rate:.3f} (always '{label}')"
+        prior = self.results.label_prior
+        if prior:
+            facts["calibration prior"] = ", ".join(f"{k} {v:.3f}" for k, v in prior.items())
+        return facts
 
     def write(self, usage: Usage, elapsed: float, *, requests: RetryStats | None) -> None:
         from sammo_core import __version__
@@ -492,6 +549,10 @@ class _Report:
             "stopped": self.stopped,
             "model": self.args.model,
             "scores": {name: s.to_dict() for name, s in self.scores.items()},
+            "scoring": self.scoring,
+            "majority_rate": None if self.majority is None else self.majority[1],
+            "majority_label": None if self.majority is None else self.majority[0],
+            "label_prior": self.results.label_prior,
             "replies": self.replies,
             # What the program costs per input (cache or not), apart from what this run spent.
             "cost_per_input": self.results.cost_per_input().to_dict(),
@@ -506,6 +567,49 @@ class _Report:
         tmp = out / "results.json.tmp"
         tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2, default=str))
         tmp.replace(out / "results.json")
+
+
+def describe_scoring(program: Any, results: Any) -> str:
+    """How a run's answers were read: scored labels (with calibration or not), or generated.
+
+    >>> from sammo_core import GenerateText, InputData, MetaPrompt, Output
+    >>> from sammo_core.results import ResultTable
+    >>> describe_scoring(Output(GenerateText(MetaPrompt([InputData()]))), ResultTable(()))
+    'generated text'
+    """
+    labels = [str(x) for x in program.child.labels]
+    if not labels:
+        return "generated text"
+    if not results.scored:
+        return f"generated text (labels {labels} listed; the model did not score them)"
+    how = f"label likelihood (rank classification over {labels})"
+    if program.calibration != "none":
+        how += f", calibrated ({program.calibration})"
+    return how
+
+
+def majority_rate(results: Any, objective: Any) -> tuple[str, float] | None:
+    """The most frequent gold label of the rows and the label accuracy of always answering it
+    (for a label objective; else ``None``): the bar a classifier must clear.
+
+    >>> from sammo_core.objectives import LabelAccuracy
+    >>> from sammo_core.results import ResultRow, ResultTable
+    >>> rows = [ResultRow(i, "q", g, "p", "", None) for i, g in enumerate(["no", "yes", "no"])]
+    >>> majority_rate(ResultTable(tuple(rows)), LabelAccuracy(("yes", "no")))
+    ('no', 0.6666666666666666)
+    """
+    from collections import Counter
+
+    from sammo_core.objectives import LabelAccuracy
+
+    if not isinstance(objective, LabelAccuracy) or not len(results):
+        return None
+    counts = Counter(objective.label_key(r.output) for r in results if r.output is not None)
+    if not counts:
+        return None
+    key, count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    label = next((x for x in objective.labels if objective.label_key(x) == key), key)
+    return label, count / len(results)
 
 
 _REPLY_ROWS = {
@@ -525,6 +629,7 @@ def _print_summary(
     title: str,
     replies: dict[str, int | None],
     requests: RetryStats | None = None,
+    facts: dict[str, str] | None = None,
 ) -> None:
     from rich.table import Table
 
@@ -534,6 +639,8 @@ def _print_summary(
     for score in scores.values():
         interval = f" [{score.ci_low:.3f}, {score.ci_high:.3f}]" if score.ci_low is not None else ""
         table.add_row(score.name, f"{score.value:.3f}{interval}")
+    for name, value in (facts or {}).items():
+        table.add_row(name, value)
     for kind, count in replies.items():
         if count is not None:  # off_label only with a label objective
             table.add_row(_REPLY_ROWS[kind], f"{count:,}")

@@ -31,7 +31,16 @@ from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError, DataError
 from sammo_core.serialization import loads, soft_folder
 
-__all__ = ["ProgramFile", "load_data", "load_program", "renders_input", "with_call_options"]
+__all__ = [
+    "MAX_AUTO_LABELS",
+    "ProgramFile",
+    "load_data",
+    "load_program",
+    "renders_input",
+    "resolve_labels",
+    "with_call_options",
+    "with_labels",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +105,66 @@ def load_program(
         input_fields=tuple(fields) if fields else None,
         objective=namespace.get("OBJECTIVE"),
     )
+
+
+#: With ``--labels auto``: outputs with at most this many distinct values are the label set.
+MAX_AUTO_LABELS = 20
+
+
+def resolve_labels(spec: str, tables: Sequence[Any]) -> list[str]:
+    """The label set ``--labels`` names: comma-separated labels, or ``auto`` for the distinct
+    gold outputs of ``tables`` (2 to :data:`MAX_AUTO_LABELS` of them, sorted).
+
+    >>> from sammo_core.data import DataTable
+    >>> resolve_labels("yes, no", []), resolve_labels("auto", [DataTable(["a", "b"], ["no", "yes"])])
+    (['yes', 'no'], ['no', 'yes'])
+    >>> resolve_labels("yes", [])
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: --labels 'yes' needs at least two distinct labels, e.g. --labels yes,no
+    """  # noqa: E501
+    if spec.strip() == "auto":
+        seen = sorted({str(o).strip() for t in tables for o in t.outputs if o is not None})
+        if not 2 <= len(seen) <= MAX_AUTO_LABELS:
+            raise ConfigError(
+                f"--labels auto found {len(seen)} distinct gold outputs, not a closed label set "
+                f"of 2 to {MAX_AUTO_LABELS}; name the labels: --labels a,b,..."
+            )
+        return seen
+    labels = [x.strip() for x in spec.split(",") if x.strip()]
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise ConfigError(
+            f"--labels {spec!r} needs at least two distinct labels, e.g. --labels yes,no"
+        )
+    return labels
+
+
+def with_labels(
+    program: Output, labels: Sequence[str] | None, *, calibrate: bool = False
+) -> Output:
+    """A copy of ``program`` whose root call lists ``labels`` (``--labels``), so a runner that
+    scores labels answers by their likelihood, and that calibrates when ``calibrate``
+    (``--calibrate``). ``labels=None`` keeps the program's own.
+
+    >>> from sammo_core import GenerateText, InputData, MetaPrompt
+    >>> program = Output(GenerateText(MetaPrompt([InputData()])))
+    >>> scored = with_labels(program, ["yes", "no"], calibrate=True)
+    >>> list(scored.child.labels), scored.calibration, list(program.child.labels)
+    (['yes', 'no'], 'content_free', [])
+    """
+    override: dict[str, Any] = {}
+    if labels is not None:
+        override["child.labels"] = list(labels)
+        if list(program.child.verbalizer) and len(program.child.verbalizer) != len(labels):
+            override["child.verbalizer"] = []
+        if list(program.label_prior):
+            override["label_prior"] = []  # fitted for other labels
+    if calibrate:
+        override["calibration"] = "content_free"
+    if not override:
+        return program
+    copy: Output = pg.clone(program, deep=True, override=override)
+    return copy
 
 
 def with_call_options(

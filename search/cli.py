@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sammo_core.cli_run import (
     add_program_arguments,
     add_runner_arguments,
+    labelled_program,
     load_program_from_args,
     table_console,
 )
@@ -233,7 +234,9 @@ def _optimize(args: argparse.Namespace) -> int:
     _check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
     train, val, test = _splits(args, loaded)
-    objective_spec = args.objective or loaded.objective or "accuracy"
+    # --labels auto reads the label set from the splits the search learns and selects on.
+    loaded, implied = labelled_program(args, loaded, [train, val])
+    objective_spec = args.objective or loaded.objective or implied or "accuracy"
     objectives = parse_objectives(objective_spec)
     search = _strategy(args, mixture_of(args.operators), objectives)
     task = build_runner_from_args(args)

@@ -40,11 +40,6 @@ def add_prompt_tuning_arguments(parser: argparse.ArgumentParser) -> None:
         "prompt tuning (--strategy prompt-tuning, with --model hf:gemma3)"
     )
     g.add_argument(
-        "--labels",
-        help="the closed label set, comma-separated (default: the distinct gold outputs, "
-        f"when there are at most {MAX_LABELS})",
-    )
-    g.add_argument(
         "--soft-tokens",
         type=int,
         default=20,

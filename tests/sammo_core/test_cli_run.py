@@ -302,3 +302,26 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).parents[2])
     return env
+
+
+def test_labels_set_the_objective_and_the_report_says_how_answers_were_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--labels lists the labels on the call (a chat server cannot score them, so it generates:
+    the report says so), makes label_accuracy the objective and shows the majority-label rate."""
+    with ChatServer(reply=oracle) as server:
+        assert run_cli(server, tmp_path / "out", "--labels", "auto") == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    program = json.loads((tmp_path / "out" / "program.json").read_text())
+    gold = list(GOLD.values())
+    majority = max(gold.count("Yes"), gold.count("No")) / len(gold)
+    assert set(results["scores"]) == {"label_accuracy"}
+    assert results["majority_rate"] == pytest.approx(majority)
+    assert results["scoring"].startswith("generated text (labels ['No', 'Yes'] listed")
+    assert '"labels": ["No", "Yes"]' in json.dumps(program)
+    printed = capsys.readouterr().out
+    assert "majority-label rate" in printed and "scoring" in printed
+    with ChatServer(reply=oracle) as server:
+        assert run_cli(server, tmp_path / "bad", "--labels", "yes") == 1
+        assert server.stats().completions == 0
+    assert "--labels 'yes' needs at least two distinct labels" in capsys.readouterr().err
