@@ -471,3 +471,25 @@ def test_bootstrap_resamples_each_distinct_count_once(monkeypatch: pytest.Monkey
             ((-0.0, 20), (1.0, 30)), (-1.0, 1.0), n=50, level=0.95, n_resamples=1000, seed=4
         )
     )
+
+
+def test_a_paired_interval_is_narrower_than_two_separate_ones() -> None:
+    """Two programs that agree on most rows: their separate intervals overlap, yet the paired
+    difference (the winner fixes 10 of 100 rows and breaks 2) excludes 0."""
+    from sammo_core.objectives import paired_difference
+
+    start = [1.0] * 50 + [0.0] * 50
+    winner = list(start)
+    for i in range(50, 60):
+        winner[i] = 1.0
+    winner[0] = winner[1] = 0.0
+    diff, low, high = paired_difference(winner, start, seed=1)
+    assert diff == pytest.approx(0.08)
+    assert 0.0 < low < diff < high
+    start_low, start_high = bootstrap_ci(start, seed=1)
+    winner_low, _ = bootstrap_ci(winner, seed=1)
+    assert winner_low < start_high  # the separate intervals overlap
+    assert high - low < (start_high - start_low)
+    with pytest.raises(DataError, match="same rows"):
+        paired_difference([1.0], [1.0, 0.0])
+    assert paired_difference(winner, start, seed=1) == (diff, low, high)
