@@ -320,7 +320,7 @@ def _run_command(args: argparse.Namespace) -> int:
     from sammo_core.errors import SammoError
     from sammo_core.runners.factory import build_runner_from_args
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
     data_dir = resolve_data_dir(args.data_dir)
     suite = get_suite(args.suite)
     options = SuiteOptions(

@@ -407,7 +407,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
     start = time.perf_counter()
     done: list[ResultRow] = []
     priors: list[dict[str, float] | None] = []

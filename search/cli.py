@@ -34,6 +34,35 @@ if TYPE_CHECKING:
 __all__ = ["register_export", "register_optimize"]
 
 STRATEGIES = ("beam", "evolution", "enumerate", "random", "prompt-tuning")
+#: ``--budget`` when none is given: candidates of a search, steps of prompt tuning.
+DEFAULT_BUDGET = 16
+DEFAULT_TRAINING_STEPS = 50
+
+
+class _OptimizeHelp(argparse.Action):
+    """``optimize --help``: the prompt-tuning options only after ``--strategy prompt-tuning``,
+    so every other search's help lists only what it takes."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, "strategy", None) != "prompt-tuning":
+            hidden = set(parser.get_default("_tuning_options") or ())
+            for action in parser._actions:
+                if action.dest in hidden:
+                    action.help = argparse.SUPPRESS
+            parser.epilog = (
+                "Soft prompt tuning takes more options: sammo-core optimize --strategy "
+                "prompt-tuning --help"
+            )
+        else:
+            parser.epilog = None
+        parser.print_help()
+        parser.exit()
 
 
 def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +73,17 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         description="Search over mutations of PROGRAM: proposers learn from the training "
         "split, the search selects on the validation split, and the test split is scored for "
         "the start and the winner only.",
+        epilog="The options of soft prompt tuning: sammo-core optimize --strategy prompt-tuning "
+        "--help",
+        add_help=False,
+    )
+    p.add_argument(
+        "-h",
+        "--help",
+        action=_OptimizeHelp,
+        nargs=0,
+        help="show this help and exit (with --strategy prompt-tuning before it: that "
+        "strategy's options too)",
     )
     add_program_arguments(p)
     p.add_argument(
@@ -90,11 +130,12 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     p.add_argument(
         "--budget",
-        required=True,
+        default=None,
         help="N candidates, or key=value pairs: candidates=40,calls=2000,tokens=...,usd=... "
         "(calls, tokens and usd hold for the task and proposer calls together, across "
         "--resume; each call's worst case is reserved before it is sent). With --strategy "
-        "prompt-tuning: N steps, or steps=N,seconds=S",
+        f"prompt-tuning: N steps, or steps=N,seconds=S (default: {DEFAULT_BUDGET} candidates; "
+        f"prompt tuning {DEFAULT_TRAINING_STEPS} steps)",
     )
     p.add_argument(
         "--max-tokens",
@@ -137,8 +178,8 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="start afresh in a RUN_DIR that holds an earlier run, replacing its files",
     )
     add_runner_arguments(p)
-    add_prompt_tuning_arguments(p)
-    p.set_defaults(func=_optimize)
+    tuning = add_prompt_tuning_arguments(p)
+    p.set_defaults(func=_optimize, _tuning_options=[a.dest for a in tuning._group_actions])
 
 
 def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objective]) -> Search:
@@ -219,6 +260,36 @@ def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
     return train, val, test
 
 
+def progress_line(p: Progress) -> str:
+    """One line of a search's progress: step, candidates, best score, calls, tokens."""
+    budget = p.budget
+    parts = [f"step {p.step}" + (f"/{p.max_steps}" if p.max_steps else "")]
+    parts.append(
+        f"candidates {p.candidates}" + (f"/{budget.candidates}" if budget.candidates else "")
+    )
+    parts.append(f"best {p.objective} {p.best:.3f}")
+    parts.append(f"calls {p.usage.calls}" + (f"/{budget.calls}" if budget.calls else ""))
+    parts.append(f"tokens {p.usage.total_tokens:,}")
+    return " · ".join(parts)
+
+
+def _labelled(args: argparse.Namespace, loaded: Any, tables: list[Any]) -> tuple[Any, str]:
+    """The program with ``--labels``/``--calibrate`` applied (``--labels auto`` reads the
+    label set from the splits the search learns and selects on), and the objective spec."""
+    loaded, implied = labelled_program(args, loaded, tables)
+    return loaded, args.objective or loaded.objective or implied or "accuracy"
+
+
+def _default_budget(args: argparse.Namespace, console: Any) -> None:
+    """Fill in ``--budget`` when it is not given, and say so."""
+    if args.budget is not None:
+        return
+    tuning = args.strategy == "prompt-tuning"
+    args.budget = str(DEFAULT_TRAINING_STEPS if tuning else DEFAULT_BUDGET)
+    unit = "training steps" if tuning else "candidates"
+    console.print(f"budget: {args.budget} {unit} (the default; --budget to change it)")
+
+
 def _optimize(args: argparse.Namespace) -> int:
     import orjson
     from rich.console import Console
@@ -228,15 +299,14 @@ def _optimize(args: argparse.Namespace) -> int:
     from sammo_core.objectives import parse_objectives
     from sammo_core.runners.factory import build_runner_from_args, runner_stats
 
+    console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
+    _default_budget(args, console)
     if args.strategy == "prompt-tuning":
         return prompt_tune(args)
-    console = Console(stderr=True)
     _check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
     train, val, test = _splits(args, loaded)
-    # --labels auto reads the label set from the splits the search learns and selects on.
-    loaded, implied = labelled_program(args, loaded, [train, val])
-    objective_spec = args.objective or loaded.objective or implied or "accuracy"
+    loaded, objective_spec = _labelled(args, loaded, [train, val])
     objectives = parse_objectives(objective_spec)
     search = _strategy(args, mixture_of(args.operators), objectives)
     task = build_runner_from_args(args)
@@ -253,21 +323,14 @@ def _optimize(args: argparse.Namespace) -> int:
     async def go() -> SearchResult:
         from rich.live import Live
 
+        # On a terminal one live line; in a log (stderr to a file) a line per candidate.
         with Live(console=console, transient=True, refresh_per_second=4) as live:
 
             def show(p: Progress) -> None:
-                budget = p.budget
-                parts = [f"step {p.step}" + (f"/{p.max_steps}" if p.max_steps else "")]
-                parts.append(
-                    f"candidates {p.candidates}"
-                    + (f"/{budget.candidates}" if budget.candidates else "")
-                )
-                parts.append(f"best {p.objective} {p.best:.3f}")
-                parts.append(
-                    f"calls {p.usage.calls}" + (f"/{budget.calls}" if budget.calls else "")
-                )
-                parts.append(f"tokens {p.usage.total_tokens:,}")
-                live.update(" · ".join(parts))
+                if console.is_terminal:
+                    live.update(progress_line(p))
+                else:
+                    console.print(progress_line(p), highlight=False)
 
             try:
                 return await search.run(

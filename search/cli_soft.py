@@ -34,8 +34,8 @@ ADAPTER_DIR = "adapter"
 MAX_LABELS = 20
 
 
-def add_prompt_tuning_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``--strategy prompt-tuning``."""
+def add_prompt_tuning_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The options of ``--strategy prompt-tuning``, as one group (returned)."""
     g = parser.add_argument_group(
         "prompt tuning (--strategy prompt-tuning, with --model hf:gemma3)"
     )
@@ -63,6 +63,7 @@ def add_prompt_tuning_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="stop after this many validation scores without a new best (default: never)",
     )
+    return g
 
 
 def parse_training_budget(text: str) -> tuple[int | None, float | None]:
@@ -114,7 +115,7 @@ def prompt_tune(args: argparse.Namespace) -> int:
     from search.prompt_tuning import PromptTuning
     from search.soft_training import TrainConfig
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
     if not args.model.startswith(HF_PREFIX):
         raise ConfigError(
             f"--strategy prompt-tuning trains in-process and needs a transformers model: "

@@ -199,3 +199,38 @@ def test_optimize_reports_requests_and_retries_by_cause(
     [line] = [x for x in out.splitlines() if x.startswith("task model:")]
     assert f"task model: {served:,} requests for {served - 2:,} calls; 2 retries" in line
     assert "(429: 1, 5xx: 1)" in line
+
+
+def test_a_logged_search_prints_a_line_per_candidate_and_says_its_default_budget(
+    files: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With stderr going to a file (no terminal), each evaluated candidate logs one whole line
+    (no wrapping at 80 columns); without --budget the default is used and named."""
+    program, data, _ = files
+    args = optimize_args(program, data, "", tmp_path / "run")
+    at = args.index("--budget")
+    del args[at : at + 2]
+    with ChatServer(reply=reply) as server:
+        args[args.index("--base-url") + 1] = server.base_url
+        assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "budget: 16 candidates (the default; --budget to change it)" in err
+    lines = [line for line in err.splitlines() if line.startswith("step ")]
+    trace = (tmp_path / "run" / "trace.jsonl").read_text().splitlines()
+    assert len(lines) == len(trace) == 16  # one line per candidate, the start included
+    assert all(
+        "candidates" in line and "best accuracy" in line and "calls" in line for line in lines
+    )
+
+
+def test_optimize_help_shows_prompt_tuning_options_only_for_that_strategy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["optimize", "--help"])
+    plain = " ".join(capsys.readouterr().out.replace("-\n", "-").split())  # unwrapped
+    assert "--soft-tokens" not in plain and "--strategy prompt-tuning --help" in plain
+    with pytest.raises(SystemExit):
+        main(["optimize", "--strategy", "prompt-tuning", "--help"])
+    tuning = capsys.readouterr().out
+    assert "--soft-tokens" in tuning and "--lr" in tuning

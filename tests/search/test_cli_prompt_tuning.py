@@ -65,7 +65,7 @@ def test_budget_forms() -> None:
 
 def test_help_lists_the_strategy_and_its_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        main(["optimize", "--help"])
+        main(["optimize", "--strategy", "prompt-tuning", "--help"])
     out = capsys.readouterr().out
     assert "prompt-tuning" in out and "--soft-tokens" in out and "--soft-init" in out
 
