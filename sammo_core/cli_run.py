@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import datetime
 import os
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,6 +255,30 @@ def labelled_program(
     return dataclasses.replace(loaded, program=program), f"label_accuracy:{','.join(chosen)}"
 
 
+def _base_model_defaults(
+    args: argparse.Namespace, loaded: ProgramFile, mode: str | None, stop: list[str] | None
+) -> tuple[str | None, list[str] | None]:
+    """``--mode``/``--stop`` as given, or, for a model known to be a base model (say
+    ``local:gemma3``) and a program written for chat, completion mode and a newline stop
+    (unless the program has stops): a base model has no chat template and writes on past
+    its answer. Says so on stderr."""
+    from sammo_core.runners.factory import is_base_model
+
+    model = getattr(args, "model", None) or ""
+    call = loaded.program.child
+    if mode is not None or not is_base_model(model) or call.mode == "completion":
+        return mode, stop
+    if stop is None and not list(call.stop):
+        stop = ["\n"]
+    shown = ", ".join(repr(s) for s in (stop if stop is not None else call.stop))
+    print(
+        f"note: {model} is a base model: prompting it in completion mode (the rendered text "
+        f"as it is, no chat template) with stop {shown}; --mode chat to override",
+        file=sys.stderr,
+    )
+    return "completion", stop
+
+
 def load_program_from_args(args: argparse.Namespace) -> ProgramFile:
     """PROGRAM as loaded, with ``--mode`` and ``--stop`` applied (on a copy) when given.
 
@@ -263,6 +288,7 @@ def load_program_from_args(args: argparse.Namespace) -> ProgramFile:
 
     loaded = load_program(args.program, append_input=args.append_input)
     mode, stop = getattr(args, "mode", None), getattr(args, "stop", None)
+    mode, stop = _base_model_defaults(args, loaded, mode, stop)
     if mode is None and stop is None:
         return loaded
     return dataclasses.replace(

@@ -37,15 +37,31 @@ from sammo_core.runners.cache import Cache, CachedRunner, CacheMode
 from sammo_core.runners.retry import RetryPolicy, RetryStats
 
 __all__ = [
+    "BASE_MODELS",
     "EMBEDDED_MODELS",
     "RunnerStack",
     "build_runner",
     "build_runner_from_args",
+    "is_base_model",
     "runner_stats",
 ]
 
 #: The model names that run in-process, with no server and no key.
 EMBEDDED_MODELS = ("local", "local:PATH.gguf", "hf:gemma3", "hf:PATH")
+#: The models this library knows to be *base* models (no instruction tuning, no chat template):
+#: they are prompted in completion mode.
+BASE_MODELS = frozenset({"local:gemma3", "hf:gemma3"})
+
+
+def is_base_model(model: str) -> bool:
+    """Whether ``model`` is known to be a base model, to be prompted in completion mode.
+
+    >>> is_base_model("local:gemma3"), is_base_model("local"), is_base_model("gpt-4o-mini")
+    (True, False, False)
+    """
+    return model in BASE_MODELS
+
+
 _ENDPOINT_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
 
 

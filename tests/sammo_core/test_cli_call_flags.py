@@ -132,3 +132,33 @@ def test_mode_reaches_nested_calls_and_stop_only_the_root_call() -> None:
     # The argument is untouched, and no flags give the program back as it is.
     assert program.child.mode == "chat" and nested.mode == "chat"
     assert with_call_options(program) is program
+
+
+def test_a_known_base_model_gets_completion_mode_and_a_newline_stop_and_is_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A prompt file (chat mode as written) run on local:gemma3, a base model, is prompted in
+    completion mode with stop '\\n', and stderr says so; --mode chat keeps chat; another model
+    keeps the program as written."""
+    import argparse
+
+    from sammo_core.cli_run import load_program_from_args
+
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text("# Task\nAnswer yes or no.\n\nInput: {{ input }}\nOutput:")
+
+    def loaded(model: str, mode: str | None = None) -> Any:
+        args = argparse.Namespace(
+            program=prompt, append_input=False, mode=mode, stop=None, model=model
+        )
+        return load_program_from_args(args).program.child
+
+    base = loaded("local:gemma3")
+    assert (base.mode, list(base.stop)) == ("completion", ["\n"])
+    assert (
+        "local:gemma3 is a base model: prompting it in completion mode" in capsys.readouterr().err
+    )
+    chat = loaded("local:gemma3", mode="chat")
+    assert chat.mode == "chat" and not capsys.readouterr().err
+    other = loaded("local")
+    assert (other.mode, list(other.stop)) == ("chat", [])
