@@ -175,6 +175,12 @@ def add_program_arguments(parser: argparse.ArgumentParser) -> None:
         help="for a prompt file with no {{ input }}: add the input as a last section 'Input' "
         "(without this flag such a file is an error)",
     )
+    parser.add_argument(
+        "--examples",
+        type=Path,
+        help="a data file of in-context examples for a .py program's make_program(examples) "
+        "(default: none for run; the training split for optimize)",
+    )
     parser.add_argument("--input-field", help="field holding the input (default: input)")
     parser.add_argument("--output-field", help="field holding the gold output (default: output)")
     parser.add_argument(
@@ -256,7 +262,12 @@ def labelled_program(
 
 
 def _base_model_defaults(
-    args: argparse.Namespace, loaded: ProgramFile, mode: str | None, stop: list[str] | None
+    args: argparse.Namespace,
+    loaded: ProgramFile,
+    mode: str | None,
+    stop: list[str] | None,
+    *,
+    say: bool = True,
 ) -> tuple[str | None, list[str] | None]:
     """``--mode``/``--stop`` as given, or, for a model known to be a base model (say
     ``local:gemma3``) and a program written for chat, completion mode and a newline stop
@@ -271,24 +282,35 @@ def _base_model_defaults(
     if stop is None and not list(call.stop):
         stop = ["\n"]
     shown = ", ".join(repr(s) for s in (stop if stop is not None else call.stop))
-    print(
-        f"note: {model} is a base model: prompting it in completion mode (the rendered text "
-        f"as it is, no chat template) with stop {shown}; --mode chat to override",
-        file=sys.stderr,
-    )
+    if say:
+        print(
+            f"note: {model} is a base model: prompting it in completion mode (the rendered "
+            f"text as it is, no chat template) with stop {shown}; --mode chat to override",
+            file=sys.stderr,
+        )
     return "completion", stop
 
 
-def load_program_from_args(args: argparse.Namespace) -> ProgramFile:
-    """PROGRAM as loaded, with ``--mode`` and ``--stop`` applied (on a copy) when given.
+def load_program_from_args(
+    args: argparse.Namespace, built: ProgramFile | None = None
+) -> ProgramFile:
+    """PROGRAM as loaded (or ``built``, a program made again from other examples), with
+    ``--mode`` and ``--stop`` applied (on a copy) when given.
 
     The program that runs is the one saved and exported, so its mode and stops travel with it.
     """
     from sammo_core.loading import load_program, with_call_options
 
-    loaded = load_program(args.program, append_input=args.append_input)
+    loaded = built
+    if loaded is None:
+        examples = None
+        if getattr(args, "examples", None) is not None:
+            from sammo_core.loading import load_data
+
+            examples = load_data(args.examples)
+        loaded = load_program(args.program, examples, append_input=args.append_input)
     mode, stop = getattr(args, "mode", None), getattr(args, "stop", None)
-    mode, stop = _base_model_defaults(args, loaded, mode, stop)
+    mode, stop = _base_model_defaults(args, loaded, mode, stop, say=built is None)
     if mode is None and stop is None:
         return loaded
     return dataclasses.replace(

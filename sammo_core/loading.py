@@ -7,7 +7,9 @@ file that defines, at module level, one of:
 
 - ``program``: an :class:`~sammo_core.components.Output`, or
 - ``make_program(examples)``: a function taking a :class:`~sammo_core.data.DataTable` of
-  in-context examples (the ``--examples`` file, or None) and returning an ``Output``.
+  in-context examples and returning an ``Output``: ``run`` passes the ``--examples`` file (or
+  None), ``optimize`` the ``--examples`` file or else its training split (after calling it
+  once with None to read the file).
 
 Optionally the file also sets ``INPUT_FIELD``/``OUTPUT_FIELD`` (or ``INPUT_FIELDS``, a list)
 to say how to read the data file, and ``OBJECTIVE`` (a name such as ``"accuracy"``). Loading a
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import runpy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,21 @@ class ProgramFile:
     output_field: str = "output"
     input_fields: tuple[str, ...] | None = None
     objective: str | None = None
+    #: A Python file's ``make_program``, to build the program again from other examples.
+    make_program: Callable[[DataTable | None], Any] | None = None
+
+    def with_examples(self, examples: DataTable) -> ProgramFile:
+        """The program ``make_program`` builds from ``examples`` (itself without one)."""
+        if self.make_program is None:
+            return self
+        program = self.make_program(examples)
+        if not isinstance(program, Output):
+            raise ConfigError(
+                f"{self.path}: make_program returned a {type(program).__name__}; return an "
+                "Output(GenerateText(...))"
+            )
+        _check_renders_input(program, self.path)
+        return dataclasses.replace(self, program=program)
 
 
 def load_program(
@@ -82,10 +99,12 @@ def load_program(
         suffixes = ", ".join(sorted({".py", ".json", *PROMPT_FILE_SUFFIXES}))
         raise ConfigError(f"program file {str(path)!r} must be one of: {suffixes}")
     namespace = _run_python_file(path)
+    make = None
     if "program" in namespace:
         program = namespace["program"]
     elif callable(namespace.get("make_program")):
-        program = namespace["make_program"](examples)
+        make = namespace["make_program"]
+        program = make(examples)
     else:
         raise ConfigError(
             f"{path} defines neither 'program' nor 'make_program(examples)': set "
@@ -104,6 +123,7 @@ def load_program(
         output_field=namespace.get("OUTPUT_FIELD", "output"),
         input_fields=tuple(fields) if fields else None,
         objective=namespace.get("OBJECTIVE"),
+        make_program=make,
     )
 
 

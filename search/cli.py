@@ -306,6 +306,9 @@ def _optimize(args: argparse.Namespace) -> int:
     _check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
     train, val, test = _splits(args, loaded)
+    if loaded.make_program is not None and args.examples is None:
+        # make_program(examples) draws its examples from the training split.
+        loaded = load_program_from_args(args, loaded.with_examples(train))
     loaded, objective_spec = _labelled(args, loaded, [train, val])
     objectives = parse_objectives(objective_spec)
     search = _strategy(args, mixture_of(args.operators), objectives)

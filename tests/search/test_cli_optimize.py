@@ -234,3 +234,36 @@ def test_optimize_help_shows_prompt_tuning_options_only_for_that_strategy(
         main(["optimize", "--strategy", "prompt-tuning", "--help"])
     tuning = capsys.readouterr().out
     assert "--soft-tokens" in tuning and "--lr" in tuning
+
+
+MAKE_PROGRAM = """\
+from sammo_core import Examples, GenerateText, InputData, MetaPrompt, Output, Section
+
+def make_program(examples):
+    parts = [Section("Task", ["Answer the item."]), InputData()]
+    if examples is not None:
+        parts.insert(1, Examples(examples, n=2, id="shots"))
+    return Output(GenerateText(MetaPrompt(parts)))
+"""
+
+
+def test_make_program_gets_the_training_split_as_its_examples(
+    files: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """A program file's make_program(examples) is built from the training split (it was
+    always given None), so its Examples node draws from the training rows."""
+    from sammo_core import find_one, loads
+
+    _, data, _ = files
+    program = tmp_path / "make.py"
+    program.write_text(MAKE_PROGRAM)
+    run_dir = tmp_path / "run"
+    with ChatServer(reply=reply) as server:
+        args = optimize_args(program, data, server.base_url, run_dir)
+        args[args.index("--budget") + 1] = "2"
+        assert main(args) == 0
+    start = loads((run_dir / "programs" / "0.json").read_text())
+    shots = find_one(start, "#shots").node
+    assert len(shots.data) == 30  # the training half of 60 rows (--split 0.5,0.25,0.25)
+    train_inputs = set(shots.data.inputs)
+    assert train_inputs <= {row.input for row in DataTable.load(data)}
