@@ -260,6 +260,30 @@ def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
     return train, val, test
 
 
+def what_can_change(mutator: Mutator, program: Any) -> str:
+    """Which operators find something to change in ``program``, and which find nothing (a
+    prompt file without headings gives the structure operators nothing to drop or reorder).
+
+    >>> from mutators import ChangeExampleCount, DropSection, Mixture
+    >>> from sammo_core import GenerateText, InputData, MetaPrompt, Output, Section
+    >>> program = Output(GenerateText(MetaPrompt([Section("Task", ["Say yes."]), InputData()])))
+    >>> print(what_can_change(Mixture([DropSection(), ChangeExampleCount()]), program))
+    operators that can change this program: DropSection; nothing to change for: ChangeExampleCount
+    """
+    operators = getattr(mutator, "operators", (mutator,))
+    able = [op.name for op in operators if op.applicable(program)]
+    unable = [op.name for op in operators if op.name not in able]
+    line = f"operators that can change this program: {', '.join(able) or 'none'}"
+    if unable:
+        line += f"; nothing to change for: {', '.join(unable)}"
+    if not able:
+        line += (
+            " (give the prompt file headings (# Task, # Examples, ...) or write the program in "
+            "Python so the operators have sections, paragraphs and examples to work on)"
+        )
+    return line
+
+
 def progress_line(p: Progress) -> str:
     """One line of a search's progress: step, candidates, best score, calls, tokens."""
     budget = p.budget
@@ -321,6 +345,8 @@ def _optimize(args: argparse.Namespace) -> int:
         f"[bold]{search.__class__.__name__}[/] on {args.model}: train {len(train)}, "
         f"val {len(val)}, test {len(test)} rows; program {compile(loaded.program).hash}"
     )
+    if args.strategy != "enumerate":
+        console.print(what_can_change(search.mutator, loaded.program), highlight=False)
     started = time.perf_counter()
 
     async def go() -> SearchResult:

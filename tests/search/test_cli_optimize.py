@@ -215,6 +215,7 @@ def test_a_logged_search_prints_a_line_per_candidate_and_says_its_default_budget
         assert main(args) == 0
     err = capsys.readouterr().err
     assert "budget: 16 candidates (the default; --budget to change it)" in err
+    assert "operators that can change this program: " in err
     lines = [line for line in err.splitlines() if line.startswith("step ")]
     trace = (tmp_path / "run" / "trace.jsonl").read_text().splitlines()
     assert len(lines) == len(trace) == 16  # one line per candidate, the start included
