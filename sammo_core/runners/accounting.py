@@ -174,11 +174,13 @@ def prompt_token_bound(request: LLMRequest) -> int:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Reservation:
-    """The most one call can cost: its prompt bound, its completion cap and their price."""
+    """The most one request can cost: its prompt bound, its completion cap, their price, and
+    the calls it makes (one, or one per planned call: see ``Runner.planned_calls``)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     usd: float = 0.0
+    calls: int = 1
 
     @property
     def tokens(self) -> int:
@@ -187,7 +189,7 @@ class Reservation:
     def as_usage(self) -> Usage:
         """The usage charged for a call that may have been answered but did not report back."""
         return Usage(
-            calls=1,
+            calls=self.calls,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             usd=self.usd,
@@ -283,7 +285,10 @@ def _replay(path: Path) -> tuple[Usage, int, list[str]]:
             elif kind == "sent":
                 call_id = int(record["id"])
                 pending[call_id] = Reservation(
-                    record["prompt_tokens"], record["completion_tokens"], record["usd"]
+                    record["prompt_tokens"],
+                    record["completion_tokens"],
+                    record["usd"],
+                    record.get("calls", 1),  # journals written before requests made several
                 )
                 next_id = max(next_id, call_id + 1)
             elif kind == "carry":
@@ -313,8 +318,10 @@ class Ledger:
     **The guarantee.** A call is let through only if what was spent, plus what calls in
     flight reserved, plus its own reservation fits every limit; otherwise it waits for calls
     in flight to settle, and is refused with :class:`BudgetExceededError` once what was spent
-    plus its reservation no longer fits. A reservation is an upper bound of what the call can
-    cost: :func:`prompt_token_bound` tokens in, ``max_tokens`` out, and their price. So the
+    plus its reservation no longer fits. A reservation is an upper bound of what the request
+    can cost, summed over the calls the runner plans for it (``Runner.planned_calls``: one,
+    or one per label where a completions server scores labels): :func:`prompt_token_bound`
+    tokens in, ``max_tokens`` out, their price, and the number of calls. So the
     spent usage never exceeds a limit, as long as the backend tokenizes at least one byte per
     token, its template stays within the allowance of :func:`prompt_token_bound`, and it
     honours ``max_tokens``; a backend reporting more than was reserved is recorded as it
@@ -369,7 +376,7 @@ class Ledger:
         if budget is None:
             return True
         checks: list[tuple[str, float | None, float, float, float]] = [
-            ("calls", budget.calls, used.calls, self._reserved_calls, 1),
+            ("calls", budget.calls, used.calls, self._reserved_calls, reservation.calls),
             ("tokens", budget.tokens, used.total_tokens, self._reserved.tokens, reservation.tokens),
             ("usd", budget.usd, used.usd, self._reserved.usd, reservation.usd),
         ]
@@ -406,7 +413,7 @@ class Ledger:
         self._next_id += 1
         self._tickets[ticket] = reservation
         if reservation is not None:
-            self._reserved_calls += 1
+            self._reserved_calls += reservation.calls
             self._reserved = Reservation(
                 self._reserved.prompt_tokens + reservation.prompt_tokens,
                 self._reserved.completion_tokens + reservation.completion_tokens,
@@ -445,7 +452,7 @@ class Ledger:
                     result.model or model, result.prompt_tokens, result.completion_tokens
                 )
                 delta = Usage(
-                    calls=1,
+                    calls=result.calls,
                     prompt_tokens=result.prompt_tokens,
                     completion_tokens=result.completion_tokens,
                     usd=cost or 0.0,
@@ -453,7 +460,7 @@ class Ledger:
             elif reservation is not None and not isinstance(error, _NOT_SENT):
                 delta = reservation.as_usage()
             if reservation is not None:
-                self._reserved_calls -= 1
+                self._reserved_calls -= reservation.calls
                 self._reserved = Reservation(
                     self._reserved.prompt_tokens - reservation.prompt_tokens,
                     self._reserved.completion_tokens - reservation.completion_tokens,
@@ -532,21 +539,32 @@ class AccountingRunner(Runner):
         return self.ledger.usage
 
     def reservation(self, request: LLMRequest) -> Reservation:
-        """The most ``request`` can cost (see :func:`prompt_token_bound`)."""
+        """The most ``request`` can cost (see :func:`prompt_token_bound`), summed over the
+        calls the inner runner plans for it (``Runner.planned_calls``)."""
         budget, model = self.ledger.budget, self.inner.model
-        if request.max_tokens is None and budget is not None:
-            priced = estimate_cost(model, 1, 1) is not None
-            if budget.tokens is not None or (budget.usd is not None and priced):
-                limit = "tokens" if budget.tokens is not None else "usd"
-                raise ConfigError(
-                    f"a request without max_tokens can answer at any length, so the {limit} "
-                    f"budget (Budget({limit}={getattr(budget, limit)!r})) cannot hold; set "
-                    "max_tokens (GenerateText(max_tokens=...)) or "
-                    "AccountingRunner(default_max_tokens=...)"
-                )
-        prompt = prompt_token_bound(request)
-        completion = request.max_tokens or 0
-        return Reservation(prompt, completion, estimate_cost(model, prompt, completion) or 0.0)
+        calls = self.inner.planned_calls(request)
+        prompt = completion = 0
+        for call in calls:
+            if call.max_tokens is None and budget is not None:
+                priced = estimate_cost(model, 1, 1) is not None
+                if budget.tokens is not None or (budget.usd is not None and priced):
+                    limit = "tokens" if budget.tokens is not None else "usd"
+                    raise ConfigError(
+                        f"a request without max_tokens can answer at any length, so the "
+                        f"{limit} budget (Budget({limit}={getattr(budget, limit)!r})) cannot "
+                        "hold; set max_tokens (GenerateText(max_tokens=...)) or "
+                        "AccountingRunner(default_max_tokens=...)"
+                    )
+            prompt += prompt_token_bound(call)
+            completion += call.max_tokens or 0
+        usd = estimate_cost(model, prompt, completion) or 0.0
+        return Reservation(prompt, completion, usd, len(calls))
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """The inner runner's calls for ``request`` (with ``default_max_tokens`` applied)."""
+        if request.max_tokens is None and self.default_max_tokens is not None:
+            request = dataclasses.replace(request, max_tokens=self.default_max_tokens)
+        return self.inner.planned_calls(request)
 
     async def generate(self, request: LLMRequest) -> LLMResult:
         if request.max_tokens is None and self.default_max_tokens is not None:
@@ -600,6 +618,11 @@ class CompletionCap(Runner):
         if request.max_tokens is None:
             request = dataclasses.replace(request, max_tokens=self.max_tokens)
         return await self.inner.generate(request)
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        if request.max_tokens is None:
+            request = dataclasses.replace(request, max_tokens=self.max_tokens)
+        return self.inner.planned_calls(request)
 
     async def aclose(self) -> None:
         """Close the inner runner."""

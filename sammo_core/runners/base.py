@@ -197,6 +197,11 @@ class LLMResult:
     the prompt, in the request's label order; ``text`` is then the most likely label. It is
     empty when the runner generated instead.
 
+    ``calls`` counts the requests the backend sent to make this result: 1, or more where one
+    request takes several (a completions server scores each label in a request of its own).
+    Budgets and usage count them (:class:`~sammo_core.runners.accounting.Ledger`); the token
+    counts are summed over them.
+
     >>> scored = LLMResult("yes", label_logprobs=[-0.2, -1.8])
     >>> scored.label_logprobs, scored.scored
     ((-0.2, -1.8), True)
@@ -210,6 +215,7 @@ class LLMResult:
     cost_usd: float = 0.0
     truncated: bool = False
     label_logprobs: tuple[float, ...] = ()
+    calls: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.label_logprobs, tuple):  # a list, read back from JSON
@@ -227,7 +233,7 @@ class LLMResult:
 
         >>> LLMResult("añb").capped(2)
         LLMResult(text='a', prompt_tokens=0, completion_tokens=0, model='', cached=False, \
-cost_usd=0.0, truncated=True, label_logprobs=())
+cost_usd=0.0, truncated=True, label_logprobs=(), calls=1)
         >>> LLMResult("short").capped(100).truncated
         False
         """
@@ -322,6 +328,22 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     async def generate(self, request: LLMRequest) -> LLMResult:
         """Return one completion for ``request``."""
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """The calls :meth:`generate` may make to the model for ``request``, each as the
+        request it sends: what a budget reserves before ``request`` goes out (see
+        :class:`~sammo_core.runners.accounting.AccountingRunner`).
+
+        One call, ``request`` itself, by default. A runner that makes several (a completions
+        server scores each label in a request of its own) lists them all; a wrapper asks the
+        runner it wraps.
+
+        >>> from sammo_core.runners import ScriptedRunner
+        >>> request = LLMRequest.from_prompt("Hi")
+        >>> ScriptedRunner(default="ok").planned_calls(request) == (request,)
+        True
+        """
+        return (request,)
 
     async def generate_many(self, requests: Sequence[LLMRequest]) -> list[LLMResult]:
         """Run several requests concurrently (wrappers bound the concurrency)."""

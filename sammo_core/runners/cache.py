@@ -386,6 +386,10 @@ class CachedRunner(Runner):
         finally:
             self._inflight.pop(key, None)
 
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """The inner runner's calls for ``request`` (on a miss; a hit makes none)."""
+        return self.inner.planned_calls(request)
+
     async def aclose(self) -> None:
         """Close the inner runner (the cache stays open; close it yourself)."""
         await self.inner.aclose()

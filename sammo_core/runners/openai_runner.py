@@ -37,9 +37,9 @@ import http
 import ipaddress
 import os
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -48,10 +48,24 @@ from sammo_core.runners.base import (
     DEFAULT_MAX_REPLY_BYTES,
     LLMRequest,
     LLMResult,
+    Message,
     Runner,
+    best_label,
+    label_continuation,
     refuse_soft_prompts,
 )
 from sammo_core.runners.http_transport import HttpConnectionError, HttpStatusError, HttpTransport
+from sammo_core.runners.openai_scoring import (
+    ECHO_LAYOUTS,
+    PROBE_PROMPT,
+    Echoed,
+    EchoLayout,
+    chat_label_logprobs,
+    check_chat_labels,
+    continuation_logprob,
+    detect_layout,
+    read_chat_listing,
+)
 from sammo_core.runners.retry import (
     RetryableError,
     RetryCause,
@@ -72,6 +86,9 @@ _PLACEHOLDER_KEY = "sk-local-endpoint-needs-no-key"
 _MAX_DETAIL = 300
 # A quoted fragment of the key this long or longer is redacted too.
 _MIN_SECRET_PREFIX = 8
+# OpenAI's chat API lists at most 20 alternatives per token.
+_MAX_TOP_LOGPROBS = 20
+_T = TypeVar("_T")
 
 
 def redact_secret(text: str, secret: str, min_prefix: int = _MIN_SECRET_PREFIX) -> str:
@@ -208,6 +225,13 @@ class OpenAIRunner(Runner):
         extra_body: extra JSON fields sent with every request (server-specific options).
         max_reply_bytes: reply text beyond this many UTF-8 bytes is cut and the result marked
             ``truncated``; ``None`` keeps every byte.
+        echo_layout: how the completions server lists echoed prompt log-probabilities, for
+            scoring labels: ``"auto"`` (probe it once, with one short request), ``"aligned"``
+            (OpenAI, vLLM, llama-cpp-python with a model that adds a BOS token) or
+            ``"shifted"`` (llama-cpp-python 0.3.x with a model that adds none); see
+            :mod:`~sammo_core.runners.openai_scoring`.
+        top_logprobs: how many alternatives per token to ask for when scoring labels (1 to
+            20): in chat mode, and on a server with the shifted layout.
 
     Connections are opened on first use in an event loop and closed by ``async with``,
     :meth:`aclose`, or at the latest when ``asyncio.run()`` finishes; a runner may serve one loop
@@ -216,6 +240,16 @@ class OpenAIRunner(Runner):
     A request with ``mode="completion"`` (a base model) goes to ``POST /completions`` instead,
     the endpoint vLLM and llama.cpp's server offer for base models: its ``prompt`` is the
     request's ``prompt_text`` as it is, and the answer is read from ``choices[0].text``.
+
+    A request with ``labels`` is answered by scoring them (rank classification; see
+    :mod:`~sammo_core.runners.openai_scoring` for how): in completion mode with one request per
+    label (the prompt, the label, ``echo`` and ``logprobs``; the first such request of a runner
+    with ``echo_layout="auto"`` is preceded by one probe), in chat mode with one request that
+    lists the first answer token's ``top_logprobs``. The result's ``label_logprobs`` hold the
+    scores, ``text`` the likeliest label, ``calls`` the requests made and the token counts the
+    server's usage summed over them (the probe's included); :meth:`planned_calls` lists them
+    for budgets. A server that returns no log-probabilities is a :class:`RunnerError` that
+    says so.
     """
 
     def __init__(
@@ -233,6 +267,8 @@ class OpenAIRunner(Runner):
         api_version: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
+        echo_layout: EchoLayout = "auto",
+        top_logprobs: int = _MAX_TOP_LOGPROBS,
     ) -> None:
         try:  # imported here, not at module level, so that importing sammo_core stays light
             import aiohttp  # noqa: F401
@@ -247,6 +283,18 @@ class OpenAIRunner(Runner):
             raise ConfigError(f"timeout must be > 0 seconds; got {timeout}")
         if max_reply_bytes is not None and max_reply_bytes < 1:
             raise ConfigError(f"max_reply_bytes must be >= 1 or None; got {max_reply_bytes}")
+        if echo_layout not in ECHO_LAYOUTS:
+            raise ConfigError(
+                f"echo_layout must be one of {', '.join(ECHO_LAYOUTS)}; got {echo_layout!r}"
+            )
+        if not 1 <= top_logprobs <= _MAX_TOP_LOGPROBS:
+            raise ConfigError(
+                f"top_logprobs must be within [1, {_MAX_TOP_LOGPROBS}] (OpenAI's limit); "
+                f"got {top_logprobs}"
+            )
+        self.echo_layout: EchoLayout = echo_layout
+        self.top_logprobs = top_logprobs
+        self._probe_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self.max_reply_bytes = max_reply_bytes
         self.model = model
         self.timeout = float(timeout)
@@ -369,9 +417,212 @@ class OpenAIRunner(Runner):
 
     async def generate(self, request: LLMRequest) -> LLMResult:
         refuse_soft_prompts(request, self.model)
+        if request.labels:
+            if request.mode == "completion":
+                return await self._score_echoed(request)
+            return await self._score_chat(request)
         return await self._call(
             self._path_for(request), self._body(request), request, self._to_result
         )
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """``request``; for one with labels, the scoring requests (see the class docstring).
+
+        >>> runner = OpenAIRunner("m", base_url="http://127.0.0.1:9/v1")
+        >>> request = LLMRequest.from_prompt("Sky blue?", mode="completion", labels=("y", "n"))
+        >>> [c.prompt_text for c in runner.planned_calls(request)]
+        ['1, 2, 3, 4, 5, 6,', 'Sky blue? y', 'Sky blue? n']
+        """
+        if not request.labels:
+            return (request,)
+        if request.mode == "chat":
+            return (dataclasses.replace(request, max_tokens=1),)
+        text = request.prompt_text
+        calls = [
+            self._echo_request(text + label_continuation(text, label)) for label in request.labels
+        ]
+        if self.echo_layout == "auto":
+            calls.insert(0, self._echo_request(PROBE_PROMPT))
+        return tuple(calls)
+
+    # -- scored answers ----------------------------------------------------------------------
+
+    @staticmethod
+    def _echo_request(text: str) -> LLMRequest:
+        """A completions request that scores ``text`` (echoed, one token generated)."""
+        return LLMRequest((Message("user", text),), max_tokens=1, mode="completion")
+
+    def _echo_body(self, text: str, top: int) -> bytes:
+        # max_tokens=1, not 0: llama-cpp-python reads max_tokens <= 0 as "fill the context".
+        body: dict[str, Any] = {"model": self.model, "prompt": text, "temperature": 0.0}
+        body.update(max_tokens=1, echo=True, logprobs=top)
+        if self.extra_body:
+            body.update(self.extra_body)
+        return orjson.dumps(body)
+
+    def _no_logprobs(self, what: str, fix: str) -> RunnerError:
+        return RunnerError(
+            f"the server at {self.base_url} returned no {what} for model {self.model!r}; "
+            f"labels cannot be scored there: {fix}, or drop the labels (--labels, "
+            "GenerateText(labels=...))"
+        )
+
+    def _echoed(self, content: bytes, sent: str) -> tuple[Echoed, dict[str, Any]]:
+        """The echo listing of a completions answer to ``sent``, and the answer."""
+        answer = self._json(content)
+        try:
+            choice = answer["choices"][0]
+        except (TypeError, KeyError, IndexError):
+            start = self._redact(content[:4096].decode("utf-8", errors="replace"), 80)
+            raise self._retryable("malformed", f"no choices[0] in {start!r}") from None
+        echo = Echoed.read(choice) if isinstance(choice, Mapping) else None
+        if echo is None or not echo.text.startswith(sent) or echo.offsets[0] != 0:
+            raise self._no_logprobs(
+                "echoed prompt log-probabilities",
+                "use a server that returns them for echo=true with logprobs (llama-cpp-python's "
+                "server, vLLM), or score in chat mode",
+            )
+        return echo, answer
+
+    async def _layout(self) -> tuple[Literal["aligned", "shifted"], LLMResult | None]:
+        """The server's echo layout, probed once (then the probe's result, for accounting)."""
+        if self.echo_layout != "auto":
+            return self.echo_layout, None
+        loop = asyncio.get_running_loop()
+        if self._probe_lock is None or self._probe_lock[0] is not loop:
+            self._probe_lock = (loop, asyncio.Lock())
+        async with self._probe_lock[1]:
+            if self.echo_layout != "auto":  # another request probed meanwhile
+                return self.echo_layout, None
+            found: list[Literal["aligned", "shifted"]] = []
+
+            def parse(request: LLMRequest, content: bytes) -> LLMResult:
+                echo, answer = self._echoed(content, PROBE_PROMPT)
+                layout = detect_layout(echo, PROBE_PROMPT)
+                if layout is None:
+                    raise RunnerError(
+                        f"{self._describe} generated nothing after the probe {PROBE_PROMPT!r}, "
+                        "so its layout of echoed log-probabilities is unknown; pass "
+                        "echo_layout='aligned' (OpenAI, vLLM, llama-cpp-python with a model "
+                        "that adds a BOS token) or echo_layout='shifted' (llama-cpp-python with "
+                        "one that adds none)"
+                    )
+                found.append(layout)
+                return self._usage_result(request, answer, "")
+
+            probe = self._echo_request(PROBE_PROMPT)
+            result = await self._call(
+                self._completions_path, self._echo_body(PROBE_PROMPT, 1), probe, parse
+            )
+            self.echo_layout = found[0]
+            return found[0], result
+
+    async def _score_echoed(self, request: LLMRequest) -> LLMResult:
+        """Completion mode: one echo request per label; each label scores its tokens' sum."""
+        layout, probe = await self._layout()
+        top = 1 if layout == "aligned" else self.top_logprobs
+        text = request.prompt_text
+
+        def parse_for(end: int) -> Callable[[LLMRequest, bytes], LLMResult]:
+            def parse(sent: LLMRequest, content: bytes) -> LLMResult:
+                echo, answer = self._echoed(content, sent.prompt_text)
+                try:
+                    score = continuation_logprob(echo, len(text), end, layout)
+                except ValueError as exc:
+                    raise RunnerError(
+                        f"{self._describe} echoed {sent.prompt_text[-80:]!r} with log-"
+                        f"probabilities that cannot score the label ({exc}) in the "
+                        f"{layout!r} layout; if the server lists them otherwise, pass "
+                        "echo_layout='aligned' or 'shifted' to OpenAIRunner"
+                    ) from None
+                return self._usage_result(sent, answer, "", (score,))
+
+            return parse
+
+        calls = []
+        for label in request.labels:
+            sent = text + label_continuation(text, label)
+            calls.append(
+                self._call(
+                    self._completions_path,
+                    self._echo_body(sent, top),
+                    self._echo_request(sent),
+                    parse_for(len(sent)),
+                )
+            )
+        parts = [*([probe] if probe is not None else []), *await _all_or_none(calls)]
+        return self._combine(request, parts, [p.label_logprobs[0] for p in parts[-len(calls) :]])
+
+    async def _score_chat(self, request: LLMRequest) -> LLMResult:
+        """Chat mode: one request; each label scores the first answer token that begins it."""
+        check_chat_labels(request.labels)
+        body: dict[str, Any] = {"model": self.model}
+        body["messages"] = [m.to_dict() for m in request.messages]
+        body.update(temperature=request.temperature, max_tokens=1)
+        body.update(logprobs=True, top_logprobs=self.top_logprobs)
+        if request.seed is not None:
+            body["seed"] = request.seed + request.sample_index
+        if self.extra_body:
+            body.update(self.extra_body)
+
+        def parse(sent: LLMRequest, content: bytes) -> LLMResult:
+            answer = self._json(content)
+            try:
+                choice = answer["choices"][0]
+            except (TypeError, KeyError, IndexError):
+                raise self._retryable("malformed", "no choices[0] in the answer") from None
+            listed = read_chat_listing(choice) if isinstance(choice, Mapping) else None
+            if listed is None:
+                raise self._no_logprobs(
+                    "log-probabilities for a chat completion (logprobs=true, top_logprobs)",
+                    "use a server that returns them (OpenAI, vLLM), score in completion mode "
+                    "on a completions server (GenerateText(mode='completion'))",
+                )
+            return self._usage_result(sent, answer, "", chat_label_logprobs(sent.labels, listed))
+
+        scored = dataclasses.replace(request, max_tokens=1)
+        part = await self._call(self._path, orjson.dumps(body), scored, parse)
+        return self._combine(request, [part], part.label_logprobs)
+
+    def _usage_result(
+        self,
+        sent: LLMRequest,
+        answer: Mapping[str, Any],
+        text: str,
+        label_logprobs: Sequence[float] = (),
+    ) -> LLMResult:
+        """One call's result: the server's usage (else estimates) and the scores read."""
+        usage = answer.get("usage") or {}
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if not isinstance(prompt, int) or not isinstance(completion, int):
+            prompt, completion = count_tokens(sent.prompt_text), 1
+        model = answer.get("model")
+        return LLMResult(
+            text,
+            prompt,
+            completion,
+            model=model if isinstance(model, str) and model else self.model,
+            label_logprobs=tuple(label_logprobs),
+        )
+
+    def _combine(
+        self, request: LLMRequest, parts: Sequence[LLMResult], logprobs: Sequence[float]
+    ) -> LLMResult:
+        """The scored answer to ``request`` from its calls' results."""
+        return LLMResult(
+            best_label(request.labels, logprobs),
+            sum(p.prompt_tokens for p in parts),
+            sum(p.completion_tokens for p in parts),
+            model=parts[-1].model,
+            label_logprobs=tuple(logprobs),
+            calls=len(parts),
+        )
+
+    def _json(self, content: bytes) -> Any:
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            raise self._retryable("malformed", f"response body is not JSON ({exc})") from None
 
     async def _call(
         self,
@@ -504,6 +755,18 @@ class OpenAIRunner(Runner):
         return RunnerError(
             self._redact(f"{self._describe} rejected the request ({detail}): {hint}")
         )
+
+
+async def _all_or_none(calls: Sequence[Awaitable[_T]]) -> list[_T]:
+    """Run ``calls`` concurrently; when one fails, cancel the others and raise its error."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _server_message(status: int, content: bytes) -> str:

@@ -348,5 +348,8 @@ class ThrottledRunner(Runner):
         async with self.limiter.slot(self.limiter.charge_for(request)):
             return await self.inner.generate(request)
 
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        return self.inner.planned_calls(request)
+
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -54,6 +54,15 @@ from typing import Any, Literal, get_args
 import orjson
 
 from sammo_core.errors import ConfigError
+from sammo_core.testing.logprobs import (
+    DEFAULT_VOCABULARY,
+    LOGPROB_LAYOUTS,
+    LogprobLayout,
+    Scorer,
+    chat_logprobs,
+    completion_logprobs,
+    default_logprob,
+)
 from sammo_core.tokens import count_tokens
 
 __all__ = [
@@ -272,6 +281,16 @@ class ChatServer:
         api_key: if given, requests must carry it (``Authorization: Bearer`` or ``api-key``),
             else they get 401.
         usage: whether answers carry a ``usage`` object.
+        logprob: the scorer of the log-probabilities the server returns when asked (default
+            :func:`~sammo_core.testing.logprobs.default_logprob`): ``logprob(context, token)``.
+            ``/v1/completions`` lists them with ``logprobs=N`` (and the prompt's too with
+            ``echo=true``), chat completions with ``logprobs=true`` and ``top_logprobs=N``; see
+            :mod:`sammo_core.testing.logprobs` for the tokenizer and the shapes.
+        vocabulary: tokens that top-N lists rank besides those of the text itself.
+        logprobs_layout: ``"aligned"`` (OpenAI's and vLLM's layout of echoed prompt
+            log-probabilities), ``"shifted"`` (llama-cpp-python's with a model without a BOS
+            token: each entry holds the next token's distribution), or ``"none"`` (a server
+            that lacks log-probabilities: every answer has ``logprobs: null``).
         host, port: where to listen; port 0 picks a free one.
         max_records: how many :class:`RequestRecord` entries to keep (the newest).
 
@@ -297,6 +316,9 @@ class ChatServer:
         drip_interval: float = 1.0,
         api_key: str | None = None,
         usage: bool = True,
+        logprob: Scorer | None = None,
+        vocabulary: Iterable[str] = DEFAULT_VOCABULARY,
+        logprobs_layout: LogprobLayout = "aligned",
         host: str = "127.0.0.1",
         port: int = 0,
         max_records: int = 100_000,
@@ -311,6 +333,10 @@ class ChatServer:
                 raise ConfigError(f"{name} must be >= 0 seconds; got {value}")
         if max_records < 0:
             raise ConfigError(f"max_records must be >= 0; got {max_records}")
+        if logprobs_layout not in LOGPROB_LAYOUTS:
+            raise ConfigError(
+                f"logprobs_layout {logprobs_layout!r} is not one of {', '.join(LOGPROB_LAYOUTS)}"
+            )
         if faults is not None and fault_rate:
             raise ConfigError("pass either faults=FaultPlan(...) or fault_rate=..., not both")
         self.latency = latency
@@ -319,6 +345,9 @@ class ChatServer:
         self.slow_delay = slow_delay
         self.drip_interval = drip_interval
         self.usage = usage
+        self.logprob = logprob or default_logprob
+        self.vocabulary = tuple(vocabulary)
+        self.logprobs_layout = logprobs_layout
         self.host = host
         self.faults = faults or FaultPlan(
             rate=fault_rate, kinds=tuple(fault_kinds), attempts=fault_attempts, seed=seed
@@ -690,10 +719,24 @@ class ChatServer:
             ],
         }
         if "messages" not in payload:
+            prompt_text = _prompt_text(payload.get("prompt"))
             answer.update(
                 object="text_completion",
                 id=f"cmpl-sammo-{index}",
-                choices=[{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+                choices=[
+                    {
+                        "index": 0,
+                        "text": prompt_text + text if payload.get("echo") else text,
+                        "finish_reason": finish,
+                        "logprobs": self._completion_logprobs(payload, prompt_text, text),
+                    }
+                ],
+            )
+        elif payload.get("logprobs") is True and self.logprobs_layout != "none":
+            context = "\n\n".join(_content_text(m.get("content")) for m in payload["messages"])
+            top = payload.get("top_logprobs") or 0
+            answer["choices"][0]["logprobs"] = chat_logprobs(
+                context, text, self.logprob, top=top, vocabulary=self.vocabulary
             )
         if self.usage:
             prompt = (
@@ -708,6 +751,24 @@ class ChatServer:
                 "total_tokens": prompt + completion,
             }
         return 200, orjson.dumps(answer), ()
+
+    def _completion_logprobs(
+        self, payload: Mapping[str, Any], prompt: str, text: str
+    ) -> dict[str, Any] | None:
+        """The ``logprobs`` of a text completion: ``None`` unless asked for with
+        ``logprobs=N`` (and the server has them); the prompt's too with ``echo``."""
+        top = payload.get("logprobs")
+        if not isinstance(top, int) or isinstance(top, bool) or self.logprobs_layout == "none":
+            return None
+        return completion_logprobs(
+            prompt,
+            text,
+            self.logprob,
+            top=top,
+            layout=self.logprobs_layout,
+            echo=bool(payload.get("echo")),
+            vocabulary=self.vocabulary,
+        )
 
 
 def _head(status: int, length: int, extra: Sequence[tuple[str, str]], *, keep_alive: bool) -> bytes:

@@ -271,6 +271,34 @@ def test_a_journal_keeps_every_call_across_sessions_and_kills(tmp_path: Path) ->
         UsageJournal(path, tag="other")
 
 
+class ThreeCalls(ScriptedRunner):
+    """Answers each request with three calls to its model, as a runner that scores labels one
+    request at a time does."""
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        return (dataclasses.replace(request, max_tokens=1),) * 3
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        result = await super().generate(request)
+        return dataclasses.replace(result, calls=3)
+
+
+def test_a_request_that_makes_several_calls_reserves_and_counts_them_all(tmp_path: Path) -> None:
+    request = LLMRequest.from_prompt("Label it", max_tokens=50)
+    runner = AccountingRunner(ThreeCalls(default="yes"), Budget(calls=7))
+    reservation = runner.reservation(request)
+    assert (reservation.calls, reservation.completion_tokens) == (3, 3)
+    assert reservation.prompt_tokens == 3 * prompt_token_bound(request)
+    outcomes = _outcomes(runner, [request] * 3)
+    assert [isinstance(o, BudgetExceededError) for o in outcomes] == [False, False, True]
+    assert runner.usage.calls == 6
+    path = tmp_path / "usage.jsonl"
+    with UsageJournal(path) as journal:
+        journal.sent(0, reservation)  # killed with the request in flight
+    with UsageJournal(path) as again:
+        assert again.usage.calls == 3
+
+
 def test_wall_seconds_is_busy_time_not_the_sum_of_calls() -> None:
     runner = AccountingRunner(ScriptedRunner(default="ok", latency=0.05))
     asyncio.run(runner.generate_many(_requests(8)))
