@@ -36,6 +36,7 @@ __all__ = [
     "best_label",
     "label_continuation",
     "refuse_soft_prompts",
+    "scoring_call",
 ]
 
 DEFAULT_MAX_REPLY_BYTES = 256 * 1024
@@ -276,6 +277,19 @@ def label_continuation(text: str, label: str) -> str:
     if not text or text[-1].isspace() or label[:1].isspace():
         return label
     return f" {label}"
+
+
+def scoring_call(request: LLMRequest) -> LLMRequest:
+    """``request`` as a budget sees it when a runner scores its labels in one call: the
+    prompt, then every label's tokens evaluated after it, at most one token per UTF-8 byte
+    (its ``max_tokens``), so a reservation always covers what the call reports.
+
+    >>> scoring_call(LLMRequest.from_prompt("Sunny? Answer:", labels=("yes", "no"))).max_tokens
+    7
+    """
+    text = request.prompt_text
+    evaluated = sum(len(label_continuation(text, x).encode("utf-8")) for x in request.labels)
+    return dataclasses.replace(request, max_tokens=max(evaluated, 1))
 
 
 def best_label(labels: Sequence[str], logprobs: Sequence[float]) -> str:

@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sammo_core.errors import ConfigError, RunnerError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner, label_continuation
+from sammo_core.runners.base import (
+    LLMRequest,
+    LLMResult,
+    Runner,
+    label_continuation,
+    scoring_call,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -400,6 +406,10 @@ class TransformersRunner(Runner):
             raise RunnerError(f"{self.model} runner is closed; build a new TransformersRunner")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._complete, request)
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """One call; a scored one evaluates every label's tokens (see :func:`scoring_call`)."""
+        return (scoring_call(request),) if request.labels else (request,)
 
     def _complete(self, request: LLMRequest) -> LLMResult:
         import torch

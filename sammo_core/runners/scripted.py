@@ -44,6 +44,7 @@ from sammo_core.runners.base import (
     best_label,
     label_continuation,
     refuse_soft_prompts,
+    scoring_call,
 )
 from sammo_core.tokens import count_tokens
 
@@ -151,6 +152,12 @@ class ScriptedRunner(Runner):
             completion_tokens=completion_tokens,
             model=self.model,
         )
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """One call; a scored one evaluates every label's tokens (see :func:`scoring_call`)."""
+        if request.labels and self.label_scores is not None:
+            return (scoring_call(request),)
+        return (request,)
 
     def _score(self, request: LLMRequest) -> LLMResult:
         table = self.label_scores(request) if callable(self.label_scores) else self.label_scores

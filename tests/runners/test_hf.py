@@ -207,7 +207,9 @@ def test_the_runner_answers_by_label_likelihood_with_the_soft_prompt_first(
     assert usage.calls == 3 and usage.cache_hits == 0
     text_tokens = sum(len(hf.tokenizer(text)["input_ids"]) for text, _ in texts)
     assert usage.prompt_tokens == text_tokens + 3 * 3  # the virtual tokens count
-    assert usage.completion_tokens == 3
+    # Every label's tokens are evaluated after each prompt: they are what the calls used.
+    label_tokens = sum(len(hf.tokenizer(o, add_special_tokens=False)["input_ids"]) for o in options)
+    assert usage.completion_tokens == 3 * label_tokens
 
     # The same soft prompt again: every call is a cache hit; other values: none is.
     again, usage = run(_soft_program(tensor, labels))

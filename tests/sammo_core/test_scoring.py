@@ -135,3 +135,17 @@ def test_the_cache_replays_scores_exactly(tmp_path: Path) -> None:
         second = compile_program(_program()).run_sync(DATA, CachedRunner(dead, cache))
     assert [r.label_logprobs for r in second] == [r.label_logprobs for r in first]
     assert all(r.cached for r in second) and dead.calls == 0
+
+
+def test_a_budget_reserves_every_label_a_scored_call_evaluates() -> None:
+    """A scored call evaluates all its labels' tokens, however small the request's max_tokens:
+    what a budget reserves for it covers what it reports."""
+    import asyncio
+
+    labels = ("strongly agree", "strongly disagree", "neutral")
+    runner = ScriptedRunner(label_scores=dict.fromkeys(labels, -1.1))
+    request = LLMRequest.from_prompt("Opinion:", labels=labels, max_tokens=1)
+    [planned] = runner.planned_calls(request)
+    result = asyncio.run(runner.generate(request))
+    assert result.completion_tokens > request.max_tokens  # type: ignore[operator]
+    assert planned.max_tokens is not None and planned.max_tokens >= result.completion_tokens
