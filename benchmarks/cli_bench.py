@@ -81,6 +81,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="operator groups instead of the suite's (structure, examples, format, "
         "compression, content, apo, ape, opro)",
     )
+    run.add_argument(
+        "--scoring",
+        choices=("labels", "generate"),
+        help="labels: each task's call lists its label set, so a model that scores labels "
+        "(local, local:gemma3, hf:..., a completions server with log-probabilities) answers "
+        "by label likelihood; generate: the model writes its answer (default: the suite's; "
+        "base-model: labels)",
+    )
     run.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
     run.add_argument(
         "--max-rows",
@@ -332,6 +340,7 @@ def _run_command(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         val_rows=args.val_rows,
         test_rows=args.test_rows,
+        scored=None if args.scoring is None else args.scoring == "labels",
     )
     names = _chosen_tasks(args, data_dir)
     out: Path = args.out

@@ -242,7 +242,7 @@ def _settings(task: Mapping[str, Any]) -> str:
         f"{search['strategy']} ({params}); operators: {search.get('operators', '-')}; "
         f"budget {search.get('budget')}, seed {search.get('seed')}; "
         f"{search['candidates']} candidates in {search['steps']} steps, "
-        f"stopped on {search['stopped']}"
+        f"stopped on {search['stopped']}; answers read as {search.get('scoring', 'generated text')}"
     )
 
 

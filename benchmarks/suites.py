@@ -131,6 +131,9 @@ class SuiteOptions:
     concurrency: int = 32
     val_rows: int | None = None
     test_rows: int | None = None
+    #: Answers read by label likelihood (the call lists the task's labels, so a runner that
+    #: scores them ranks them); ``None``: the suite's default (``base-model``: yes).
+    scored: bool | None = None
 
     def __post_init__(self) -> None:
         if self.strategy is not None and self.strategy not in STRATEGIES:
@@ -383,6 +386,7 @@ class _Defaults:
     width: int = 4
     depth: int = 8
     mutations_per_parent: int = 4
+    scored: bool = False
 
 
 def _make_search(
@@ -464,6 +468,11 @@ def _assemble(
         mutator = _quick_mutator() if operators == "quick" else _group_mutator(operators)
     budget_text = options.budget or defaults.budget
     budget = SearchBudget.parse(budget_text)
+    scored = defaults.scored if options.scored is None else options.scored
+    if scored and splits.labels:
+        from sammo_core.loading import with_labels
+
+        program = with_labels(program, list(splits.labels))
     train = _cap(splits.train, options)
     params = {
         "strategy": strategy,
@@ -474,6 +483,7 @@ def _assemble(
         "val_rows": options.val_rows,
         "test_rows": options.test_rows,
         "space_size": space_size,
+        "scoring": "label likelihood" if scored and splits.labels else "generated text",
     }
     return BenchTask(
         suite=suite,
@@ -782,7 +792,7 @@ def _base_model_mutator() -> Mutator:
     )
 
 
-_BASE_MODEL = _Defaults("24", "beam", "structure,examples,format", width=4, depth=6)
+_BASE_MODEL = _Defaults("24", "beam", "structure,examples,format", width=4, depth=6, scored=True)
 
 
 def _build_base_model(task: str, data_dir: DataDir, options: SuiteOptions) -> BenchTask:

@@ -144,6 +144,7 @@ def test_bench_run_base_model_finds_the_examples_on_a_few_shot_model(
             "run", "base-model", "--tasks", "implicatures", "--model", "base-loopback",
             "--base-url", server.base_url, "--max-rows", "4", "--budget", "4",
             "--operators", "examples", "--timeout", "10", "--out", str(out),
+            "--scoring", "generate",
         )  # fmt: skip
         paths = {record.path for record in server.records}
     assert code == 0
