@@ -4,14 +4,20 @@
 and sums the label tokens' log-softmax. Its numbers depend only on the tokens scored, never
 on what was evaluated before, so a cache can store them and replay them exactly:
 
-- llama.cpp's float results for a token depend on the batch it was evaluated in (its size
-  picks the matrix kernels), so a prefix reused from an arbitrary earlier call moves label
-  log-probabilities (by up to 0.04 nats on Gemma 3 270M). Here the prompt is evaluated in
-  chunks of :data:`SCORE_CHUNK` tokens at positions aligned to multiples of the chunk size,
-  the same chunks whatever came before. A later prompt reuses the KV cache only for whole
-  aligned chunks it shares token for token (:func:`reusable_prefix`), which hold exactly what
-  a fresh evaluation would compute; the rest, always including the chunk with the prompt's
-  last token, is evaluated again.
+- llama.cpp's float results for a token depend on the batch it was evaluated in: on CPU the
+  quantized matrix kernels take a batch's tokens in blocks of 4, and the last ``n % 4``
+  tokens of an ``n``-token batch go through another kernel whose results differ (by up to
+  1.5 in a logit, 0.3 nats in a label's log-probability, on Gemma 3 270M). So a prefix
+  reused from an arbitrary earlier call, or a label evaluated alone, moves the numbers. Here
+  every batch is padded with filler tokens after its real ones to a multiple of
+  :data:`PAD_TO` tokens, and the filler dropped from the KV cache right after: causal
+  attention keeps them from touching the real tokens, and every real token takes the block
+  kernel, so its numbers no longer depend on how the tokens were split into batches
+  (checked bit for bit on random splits).
+- On top of that, the prompt is evaluated in chunks of :data:`SCORE_CHUNK` tokens at
+  positions aligned to its multiples, the same chunks whatever came before, and a later
+  prompt reuses the KV cache only for whole aligned chunks it shares token for token
+  (:func:`reusable_prefix`); the chunk with the prompt's last token always runs again.
 - Each label's tokens are evaluated after the prompt's last position in one batch, their
   logits read, then their positions dropped from the KV cache before the next label.
 
@@ -32,12 +38,15 @@ from typing import Any
 
 from sammo_core.errors import RunnerError
 
-__all__ = ["SCORE_CHUNK", "LlamaLabelScorer", "reusable_prefix"]
+__all__ = ["PAD_TO", "SCORE_CHUNK", "LlamaLabelScorer", "reusable_prefix"]
 
 #: Prompt tokens are evaluated for scoring in chunks of this many, at positions aligned to
 #: its multiples. Smaller chunks let prompts that share a prefix reuse more of it; larger
 #: ones run faster. Changing it changes scores in their last bits, so it is a constant.
 SCORE_CHUNK = 64
+#: Every batch evaluated for scoring is padded to a multiple of this many tokens: the CPU
+#: kernels' block of 4 tokens, with room for kernels that take 8.
+PAD_TO = 8
 
 
 def reusable_prefix(cached: Sequence[int], tokens: Sequence[int], chunk: int) -> int:
@@ -75,11 +84,17 @@ class LlamaLabelScorer:
     (17, [-1.9..., -6.3...], 2)
     """
 
-    def __init__(self, llm: Any, chunk: int = SCORE_CHUNK) -> None:
-        if chunk < 1 or chunk > llm.n_batch:
-            raise ValueError(f"chunk must be within [1, n_batch={llm.n_batch}]; got {chunk}")
+    def __init__(self, llm: Any, chunk: int = SCORE_CHUNK, pad_to: int = PAD_TO) -> None:
+        if pad_to < 1 or llm.n_batch % pad_to:
+            raise ValueError(f"pad_to must divide n_batch={llm.n_batch}; got {pad_to}")
+        if chunk < 1 or chunk > llm.n_batch or chunk % pad_to:
+            raise ValueError(
+                f"chunk must be a multiple of pad_to={pad_to} within [1, n_batch={llm.n_batch}]"
+                f"; got {chunk}"
+            )
         self.llm = llm
         self.chunk = chunk
+        self.pad_to = pad_to
         self.evaluated = 0
         self.reused = 0
         # The prompt tokens whose KV entries hold an aligned evaluation (whole chunks).
@@ -115,10 +130,11 @@ class LlamaLabelScorer:
             raise RunnerError(f"every label needs at least one token; got {list(labels)}")
         longest = max((len(label) for label in labels), default=1)
         n_ctx = int(llm.n_ctx())
-        if len(prompt) + longest - 1 > n_ctx:
+        if len(prompt) + longest - 1 + self.pad_to > n_ctx:
             raise RunnerError(
                 f"the prompt ({len(prompt)} tokens) and its longest label ({longest} tokens) "
-                f"do not fit the context window of n_ctx={n_ctx} tokens; raise n_ctx"
+                f"do not fit the context window of n_ctx={n_ctx} tokens with room for "
+                f"{self.pad_to} filler tokens; raise n_ctx"
             )
         tokens = [int(t) for t in prompt]
         keep = reusable_prefix(self._aligned, tokens, self.chunk)
@@ -155,7 +171,11 @@ class LlamaLabelScorer:
     def _decode(self, tokens: Sequence[int], start: int, *, all_logits: bool) -> list[Any]:
         """Evaluate ``tokens`` at positions from ``start``, in batches of at most ``n_batch``.
 
-        Returns the logits of every token (``all_logits``) or of the last one only.
+        Returns the logits of every token (``all_logits``) or of the last one only. Each
+        batch is padded to a multiple of :attr:`pad_to` by repeating its last token, and its
+        last :attr:`pad_to` tokens' logits are always computed (the final layer runs only on
+        tokens whose logits are asked for: a single one would take the other kernel); the
+        filler's positions are dropped from the KV cache after the batch.
         """
         import numpy as np
 
@@ -163,15 +183,21 @@ class LlamaLabelScorer:
         rows: list[Any] = []
         step = int(llm.n_batch)
         for offset in range(0, len(tokens), step):
-            batch = list(tokens[offset : offset + step])
+            batch = [int(t) for t in tokens[offset : offset + step]]
+            real = len(batch)
+            batch.extend([batch[-1]] * (-real % self.pad_to))
             llm._batch.set_batch(batch=batch, n_past=start + offset, logits_all=all_logits)
+            # The last layer runs only on the tokens whose logits are asked for, so ask for a
+            # whole block of them: the last pad_to tokens hold the last real one.
+            for i in range(len(batch) - self.pad_to, len(batch)):
+                llm._batch.batch.logits[i] = True
             try:
                 llm._ctx.decode(llm._batch)
             except RuntimeError as exc:
-                raise RunnerError(
-                    f"llama.cpp could not evaluate {len(batch)} tokens: {exc}"
-                ) from exc
-            wanted = range(len(batch)) if all_logits else range(len(batch) - 1, len(batch))
+                raise RunnerError(f"llama.cpp could not evaluate {real} tokens: {exc}") from exc
+            finally:
+                llm._ctx.kv_cache_seq_rm(-1, start + offset + real, -1)
+            wanted = range(real) if all_logits else range(real - 1, real)
             for i in wanted:
                 pointer = llm._ctx.get_logits_ith(i)
                 rows.append(np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).copy())

@@ -27,6 +27,7 @@ class FakeContext:
         self.owner = owner
         self.kv: list[int] = []
         self.decoded: list[tuple[int, int]] = []  # (first position, tokens) of each decode
+        self.flagged: list[int] = []  # how many tokens' logits each decode computed
         self.logits: dict[int, Any] = {}
 
     def kv_cache_seq_rm(self, seq_id: int, p0: int, p1: int) -> bool:
@@ -37,6 +38,7 @@ class FakeContext:
     def decode(self, batch: FakeBatch) -> None:
         assert batch.start == len(self.kv), "positions must follow the KV cache"
         self.decoded.append((batch.start, len(batch.tokens)))
+        self.flagged.append(sum(batch.flags))
         self.logits = {}
         for i, token in enumerate(batch.tokens):
             self.kv.append(token)
@@ -50,7 +52,14 @@ class FakeContext:
 class FakeBatch:
     tokens: list[int]
     start: int
-    flags: list[bool]
+
+    def __init__(self) -> None:
+        self.batch = self  # llama_cpp's LlamaBatch wraps the C struct in .batch
+        self.flags: list[bool] = []
+
+    @property
+    def logits(self) -> list[bool]:
+        return self.flags
 
     def set_batch(self, batch: Sequence[int], n_past: int, logits_all: bool) -> None:
         self.tokens, self.start = list(batch), n_past
@@ -89,7 +98,7 @@ def reference(prompt: Sequence[int], label: Sequence[int]) -> float:
 
 def test_scores_sum_each_label_tokens_log_softmax() -> None:
     llm = FakeLlama()
-    scorer = LlamaLabelScorer(llm, chunk=4)
+    scorer = LlamaLabelScorer(llm, chunk=4, pad_to=1)
     prompt, labels = [0, 1, 2, 3, 4, 5], [[7], [8, 9, 1], [2, 2]]
     scores = scorer.score(prompt, labels)
     assert scores == pytest.approx([reference(prompt, label) for label in labels], abs=1e-9)
@@ -102,7 +111,7 @@ def test_scores_sum_each_label_tokens_log_softmax() -> None:
 
 def test_only_whole_aligned_chunks_are_reused() -> None:
     llm = FakeLlama()
-    scorer = LlamaLabelScorer(llm, chunk=4)
+    scorer = LlamaLabelScorer(llm, chunk=4, pad_to=1)
     first = scorer.score(list(range(10)), [[1], [2, 3]])
     llm._ctx.decoded.clear()
     scorer.score([*range(9), 10], [[1]])  # shares 9 tokens: two whole chunks
@@ -116,7 +125,7 @@ def test_only_whole_aligned_chunks_are_reused() -> None:
 
 def test_forget_starts_from_position_zero() -> None:
     llm = FakeLlama()
-    scorer = LlamaLabelScorer(llm, chunk=4)
+    scorer = LlamaLabelScorer(llm, chunk=4, pad_to=1)
     scorer.score(list(range(9)), [[1]])
     scorer.forget()
     llm._ctx.decoded.clear()
@@ -125,7 +134,7 @@ def test_forget_starts_from_position_zero() -> None:
 
 
 def test_score_text_tokenizes_labels_without_bos() -> None:
-    scorer = LlamaLabelScorer(FakeLlama(), chunk=4)
+    scorer = LlamaLabelScorer(FakeLlama(), chunk=4, pad_to=1)
     prompt_tokens, scores, label_tokens = scorer.score_text("Sky? A:", [" yes", " no"])
     assert (prompt_tokens, label_tokens) == (8, 7)
     llm = FakeLlama()
@@ -134,7 +143,7 @@ def test_score_text_tokenizes_labels_without_bos() -> None:
 
 
 def test_a_prompt_that_does_not_fit_names_n_ctx() -> None:
-    scorer = LlamaLabelScorer(FakeLlama(), chunk=4)
+    scorer = LlamaLabelScorer(FakeLlama(), chunk=4, pad_to=1)
     with pytest.raises(RunnerError, match="n_ctx=64"):
         scorer.score(list(range(63)), [[1, 2, 3]])
     with pytest.raises(RunnerError, match="empty prompt"):
@@ -143,7 +152,23 @@ def test_a_prompt_that_does_not_fit_names_n_ctx() -> None:
 
 def test_the_chunk_must_fit_a_batch() -> None:
     with pytest.raises(ValueError, match="n_batch=8"):
-        LlamaLabelScorer(FakeLlama(), chunk=9)
+        LlamaLabelScorer(FakeLlama(), chunk=9, pad_to=1)
+    with pytest.raises(ValueError, match="multiple of pad_to=4"):
+        LlamaLabelScorer(FakeLlama(), chunk=6, pad_to=4)
+    with pytest.raises(ValueError, match="divide n_batch=8"):
+        LlamaLabelScorer(FakeLlama(), chunk=6, pad_to=3)
+
+
+def test_batches_are_padded_and_the_filler_dropped() -> None:
+    llm = FakeLlama()
+    scorer = LlamaLabelScorer(llm, chunk=4, pad_to=4)
+    prompt, labels = [0, 1, 2, 3, 4, 5], [[7], [8, 9, 1]]
+    scores = scorer.score(prompt, labels)
+    # The fake's logits depend on the tokens before only, so filler after changes nothing.
+    assert scores == pytest.approx([reference(prompt, label) for label in labels], abs=1e-9)
+    assert llm._ctx.decoded == [(0, 4), (4, 4), (6, 4)]
+    assert llm._ctx.flagged == [4, 4, 4]  # a whole block of logits each time
+    assert llm._ctx.kv == prompt
 
 
 @pytest.mark.parametrize(
@@ -155,6 +180,6 @@ def test_reusable_prefix(cached: list[int], tokens: list[int], chunk: int, expec
 
 
 def test_log_probabilities_of_one_token_labels_sum_to_at_most_one() -> None:
-    scorer = LlamaLabelScorer(FakeLlama(), chunk=4)
+    scorer = LlamaLabelScorer(FakeLlama(), chunk=4, pad_to=1)
     scores = scorer.score([0, 3, 5], [[v] for v in range(VOCAB)])
     assert math.fsum(math.exp(s) for s in scores) == pytest.approx(1.0)
