@@ -34,7 +34,7 @@ would cover part of the prompt, or differ from label to label in what it covers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sammo_core.errors import RunnerError
 
@@ -148,7 +148,9 @@ class LlamaLabelScorer:
         last: Any = None
         for start in range(keep, len(tokens), self.chunk):
             part = tokens[start : start + self.chunk]
-            last = self._decode(part, start, all_logits=False)[-1]
+            final = start + self.chunk >= len(tokens)
+            rows = self._decode(part, start, logits="last" if final else "none")
+            last = rows[-1] if rows else last
             if len(part) == self.chunk:
                 self._aligned.extend(part)
         # llama-cpp-python's own bookkeeping: the KV cache now holds the prompt; a later
@@ -161,21 +163,24 @@ class LlamaLabelScorer:
         for label in labels:
             total = float(first[label[0]])
             if len(label) > 1:
-                rows = self._decode(label[:-1], len(tokens), all_logits=True)
+                rows = self._decode(label[:-1], len(tokens), logits="all")
                 for row, token in zip(rows, label[1:], strict=True):
                     total += float(_log_softmax(np, row)[token])
                 ctx.kv_cache_seq_rm(-1, len(tokens), -1)
             scores.append(total)
         return scores
 
-    def _decode(self, tokens: Sequence[int], start: int, *, all_logits: bool) -> list[Any]:
+    def _decode(
+        self, tokens: Sequence[int], start: int, *, logits: Literal["none", "last", "all"]
+    ) -> list[Any]:
         """Evaluate ``tokens`` at positions from ``start``, in batches of at most ``n_batch``.
 
-        Returns the logits of every token (``all_logits``) or of the last one only. Each
-        batch is padded to a multiple of :attr:`pad_to` by repeating its last token, and its
-        last :attr:`pad_to` tokens' logits are always computed (the final layer runs only on
-        tokens whose logits are asked for: a single one would take the other kernel); the
-        filler's positions are dropped from the KV cache after the batch.
+        Returns the logits of every token, of the last one, or none (the KV cache is all a
+        prompt chunk before the last leaves). Each batch is padded to a multiple of
+        :attr:`pad_to` by repeating its last token, and the filler's positions are dropped
+        from the KV cache after it. Where logits are wanted, those of the batch's last
+        :attr:`pad_to` tokens are computed: the final layer runs only on the tokens whose
+        logits are asked for, and one alone would take the other kernel.
         """
         import numpy as np
 
@@ -186,18 +191,17 @@ class LlamaLabelScorer:
             batch = [int(t) for t in tokens[offset : offset + step]]
             real = len(batch)
             batch.extend([batch[-1]] * (-real % self.pad_to))
-            llm._batch.set_batch(batch=batch, n_past=start + offset, logits_all=all_logits)
-            # The last layer runs only on the tokens whose logits are asked for, so ask for a
-            # whole block of them: the last pad_to tokens hold the last real one.
+            llm._batch.set_batch(batch=batch, n_past=start + offset, logits_all=logits == "all")
+            flags = llm._batch.batch.logits
             for i in range(len(batch) - self.pad_to, len(batch)):
-                llm._batch.batch.logits[i] = True
+                flags[i] = logits != "none"
             try:
                 llm._ctx.decode(llm._batch)
             except RuntimeError as exc:
                 raise RunnerError(f"llama.cpp could not evaluate {real} tokens: {exc}") from exc
             finally:
                 llm._ctx.kv_cache_seq_rm(-1, start + offset + real, -1)
-            wanted = range(real) if all_logits else range(real - 1, real)
+            wanted = {"none": range(0), "last": range(real - 1, real), "all": range(real)}[logits]
             for i in wanted:
                 pointer = llm._ctx.get_logits_ith(i)
                 rows.append(np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).copy())

@@ -167,7 +167,7 @@ def test_batches_are_padded_and_the_filler_dropped() -> None:
     # The fake's logits depend on the tokens before only, so filler after changes nothing.
     assert scores == pytest.approx([reference(prompt, label) for label in labels], abs=1e-9)
     assert llm._ctx.decoded == [(0, 4), (4, 4), (6, 4)]
-    assert llm._ctx.flagged == [4, 4, 4]  # a whole block of logits each time
+    assert llm._ctx.flagged == [0, 4, 4]  # none for a chunk before the last, else a block
     assert llm._ctx.kv == prompt
 
 
