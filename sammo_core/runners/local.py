@@ -22,6 +22,11 @@ program run back to back even when many candidates were submitted together, and 
 reuses its KV cache for their shared instructions instead of evaluating them again
 (``python -m benchmarks.prefix_reuse`` measures the gain).
 
+A request with ``labels`` is answered by rank classification, with no generation: the prompt
+is evaluated once, then each label's tokens from that state, and the most likely label comes
+back with every label's log-probability (:mod:`sammo_core.runners.local_scoring`). The same
+request gets the same scores whatever ran before it, so cached scores replay exactly.
+
 >>> import asyncio
 >>> from sammo_core.runners import LLMRequest
 >>> runner = LlamaCppRunner()  # doctest: +SKIP
@@ -44,7 +49,15 @@ from pathlib import Path
 from typing import Any
 
 from sammo_core.errors import ConfigError, RunnerError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner, refuse_soft_prompts
+from sammo_core.runners.base import (
+    LLMRequest,
+    LLMResult,
+    Runner,
+    best_label,
+    label_continuation,
+    refuse_soft_prompts,
+)
+from sammo_core.runners.local_scoring import LlamaLabelScorer
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -207,6 +220,23 @@ class LlamaCppRunner(Runner):
     ``prompt_text`` is continued as it is, which is what a base model needs.
     ``model`` is ``"local:<file stem>"``, e.g. ``"local:SmolLM2-135M-Instruct.Q4_1"``. Use one
     runner from one event loop at a time, and call :meth:`aclose` to free the model.
+
+    A request with ``labels`` is scored instead (:class:`LlamaLabelScorer`): ``text`` is the
+    most likely label, ``label_logprobs`` each label's log-probability after the prompt (the
+    label continues it after a space unless it ends in whitespace), ``prompt_tokens`` the
+    prompt's tokens and ``completion_tokens`` all labels' tokens. A completion request is
+    scored after ``prompt_text``; a chat request after its chat-template text with the
+    assistant turn opened, which needs a chat template in the model file (Gemma 3 270M base
+    has none: score it in completion mode). Prompt evaluations for scoring reuse the KV
+    cache only in whole aligned chunks, so their numbers never depend on earlier calls;
+    generation keeps llama-cpp-python's own prefix reuse.
+
+    >>> runner = LlamaCppRunner(gemma3_model_path(), n_ctx=2048)  # doctest: +SKIP
+    >>> request = LLMRequest.from_prompt(
+    ...     "Q: Is fire hot? A:", mode="completion", labels=("yes", "no")
+    ... )
+    >>> runner.generate_sync(request).text  # doctest: +SKIP
+    'yes'
     """
 
     def __init__(
@@ -259,6 +289,8 @@ class LlamaCppRunner(Runner):
         self._last_key = ""
         self._pump: asyncio.Task[None] | None = None
         self._closed = False
+        self._scorer: LlamaLabelScorer | None = None
+        self._chat_formatter: Any = None
 
     def __repr__(self) -> str:
         return f"LlamaCppRunner({str(self.model_path)!r}, n_ctx={self.n_ctx})"
@@ -310,6 +342,10 @@ class LlamaCppRunner(Runner):
 
     def _complete(self, request: LLMRequest) -> LLMResult:
         """One blocking completion; runs only in the worker thread."""
+        if request.labels:
+            return self._score(request)
+        if self._scorer is not None:
+            self._scorer.forget()  # the generation changes what the KV cache holds
         params: dict[str, Any] = {
             "temperature": request.temperature,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
@@ -345,6 +381,61 @@ class LlamaCppRunner(Runner):
             completion_tokens=int(usage.get("completion_tokens", 0)),
             model=self.model,
         )
+
+    @property
+    def scorer(self) -> LlamaLabelScorer:
+        """What scores labelled requests (built on first use); its counters measure reuse."""
+        if self._scorer is None:
+            self._scorer = LlamaLabelScorer(self._llm)
+        return self._scorer
+
+    def _score(self, request: LLMRequest) -> LLMResult:
+        """Rank classification: every label's log-probability after the prompt."""
+        if request.mode == "completion":
+            text, parse_bos = request.prompt_text, True
+        else:
+            text, parse_bos = self._chat_prompt(request), False
+        options = [label_continuation(text, label) for label in request.labels]
+        prompt_tokens, scores, label_tokens = self.scorer.score_text(
+            text, options, parse_bos=parse_bos
+        )
+        return LLMResult(
+            text=best_label(request.labels, scores),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=label_tokens,
+            model=self.model,
+            label_logprobs=tuple(scores),
+        )
+
+    def _chat_prompt(self, request: LLMRequest) -> str:
+        """The chat-template text that generation would continue, the assistant turn opened.
+
+        Only a model whose GGUF file ships a chat template that llama-cpp-python renders with
+        Jinja (``chat_format == "chat_template.default"``) is supported; the template's text
+        holds its own BOS, as llama-cpp-python's chat path assumes.
+        """
+        llm = self._llm
+        template = llm.metadata.get("tokenizer.chat_template")
+        if llm.chat_format != "chat_template.default" or llm.chat_handler or not template:
+            raise ConfigError(
+                f"{self.model} cannot score labels of a chat request: llama-cpp-python renders "
+                f"its chat prompts with the built-in {llm.chat_format!r} format, not a chat "
+                "template in the model file; score in completion mode (--mode completion, "
+                "GenerateText(mode='completion')), as a base model is prompted anyway"
+            )
+        if self._chat_formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            def text(token: int) -> str:
+                return str(llm._model.token_get_text(token)) if token != -1 else ""
+
+            self._chat_formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=text(llm.token_eos()),
+                bos_token=text(llm.token_bos()),
+                add_generation_prompt=True,
+            )
+        return str(self._chat_formatter(messages=[m.to_dict() for m in request.messages]).prompt)
 
     async def aclose(self) -> None:
         """Fail pending calls, wait for the running one, stop the worker and free the model."""

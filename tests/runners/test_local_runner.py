@@ -6,6 +6,7 @@ import asyncio
 import importlib.metadata
 import importlib.util
 import itertools
+import math
 import sys
 import threading
 import time
@@ -320,3 +321,157 @@ def test_default_context_is_the_models_own(monkeypatch: pytest.MonkeyPatch) -> N
         assert runner.n_ctx == 8192
     finally:
         asyncio.run(runner.aclose())
+
+
+# --- scored answers on Gemma 3 (rank classification) ---------------------------------------
+
+IMPLICATURE_SHOTS = [
+    ("Are you coming to the party tonight?", "I have to work late.", "no"),
+    ("Did you like the movie?", "I could watch it again tomorrow.", "yes"),
+    ("Is the restaurant any good?", "I've been there three times this week.", "yes"),
+    ("Can you lend me some money?", "My wallet is empty.", "no"),
+]
+IMPLICATURE_INSTRUCTIONS = (
+    "Does the speaker's answer mean yes or no? Read each short exchange between two people "
+    "and decide whether the second speaker's reply, taken in context, implies a yes or a no "
+    "answer to the question. The reply never says yes or no outright: think about what a "
+    "cooperative speaker would mean by saying it. Answer with one word, yes or no.\n\n"
+)
+
+
+def implicature_prompt(question: str, reply: str, shots: int = 4) -> str:
+    """A 4-shot implicatures prompt ending in ``Answer:`` (about 200 Gemma tokens)."""
+    blocks = [
+        f'Question: "{q}"\nReply: "{r}"\nAnswer: {a}\n\n' for q, r, a in IMPLICATURE_SHOTS[:shots]
+    ]
+    query = f'Question: "{question}"\nReply: "{reply}"\nAnswer:'
+    return f"{IMPLICATURE_INSTRUCTIONS}{''.join(blocks)}{query}"
+
+
+@pytest.fixture(scope="module")
+def gemma() -> Iterator[LlamaCppRunner]:
+    from sammo_core.runners.local import gemma3_model_path
+
+    runner = LlamaCppRunner(gemma3_model_path(), n_ctx=2048)
+    try:
+        yield runner
+    finally:
+        asyncio.run(runner.aclose())
+
+
+def _scored(runner: LlamaCppRunner, prompt: str, labels: tuple[str, ...]) -> Any:
+    request = LLMRequest.from_prompt(prompt, mode="completion", labels=labels)
+    return asyncio.run(runner.generate(request))
+
+
+def _reference_logprobs(prompt: str, continuations: list[str], pad_to: int = 8) -> list[float]:
+    """Each continuation scored by a fresh Llama that evaluates prompt and label in one go.
+
+    The batch is padded with copies of its last token to a multiple of ``pad_to``, as the
+    runner pads its batches: without, llama.cpp's CPU kernels compute the last ``n % 4``
+    tokens of a batch differently (see :mod:`sammo_core.runners.local_scoring`).
+    """
+    import llama_cpp
+    import numpy as np
+
+    from sammo_core.runners.local import gemma3_model_path
+
+    llm = llama_cpp.Llama(str(gemma3_model_path()), n_ctx=2048, logits_all=True, verbose=False)
+    try:
+        prompt_ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        scores = []
+        for text in continuations:
+            label_ids = llm.tokenize(text.encode(), add_bos=False, special=False)
+            llm.reset()
+            tokens = prompt_ids + label_ids
+            llm.eval(tokens + tokens[-1:] * (-len(tokens) % pad_to))
+            total = 0.0
+            for i, token in enumerate(label_ids):
+                row = llm.scores[len(prompt_ids) - 1 + i].astype(np.float64)
+                top = row.max()
+                total += float(row[token] - top - np.log(np.exp(row - top).sum()))
+            scores.append(total)
+        return scores
+    finally:
+        llm.close()
+
+
+@pytest.mark.slow
+@needs_llama
+def test_scores_match_a_fresh_evaluation_of_prompt_and_label(gemma: LlamaCppRunner) -> None:
+    prompt = implicature_prompt("Have you finished the report?", "I'm printing it now.")
+    labels = ("yes", "no", "not sure")
+    result = _scored(gemma, prompt, labels)
+    expected = _reference_logprobs(prompt, [f" {label}" for label in labels])
+    # Bit-equal in practice (the same kernels for every token); allow rounding differences.
+    assert result.label_logprobs == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.slow
+@needs_llama
+def test_the_same_request_scores_the_same_whatever_ran_before(gemma: LlamaCppRunner) -> None:
+    prompt = implicature_prompt("Is it raining outside?", "Take an umbrella.")
+    labels = ("yes", "no")
+    gemma.scorer.forget()  # fresh: from position 0
+    fresh = _scored(gemma, prompt, labels).label_logprobs
+    reused_before = gemma.scorer.reused
+    # A prompt sharing the long few-shot prefix (whole chunks of it are reused) ...
+    _scored(gemma, implicature_prompt("Is the shop open?", "The lights are off."), labels)
+    after_shared = _scored(gemma, prompt, labels).label_logprobs
+    assert gemma.scorer.reused > reused_before
+    # ... an unrelated one, and a generation in between.
+    _scored(gemma, "The capital of France is", ("Paris", "Rome"))
+    after_unrelated = _scored(gemma, prompt, labels).label_logprobs
+    asyncio.run(gemma.generate(LLMRequest.from_prompt(prompt, mode="completion", max_tokens=3)))
+    after_generation = _scored(gemma, prompt, labels).label_logprobs
+    assert fresh == after_shared == after_unrelated == after_generation
+
+
+@pytest.mark.slow
+@needs_llama
+def test_the_answer_is_the_most_likely_label(gemma: LlamaCppRunner) -> None:
+    prompt = implicature_prompt("Do you want some coffee?", "I'd love a cup.")
+    result = _scored(gemma, prompt, ("yes", "no"))
+    yes, no = result.label_logprobs
+    assert yes < 0 and no < 0
+    assert math.exp(yes) + math.exp(no) <= 1.0
+    assert result.text == ("yes" if yes >= no else "no")
+    assert result.text == "yes"
+    assert result.prompt_tokens > 100
+    assert result.completion_tokens == 2  # " yes" and " no", one token each
+    assert result.model == gemma.model
+
+
+@pytest.mark.slow
+@needs_llama
+def test_multi_token_labels_are_scored_token_by_token(gemma: LlamaCppRunner) -> None:
+    prompt = "The largest planet in the solar system is"
+    labels = ("Jupiter", "the planet Saturn", "Mercury, the smallest one")
+    result = _scored(gemma, prompt, labels)
+    expected = _reference_logprobs(prompt, [f" {label}" for label in labels])
+    assert result.label_logprobs == pytest.approx(expected, abs=1e-6)
+    assert result.text == "Jupiter"
+    assert result.completion_tokens > 6
+    # A label's probability is at most that of its first tokens.
+    shorter = _scored(gemma, prompt, ("the planet",)).label_logprobs[0]
+    assert result.label_logprobs[1] < shorter
+
+
+@pytest.mark.slow
+@needs_llama
+def test_chat_requests_on_a_model_without_a_template_ask_for_completion_mode(
+    gemma: LlamaCppRunner,
+) -> None:
+    request = LLMRequest.from_prompt("Is fire hot?", labels=("yes", "no"))
+    with pytest.raises(ConfigError, match="--mode completion"):
+        asyncio.run(gemma.generate(request))
+
+
+@pytest.mark.slow
+@needs_llama
+def test_chat_requests_are_scored_after_the_template_on_smollm(smollm: LlamaCppRunner) -> None:
+    request = LLMRequest.from_prompt("Is fire hot? Answer yes or no.", labels=("Yes", "No"))
+    result = asyncio.run(smollm.generate(request))
+    assert result.text in ("Yes", "No")
+    assert all(x < 0 for x in result.label_logprobs)
+    assert result.prompt_tokens > 10
