@@ -56,6 +56,7 @@ from sammo_core.runners.base import (
     best_label,
     label_continuation,
     refuse_soft_prompts,
+    scoring_call,
 )
 from sammo_core.runners.local_scoring import LlamaLabelScorer
 
@@ -294,6 +295,10 @@ class LlamaCppRunner(Runner):
 
     def __repr__(self) -> str:
         return f"LlamaCppRunner({str(self.model_path)!r}, n_ctx={self.n_ctx})"
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        """One call; a scored one evaluates every label's tokens (see :func:`scoring_call`)."""
+        return (scoring_call(request),) if request.labels else (request,)
 
     async def generate(self, request: LLMRequest) -> LLMResult:
         refuse_soft_prompts(request, self.model)
