@@ -262,3 +262,24 @@ def test_every_readme_command_runs_as_written_on_the_embedded_model(fresh_clone:
             continue  # the soft-prompt commands need the [soft] extra, which CI installs
         assert execute(words, {"benchmarks.peer_compare": PEERS_TINY}) == 0, shlex.join(words)
     assert (fresh_clone / "runs" / "yesno" / "export" / "program.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None,
+    reason='needs the embedded runner: pip install -e ".[local]"',
+)
+def test_the_main_job_is_well_above_the_majority_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command, as written: scored answers on Gemma 3 beat the majority
+    rate by far, and the report says how answers were read."""
+    block = re.findall(r"```bash\n(.*?)```", README.read_text(), re.DOTALL)[0]
+    run = block[block.index("sammo-core run") :].strip()
+    words = shlex.split(run)
+    assert main([*words[1:], "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    accuracy = results["scores"]["label_accuracy"]
+    assert results["scoring"].startswith("label likelihood")
+    assert accuracy["ci_low"] > results["majority_rate"] == 0.5
