@@ -1,7 +1,7 @@
 """Example program: the sentiment of short reviews, answered by label likelihood.
 
-Run it:  sammo-core run sammo_core/examples/sentiment.py --data sammo_core/examples/sentiment.jsonl \
-             --model local:gemma3
+Run it:  sammo-core run sammo_core/examples/sentiment.py \
+             --data sammo_core/examples/sentiment.jsonl --model local:gemma3
 """
 
 from pathlib import Path
