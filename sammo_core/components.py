@@ -57,8 +57,6 @@ from sammo_core.errors import ConfigError
 from sammo_core.runners.base import MODES, LLMRequest, Message, Mode
 
 __all__ = [
-    "EXAMPLE_ORDERS",
-    "EXAMPLE_SELECTIONS",
     "OUTPUT_PARSERS",
     "Component",
     "Examples",
