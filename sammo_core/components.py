@@ -338,8 +338,9 @@ class Examples(Component):
     ``seed``, the same for every input), ``balanced`` (``n`` rows drawn with ``seed`` so that
     the gold labels, the rows' outputs, are as equally represented as possible: round robin
     over the labels in the order they first appear in the table, each label's rows drawn by
-    ``seed``; the same for every input) or ``knn`` (the ``n`` rows most similar to the
-    current input by BM25, best first; dynamic). ``n=None`` takes every row.
+    ``seed``; rows without an output count as one label; the same for every input) or
+    ``knn`` (the ``n`` rows most similar to the current input by BM25, best first; dynamic).
+    ``n=None`` takes every row.
 
     ``order``: ``as_selected`` (the order above), ``reversed`` (for ``knn``: the most similar
     row last, next to the input) or ``shuffled`` (a permutation drawn with ``order_seed``, the
