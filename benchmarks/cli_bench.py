@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     >>> args.suite, args.model, args.func.__name__
     ('quick', 'local', '_run_command')
     """
+    from mutators.groups import describe_groups  # deferred: keeps the CLI quick to start
     from sammo_core.cli_run import add_runner_arguments
 
     parser = subparsers.add_parser(
@@ -78,8 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--strategy", choices=_STRATEGIES, help="default: the suite's")
     run.add_argument(
         "--operators",
-        help="operator groups instead of the suite's (structure, examples, format, "
-        "compression, content, apo, ape, opro)",
+        help=f"operator groups instead of the suite's: {describe_groups()}",
     )
     run.add_argument(
         "--scoring",

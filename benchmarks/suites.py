@@ -726,7 +726,7 @@ BASE_MODEL_STOPS = (
 #: Labels and short answers, with room for a JSON or XML wrapper.
 BASE_MODEL_MAX_TOKENS = 16
 #: The data formats whose prompt ends with the answer's cue, which a base model continues.
-BASE_MODEL_DATA_FORMATS = ("plain", "markdown")
+BASE_MODEL_DATA_FORMATS = ("plain", "markdown", "qa", "sentence")
 
 
 def base_model_program(instructions: str, pool: DataTable) -> Output:
@@ -767,13 +767,26 @@ def _base_model_mutator() -> Mutator:
 
     Weights say what a base model is known to need: examples above all (implicatures on Gemma
     3 270M: instruction alone 0.00, 8 examples 0.60), so the example count is drawn three times
-    as often as any other operator. The data formats are those whose prompt ends with the
-    answer's cue (``Output:``, ``**Output:**``): the JSON and XML formats end with an
+    as often as any other operator; then how they are chosen (label-balanced, by similarity),
+    drawn and ordered. The data formats are those whose prompt ends with the answer's cue
+    (``Output:``, ``**Output:**``, ``A:``, ``Label:``): the JSON and XML formats end with an
     instruction ("Answer with one JSON object ..."), which a base model continuing text does
-    not follow (it writes on, and nothing parses). Packing several inputs into one call rarely
-    suits a small base model, so it is drawn less often."""
-    from mutators.examples import ChangeExampleCount, SwapExamples
-    from mutators.format import ChangeDataFormat, ChangeInputsPerCall, ChangeSectionFormat
+    not follow (it writes on, and nothing parses). Operators never make a child whose prompt
+    stops ending with its cue (:func:`~mutators.base.keeps_answer_slot`: no JSON or XML section
+    around the input). Packing several inputs into one call rarely suits a small base model,
+    so it is drawn less often."""
+    from mutators.examples import (
+        ChangeExampleCount,
+        ChangeExampleSelection,
+        ReorderExamples,
+        SwapExamples,
+    )
+    from mutators.format import (
+        ChangeDataFormat,
+        ChangeInputsPerCall,
+        ChangePrefixes,
+        ChangeSectionFormat,
+    )
     from mutators.mixture import Mixture
     from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
 
@@ -785,8 +798,11 @@ def _base_model_mutator() -> Mutator:
             RepeatSection(),
             (ChangeExampleCount(), 3.0),
             SwapExamples(),
+            ChangeExampleSelection(),
+            ReorderExamples(),
             ChangeSectionFormat(),
             ChangeDataFormat(choices=BASE_MODEL_DATA_FORMATS),
+            ChangePrefixes(),
             (ChangeInputsPerCall(), 0.25),
         ]
     )

@@ -18,6 +18,7 @@ from mutators.base import (
     choose_children,
     contains_input,
     join_path,
+    keeps_answer_slot,
     remove,
     replace,
     set_list,
@@ -33,21 +34,35 @@ from mutators.content import (
     TextGradient,
     clean_reply,
 )
-from mutators.examples import ChangeExampleCount, SwapExamples
+from mutators.examples import (
+    ChangeExampleCount,
+    ChangeExampleSelection,
+    ReorderExamples,
+    SwapExamples,
+)
 from mutators.fields import ChangeField
-from mutators.format import ChangeDataFormat, ChangeInputsPerCall, ChangeSectionFormat
-from mutators.groups import LLM_GROUPS, OPERATOR_GROUPS, mixture_of, operators_of
+from mutators.format import (
+    PREFIX_FORMATS,
+    ChangeDataFormat,
+    ChangeInputsPerCall,
+    ChangePrefixes,
+    ChangeSectionFormat,
+)
+from mutators.groups import LLM_GROUPS, OPERATOR_GROUPS, describe_groups, mixture_of, operators_of
 from mutators.mixture import Mixture
 from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
 
 __all__ = [
     "LLM_GROUPS",
     "OPERATOR_GROUPS",
+    "PREFIX_FORMATS",
     "Candidate",
     "ChangeDataFormat",
     "ChangeExampleCount",
+    "ChangeExampleSelection",
     "ChangeField",
     "ChangeInputsPerCall",
+    "ChangePrefixes",
     "ChangeSectionFormat",
     "DropParagraph",
     "DropSection",
@@ -59,6 +74,7 @@ __all__ = [
     "Paraphrase",
     "ProposeFromHistory",
     "RemoveFiller",
+    "ReorderExamples",
     "ReorderSections",
     "RepeatSection",
     "Rewrite",
@@ -70,7 +86,9 @@ __all__ = [
     "choose_children",
     "clean_reply",
     "contains_input",
+    "describe_groups",
     "join_path",
+    "keeps_answer_slot",
     "mixture_of",
     "operators_of",
     "remove",

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import pyglove as pg
 
+from sammo_core.completion import answer_slot_problem
 from sammo_core.components import Component, InputData, Output, Paragraph, Section, Template
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
@@ -48,6 +49,7 @@ __all__ = [
     "copy_tree",
     "is_list_item",
     "join_path",
+    "keeps_answer_slot",
     "node_label",
     "remove",
     "replace",
@@ -329,8 +331,9 @@ def choose_children(
     """Up to ``n`` children built from ``candidates`` in an order drawn from ``rng``.
 
     Children equal to the parent, to an earlier child or to a program in ``context.exclude``
-    (by content hash) are skipped, so an operator may offer overlapping edits. Only the
-    children kept, and those skipped on the way, are built.
+    (by content hash) are skipped, so an operator may offer overlapping edits; so are children
+    that would lose the answer slot of a completion-mode parent (:func:`keeps_answer_slot`).
+    Only the children kept, and those skipped on the way, are built.
 
     >>> import asyncio
     >>> from functools import partial
@@ -346,6 +349,7 @@ def choose_children(
     """
     check_n(n)
     seen = {content_hash(parent)} | (context.exclude if context is not None else frozenset())
+    guard = answer_slot_problem(parent) is None
     children: list[Mutation] = []
     for index in rng.sample(range(len(candidates)), len(candidates)):
         if len(children) >= n:
@@ -353,10 +357,31 @@ def choose_children(
         description, build = candidates[index]
         child = build()
         digest = content_hash(child)
-        if digest not in seen:
+        if guard and answer_slot_problem(child) is not None:
+            seen.add(digest)
+        elif digest not in seen:
             seen.add(digest)
             children.append(Mutation(child, description, operator.name))
     return children
+
+
+def keeps_answer_slot(parent: Output, child: Output) -> bool:
+    """Whether ``child`` keeps its prompt ending with the answer cue where ``parent``'s did.
+
+    A completion-mode program (a base model) answers only where its prompt ends with the cue
+    of its examples (``Output:``); :func:`~sammo_core.completion.answer_slot_problem` says why
+    a prompt does not. Operators never produce a child that lost it (a JSON section format,
+    a data format without a cue, several inputs per call), while a parent that never had it
+    (its author's choice) does not stop its children.
+
+    >>> from sammo_core import GenerateText, InputData, MetaPrompt, Output, Section
+    >>> p = Output(GenerateText(MetaPrompt([Section("In", [InputData()])]), mode="completion"))
+    >>> keeps_answer_slot(p, replace(p, "child.prompt.section_format", "xml"))
+    False
+    >>> keeps_answer_slot(p, replace(p, "child.prompt.section_format", "plain"))
+    True
+    """
+    return answer_slot_problem(child) is None or answer_slot_problem(parent) is not None
 
 
 # -- describing nodes --------------------------------------------------------------------------

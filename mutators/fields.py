@@ -35,6 +35,7 @@ from mutators.base import (
     join_path,
     replace,
 )
+from sammo_core.completion import answer_slot_problem
 from sammo_core.components import Component, Output
 from sammo_core.errors import ConfigError
 from sammo_core.selectors import Match
@@ -85,8 +86,17 @@ class ChangeField(Mutator, Generic[V]):
         return (
             isinstance(node, self.node_type)
             and self.eligible(node, program)
-            and bool(self.options(node))
+            and bool(self.allowed(program, match))
         )
+
+    def allowed(self, program: Output, match: Match) -> list[V]:
+        """:meth:`options` less the values whose child loses the answer slot of a
+        completion-mode program (:func:`~mutators.base.keeps_answer_slot`); built only for one.
+        """
+        values = self.options(match.node)
+        if program.child.mode != "completion" or answer_slot_problem(program) is not None:
+            return values
+        return [v for v in values if answer_slot_problem(self.build(program, match, v)) is None]
 
     def describe(self, match: Match, value: V, program: Output, targets: Sequence[Match]) -> str:
         """The child's description; ``targets`` (every node edited) help say which one."""
@@ -107,7 +117,7 @@ class ChangeField(Mutator, Generic[V]):
         candidates: list[Candidate] = [
             (self.describe(m, value, program, targets), partial(self.build, program, m, value))
             for m in targets
-            for value in self.options(m.node)
+            for value in self.allowed(program, m)
         ]
         return choose_children(self, program, candidates, rng, n, context=context)
 

@@ -22,7 +22,17 @@ from sammo_core.components import Examples, InputData, MetaPrompt, Output
 from sammo_core.errors import ConfigError
 from sammo_core.selectors import Match, find
 
-__all__ = ["ChangeDataFormat", "ChangeInputsPerCall", "ChangeSectionFormat"]
+__all__ = [
+    "PREFIX_FORMATS",
+    "ChangeDataFormat",
+    "ChangeInputsPerCall",
+    "ChangePrefixes",
+    "ChangeSectionFormat",
+]
+
+#: Data formats that differ only in the prefixes of inputs and answers (``Input:``/``Output:``,
+#: ``Q:``/``A:``, ``Sentence:``/``Label:``): the same layout, the same answer parsing.
+PREFIX_FORMATS = ("plain", "qa", "sentence")
 
 
 def _format_choices(
@@ -124,6 +134,39 @@ class ChangeDataFormat(ChangeField[str]):
         for path in self._overrides(match):
             child = replace(child, path, None)
         return child
+
+
+class ChangePrefixes(ChangeDataFormat):
+    """Label inputs and answers with other prefixes: a data format of :data:`PREFIX_FORMATS`.
+
+    A :class:`ChangeDataFormat` limited to formats that share one layout and differ in their
+    words (``Input:``/``Output:``, ``Q:``/``A:``, ``Sentence:``/``Label:``), for prompts
+    already in one of them: a small base model answers better after some prefixes than others,
+    and in completion mode the prompt ends with the answer prefix (``A:``, ``Label:``).
+
+    >>> import asyncio, random
+    >>> from sammo_core import GenerateText, InputData, MetaPrompt, Output
+    >>> p = Output(GenerateText(MetaPrompt([InputData()]), mode="completion"))
+    >>> sorted(m.description for m in asyncio.run(ChangePrefixes().mutate(p, random.Random(0), 5)))
+    ['prefixes plain -> qa', 'prefixes plain -> sentence']
+    >>> json = Output(GenerateText(MetaPrompt([InputData()], data_format="json")))
+    >>> ChangePrefixes().applicable(json)
+    False
+    """
+
+    label = "prefixes"
+
+    def __init__(
+        self,
+        selector: str | None = None,
+        *,
+        choices: Sequence[str] | None = PREFIX_FORMATS,
+        auto_parser_only: bool = True,
+    ) -> None:
+        super().__init__(selector, choices=choices, auto_parser_only=auto_parser_only)
+
+    def eligible(self, node: Any, program: Output) -> bool:
+        return node.data_format in self.choices and super().eligible(node, program)
 
 
 class ChangeInputsPerCall(ChangeField[int]):

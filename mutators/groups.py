@@ -22,19 +22,39 @@ from mutators.content import (
     Shorten,
     TextGradient,
 )
-from mutators.examples import ChangeExampleCount, SwapExamples
-from mutators.format import ChangeDataFormat, ChangeInputsPerCall, ChangeSectionFormat
+from mutators.examples import (
+    ChangeExampleCount,
+    ChangeExampleSelection,
+    ReorderExamples,
+    SwapExamples,
+)
+from mutators.format import (
+    ChangeDataFormat,
+    ChangeInputsPerCall,
+    ChangePrefixes,
+    ChangeSectionFormat,
+)
 from mutators.mixture import Mixture
 from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
 from sammo_core.errors import ConfigError
 
-__all__ = ["LLM_GROUPS", "OPERATOR_GROUPS", "mixture_of", "operators_of"]
+__all__ = ["LLM_GROUPS", "OPERATOR_GROUPS", "describe_groups", "mixture_of", "operators_of"]
 
 #: Group name -> a factory of fresh operators (operators may hold options, never state).
 OPERATOR_GROUPS: dict[str, Callable[[], list[Mutator]]] = {
     "structure": lambda: [DropSection(), DropParagraph(), ReorderSections(), RepeatSection()],
-    "examples": lambda: [SwapExamples(), ChangeExampleCount()],
-    "format": lambda: [ChangeSectionFormat(), ChangeDataFormat(), ChangeInputsPerCall()],
+    "examples": lambda: [
+        SwapExamples(),
+        ChangeExampleCount(),
+        ChangeExampleSelection(),
+        ReorderExamples(),
+    ],
+    "format": lambda: [
+        ChangeSectionFormat(),
+        ChangeDataFormat(),
+        ChangePrefixes(),
+        ChangeInputsPerCall(),
+    ],
     "compression": lambda: [RemoveFiller(), Shorten()],
     "content": lambda: [Paraphrase()],
     "apo": lambda: [TextGradient()],
@@ -44,6 +64,18 @@ OPERATOR_GROUPS: dict[str, Callable[[], list[Mutator]]] = {
 
 #: Groups whose operators call the proposer model.
 LLM_GROUPS = frozenset({"compression", "content", "apo", "ape", "opro"})
+
+
+def describe_groups() -> str:
+    """Each group and its operators, as ``--operators`` help lists them.
+
+    >>> print(describe_groups().split("; ")[1])
+    examples (SwapExamples, ChangeExampleCount, ChangeExampleSelection, ReorderExamples)
+    """
+    return "; ".join(
+        f"{group} ({', '.join(op.name for op in make())})"
+        for group, make in OPERATOR_GROUPS.items()
+    )
 
 
 def operators_of(groups: str) -> list[Mutator]:

@@ -53,7 +53,9 @@ __all__ = [
     "JSONDataFormat",
     "MarkdownDataFormat",
     "PlainDataFormat",
+    "QADataFormat",
     "Record",
+    "SentenceDataFormat",
     "XMLDataFormat",
     "get_data_format",
 ]
@@ -119,6 +121,18 @@ class DataFormat(ABC):
     @abstractmethod
     def render_outputs(self, records: Sequence[Record]) -> str:
         """The answer a perfect model would write for ``records`` (``None`` outputs left out)."""
+
+    def answer_cue(self) -> str:
+        """The text that, ending a prompt, cues one answer (``"Output:"``); ``""`` if none.
+
+        A base model in completion mode continues the prompt: it answers only where the prompt
+        ends with such a cue, as after each in-context example. Formats whose answer hint is an
+        instruction (JSON, XML) have none.
+
+        >>> PlainDataFormat().answer_cue(), JSONDataFormat().answer_cue()
+        ('Output:', '')
+        """
+        return ""
 
     def normalize_value(self, value: Any) -> Any:
         """A value as this format reads it back (the JSON format: the value itself)."""
@@ -368,14 +382,27 @@ class XMLDataFormat(_TextDataFormat):
 
 # -- labelled text: markdown and plain ---------------------------------------------------------
 
-# A label, as written by these formats and leniently as models write it: `Output [3]:`,
-# `**Output [3]:**`, `**output [3]**:`, `Input:` ...
-_LABEL_PATTERN = r"(?:\*\*|__)?(?i:input|output)(?:[ \t]*\[[^\]\n]*\])?[ \t]*(?:\*\*|__)?:"
-_LABEL = re.compile(
-    r"(?:\*\*|__)?(?P<kind>input|output)(?:[ \t]*\[(?P<id>[^\]\n]*)\])?[ \t]*(?:\*\*|__)?:"
-    r"(?:\*\*|__)?",
-    re.I,
-)
+
+def _label_syntax(
+    input_name: str, output_name: str, header: str, field: str, key: str
+) -> tuple[re.Pattern[str], LineEscaper, LineEscaper]:
+    """The label reader and line escapers of a labelled format with these label names.
+
+    A label, as written by these formats and leniently as models write it: ``Output [3]:``,
+    ``**Output [3]:**``, ``**output [3]**:``, ``Input:`` ... ``header`` and ``field`` are the
+    regex sources of the format's example headers and dict fields (``{key}``: a field name).
+    """
+    names = f"{re.escape(input_name)}|{re.escape(output_name)}"
+    lenient = rf"(?:\*\*|__)?(?i:{names})(?:[ \t]*\[[^\]\n]*\])?[ \t]*(?:\*\*|__)?:"
+    label = re.compile(
+        rf"(?:\*\*|__)?(?P<kind>{names})(?:[ \t]*\[(?P<id>[^\]\n]*)\])?[ \t]*(?:\*\*|__)?:"
+        r"(?:\*\*|__)?",
+        re.I,
+    )
+    fields = field.format(key=key)
+    return label, LineEscaper(f"{lenient}|{header}"), LineEscaper(f"{lenient}|{header}|{fields}")
+
+
 _KEY = r"[^\s:](?:[^:\n]*[^\s:])?"
 _LABEL_ID = re.compile(r"[^\s\]](?:[^\]\n]*[^\s\]])?")
 
@@ -403,6 +430,7 @@ class _LabelledDataFormat(_TextDataFormat):
     _HEADER: ClassVar[re.Pattern[str]]
     _FIELD_FORMAT: ClassVar[str]  # with {key}
     _FIELD: ClassVar[re.Pattern[str]]
+    _LABEL: ClassVar[re.Pattern[str]]  # reads a label: groups ``kind`` and ``id``
     _TEXT_ESCAPER: ClassVar[LineEscaper]
     _FIELD_ESCAPER: ClassVar[LineEscaper]
     _PART_BREAK: ClassVar[str]  # between the header, input and output of an example
@@ -455,12 +483,13 @@ class _LabelledDataFormat(_TextDataFormat):
         segments: list[_Segment] = []
         for line in lines:
             header = self._HEADER.fullmatch(line)
-            label = None if header else _LABEL.match(line)
+            label = None if header else self._LABEL.match(line)
             if header:
                 segments.append(_Segment("example", header.group("id"), ""))
             elif label:
-                kind, id_ = label.group("kind").lower(), label.group("id")
-                segments.append(_Segment(kind, id_, line[label.end() :]))
+                is_input = label.group("kind").lower() == self._KIND_NAMES["input"].lower()
+                kind = "input" if is_input else "output"
+                segments.append(_Segment(kind, label.group("id"), line[label.end() :]))
             elif segments:
                 segments[-1].lines.append(line)
         return segments
@@ -519,16 +548,19 @@ class _LabelledDataFormat(_TextDataFormat):
             return ""
         if count == 1:
             # The bare label cues the answer, as after each in-context example.
-            return self._LABEL_FORMAT.format(kind="Output")
-        example = self._LABEL_FORMAT.format(kind="Output [<id>]")
+            return self.answer_cue()
+        example = self._LABEL_FORMAT.format(kind=f"{self._KIND_NAMES['output']} [<id>]")
         return f'Answer each of the {count} inputs on its own line as "{example} <answer>".'
 
+    def answer_cue(self) -> str:
+        return self._LABEL_FORMAT.format(kind=self._KIND_NAMES["output"])
+
     def parse_outputs(self, text: str, ids: Sequence[int | str]) -> dict[int | str, Any | None]:
-        if len(ids) == 1 and "\n" not in text and not _LABEL.match(text):
+        if len(ids) == 1 and "\n" not in text and not self._LABEL.match(text):
             # One input, one line, no label (the common case): the answer is the stripped line.
             return {ids[0]: text.strip() or None}
         answers = Answers(ids)
-        segments = self._segments(_unwrap_fence(text.split("\n")))
+        segments = self._segments(_unwrap_fence(text.split("\n"), self._LABEL))
         outputs = [s for s in segments if s.kind == "output"]
         for segment in outputs:
             answers.add(segment.id, self._parse_value(segment))
@@ -547,9 +579,9 @@ class _LabelledDataFormat(_TextDataFormat):
         )
 
 
-def _unwrap_fence(lines: list[str]) -> list[str]:
+def _unwrap_fence(lines: list[str], label: re.Pattern[str]) -> list[str]:
     """Drop the closing fence when the labelled answers were wrapped in a code fence."""
-    first = next((i for i, line in enumerate(lines) if _LABEL.match(line)), None)
+    first = next((i for i, line in enumerate(lines) if label.match(line)), None)
     if first is None or not any(FENCE.fullmatch(line) for line in lines[:first]):
         return lines
     last = max(i for i, line in enumerate(lines) if line.strip())
@@ -588,9 +620,54 @@ class PlainDataFormat(_LabelledDataFormat):
     _HEADER = re.compile(r"Example (?P<id>.+):")
     _FIELD_FORMAT = "- {key}:"
     _FIELD = re.compile(rf"- (?P<key>{_KEY}):")
-    _TEXT_ESCAPER = LineEscaper(rf"{_LABEL_PATTERN}|Example .+:\Z")
-    _FIELD_ESCAPER = LineEscaper(rf"{_LABEL_PATTERN}|Example .+:\Z|- {_KEY}:")
+    _LABEL, _TEXT_ESCAPER, _FIELD_ESCAPER = _label_syntax(
+        "Input", "Output", header=r"Example .+:\Z", field="- {key}:", key=_KEY
+    )
     _PART_BREAK = "\n"
+
+
+class QADataFormat(PlainDataFormat):
+    """Like :class:`PlainDataFormat`, labelled ``Q:`` / ``A:`` (``Q [3]:`` with several inputs).
+
+    The question-and-answer layout that base models saw most in training; one input's prompt
+    ends with ``A:``, which the model continues.
+
+    >>> fmt = QADataFormat()
+    >>> print(fmt.render_examples([Record(1, "2+2?", "4")]))
+    Example 1:
+    Q: 2+2?
+    A: 4
+    >>> print(fmt.render_inputs([Record(1, "3+3?")]), fmt.answer_hint([1]), sep="\\n")
+    Q: 3+3?
+    A:
+    >>> fmt.parse_outputs("A [2]: 6\\nA [1]: 4", [1, 2])
+    {1: '4', 2: '6'}
+    """
+
+    name = "qa"
+    _KIND_NAMES: ClassVar[dict[str, str]] = {"input": "Q", "output": "A"}
+    _LABEL, _TEXT_ESCAPER, _FIELD_ESCAPER = _label_syntax(
+        "Q", "A", header=r"Example .+:\Z", field="- {key}:", key=_KEY
+    )
+
+
+class SentenceDataFormat(PlainDataFormat):
+    """Like :class:`PlainDataFormat`, labelled ``Sentence:`` / ``Label:``: for classifying text.
+
+    >>> fmt = SentenceDataFormat()
+    >>> print(fmt.render_examples([Record(1, "I loved it.", "positive")]))
+    Example 1:
+    Sentence: I loved it.
+    Label: positive
+    >>> fmt.answer_cue(), fmt.parse_outputs("Label: negative", [1])
+    ('Label:', {1: 'negative'})
+    """
+
+    name = "sentence"
+    _KIND_NAMES: ClassVar[dict[str, str]] = {"input": "Sentence", "output": "Label"}
+    _LABEL, _TEXT_ESCAPER, _FIELD_ESCAPER = _label_syntax(
+        "Sentence", "Label", header=r"Example .+:\Z", field="- {key}:", key=_KEY
+    )
 
 
 class MarkdownDataFormat(_LabelledDataFormat):
@@ -619,13 +696,24 @@ class MarkdownDataFormat(_LabelledDataFormat):
     _HEADER = re.compile(r"\*\*Example (?P<id>.+)\*\*")
     _FIELD_FORMAT = "- **{key}:**"
     _FIELD = re.compile(rf"- \*\*(?P<key>{_KEY}):\*\*")
-    _TEXT_ESCAPER = LineEscaper(rf"{_LABEL_PATTERN}|\*\*Example .+\*\*\Z")
-    _FIELD_ESCAPER = LineEscaper(rf"{_LABEL_PATTERN}|\*\*Example .+\*\*\Z|- \*\*{_KEY}:\*\*")
+    _LABEL, _TEXT_ESCAPER, _FIELD_ESCAPER = _label_syntax(
+        "Input", "Output", header=r"\*\*Example .+\*\*\Z", field=r"- \*\*{key}:\*\*", key=_KEY
+    )
     _PART_BREAK = "\n\n"
 
 
 DATA_FORMATS: Mapping[str, type[DataFormat]] = MappingProxyType(
-    {cls.name: cls for cls in (JSONDataFormat, MarkdownDataFormat, PlainDataFormat, XMLDataFormat)}
+    {
+        cls.name: cls
+        for cls in (
+            JSONDataFormat,
+            MarkdownDataFormat,
+            PlainDataFormat,
+            QADataFormat,
+            SentenceDataFormat,
+            XMLDataFormat,
+        )
+    }
 )
 
 
@@ -638,7 +726,7 @@ def get_data_format(name: str) -> DataFormat:
     ...     get_data_format("csv")
     ... except UnknownFormatError as exc:
     ...     print(exc)
-    unknown data format 'csv'; use one of: json, markdown, plain, xml
+    unknown data format 'csv'; use one of: json, markdown, plain, qa, sentence, xml
     """
     try:
         return DATA_FORMATS[name]()

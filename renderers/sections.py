@@ -84,6 +84,25 @@ class SectionFormat(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement escape_text()")
 
+    def text_after_last(self, depth: int) -> str:
+        """What this format writes after a document's last text, found ``depth`` sections deep.
+
+        ``""`` when the text ends the document, as a prompt that a base model continues needs
+        (its answer cue, ``Output:``, must come last); otherwise the closing brackets or tags.
+        Found by rendering a probe, so every format, a plugin's too, answers alike.
+
+        >>> MarkdownFormat().text_after_last(1), XMLFormat().text_after_last(0)
+        ('', '')
+        >>> XMLFormat().text_after_last(1)
+        '\\n</section>'
+        """
+        probe = "SAMMO_PROBE_TEXT"
+        blocks: tuple[Block, ...] = (Text(probe),)
+        for _ in range(depth):
+            blocks = (Section("Probe", blocks),)
+        text = self.render(blocks)
+        return text[text.rindex(probe) + len(probe) :]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

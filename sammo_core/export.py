@@ -173,7 +173,7 @@ def _check_exportable(program: Output) -> None:
             raise ConfigError(
                 f"the examples at {match.path} are chosen per input (selection='knn'), which a "
                 "static prompt cannot express; export format 'json' keeps them (or use "
-                "selection='first' or 'random')"
+                "selection='first', 'random' or 'balanced')"
             )
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mutators.groups import describe_groups
 from sammo_core.cli_run import (
     add_program_arguments,
     add_runner_arguments,
@@ -124,7 +125,7 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument(
         "--operators",
         default="structure,examples,format,compression",
-        help="operator groups: structure, examples, format, compression, content, apo, ape, opro "
+        help=f"operator groups, comma-separated: {describe_groups()} "
         "(content, apo, ape, opro and compression's Shorten call the proposer model; "
         "structure, examples, format and compression's RemoveFiller call none)",
     )

@@ -75,7 +75,15 @@ def test_the_start_is_the_instruction_alone_in_completion_mode(data_dir: Path) -
     assert task.params["budget"] == "24" and task.params["operators"] == "structure,examples,format"
     assert type(task.make_search()).__name__ == "BeamSearch"
     names = repr(task.mutator)
-    for operator in ("DropSection", "ChangeExampleCount", "SwapExamples", "ChangeDataFormat"):
+    for operator in (
+        "DropSection",
+        "ChangeExampleCount",
+        "SwapExamples",
+        "ChangeExampleSelection",
+        "ReorderExamples",
+        "ChangeDataFormat",
+        "ChangePrefixes",
+    ):
         assert operator in names
     for proposer in ("Paraphrase", "TextGradient", "Shorten", "InduceInstructions"):
         assert proposer not in names
@@ -88,11 +96,14 @@ def test_the_base_model_search_favours_examples_and_formats_a_base_model_continu
     data_dir: Path,
 ) -> None:
     """A base model continues text: the JSON and XML formats end with an instruction it does
-    not follow, so the suite never offers them; examples are drawn most often."""
+    not follow, so the suite never offers them, nor a section format that writes after the
+    answer cue; examples are drawn most often."""
     import asyncio
     import random
 
     import pyglove as pg
+
+    from sammo_core.completion import answer_slot_problem
 
     task = get_suite("base-model").build("implicatures", data_dir, SuiteOptions(max_rows=4))
     mixture = task.mutator
@@ -100,9 +111,10 @@ def test_the_base_model_search_favours_examples_and_formats_a_base_model_continu
     seen = set()
     for seed in range(6):
         for child in asyncio.run(mixture.mutate(task.program, random.Random(seed), n=4)):
+            assert answer_slot_problem(child.program) is None, child.description
             for node in pg.query(child.program, where=lambda v: hasattr(v, "data_format")).values():
                 seen.add(node.data_format)
-    assert "markdown" in seen and seen <= {None, "plain", "markdown"}, seen
+    assert "markdown" in seen and seen <= {None, "plain", "markdown", "qa", "sentence"}, seen
 
 
 def test_val_rows_and_test_rows_cut_one_split_each_over_max_rows(data_dir: Path) -> None:

@@ -155,14 +155,14 @@ def test_change_example_count_offers_every_other_count_that_fits(
     assert sorted(c.description for c in children) == [
         "show 0 examples (was 2)",
         "show 1 examples (was 2)",
-        "show 3 examples (was 2)",
-        "show 5 examples (was 2)",  # 8 is more than the table holds
+        "show 4 examples (was 2)",  # 8 is more than the table holds
     ]
     by_description = {c.description: c.program for c in children}
-    assert shown(by_description["show 3 examples (was 2)"]) == [
+    assert shown(by_description["show 4 examples (was 2)"]) == [
         "the sky is blue",
         "fish can fly",
         "water is wet",
+        "fire is cold",
     ]
     assert shown(by_description["show 0 examples (was 2)"]) == []
 

@@ -38,6 +38,11 @@ FRAGMENTS = [
     "**Output [2]:**",
     "__Output__:",
     "Example 1:",
+    "Q:",
+    "A [1]:",
+    "a:",
+    "Sentence:",
+    "**Label [2]:**",
     "**Example x**",
     "\n- key: v",
     "\n- **key:** v",
@@ -143,24 +148,52 @@ Input:
 - context: Line one.
 Line two.
 Output: no""",
+    "qa": """\
+Example 1:
+Q: I loved it.
+A: positive
+
+Example 2:
+Q:
+- question: Is it good?
+- context: Line one.
+Line two.
+A: no""",
+    "sentence": """\
+Example 1:
+Sentence: I loved it.
+Label: positive
+
+Example 2:
+Sentence:
+- question: Is it good?
+- context: Line one.
+Line two.
+Label: no""",
 }
 EXPECTED_INPUTS = {
     "json": '{"id": 1, "input": "I loved it."}\n{"id": 2, "input": "Terrible."}',
     "xml": '<input id="1">I loved it.</input>\n<input id="2">Terrible.</input>',
     "markdown": "**Input [1]:** I loved it.\n\n**Input [2]:** Terrible.",
     "plain": "Input [1]: I loved it.\n\nInput [2]: Terrible.",
+    "qa": "Q [1]: I loved it.\n\nQ [2]: Terrible.",
+    "sentence": "Sentence [1]: I loved it.\n\nSentence [2]: Terrible.",
 }
 EXPECTED_SINGLE_INPUT = {
     "json": '{"input": "I loved it."}',
     "xml": "<input>I loved it.</input>",
     "markdown": "**Input:** I loved it.",
     "plain": "Input: I loved it.",
+    "qa": "Q: I loved it.",
+    "sentence": "Sentence: I loved it.",
 }
 EXPECTED_OUTPUTS = {
     "json": '{"id": 1, "output": "positive"}\n{"id": 2, "output": "negative"}',
     "xml": '<output id="1">positive</output>\n<output id="2">negative</output>',
     "markdown": "**Output [1]:** positive\n**Output [2]:** negative",
     "plain": "Output [1]: positive\nOutput [2]: negative",
+    "qa": "A [1]: positive\nA [2]: negative",
+    "sentence": "Label [1]: positive\nLabel [2]: negative",
 }
 EXPECTED_HINTS = {
     "json": (
@@ -180,6 +213,11 @@ EXPECTED_HINTS = {
     "plain": (
         "Output:",
         'Answer each of the 2 inputs on its own line as "Output [<id>]: <answer>".',
+    ),
+    "qa": ("A:", 'Answer each of the 2 inputs on its own line as "A [<id>]: <answer>".'),
+    "sentence": (
+        "Label:",
+        'Answer each of the 2 inputs on its own line as "Label [<id>]: <answer>".',
     ),
 }
 PAIR = [Record(1, "I loved it.", "positive"), Record(2, "Terrible.", "negative")]
@@ -349,6 +387,18 @@ ANSWERS = {
         "Output [1]: a\nOutput [1]: b\nOutput [9]: c",
         "**Output [1]:** a\noutput [3]: d",
     ],
+    "qa": [
+        "A [1]: a\nA [3]: extra",
+        "Sure! Here they are:\n```text\nA [1]: a\n```",
+        "A [1]: a\nA [1]: b\nA [9]: c",
+        "**A [1]:** a\na [3]: d",
+    ],
+    "sentence": [
+        "Label [1]: a\nLabel [3]: extra",
+        "Sure! Here they are:\n```text\nLabel [1]: a\n```",
+        "Label [1]: a\nLabel [1]: b\nLabel [9]: c",
+        "**Label [1]:** a\nlabel [3]: d",
+    ],
 }
 
 
@@ -359,11 +409,13 @@ def test_answers_with_noise_missing_extra_and_repeated_ids(name: str, case: int)
     assert result == {1: "a", 2: None}
 
 
-@pytest.mark.parametrize("name", ["markdown", "plain"])
+@pytest.mark.parametrize("name", ["markdown", "plain", "qa", "sentence"])
 def test_labelled_answer_cut_inside_the_next_label_keeps_the_fragment(name: str) -> None:
     # Documented limitation: a cut answer reads like a complete one in these formats.
-    text = "Output [1]: a\nOutput [2"
-    assert get_data_format(name).parse_outputs(text, [1, 2]) == {1: "a\nOutput [2", 2: None}
+    label = get_data_format(name).answer_cue().strip("*:")
+    text = f"{label} [1]: a\n{label} [2"
+    expected = {1: f"a\n{label} [2", 2: None}
+    assert get_data_format(name).parse_outputs(text, [1, 2]) == expected
 
 
 @pytest.mark.parametrize("name", FORMATS)
@@ -382,6 +434,11 @@ SINGLE: dict[str, list[tuple[str, Any]]] = {
                  ("Let me think.\n**Output:** yes", "yes"), ("```\nyes\n```", "yes"), ("", None)],
     "plain": [("  yes\n", "yes"), ("Output: yes", "yes"), ("OUTPUT: yes\nmore", "yes\nmore"),
               ("I think...\nOutput [1]: yes", "yes"), ("```\nyes\n```", "yes"), (" \n", None)],
+    "qa": [(" yes", "yes"), ("A: yes", "yes"), ("a: yes\nQ: next", "yes"),
+           ("Output: yes", "Output: yes"), ("Hmm.\nA [1]: yes", "yes")],
+    "sentence": [(" positive", "positive"), ("Label: positive", "positive"),
+                 ("positive\nSentence: more", "positive\nSentence: more"),
+                 ("label: positive\nSentence: next", "positive")],
 }  # fmt: skip
 
 
@@ -421,7 +478,7 @@ def test_json_parse_examples_names_the_bad_line() -> None:
 
 
 def test_registry_and_unknown_names() -> None:
-    assert set(DATA_FORMATS) == {"json", "xml", "markdown", "plain"}
+    assert set(DATA_FORMATS) == {"json", "xml", "markdown", "plain", "qa", "sentence"}
     for name, cls in DATA_FORMATS.items():
         fmt = get_data_format(name)
         assert isinstance(fmt, cls)
@@ -430,6 +487,26 @@ def test_registry_and_unknown_names() -> None:
         assert fmt == cls()
     with pytest.raises(
         UnknownFormatError,
-        match=r"unknown data format 'csv'; use one of: json, markdown, plain, xml",
+        match=r"unknown data format 'csv'; use one of: json, markdown, plain, qa, sentence, xml",
     ):
         get_data_format("csv")
+
+
+@pytest.mark.parametrize(
+    ("name", "cue"),
+    [("plain", "Output:"), ("markdown", "**Output:**"), ("qa", "A:"), ("sentence", "Label:"),
+     ("json", ""), ("xml", "")],
+)  # fmt: skip
+def test_answer_cue_is_the_single_input_hint_of_labelled_formats(name: str, cue: str) -> None:
+    fmt = get_data_format(name)
+    assert fmt.answer_cue() == cue
+    if cue:
+        assert fmt.answer_hint([1]) == cue
+
+
+def test_prefix_formats_escape_their_own_labels_only() -> None:
+    value = "first line\nA: not an answer\nInput: plain text here"
+    qa = get_data_format("qa")
+    rendered = qa.render_examples([Record(1, value, "x")])
+    assert "\n\\A: not an answer\nInput: plain text here\n" in rendered
+    assert qa.parse_examples(rendered) == [Record(1, value, "x")]
