@@ -89,6 +89,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "by label likelihood; generate: the model writes its answer (default: the suite's; "
         "base-model: labels)",
     )
+    run.add_argument(
+        "--start-shots",
+        type=int,
+        help="base-model: the label-balanced examples the start program shows (default 4; 0: "
+        "the instruction alone)",
+    )
     run.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
     run.add_argument(
         "--max-rows",
@@ -341,6 +347,7 @@ def _run_command(args: argparse.Namespace) -> int:
         val_rows=args.val_rows,
         test_rows=args.test_rows,
         scored=None if args.scoring is None else args.scoring == "labels",
+        start_shots=args.start_shots,
     )
     names = _chosen_tasks(args, data_dir)
     out: Path = args.out

@@ -370,8 +370,9 @@ def run_ours(
         *("--base-url", base_url, "--budget", str(settings.budget)),
         *("--val-rows", str(settings.val_rows), "--test-rows", str(settings.test_rows)),
         *("--seed", str(settings.seed), "--concurrency", str(settings.concurrency)),
-        # The peers generate their answers: so does this row, for a like-for-like comparison.
-        *("--scoring", "generate", "--out", str(out)),
+        # The peers generate their answers from the instruction alone: so does this row, for a
+        # like-for-like comparison.
+        *("--scoring", "generate", "--start-shots", "0", "--out", str(out)),
     ]
     if data_dir is not None:
         argv += ["--data-dir", str(data_dir)]

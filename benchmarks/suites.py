@@ -134,6 +134,8 @@ class SuiteOptions:
     #: Answers read by label likelihood (the call lists the task's labels, so a runner that
     #: scores them ranks them); ``None``: the suite's default (``base-model``: yes).
     scored: bool | None = None
+    #: The examples ``base-model`` starts from (``None``: :data:`BASE_MODEL_START_SHOTS`).
+    start_shots: int | None = None
 
     def __post_init__(self) -> None:
         if self.strategy is not None and self.strategy not in STRATEGIES:
@@ -729,12 +731,19 @@ BASE_MODEL_MAX_TOKENS = 16
 BASE_MODEL_DATA_FORMATS = ("plain", "markdown", "qa", "sentence")
 
 
-def base_model_program(instructions: str, pool: DataTable) -> Output:
-    """The start of ``base-model``: the task's instruction and the input, in completion mode.
+#: The examples a user would write first: ``base-model`` starts from this many, label-balanced.
+BASE_MODEL_START_SHOTS = 4
 
-    An :class:`Examples` node over ``pool`` shows no row yet (``n=0``), so the examples
-    operators can add some; it stands outside any section, so rows, once shown, read as a
-    plain few-shot continuation.
+
+def base_model_program(
+    instructions: str, pool: DataTable, shots: int = BASE_MODEL_START_SHOTS
+) -> Output:
+    """The start of ``base-model``: the task's instruction, ``shots`` label-balanced examples
+    drawn from ``pool`` (what a user would write first) and the input, in completion mode.
+
+    The :class:`Examples` node stands outside any section, so its rows read as a plain few-shot
+    continuation; ``shots=0`` shows none yet (the instruction alone), and the examples operators
+    change the count, the selection, the draw and the order.
 
     >>> program = base_model_program("Answer yes or no.", DataTable(["a", "b"], ["yes", "no"]))
     >>> print(program)
@@ -743,15 +752,16 @@ def base_model_program(instructions: str, pool: DataTable) -> Output:
         └── MetaPrompt()
             ├── #task Section 'Task'
             │   └── 'Answer yes or no.'
-            ├── #examples Examples(n=0, selection='first', rows=2)
+            ├── #examples Examples(n=4, selection='balanced', seed=0, rows=2)
             └── InputData()
     """
+    selection = "balanced" if shots else "first"
     return Output(
         GenerateText(
             MetaPrompt(
                 [
                     Section("Task", [instructions], id="task"),
-                    Examples(pool, n=0, id="examples"),
+                    Examples(pool, n=shots, selection=selection, id="examples"),
                     InputData(),
                 ]
             ),
@@ -788,6 +798,7 @@ def _base_model_mutator() -> Mutator:
         ChangeSectionFormat,
     )
     from mutators.mixture import Mixture
+    from mutators.scoring import ChangeVerbalizer, ToggleCalibration
     from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
 
     return Mixture(
@@ -804,6 +815,8 @@ def _base_model_mutator() -> Mutator:
             ChangeDataFormat(choices=BASE_MODEL_DATA_FORMATS),
             ChangePrefixes(),
             (ChangeInputsPerCall(), 0.25),
+            (ChangeVerbalizer(), 0.5),
+            (ToggleCalibration(), 0.5),
         ]
     )
 
@@ -813,18 +826,20 @@ _BASE_MODEL = _Defaults("24", "beam", "structure,examples,format", width=4, dept
 
 def _build_base_model(task: str, data_dir: DataDir, options: SuiteOptions) -> BenchTask:
     splits = datasets.load_sammo_instruction_tuning(data_dir, task)
+    shots = BASE_MODEL_START_SHOTS if options.start_shots is None else options.start_shots
     return _assemble(
         "base-model",
         splits,
         # The whole train split is the example pool: --max-rows bounds the rows evaluated.
-        base_model_program(splits.instructions, splits.train),
+        base_model_program(splits.instructions, splits.train, shots),
         objectives=[_quality(splits)],
         options=options,
         defaults=_BASE_MODEL,
         notes=(
             "BIG-bench task, SAMMO splits, for base models (--model local:gemma3): completion "
-            "mode with stop sequences, starting from the task's instruction alone; structure, "
-            "examples (from the 100 train rows) and format operators, no proposer calls."
+            f"mode with stop sequences, starting from the task's instruction and {shots} "
+            "label-balanced examples; structure, examples (from the 100 train rows), format "
+            "and scoring operators, no proposer calls."
         ),
         mutator=None if options.operators else _base_model_mutator(),
     )

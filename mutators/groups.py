@@ -6,7 +6,7 @@
 Traceback (most recent call last):
 ...
 sammo_core.errors.ConfigError: unknown operator group 'magic'; use: structure, examples, \
-format, compression, content, apo, ape, opro
+format, scoring, compression, content, apo, ape, opro
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from mutators.format import (
     ChangeSectionFormat,
 )
 from mutators.mixture import Mixture
+from mutators.scoring import ChangeVerbalizer, ToggleCalibration
 from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
 from sammo_core.errors import ConfigError
 
@@ -55,6 +56,7 @@ OPERATOR_GROUPS: dict[str, Callable[[], list[Mutator]]] = {
         ChangePrefixes(),
         ChangeInputsPerCall(),
     ],
+    "scoring": lambda: [ChangeVerbalizer(), ToggleCalibration()],
     "compression": lambda: [RemoveFiller(), Shorten()],
     "content": lambda: [Paraphrase()],
     "apo": lambda: [TextGradient()],

@@ -62,15 +62,29 @@ def base_model(data_dir: Path) -> FewShotBaseModel:
     return FewShotBaseModel(splits.val, splits.test)
 
 
-def test_the_start_is_the_instruction_alone_in_completion_mode(data_dir: Path) -> None:
+def test_the_start_is_the_instruction_and_4_balanced_examples_scored(data_dir: Path) -> None:
     task = get_suite("base-model").build("implicatures", data_dir, SuiteOptions(max_rows=5))
     request = render_request(task.program, task.val.inputs[0])
     assert request.mode == "completion"
     assert request.stop == BASE_MODEL_STOPS
+    assert request.labels == ("no", "yes")  # answers are read by label likelihood
+    assert task.params["scoring"] == "label likelihood"
+    text = request.prompt_text
+    assert text.startswith("# Task\n\nDoes Speaker 2's answer mean yes or no?\n\nExample 1:")
+    assert text.endswith(f"Input: {task.val.inputs[0]}\n\nOutput:")
+    shown = [
+        line.removeprefix("Output: ") for line in text.splitlines() if line.startswith("Output: ")
+    ]
+    assert sorted(shown) == ["no", "no", "yes", "yes"]  # 4 examples, label-balanced
+    bare = get_suite("base-model").build(
+        "implicatures", data_dir, SuiteOptions(max_rows=5, start_shots=0, scored=False)
+    )
+    request = render_request(bare.program, bare.val.inputs[0])
     assert request.prompt_text == (
         "# Task\n\nDoes Speaker 2's answer mean yes or no?\n\n"
-        f"Input: {task.val.inputs[0]}\n\nOutput:"
+        f"Input: {bare.val.inputs[0]}\n\nOutput:"
     )
+    assert request.labels == () and bare.params["scoring"] == "generated text"
     assert (len(task.val), len(task.test)) == (5, 5)
     assert task.params["budget"] == "24" and task.params["operators"] == "structure,examples,format"
     assert type(task.make_search()).__name__ == "BeamSearch"
@@ -89,7 +103,7 @@ def test_the_start_is_the_instruction_alone_in_completion_mode(data_dir: Path) -
         assert proposer not in names
     # The example pool is the whole train split, whatever --max-rows says.
     examples = task.program.child.prompt.children[1]
-    assert (examples.n, len(examples.data)) == (0, 100)
+    assert (examples.n, examples.selection, len(examples.data)) == (4, "balanced", 100)
 
 
 def test_the_base_model_search_favours_examples_and_formats_a_base_model_continues(
@@ -133,7 +147,7 @@ def test_the_stops_end_the_answer_in_every_data_format(data_dir: Path) -> None:
     splits = load_sammo_instruction_tuning(data_dir, "implicatures")
     import pyglove as pg
 
-    start = base_model_program(splits.instructions, splits.train)
+    start = base_model_program(splits.instructions, splits.train, shots=0)
     for data_format in ("plain", "markdown", "json", "xml"):
         program = pg.clone(
             start,
@@ -156,7 +170,7 @@ def test_bench_run_base_model_finds_the_examples_on_a_few_shot_model(
             "run", "base-model", "--tasks", "implicatures", "--model", "base-loopback",
             "--base-url", server.base_url, "--max-rows", "4", "--budget", "4",
             "--operators", "examples", "--timeout", "10", "--out", str(out),
-            "--scoring", "generate",
+            "--scoring", "generate", "--start-shots", "0",
         )  # fmt: skip
         paths = {record.path for record in server.records}
     assert code == 0
