@@ -461,7 +461,17 @@ def _budget(budget: Mapping[str, Any]) -> dict[str, Any]:
     return dict(budget)
 
 
-_CALL_KEYS = ("mode", "stop", "temperature", "max_tokens", "seed")
+_CALL_KEYS = (
+    "mode",
+    "stop",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "labels",
+    "verbalizer",
+    "calibration",
+    "label_prior",
+)
 _SOFT_KEYS = ("n_tokens", "init", "sha256", "adapter")
 
 
@@ -529,17 +539,31 @@ def call_parameters(program: Output) -> dict[str, Any] | None:
     >>> call_parameters(Output(GenerateText(MetaPrompt(["Q: 2+2?", "A:"]), mode="completion",
     ...     stop=["\\n"], max_tokens=4)))
     {'mode': 'completion', 'stop': ['\\n'], 'temperature': 0.0, 'max_tokens': 4, 'seed': 0}
+
+    A call that lists its labels adds how answers are read: the labels, the verbalizer, the
+    calibration and its fitted prior (which the exported program holds, so it makes no
+    calibration calls).
     """
     call = program.child if isinstance(program, Output) else None
     if not isinstance(call, GenerateText):
         return None
-    return {
+    parameters: dict[str, Any] = {
         "mode": call.mode,
         "stop": list(call.stop),
         "temperature": call.temperature,
         "max_tokens": call.max_tokens,
         "seed": call.seed,
     }
+    if call.labels:  # answers scored by label likelihood: how they are read
+        labels = [str(x) for x in call.labels]
+        prior = list(program.label_prior)
+        parameters |= {
+            "labels": labels,
+            "verbalizer": [str(x) for x in call.verbalizer] or None,
+            "calibration": program.calibration,
+            "label_prior": dict(zip(labels, prior, strict=True)) if prior else None,
+        }
+    return parameters
 
 
 def build_manifest(

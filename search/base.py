@@ -375,6 +375,7 @@ class SearchRun:
             spent_calls=spent.calls,
             spent_tokens=spent.total_tokens,
             spent_usd=spent.usd,
+            label_prior=evaluation.results.label_prior,
         )
         self.candidates.append(candidate)
         self.by_hash[candidate.hash] = candidate.id
@@ -477,6 +478,7 @@ def _candidate_from(d: dict[str, Any]) -> Candidate:
         spent_calls=d["spent"]["calls"] if "spent" in d else d["calls"],
         spent_tokens=d["spent"]["tokens"] if "spent" in d else d["tokens"],
         spent_usd=d["spent"]["usd"] if "spent" in d else 0.0,
+        label_prior=d.get("label_prior"),
     )
 
 

@@ -49,13 +49,15 @@ class Candidate:
     spent_calls: int = 0
     spent_tokens: int = 0
     spent_usd: float = 0.0
+    #: The label prior a calibrated program fitted on this evaluation (``None`` otherwise).
+    label_prior: dict[str, float] | None = None
 
     def score(self, name: str) -> float:
         return self.scores[name].value
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready row for traces (the program itself is left out)."""
-        return {
+        row = {
             "id": self.id,
             "parent": self.parent,
             "step": self.step,
@@ -73,6 +75,9 @@ class Candidate:
                 "usd": self.spent_usd,
             },
         }
+        if self.label_prior is not None:
+            row["label_prior"] = dict(self.label_prior)
+        return row
 
 
 def fitness(candidate: Candidate, objectives: Sequence[Objective]) -> tuple[float, ...]:

@@ -529,6 +529,13 @@ def _export(args: argparse.Namespace) -> int:
     if not program_file.is_file():
         program_file = run_dir / "best_program.json"
     program = load(program_file)  # with the soft prompt tensors saved beside it
+    prior = chosen.get("label_prior")
+    if prior and program.calibration != "none" and not list(program.label_prior):
+        # The prior the winner fitted on validation travels with it: no calibration calls.
+        import pyglove as pg
+
+        values = [float(prior[str(label)]) for label in program.child.labels]
+        program = pg.clone(program, deep=True, override={"label_prior": values})
     meta = _run_meta(run_dir)
     scores = dict(chosen.get("test_scores") or chosen["scores"])
     fields = meta.get("input_fields")

@@ -268,3 +268,34 @@ def test_make_program_gets_the_training_split_as_its_examples(
     assert len(shots.data) == 30  # the training half of 60 rows (--split 0.5,0.25,0.25)
     train_inputs = set(shots.data.inputs)
     assert train_inputs <= {row.input for row in DataTable.load(data)}
+
+
+def test_a_calibrated_winner_exports_its_fitted_prior(tmp_path: Path) -> None:
+    """optimize --labels --calibrate on a completions server with log-probabilities: the
+    winner's prior, fitted on validation, is in result.json, baked into the exported program
+    (so running it makes no calibration calls) and in the manifest."""
+    from sammo_core import loads
+
+    rows = [{"input": f"item {i}", "output": "yes" if i % 3 else "no"} for i in range(24)]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text("# Task\n\nAnswer yes or no.\n\n# Item\n\n{{ input }}\n\nAnswer:")
+    run_dir, export_dir = tmp_path / "run", tmp_path / "export"
+    with ChatServer() as server:  # scores each token -0.5 a character
+        args = [
+            "optimize", str(prompt), "--data", str(data), "--model", "loopback",
+            "--base-url", server.base_url, "--mode", "completion", "--labels", "auto",
+            "--calibrate", "--budget", "3", "--operators", "scoring", "--out", str(run_dir),
+        ]  # fmt: skip
+        assert main(args) == 0
+    result = json.loads((run_dir / "result.json").read_text())
+    prior = result["best"]["label_prior"]
+    assert set(prior) == {"no", "yes"} and sum(prior.values()) == pytest.approx(1.0)
+    assert main(["export", str(run_dir), "--format", "json", "--out", str(export_dir)]) == 0
+    exported = loads((export_dir / "program.json").read_text())
+    assert exported.calibration == "content_free"
+    assert list(exported.label_prior) == [prior["no"], prior["yes"]]
+    call = json.loads((export_dir / "manifest-json.json").read_text())["call"]
+    assert call["labels"] == ["no", "yes"] and call["label_prior"] == prior
+    assert call["calibration"] == "content_free"
