@@ -311,11 +311,20 @@ def load_program_from_args(
         loaded = load_program(args.program, examples, append_input=args.append_input)
     mode, stop = getattr(args, "mode", None), getattr(args, "stop", None)
     mode, stop = _base_model_defaults(args, loaded, mode, stop, say=built is None)
-    if mode is None and stop is None:
-        return loaded
-    return dataclasses.replace(
-        loaded, program=with_call_options(loaded.program, mode=mode, stop=stop)
-    )
+    if mode is not None or stop is not None:
+        program = with_call_options(loaded.program, mode=mode, stop=stop)
+        loaded = dataclasses.replace(loaded, program=program)
+    if built is None:
+        from sammo_core.completion import answer_slot_problem
+
+        problem = answer_slot_problem(loaded.program)
+        if problem is not None:
+            print(
+                f"warning: in completion mode the model continues the prompt, which should end "
+                f"with its answer cue: {problem}",
+                file=sys.stderr,
+            )
+    return loaded
 
 
 def progress_bar(console: Console) -> Progress:

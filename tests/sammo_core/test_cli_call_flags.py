@@ -162,3 +162,31 @@ def test_a_known_base_model_gets_completion_mode_and_a_newline_stop_and_is_told(
     assert chat.mode == "chat" and not capsys.readouterr().err
     other = loaded("local")
     assert (other.mode, list(other.stop)) == ("chat", [])
+
+
+def test_a_completion_prompt_that_does_not_end_with_its_answer_cue_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from sammo_core import dumps
+    from sammo_core.cli_run import load_program_from_args
+
+    program = Output(
+        GenerateText(
+            MetaPrompt(
+                [Section("Task", ["x"]), Section("In", [InputData()])], section_format="json"
+            )
+        )
+    )
+    path = tmp_path / "program.json"
+    path.write_text(dumps(program))
+    args = argparse.Namespace(
+        program=path, append_input=False, mode="completion", stop=None, model="loopback"
+    )
+    load_program_from_args(args)
+    err = capsys.readouterr().err
+    assert "warning: in completion mode" in err and "section format 'json'" in err
+    args.mode = "chat"
+    load_program_from_args(args)
+    assert "warning" not in capsys.readouterr().err
