@@ -307,18 +307,22 @@ def _env() -> dict[str, str]:
 def test_labels_set_the_objective_and_the_report_says_how_answers_were_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--labels lists the labels on the call (a chat server cannot score them, so it generates:
-    the report says so), makes label_accuracy the objective and shows the majority-label rate."""
+    """--labels lists the labels on the call: a chat server with log-probabilities scores them
+    by the first answer token (the report says so and adds the log-likelihood); label_accuracy
+    is the objective and the majority-label rate stands beside it."""
     with ChatServer(reply=oracle) as server:
         assert run_cli(server, tmp_path / "out", "--labels", "auto") == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     program = json.loads((tmp_path / "out" / "program.json").read_text())
     gold = list(GOLD.values())
     majority = max(gold.count("Yes"), gold.count("No")) / len(gold)
-    assert set(results["scores"]) == {"label_accuracy"}
+    assert set(results["scores"]) == {"label_accuracy", "label_loglik"}
     assert results["majority_rate"] == pytest.approx(majority)
-    assert results["scoring"].startswith("generated text (labels ['No', 'Yes'] listed")
+    assert results["scoring"] == "label likelihood (rank classification over ['No', 'Yes'])"
     assert '"labels": ["No", "Yes"]' in json.dumps(program)
+    lines = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert all(set(r["label_logprobs"]) == {"No", "Yes"} for r in rows)
     printed = capsys.readouterr().out
     assert "majority-label rate" in printed and "scoring" in printed
     with ChatServer(reply=oracle) as server:
