@@ -298,6 +298,27 @@ def progress_line(p: Progress) -> str:
     return " · ".join(parts)
 
 
+def _written_examples(args: argparse.Namespace, loaded: Any, train: Any, console: Any) -> Any:
+    """The program's examples drawn from the training split: a program file's
+    ``make_program(examples)`` is built from it (unless ``--examples`` is given), and a prompt
+    file's written examples become an Examples node over them and the training rows, so the
+    examples operators have something to change (said on the console)."""
+    import dataclasses
+
+    from sammo_core.example_blocks import extract_examples
+    from sammo_core.prompt_files import PROMPT_FILE_SUFFIXES
+
+    if loaded.make_program is not None and args.examples is None:
+        return load_program_from_args(args, loaded.with_examples(train))
+    if loaded.path.suffix.lower() not in PROMPT_FILE_SUFFIXES:
+        return loaded
+    program, note = extract_examples(loaded.program, train)
+    if note is None:
+        return loaded
+    console.print(f"prompt file: {note}", highlight=False)
+    return dataclasses.replace(loaded, program=program)
+
+
 def _labelled(args: argparse.Namespace, loaded: Any, tables: list[Any]) -> tuple[Any, str]:
     """The program with ``--labels``/``--calibrate`` applied (``--labels auto`` reads the
     label set from the splits the search learns and selects on), and the objective spec."""
@@ -331,9 +352,7 @@ def _optimize(args: argparse.Namespace) -> int:
     _check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
     train, val, test = _splits(args, loaded)
-    if loaded.make_program is not None and args.examples is None:
-        # make_program(examples) draws its examples from the training split.
-        loaded = load_program_from_args(args, loaded.with_examples(train))
+    loaded = _written_examples(args, loaded, train, console)
     loaded, objective_spec = _labelled(args, loaded, [train, val])
     objectives = parse_objectives(objective_spec)
     search = _strategy(args, mixture_of(args.operators), objectives)

@@ -299,3 +299,36 @@ def test_a_calibrated_winner_exports_its_fitted_prior(tmp_path: Path) -> None:
     call = json.loads((export_dir / "manifest-json.json").read_text())["call"]
     assert call["labels"] == ["no", "yes"] and call["label_prior"] == prior
     assert call["calibration"] == "content_free"
+
+
+def test_a_prompt_files_written_examples_become_an_examples_node_over_the_training_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The examples a prompt file writes (Q:/A: pairs) are no longer plain text: optimize
+    turns them into an Examples node whose pool is them and the training rows, says so, and
+    the examples operators then find something to change."""
+    from sammo_core import find_one, loads
+
+    rows = [{"input": f"item {i}", "output": "yes" if i % 2 else "no"} for i in range(24)]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text(
+        "# Task\n\nAnswer yes or no.\n\n# Examples\n\nQ: is fire hot?\nA: yes\n\n"
+        "Q: is ice hot?\nA: no\n\n# Question\n\nQ: {{ input }}\nA:"
+    )
+    run_dir = tmp_path / "run"
+    with ChatServer(reply=lambda body: "yes") as server:
+        args = [
+            "optimize", str(prompt), "--data", str(data), "--model", "loopback",
+            "--base-url", server.base_url, "--budget", "3", "--operators", "examples",
+            "--out", str(run_dir),
+        ]  # fmt: skip
+        assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "prompt file: 2 written examples (Q:/A:) became an Examples node" in err
+    assert "nothing to change for" not in err.split("operators that can change")[1].splitlines()[0]
+    start = loads((run_dir / "programs" / "0.json").read_text())
+    shots = find_one(start, "#examples").node
+    assert (shots.n, shots.data_format) == (2, "qa")
+    assert shots.data.inputs[:2] == ("is fire hot?", "is ice hot?") and len(shots.data) == 2 + 12
