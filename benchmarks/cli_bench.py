@@ -157,6 +157,27 @@ def _scores(scores: Any) -> dict[str, Any]:
     return {name: _score_dict(s) for name, s in (scores or {}).items()}
 
 
+def _for_model(bench: Any, model: str, console: Any) -> Any:
+    """``bench`` as a known base model must be prompted (``local:gemma3``): a task written for
+    chat gets completion mode and a newline stop, and the console says so."""
+    import dataclasses
+
+    from sammo_core.loading import with_call_options
+    from sammo_core.runners.factory import is_base_model
+
+    call = bench.program.child
+    if not is_base_model(model) or call.mode == "completion":
+        return bench
+    stop = None if list(call.stop) else ["\n"]
+    console.print(
+        f"{model} is a base model: prompting {bench.name} in completion mode"
+        + (" with stop '\\n'" if stop else ""),
+        soft_wrap=True,
+    )
+    program = with_call_options(bench.program, mode="completion", stop=stop)
+    return dataclasses.replace(bench, program=program)
+
+
 def _chosen_tasks(args: argparse.Namespace, data_dir: Path) -> list[str]:
     from benchmarks.suites import get_suite
     from sammo_core.errors import ConfigError
@@ -388,7 +409,7 @@ def _run_command(args: argparse.Namespace) -> int:
         try:
             for name in names:
                 try:
-                    bench = suite.build(name, data_dir, options)
+                    bench = _for_model(suite.build(name, data_dir, options), args.model, console)
                     console.print(
                         f"[bold]{suite.name}/{bench.name}[/]: train "
                         f"{0 if bench.train is None else len(bench.train)}, val "
