@@ -84,7 +84,10 @@ DEFAULT_TASKS = ("implicatures", "metaphor_boolean", "sports_understanding")
 RESULT_PREFIX = "PEER_RESULT "
 #: How many train rows the peers may show at most (ours: ChangeExampleCount's largest choice).
 MAX_EXAMPLES = 8
-SYSTEM_NAMES = ("sammo-core", "sammo", "dspy")
+#: ``sammo-core-scored`` is sammo-core reading answers by label likelihood (the peers generate,
+#: and so does the ``sammo-core`` row: the like-for-like comparison).
+SYSTEM_NAMES = ("sammo-core", "sammo-core-scored", "sammo", "dspy")
+OURS = ("sammo-core", "sammo-core-scored")
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -359,8 +362,11 @@ def run_ours(
     base_url: str,
     model: str,
     out: Path,
+    scored: bool = False,
 ) -> SystemResult:
-    """``sammo-core bench run base-model`` on ``task`` against the server."""
+    """``sammo-core bench run base-model`` on ``task`` against the server, from the
+    instruction alone as the peers start; ``scored``: answers read by label likelihood (the
+    server's echoed log-probabilities) instead of generated."""
     from contextlib import redirect_stdout
 
     from sammo_core.cli import main as cli_main
@@ -370,9 +376,10 @@ def run_ours(
         *("--base-url", base_url, "--budget", str(settings.budget)),
         *("--val-rows", str(settings.val_rows), "--test-rows", str(settings.test_rows)),
         *("--seed", str(settings.seed), "--concurrency", str(settings.concurrency)),
-        # The peers generate their answers from the instruction alone: so does this row, for a
-        # like-for-like comparison.
-        *("--scoring", "generate", "--start-shots", "0", "--out", str(out)),
+        # The peers start from the instruction alone and generate their answers: so does the
+        # sammo-core row, for a like-for-like comparison; the scored row differs in that only.
+        *("--scoring", "labels" if scored else "generate", "--start-shots", "0"),
+        *("--out", str(out)),
     ]
     if data_dir is not None:
         argv += ["--data-dir", str(data_dir)]
@@ -380,13 +387,14 @@ def run_ours(
     with redirect_stdout(sys.stderr):
         code = cli_main(argv)
     results = orjson.loads((out / "results.json").read_bytes())
+    system = OURS[1] if scored else OURS[0]
     if code != 0 or task not in results["tasks"]:
         why = results.get("errors", {}).get(task, f"exit status {code}")
-        return SystemResult("sammo-core", task, "failed", note=str(why))
+        return SystemResult(system, task, "failed", note=str(why))
     record = results["tasks"][task]
     base, best = record["baseline"], record["optimized"]
     return SystemResult(
-        system="sammo-core",
+        system=system,
         task=task,
         status="ok",
         note=f"winner's edits: {' <- '.join(_edits(record)) or 'none (the start won)'}",
@@ -423,14 +431,14 @@ def _task_list(text: str) -> tuple[str, ...]:
 
 
 def _systems(text: str) -> tuple[str, ...]:
-    """``--systems``: a comma-separated subset of sammo-core, sammo, dspy.
+    """``--systems``: a comma-separated subset of sammo-core, sammo-core-scored, sammo, dspy.
 
     >>> _systems("dspy,sammo-core")
     ('sammo-core', 'dspy')
     >>> _systems("ours")
     Traceback (most recent call last):
     ...
-    argparse.ArgumentTypeError: unknown system 'ours'; use some of: sammo-core, sammo, dspy
+    argparse.ArgumentTypeError: unknown system 'ours'; use some of: sammo-core, ...-scored, sammo, dspy
     """
     chosen = _task_list(text)
     for name in chosen:
@@ -614,8 +622,9 @@ def _compare(
     }
     results: list[SystemResult] = []
     for task in settings.tasks:
-        if "sammo-core" in args.systems:
-            _say(f"{task}: sammo-core")
+        for system in (s for s in OURS if s in args.systems):
+            _say(f"{task}: {system}")
+            scored = system == OURS[1]
             try:
                 ours = run_ours(
                     task,
@@ -623,11 +632,12 @@ def _compare(
                     settings=settings,
                     base_url=base_url,
                     model=model,
-                    out=out / "ours",
+                    out=out / ("ours-scored" if scored else "ours"),
+                    scored=scored,
                 )
                 results.append(ours)
             except Exception as exc:  # one system's failure must not hide the others' rows
-                results.append(SystemResult("sammo-core", task, "failed", note=repr(exc)))
+                results.append(SystemResult(system, task, "failed", note=repr(exc)))
         for name in peers:
             if why_not[name] is not None:
                 results.append(SystemResult(name, task, "skipped", note=str(why_not[name])))

@@ -142,7 +142,10 @@ def test_a_peer_side_output_becomes_a_scored_row(data_dir: Path) -> None:
         (["--val-rows", "0"], "--val-rows must be >= 1; got 0"),
         (["--budget", "-2"], "--budget must be >= 1; got -2"),
         (["--tasks", ","], "--tasks names no task"),
-        (["--systems", "ours"], "unknown system 'ours'; use some of: sammo-core, sammo, dspy"),
+        (
+            ["--systems", "ours"],
+            "unknown system 'ours'; use some of: sammo-core, sammo-core-scored, sammo, dspy",
+        ),
         (["--base-url", "http://127.0.0.1:1/v1"], "--base-url and --model go together"),
     ],
 )
@@ -194,10 +197,12 @@ def test_the_comparison_runs_end_to_end_and_skips_absent_peers(
     assert code == 0
     report = json.loads((out / "peers.json").read_text())
     rows = {r["system"]: r for r in report["results"]}
-    assert set(rows) == {"sammo-core", "sammo", "dspy"}
-    ours = rows["sammo-core"]
+    assert set(rows) == {"sammo-core", "sammo-core-scored", "sammo", "dspy"}
+    ours, scored = rows["sammo-core"], rows["sammo-core-scored"]
     assert ours["status"] == "ok" and ours["best_test"]["value"] == 1.0
-    assert ours["calls"] == calls  # every request the server answered was ours
+    assert scored["status"] == "ok" and scored["best_test"] is not None
+    # every request the server answered was one of our two rows' (scored: one per label)
+    assert ours["calls"] + scored["calls"] == calls
     assert ours["candidates"] == 2
     for peer in ("sammo", "dspy"):
         assert rows[peer]["status"] == "skipped"
