@@ -438,8 +438,8 @@ def _systems(text: str) -> tuple[str, ...]:
     >>> _systems("ours")
     Traceback (most recent call last):
     ...
-    argparse.ArgumentTypeError: unknown system 'ours'; use some of: sammo-core, ...-scored, sammo, dspy
-    """
+    argparse.ArgumentTypeError: unknown system 'ours'; use some of: sammo-core, sammo-core-scored, sammo, dspy
+    """  # noqa: E501
     chosen = _task_list(text)
     for name in chosen:
         if name not in SYSTEM_NAMES:

@@ -253,12 +253,39 @@ def labelled_program(
 
     spec, calibrate = getattr(args, "labels", None), bool(getattr(args, "calibrate", False))
     labels = resolve_labels(spec, tables) if spec else None
+    if labels is None and not loaded.program.child.labels:
+        labels = _objective_labels_for_base_model(args, loaded)
     if labels is None and not calibrate:
         own = [str(x) for x in loaded.program.child.labels]
         return loaded, f"label_accuracy:{','.join(own)}" if own else None
     program = with_labels(loaded.program, labels, calibrate=calibrate)
     chosen = [str(x) for x in program.child.labels]
     return dataclasses.replace(loaded, program=program), f"label_accuracy:{','.join(chosen)}"
+
+
+def _objective_labels_for_base_model(
+    args: argparse.Namespace, loaded: ProgramFile
+) -> list[str] | None:
+    """On a model known to be a base model, the labels of a ``label_accuracy:A,B`` objective
+    (``--objective`` or the program file's), so answers are scored by label likelihood by
+    default (said on stderr); ``None`` otherwise."""
+    from sammo_core.objectives import LabelAccuracy, parse_objectives
+    from sammo_core.runners.factory import is_base_model
+
+    model = getattr(args, "model", None) or ""
+    spec = getattr(args, "objective", None) or loaded.objective
+    if not is_base_model(model) or not spec:
+        return None
+    found = next((o for o in parse_objectives(spec) if isinstance(o, LabelAccuracy)), None)
+    if found is None or len(found.labels) < 2:
+        return None
+    print(
+        f"note: {model} is a base model: scoring the labels {list(found.labels)} of the "
+        "objective by likelihood (rank classification) instead of generating; --labels to "
+        "name others",
+        file=sys.stderr,
+    )
+    return list(found.labels)
 
 
 def _base_model_defaults(

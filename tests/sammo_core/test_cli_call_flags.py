@@ -190,3 +190,29 @@ def test_a_completion_prompt_that_does_not_end_with_its_answer_cue_is_warned_abo
     args.mode = "chat"
     load_program_from_args(args)
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_base_model_scores_the_objectives_labels_by_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """yesno.py declares OBJECTIVE label_accuracy:yes,no: on local:gemma3 (a base model) its
+    call lists those labels, so answers are scored, and stderr says so; on another model, or
+    with --labels, nothing is guessed."""
+    import argparse
+
+    from sammo_core.cli_run import labelled_program
+    from sammo_core.loading import load_program
+
+    examples = Path(__file__).parents[2] / "sammo_core" / "examples"
+    loaded = load_program(examples / "yesno.py")
+
+    def labels(model: str, given: str | None = None) -> list[str]:
+        args = argparse.Namespace(model=model, labels=given, calibrate=False, objective=None)
+        program, objective = labelled_program(args, loaded, [])
+        assert objective is None or objective.startswith("label_accuracy:")
+        return [str(x) for x in program.program.child.labels]
+
+    assert labels("local:gemma3") == ["yes", "no"]
+    assert "scoring the labels ['yes', 'no'] of the objective" in capsys.readouterr().err
+    assert labels("local") == [] and not capsys.readouterr().err
+    assert labels("local:gemma3", "Yes,No") == ["Yes", "No"]
