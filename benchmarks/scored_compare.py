@@ -191,15 +191,17 @@ async def run_task(
     select: str,
     correlation: bool,
     out: Path,
+    rows: tuple[int | None, int | None] = (None, None),
 ) -> TaskReport:
-    """Zero-shot, start and search winner on one task (see the module docstring)."""
+    """Zero-shot, start and search winner on one task (see the module docstring); ``rows``
+    keeps the first validation and test rows (``None``: all)."""
     from search import BeamSearch, SearchBudget
 
     splits = datasets.load_sammo_instruction_tuning(data_dir, task)
     labels = list(splits.labels or ())
     if len(labels) < 2:
         raise SammoError(f"task {task!r} has no closed label set; pick a classification task")
-    train, val, test = splits.train, splits.val, splits.test
+    train, val, test = splits.train, splits.val[: rows[0]], splits.test[: rows[1]]
     started = time.perf_counter()
     start = start_program(splits.instructions, train, labels)
     start = pg.clone(start, override={"child.prompt.children[1].seed": seed})
@@ -320,6 +322,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--correlation", action="store_true")
     parser.add_argument("--model", default="local:gemma3")
+    parser.add_argument(
+        "--base-url", default=None, help="an OpenAI-compatible server serving --model instead"
+    )
+    parser.add_argument(
+        "--val-rows", type=int, default=None, help="the first N validation rows (default all 50)"
+    )
+    parser.add_argument(
+        "--test-rows", type=int, default=None, help="the first N test rows (default all 100)"
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache", type=Path, default=Path("runs/scored_compare/cache.sqlite"))
     parser.add_argument("--out", type=Path, default=Path("runs/scored_compare"))
@@ -329,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports: list[TaskReport] = []
 
     async def go() -> None:
-        stack = build_runner(args.model, cache=args.cache)
+        stack = build_runner(args.model, base_url=args.base_url, cache=args.cache)
         try:
             for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
                 for seed in [int(s) for s in args.seeds.split(",")]:
@@ -342,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         select=args.select,
                         correlation=args.correlation,
                         out=args.out,
+                        rows=(args.val_rows, args.test_rows),
                     )
                     reports.append(report)
                     print(format_table([report]).splitlines()[-1], flush=True)

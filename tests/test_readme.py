@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import datasets, fetch, peer_compare, peer_env, perf, throughput
+from benchmarks import datasets, fetch, peer_compare, peer_env, perf, scored_compare, throughput
 from sammo_core.cli import main
 from sammo_core.testing.chat_server import ChatServer
 
@@ -38,6 +38,9 @@ README = ROOT / "README.md"
 DATA = Path(os.environ.get("SAMMO_CORE_DATA_DIR") or ROOT.parent / "shared" / "benchmarks")
 GITHUB = "https://raw.githubusercontent.com"
 # Fast-suite stand-ins: the loopback model for any --model, the instruments at their smallest.
+#: The scored comparison's size in tests (as written it runs for about an hour).
+SCORED_TINY = ["--tasks", "implicatures", "--candidates", "2", "--val-rows", "4",
+               "--test-rows", "6"]  # fmt: skip
 SMALL = {
     "benchmarks.perf": ["--rows", "20", "--profile-rows", "20", "--concurrency", "1,2",
                         "--waves", "1", "--no-prefix", "--server", "thread"],
@@ -45,6 +48,7 @@ SMALL = {
     # Our side only, against the loopback model (--model); the peers' rows say they are absent.
     "benchmarks.peer_compare": ["--no-setup", "--tasks", "implicatures", "--val-rows", "2",
                                 "--test-rows", "2", "--budget", "2"],
+    "benchmarks.scored_compare": SCORED_TINY,
 }  # fmt: skip
 #: The slow test's size for the peer comparison (as written it runs for hours), with the peers'
 #: virtualenvs where --setup keeps them outside the test's home folder.
@@ -189,10 +193,11 @@ def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
         return main(args)
     assert words[:2] == ["python", "-m"], words
     modules = {"benchmarks.perf": perf, "benchmarks.throughput": throughput}
-    if words[2] == "benchmarks.peer_compare":
-        # The loopback model through --base-url and --model, in place of the Gemma server.
+    if words[2] in ("benchmarks.peer_compare", "benchmarks.scored_compare"):
+        # The loopback model through --base-url and --model, in place of Gemma.
         model = stand_ins.get("model", [])
-        return peer_compare.main([*words[3:], *stand_ins.get(words[2], []), *model])
+        compare = peer_compare if words[2] == "benchmarks.peer_compare" else scored_compare
+        return compare.main([*words[3:], *stand_ins.get(words[2], []), *model])
     return int(modules[words[2]].main([*words[3:], *stand_ins.get(words[2], [])]))
 
 
@@ -260,7 +265,8 @@ def test_every_readme_command_runs_as_written_on_the_embedded_model(fresh_clone:
     for words in shell_commands():
         if needs_transformers(words) and not HAS_TORCH:
             continue  # the soft-prompt commands need the [soft] extra, which CI installs
-        assert execute(words, {"benchmarks.peer_compare": PEERS_TINY}) == 0, shlex.join(words)
+        tiny = {"benchmarks.peer_compare": PEERS_TINY, "benchmarks.scored_compare": SCORED_TINY}
+        assert execute(words, tiny) == 0, shlex.join(words)
     assert (fresh_clone / "runs" / "yesno" / "export" / "program.json").is_file()
 
 
