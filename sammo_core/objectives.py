@@ -483,8 +483,9 @@ class LabelAccuracy(_MeanObjective):
         return float(label is not None and self.label_key(label) == self.label_key(gold))
 
 
-#: The probability an unscored row (it failed, or the runner generated) gives its gold label
-#: under the probability objectives: as good as a confident wrong answer.
+#: The probability an unscored row (it failed, or the runner generated), or a row whose gold
+#: output is none of the labels, gives its gold label under the probability objectives: as good
+#: as a confident wrong answer.
 UNSCORED_PROBABILITY = 1e-6
 
 
@@ -514,10 +515,8 @@ class _ProbabilityObjective(_MeanObjective):
         for label, p in probabilities.items():
             if self.normalizer(label) == gold:
                 return max(p, UNSCORED_PROBABILITY), probabilities
-        raise ConfigError(
-            f"row {row.index}'s gold output {row.output!r} is none of the scored labels "
-            f"{sorted(probabilities)}; list every label the data uses (--labels)"
-        )
+        # A gold output that is none of the labels: no label could be right.
+        return UNSCORED_PROBABILITY, probabilities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -557,11 +556,15 @@ class BrierScore(_ProbabilityObjective):
     direction: Direction = dataclasses.field(default="minimize", init=False)
 
     def score_row(self, row: ResultRow) -> float:
-        gold_p, probabilities = self.gold_probability(row)
+        _, probabilities = self.gold_probability(row)
         if probabilities is None:
             return 2.0
-        rest = math.fsum(p * p for p in probabilities.values()) - gold_p * gold_p
-        return (1.0 - gold_p) ** 2 + rest
+        gold = self.normalizer(row.output)
+        # The gold one-hot vector has its 1 on the gold label, if it is one of the labels.
+        return math.fsum(
+            (p - (1.0 if self.normalizer(label) == gold else 0.0)) ** 2
+            for label, p in probabilities.items()
+        ) + (0.0 if any(self.normalizer(k) == gold for k in probabilities) else 1.0)
 
 
 def _tokens(text: str, drop_articles: bool) -> list[str]:

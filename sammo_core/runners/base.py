@@ -16,10 +16,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from sammo_core.errors import ConfigError
+from sammo_core.errors import ConfigError, RunnerError
 
 if TYPE_CHECKING:
     from sammo_core.soft import SoftTensor
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_REPLY_BYTES",
     "LABEL_SCORING",
+    "MIN_LOGPROB",
     "MODES",
     "LLMRequest",
     "LLMResult",
@@ -182,6 +184,9 @@ class LLMRequest:
         )
 
 
+#: The lowest log-probability a scored label is given (``-inf`` and below are stored as it).
+MIN_LOGPROB = -1e4
+
 #: The version of label scoring in cache keys of requests with ``labels``.
 LABEL_SCORING = "logprob-1"
 
@@ -198,14 +203,27 @@ class LLMResult:
     the prompt, in the request's label order; ``text`` is then the most likely label. It is
     empty when the runner generated instead.
 
+    A log-probability below :data:`MIN_LOGPROB` (``-inf`` included: a label the model rules
+    out) is stored as :data:`MIN_LOGPROB`, so scores stay finite numbers in JSON and in the
+    cache; a NaN is an error of the runner.
+
     ``calls`` counts the requests the backend sent to make this result: 1, or more where one
     request takes several (a completions server scores each label in a request of its own).
     Budgets and usage count them (:class:`~sammo_core.runners.accounting.Ledger`); the token
-    counts are summed over them.
+    counts are summed over them. How a scored call's tokens are counted follows what the backend
+    evaluates: in-process runners (llama.cpp, transformers, scripted) evaluate the prompt once
+    (``prompt_tokens``) and every label's tokens after it (``completion_tokens``); a completions
+    server is sent the prompt with each label, one request per label, and reports its own usage
+    for each (summed); a chat model answers one token with its top log-probabilities.
 
-    >>> scored = LLMResult("yes", label_logprobs=[-0.2, -1.8])
+    ``overhead`` is ``(calls, prompt tokens, completion tokens)`` the runner spent on its own
+    account while answering (say, probing a server's layout once): what the run spent
+    (usage, budgets) counts it, the program's cost and the cache do not, so neither depends on
+    which request happened to go first.
+
+    >>> scored = LLMResult("yes", label_logprobs=[-0.2, float("-inf")])
     >>> scored.label_logprobs, scored.scored
-    ((-0.2, -1.8), True)
+    ((-0.2, -10000.0), True)
     """
 
     text: str
@@ -217,10 +235,20 @@ class LLMResult:
     truncated: bool = False
     label_logprobs: tuple[float, ...] = ()
     calls: int = 1
+    overhead: tuple[int, int, int] = (0, 0, 0)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.label_logprobs, tuple):  # a list, read back from JSON
-            object.__setattr__(self, "label_logprobs", tuple(self.label_logprobs))
+        values = self.label_logprobs
+        if values:
+            if any(v is not None and math.isnan(v) for v in values):
+                raise RunnerError(f"{self.model or 'the model'} scored a label NaN: {values}")
+            # None: an -inf written by an older version as JSON null
+            values = tuple(MIN_LOGPROB if v is None else max(float(v), MIN_LOGPROB) for v in values)
+            object.__setattr__(self, "label_logprobs", values)
+        elif not isinstance(values, tuple):  # an empty list, read back from JSON
+            object.__setattr__(self, "label_logprobs", ())
+        if not isinstance(self.overhead, tuple):
+            object.__setattr__(self, "overhead", tuple(self.overhead))
 
     @property
     def scored(self) -> bool:
@@ -234,7 +262,7 @@ class LLMResult:
 
         >>> LLMResult("añb").capped(2)
         LLMResult(text='a', prompt_tokens=0, completion_tokens=0, model='', cached=False, \
-cost_usd=0.0, truncated=True, label_logprobs=(), calls=1)
+cost_usd=0.0, truncated=True, label_logprobs=(), calls=1, overhead=(0, 0, 0))
         >>> LLMResult("short").capped(100).truncated
         False
         """
@@ -258,6 +286,7 @@ cost_usd=0.0, truncated=True, label_logprobs=(), calls=1)
         """
         data = dataclasses.asdict(self)
         data["label_logprobs"] = list(self.label_logprobs)
+        data["overhead"] = list(self.overhead)
         return data
 
     @classmethod

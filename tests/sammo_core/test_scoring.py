@@ -116,10 +116,53 @@ def test_probability_objectives_refuse_a_table_with_no_scores() -> None:
 
 
 def test_several_inputs_per_call_generate_instead_of_scoring() -> None:
+    """Packed inputs answer in one text: every call of the run generates (the short last batch
+    too), and calibration fits no prior (it would serve no row)."""
     runner = ScriptedRunner(default="Output [1]: yes\nOutput [2]: no", label_scores=_biased)
-    rows = compile_program(_program(inputs_per_call=2)).run_sync(DATA, runner)
-    assert all(not r.labels for r in runner.requests)
-    assert rows.predictions == ["yes", "no", "yes", "no"]
+    data = DataTable([*DATA.inputs, "clear night"], [*DATA.outputs, "yes"])
+    program = _program(inputs_per_call=2, calibration="content_free")
+    rows = compile_program(program).run_sync(data, runner)
+    assert runner.calls == 3 and all(not r.labels for r in runner.requests)
+    assert rows.predictions == ["yes", "no", "yes", "no", "yes"]
+    assert rows.label_prior is None and not rows.scored
+
+
+def test_rows_count_every_call_a_scored_request_made() -> None:
+    """A runner that makes several calls for one request (a completions server, one per
+    label) reports them; each row's program cost counts them all."""
+    from sammo_core.runners import LLMResult, Runner
+
+    class PerLabel(Runner):
+        model = "per-label"
+
+        async def generate(self, request: LLMRequest) -> LLMResult:
+            return LLMResult("yes", 10, 2, calls=len(request.labels), label_logprobs=(-0.1, -2.0))
+
+    rows = compile_program(_program()).run_sync(DATA, PerLabel())
+    assert [r.calls for r in rows] == [2.0] * len(DATA)
+    assert rows.calls == 2 * len(DATA) and rows.spent_calls == 2 * len(DATA)
+
+
+def test_a_nested_verbalized_call_answers_with_its_label() -> None:
+    inner = GenerateText(
+        MetaPrompt(["Nice weather?", InputData()]), labels=["yes", "no"], verbalizer=["A", "B"]
+    )
+    outer = Output(GenerateText(MetaPrompt(["The first model said:", inner])), parser="raw")
+    runner = ScriptedRunner(label_scores={"A": -0.1, "B": -2.0}, default="ok")
+    compile_program(outer).run_sync(DataTable(["sunny"], ["yes"]), runner)
+    assert runner.prompts[-1].endswith("yes")
+
+
+def test_relabelling_keeps_each_labels_word() -> None:
+    from sammo_core.loading import with_labels
+
+    call = GenerateText(
+        MetaPrompt([InputData()]), labels=["positive", "negative"], verbalizer=["great", "awful"]
+    )
+    again = with_labels(Output(call), ["negative", "positive"]).child
+    assert list(again.verbalizer) == ["awful", "great"]
+    other = with_labels(Output(call), ["negative", "neutral", "positive"]).child
+    assert list(other.verbalizer) == []
 
 
 def test_the_cache_replays_scores_exactly(tmp_path: Path) -> None:
@@ -149,3 +192,32 @@ def test_a_budget_reserves_every_label_a_scored_call_evaluates() -> None:
     result = asyncio.run(runner.generate(request))
     assert result.completion_tokens > request.max_tokens  # type: ignore[operator]
     assert planned.max_tokens is not None and planned.max_tokens >= result.completion_tokens
+
+
+def test_an_off_label_gold_scores_as_a_confident_miss_not_an_error() -> None:
+    from sammo_core.objectives import UNSCORED_PROBABILITY
+
+    data = DataTable(["sunny and warm", "rain all day", "who knows"], ["yes", "no", "maybe"])
+    rows = compile_program(_program()).run_sync(data, ScriptedRunner(label_scores=_biased))
+    loglik = LabelLogLikelihood().score(rows)
+    assert loglik.per_item is not None
+    assert loglik.per_item[2] == pytest.approx(math.log(UNSCORED_PROBABILITY))
+    brier = BrierScore().score(rows)
+    assert brier.per_item is not None
+    assert brier.per_item[2] == pytest.approx(0.7**2 + 0.3**2 + 1.0)
+
+
+def test_minus_infinity_is_stored_finite_and_replays_from_the_cache(tmp_path: Path) -> None:
+    def certain(request: LLMRequest) -> dict[str, float]:
+        return {"yes": 0.0, "no": -math.inf}
+
+    path = tmp_path / "cache.sqlite"
+    with Cache(path) as cache:
+        live = compile_program(_program()).run_sync(
+            DATA, CachedRunner(ScriptedRunner(label_scores=certain), cache)
+        )
+    with Cache(path, mode="replay") as cache:
+        again = compile_program(_program()).run_sync(DATA, CachedRunner(ScriptedRunner(), cache))
+    assert [r.label_logprobs for r in again] == [r.label_logprobs for r in live]
+    first = again[0].label_logprobs
+    assert first is not None and math.isfinite(first["no"]) and first["no"] < -1000
