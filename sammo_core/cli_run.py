@@ -254,7 +254,7 @@ def labelled_program(
     spec, calibrate = getattr(args, "labels", None), bool(getattr(args, "calibrate", False))
     labels = resolve_labels(spec, tables) if spec else None
     if labels is None and not loaded.program.child.labels:
-        labels = _objective_labels_for_base_model(args, loaded)
+        labels = _objective_labels_for_base_model(args, loaded, tables)
     if labels is None and not calibrate:
         own = [str(x) for x in loaded.program.child.labels]
         return loaded, f"label_accuracy:{','.join(own)}" if own else None
@@ -264,11 +264,14 @@ def labelled_program(
 
 
 def _objective_labels_for_base_model(
-    args: argparse.Namespace, loaded: ProgramFile
+    args: argparse.Namespace, loaded: ProgramFile, tables: list[Any]
 ) -> list[str] | None:
     """On a model known to be a base model, the labels of a ``label_accuracy:A,B`` objective
-    (``--objective`` or the program file's), so answers are scored by label likelihood by
+    (``--objective`` or the program file's), spelled as the gold outputs of ``tables`` spell
+    them (the model is shown and scored those), so answers are scored by label likelihood by
     default (said on stderr); ``None`` otherwise."""
+    from collections import Counter
+
     from sammo_core.objectives import LabelAccuracy, parse_objectives
     from sammo_core.runners.factory import is_base_model
 
@@ -279,13 +282,18 @@ def _objective_labels_for_base_model(
     found = next((o for o in parse_objectives(spec) if isinstance(o, LabelAccuracy)), None)
     if found is None or len(found.labels) < 2:
         return None
+    spellings = Counter(str(o) for t in tables for o in t.outputs if o is not None)
+    labels = []
+    for label in found.labels:
+        key = found.label_key(label)
+        same = [(n, o) for o, n in spellings.items() if found.label_key(o) == key]
+        labels.append(max(same)[1] if same else label)
     print(
-        f"note: {model} is a base model: scoring the labels {list(found.labels)} of the "
-        "objective by likelihood (rank classification) instead of generating; --labels to "
-        "name others",
+        f"note: {model} is a base model: scoring the labels {labels} of the objective by "
+        "likelihood (rank classification) instead of generating; --labels to name others",
         file=sys.stderr,
     )
-    return list(found.labels)
+    return labels
 
 
 def _base_model_defaults(

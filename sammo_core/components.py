@@ -677,6 +677,8 @@ class GenerateText(Component):
 
     async def build(self, ctx: RunContext) -> Blocks:
         result = await ctx.call(await self.request(ctx))
+        if result.scored and self.verbalizer:  # a nested call answers with the label
+            return (Text(self.gold_label(result.text)),)
         return (Text(result.text),)
 
 

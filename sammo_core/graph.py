@@ -333,7 +333,8 @@ class FunctionGraph:
         if plan and count:
             render_plan = await compile_plan(call, RunContext(state, (), "plain", constants))
         planned = done = 0
-        scored = _Scoring.of(program)
+        # Several inputs per call answer in one text: none is one label, so they generate.
+        scored = _Scoring.of(program) if program.inputs_per_call == 1 else None
         if scored is not None and scored.calibrate and not scored.prior and count:
             like = data[0].input
             scored.prior = await _fit_prior(call, state, constants, render_plan, like)
@@ -348,7 +349,7 @@ class FunctionGraph:
                     request = await call.request(ctx)
                 else:
                     planned += 1
-                if request.labels and len(batch) > 1:  # several answers: none is one label
+                if request.labels and scored is None:  # several answers: none is one label
                     request = dataclasses.replace(request, labels=())
                 prompt = request.prompt_text
                 result = await ctx.call(request)
@@ -367,8 +368,8 @@ class FunctionGraph:
                     predictions = parse_output(parser, result.text, len(batch), input_format)
                     if len(batch) == 1 and predictions[0] is None and result.text in request.labels:
                         predictions = [result.text]  # a bare label, outside any data format
-                    if scored is not None:
-                        predictions = [scored.gold(p) for p in predictions]
+                    if call.verbalizer:
+                        predictions = [_Scoring.of_call(call).gold(p) for p in predictions]
                 done_rows = _rows_for(batch, prompt, result, ctx.results, predictions, distribution)
             done += len(batch)
             if on_rows is not None:
@@ -520,6 +521,11 @@ class _Scoring:
     prior: dict[str, float] | None
 
     @classmethod
+    def of_call(cls, call: GenerateText) -> _Scoring:
+        """The reading of ``call``'s answers alone (no calibration)."""
+        return cls(call, False, None)
+
+    @classmethod
     def of(cls, program: Output) -> _Scoring | None:
         call = program.child
         if not call.labels:
@@ -604,19 +610,22 @@ def _shares(results: list[LLMResult], k: int) -> _Shares:
     program's cost, cache hits included: a hit carries the token counts of the call it stands
     for), then the same four for what was spent (only the calls that reached the model).
     """
-    if len(results) == 1:  # the common case: one call, no nested ones; spent once or not at all
+    if len(results) == 1 and not any(results[0].overhead):  # the common case: one call
         [only] = results
-        cost = (1 / k, only.prompt_tokens / k, only.completion_tokens / k, _price(only) / k)
+        tokens = (only.prompt_tokens / k, only.completion_tokens / k)
+        cost = (only.calls / k, *tokens, _price(only) / k)
         return (*cost, 0.0, 0.0, 0.0, 0.0) if only.cached else (*cost, *cost)
     spent = [r for r in results if not r.cached]
+    # What was spent adds the runners' own overhead (a probe), which the program's cost leaves out.
+    extra = [sum(r.overhead[i] for r in spent) for i in range(3)] if spent else [0, 0, 0]
     return (
-        len(results) / k,
+        sum(r.calls for r in results) / k,
         sum(r.prompt_tokens for r in results) / k,
         sum(r.completion_tokens for r in results) / k,
         math.fsum(_price(r) for r in results) / k,
-        len(spent) / k,
-        sum(r.prompt_tokens for r in spent) / k,
-        sum(r.completion_tokens for r in spent) / k,
+        (sum(r.calls for r in spent) + extra[0]) / k,
+        (sum(r.prompt_tokens for r in spent) + extra[1]) / k,
+        (sum(r.completion_tokens for r in spent) + extra[2]) / k,
         math.fsum(_price(r) for r in spent) / k,
     )
 

@@ -175,8 +175,13 @@ def with_labels(
     override: dict[str, Any] = {}
     if labels is not None:
         override["child.labels"] = list(labels)
-        if list(program.child.verbalizer) and len(program.child.verbalizer) != len(labels):
-            override["child.verbalizer"] = []
+        call = program.child
+        if list(call.verbalizer):
+            # Each label keeps its word, whatever the new order; unless a label has none.
+            words = dict(zip(call.labels, call.verbalizer, strict=True))
+            override["child.verbalizer"] = (
+                [words[x] for x in labels] if all(x in words for x in labels) else []
+            )
         if list(program.label_prior):
             override["label_prior"] = []  # fitted for other labels
     if calibrate:

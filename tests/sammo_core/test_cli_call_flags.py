@@ -201,18 +201,20 @@ def test_a_base_model_scores_the_objectives_labels_by_default(
     import argparse
 
     from sammo_core.cli_run import labelled_program
+    from sammo_core.data import DataTable
     from sammo_core.loading import load_program
 
     examples = Path(__file__).parents[2] / "sammo_core" / "examples"
     loaded = load_program(examples / "yesno.py")
+    data = DataTable.load(examples / "yesno.jsonl")  # the gold outputs write Yes and No
 
     def labels(model: str, given: str | None = None) -> list[str]:
         args = argparse.Namespace(model=model, labels=given, calibrate=False, objective=None)
-        program, objective = labelled_program(args, loaded, [])
+        program, objective = labelled_program(args, loaded, [data])
         assert objective is None or objective.startswith("label_accuracy:")
         return [str(x) for x in program.program.child.labels]
 
-    assert labels("local:gemma3") == ["yes", "no"]
-    assert "scoring the labels ['yes', 'no'] of the objective" in capsys.readouterr().err
+    assert labels("local:gemma3") == ["Yes", "No"]  # as the data spells them
+    assert "scoring the labels ['Yes', 'No'] of the objective" in capsys.readouterr().err
     assert labels("local") == [] and not capsys.readouterr().err
     assert labels("local:gemma3", "Yes,No") == ["Yes", "No"]
