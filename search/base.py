@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+import pyglove as pg
 
 from mutators.base import PROPOSAL_MAX_TOKENS, Mutation, MutationContext, Mutator, ScoredProgram
 from sammo_core.components import Output
@@ -193,6 +194,7 @@ class SearchRun:
         # Operators skip programs evaluated before (context.exclude); LLM proposals cannot
         # know theirs in advance, so a repeat is dropped here rather than evaluated again.
         offered = await self.search.mutator.mutate(parent.program, rng, n=n, context=context)
+        offered = [_own_prior(m) for m in offered]
         return [m for m in offered if content_hash(m.program) not in self.by_hash]
 
     async def expand(
@@ -460,6 +462,16 @@ def _score_from(d: dict[str, Any]) -> Score:
         None if per_item is None else tuple(per_item),
         d["n"],
     )
+
+
+def _own_prior(mutation: Mutation) -> Mutation:
+    """``mutation`` with no calibration prior given: a prior fitted for the parent (say, baked
+    into an exported program) is not the child's, which fits its own when it runs."""
+    program = mutation.program
+    if not list(program.label_prior):
+        return mutation
+    child = pg.clone(program, deep=True, override={"label_prior": []})
+    return dataclasses.replace(mutation, program=child)
 
 
 def _candidate_from(d: dict[str, Any]) -> Candidate:

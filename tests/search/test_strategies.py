@@ -252,3 +252,44 @@ def test_trace_counts_each_candidates_empty_and_off_label_replies(tmp_path: Path
     trace = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     assert trace[0]["replies"] == {"failed": 0, "empty": 20, "unparsable": 0, "off_label": 20}
     assert all(sum(t["replies"].values()) == len(VAL) for t in trace)
+
+
+def test_children_fit_their_own_calibration_prior() -> None:
+    """A program given a fitted prior (an exported one) is searched: its children drop that
+    prior and fit their own, so no candidate is calibrated with its parent's."""
+    import asyncio
+
+    from mutators import ChangeExampleCount, Mixture
+    from sammo_core import (
+        DataTable,
+        Examples,
+        GenerateText,
+        InputData,
+        MetaPrompt,
+        Output,
+        ScriptedRunner,
+    )
+    from search import BeamSearch, SearchBudget
+
+    pool = DataTable(["a", "b", "c", "d"], ["yes", "no", "yes", "no"])
+    program = Output(
+        GenerateText(MetaPrompt([Examples(pool, n=1), InputData()]), labels=["yes", "no"]),
+        calibration="content_free",
+        label_prior=[0.9, 0.1],
+    )
+    runner = ScriptedRunner(label_scores={"yes": -0.5, "no": -1.0})
+    search = BeamSearch(
+        Mixture([ChangeExampleCount()]),
+        width=2,
+        depth=1,
+        budget=SearchBudget(candidates=3),
+        objectives=["label_loglik"],
+    )
+    result = asyncio.run(search.run(program, val=pool, runner=runner))
+    start, *children = result.candidates
+    assert list(start.program.label_prior) == [0.9, 0.1] and start.label_prior == {
+        "yes": 0.9,
+        "no": 0.1,
+    }
+    assert children and all(not list(c.program.label_prior) for c in children)
+    assert all(c.label_prior is not None and c.label_prior["yes"] < 0.9 for c in children)
