@@ -230,13 +230,14 @@ class Limiter:
         """
         return 0 if self._tokens is None else estimate_tokens(request)
 
-    def slot(self, tokens: int = 0) -> _Slot:
+    def slot(self, tokens: int = 0, requests: int = 1) -> _Slot:
         """``async with limiter.slot(tokens):`` holds one slot (:meth:`acquire`, then
         :meth:`release` however the block ends)."""
-        return _Slot(self, tokens)
+        return _Slot(self, tokens, requests)
 
-    async def acquire(self, tokens: int = 0) -> None:
-        """Take one concurrency slot, after the rate buckets allow one request of ``tokens``.
+    async def acquire(self, tokens: int = 0, requests: int = 1) -> None:
+        """Take one concurrency slot, after the rate buckets allow ``requests`` requests (one
+        call that sends several, as a scored call to a completions server does) of ``tokens``.
 
         The slot is taken first, so a call leaves as soon as its rate wait ends and the rate
         holds for calls as they are sent. Every acquire needs one :meth:`release`.
@@ -249,7 +250,7 @@ class Limiter:
         await self._semaphore.acquire()
         if self._requests is not None or self._tokens is not None:
             try:
-                await self._wait_for_rate(tokens)
+                await self._wait_for_rate(tokens, requests)
             except BaseException:
                 self._semaphore.release()
                 raise
@@ -263,8 +264,8 @@ class Limiter:
         self._in_flight -= 1
         self._semaphore.release()
 
-    async def _wait_for_rate(self, tokens: int) -> None:
-        wait_requests = self._requests.reserve(1) if self._requests else 0.0
+    async def _wait_for_rate(self, tokens: int, requests: int = 1) -> None:
+        wait_requests = self._requests.reserve(requests) if self._requests else 0.0
         wait_tokens = self._tokens.reserve(tokens) if self._tokens else 0.0
         wait = max(wait_requests, wait_tokens)
         if wait <= 0:
@@ -273,7 +274,7 @@ class Limiter:
             await self._sleep(wait)
         except BaseException:
             if self._requests:
-                self._requests.refund(1)
+                self._requests.refund(requests)
             if self._tokens:
                 self._tokens.refund(tokens)
             raise
@@ -284,14 +285,15 @@ class Limiter:
 class _Slot:
     """What :meth:`Limiter.slot` returns: one small object, not a generator and its wrapper."""
 
-    __slots__ = ("_limiter", "_tokens")
+    __slots__ = ("_limiter", "_requests", "_tokens")
 
-    def __init__(self, limiter: Limiter, tokens: int) -> None:
+    def __init__(self, limiter: Limiter, tokens: int, requests: int = 1) -> None:
         self._limiter = limiter
         self._tokens = tokens
+        self._requests = requests
 
     async def __aenter__(self) -> None:
-        await self._limiter.acquire(self._tokens)
+        await self._limiter.acquire(self._tokens, self._requests)
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._limiter.release()
@@ -345,6 +347,11 @@ class ThrottledRunner(Runner):
         return self.limiter.stats
 
     async def generate(self, request: LLMRequest) -> LLMResult:
+        if request.labels:  # a scored call may send several requests: the rates count them all
+            planned = self.inner.planned_calls(request)
+            tokens = sum(self.limiter.charge_for(r) for r in planned)
+            async with self.limiter.slot(tokens, len(planned)):
+                return await self.inner.generate(request)
         async with self.limiter.slot(self.limiter.charge_for(request)):
             return await self.inner.generate(request)
 

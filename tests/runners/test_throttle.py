@@ -334,3 +334,37 @@ def test_with_retries_does_not_retry_other_errors() -> None:
 def test_scripted_prompt_counts_match_estimate() -> None:
     request = LLMRequest.from_prompt("Hello, world!", system="Be brief.")
     assert estimate_tokens(request) == count_tokens(request.prompt_text) + 256
+
+
+def test_a_scored_call_that_sends_several_requests_is_charged_them_all() -> None:
+    """A completions server scores each label in a request of its own: a scored call planned
+    as 3 requests takes 3 from the requests-per-minute bucket, so the next call waits."""
+    import asyncio
+
+    from sammo_core.runners import LLMRequest, LLMResult, Runner
+    from sammo_core.runners.throttle import ThrottledRunner
+
+    class PerLabel(Runner):
+        model = "per-label"
+
+        def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+            return tuple(request for _ in request.labels) or (request,)
+
+        async def generate(self, request: LLMRequest) -> LLMResult:
+            return LLMResult("a", calls=max(1, len(request.labels)))
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    runner = ThrottledRunner(PerLabel(), requests_per_minute=3, clock=lambda: 0.0, sleep=sleep)
+
+    async def main() -> None:
+        await runner.generate(LLMRequest.from_prompt("x", labels=("a", "b", "c")))
+        await runner.generate(LLMRequest.from_prompt("y"))
+
+    asyncio.run(main())
+    # At 3 a minute (20 s each) the next request waits for the three sent before it; charged
+    # as one request, it would wait 20 s.
+    assert waits[-1] == pytest.approx(60.0)
