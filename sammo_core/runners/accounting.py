@@ -448,13 +448,14 @@ class Ledger:
                     saved_completion_tokens=result.completion_tokens,
                 )
             elif result is not None:
-                cost = result.cost_usd or estimate_cost(
-                    result.model or model, result.prompt_tokens, result.completion_tokens
-                )
+                extra_calls, extra_prompt, extra_completion = result.overhead
+                prompt = result.prompt_tokens + extra_prompt
+                completion = result.completion_tokens + extra_completion
+                cost = result.cost_usd or estimate_cost(result.model or model, prompt, completion)
                 delta = Usage(
-                    calls=result.calls,
-                    prompt_tokens=result.prompt_tokens,
-                    completion_tokens=result.completion_tokens,
+                    calls=result.calls + extra_calls,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
                     usd=cost or 0.0,
                 )
             elif reservation is not None and not isinstance(error, _NOT_SENT):

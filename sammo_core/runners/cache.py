@@ -236,7 +236,10 @@ class Cache:
         """Store ``result`` (committed before returning); a no-op unless mode is readwrite."""
         if self.mode != "readwrite":
             return
-        value = orjson.dumps(dataclasses.replace(result, cached=False).to_dict())
+        # The runner's own overhead (a one-off probe) belongs to the run that paid it, not to
+        # the answer a hit stands for.
+        stored = dataclasses.replace(result, cached=False, overhead=(0, 0, 0))
+        value = orjson.dumps(stored.to_dict())
         key = cache_key(model, request, endpoint=endpoint)
         with self._lock:
             self._connection().execute(

@@ -550,8 +550,13 @@ class OpenAIRunner(Runner):
                     parse_for(len(sent)),
                 )
             )
-        parts = [*([probe] if probe is not None else []), *await _all_or_none(calls)]
-        return self._combine(request, parts, [p.label_logprobs[0] for p in parts[-len(calls) :]])
+        parts = await _all_or_none(calls)
+        result = self._combine(request, parts, [p.label_logprobs[0] for p in parts])
+        if probe is None:
+            return result
+        # The probe serves the runner, not this request: spent, but not the program's cost.
+        overhead = (probe.calls, probe.prompt_tokens, probe.completion_tokens)
+        return dataclasses.replace(result, overhead=overhead)
 
     async def _score_chat(self, request: LLMRequest) -> LLMResult:
         """Chat mode: one request; each label scores the first answer token that begins it."""

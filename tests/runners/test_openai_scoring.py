@@ -83,7 +83,8 @@ def test_completions_scoring_gives_the_known_logprobs_in_either_layout(layout: A
     assert result.text == "yes"  # the likeliest
     assert runner.echo_layout == layout  # the probe found it
     assert len(bodies) == 1 + len(labels)  # one probe, one request per label
-    assert result.calls == 1 + len(labels)
+    # The answer's cost is its label requests; the probe is the runner's overhead.
+    assert result.calls == len(labels) and result.overhead[0] == 1
 
 
 def test_the_shifted_layout_read_as_aligned_gives_other_numbers() -> None:
@@ -113,13 +114,15 @@ def test_usage_sums_the_servers_counts_over_every_call() -> None:
         first, second = ask(runner, completion(prompt, labels), completion(prompt, labels))
         stats = runner.stats
     texts = [prompt + label_continuation(prompt, label) for label in labels]
-    # The server counts the prompt with count_tokens and generates one token ("echo").
-    assert first.prompt_tokens == count_tokens(PROBE_PROMPT) + sum(map(count_tokens, texts))
-    assert (first.completion_tokens, first.calls) == (3, 3)
-    assert second.prompt_tokens == sum(map(count_tokens, texts))
-    assert (second.completion_tokens, second.calls) == (2, 2)  # probed once per runner
+    # The server counts the prompt with count_tokens and generates one token ("echo"). Both
+    # answers cost the same; the first also carries the probe, as the runner's overhead.
+    for result in (first, second):
+        assert result.prompt_tokens == sum(map(count_tokens, texts))
+        assert (result.completion_tokens, result.calls) == (2, 2)
+    assert first.overhead == (1, count_tokens(PROBE_PROMPT), 1) and second.overhead == (0, 0, 0)
     assert (stats.calls, stats.succeeded) == (5, 5)
-    assert stats.prompt_tokens == first.prompt_tokens + second.prompt_tokens
+    spent = first.prompt_tokens + second.prompt_tokens + first.overhead[1]
+    assert stats.prompt_tokens == spent
 
 
 def test_each_label_request_is_retried_and_counted_alone() -> None:
