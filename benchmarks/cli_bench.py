@@ -331,11 +331,28 @@ async def _run_task(
         "run_dir": str(run_dir.relative_to(out)),
         "winner_program": entries["optimized"]["program_file"],
     }
+    majority = _majority_rate(bench)
+    if majority is not None:
+        record["majority_rate"] = majority  # what always answering the commonest label scores
     if len(bench.objectives) > 1 and entries["optimized"]["prompt_tokens"] > 0:
         record["compression_ratio"] = (
             entries["baseline"]["prompt_tokens"] / entries["optimized"]["prompt_tokens"]
         )
     return record
+
+
+def _majority_rate(bench: Any) -> float | None:
+    """The label accuracy of always answering the test split's commonest gold label (for a
+    label objective; else ``None``): the bar a classifier must clear."""
+    from collections import Counter
+
+    from sammo_core.objectives import LabelAccuracy
+
+    primary = bench.objectives[0]
+    if not isinstance(primary, LabelAccuracy) or not len(bench.test):
+        return None
+    counts = Counter(primary.label_key(o) for o in bench.test.outputs if o is not None)
+    return max(counts.values()) / len(bench.test) if counts else None
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -181,6 +181,10 @@ def test_bench_run_base_model_finds_the_examples_on_a_few_shot_model(
     assert task["baseline"]["test"]["value"] == 0.0
     assert task["optimized"]["test"]["value"] == 1.0
     assert "Example 1:" in (out / task["optimized"]["prompt_file"]).read_text()
+    gold = load_sammo_instruction_tuning(data_dir, "implicatures").test.outputs[:4]
+    majority = max(gold.count("yes"), gold.count("no")) / 4
+    assert task["majority_rate"] == majority  # beside the scores, the bar to clear
+    assert "majority" in (out / "report.md").read_text()
 
 
 needs_gemma = pytest.mark.skipif(
