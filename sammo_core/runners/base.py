@@ -299,6 +299,10 @@ def label_continuation(text: str, label: str) -> str:
     """How ``label`` continues ``text`` when scored: a space between, unless one is there.
 
     Every runner that scores labels scores this continuation, so they agree on what is scored.
+    How its first token meets the prompt differs where the prompt ends in whitespace: the
+    in-process runners tokenize the label on its own after the prompt's tokens, while a
+    completions server tokenizes prompt and label together (a token that straddles the
+    boundary counts for the label). End prompts with their cue (``Output:``), not a space.
 
     >>> label_continuation("Answer:", "yes"), label_continuation("Answer: ", "yes")
     (' yes', 'yes')
