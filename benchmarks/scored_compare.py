@@ -164,6 +164,7 @@ class TaskReport:
     scores: dict[str, dict[str, Any]]  # program -> accuracy, ci, loglik
     winner_minus_start: tuple[float, float, float]
     winner_minus_majority: tuple[float, float, float]
+    loglik_winner_minus_start: tuple[float, float, float]
     winner: str  # the winner's lineage, one step per line
     candidates: int
     calls: int
@@ -225,9 +226,11 @@ async def run_task(
     per_program = {"zero-shot": zero, "start": start, "winner": winner.program}
     scores: dict[str, dict[str, Any]] = {}
     per_item: dict[str, tuple[float, ...]] = {}
+    per_item_ll: dict[str, tuple[float, ...]] = {}
     for name, program in per_program.items():
         accuracy, loglik = await _score(program, test, runner, labels)
         per_item[name] = accuracy.per_item or ()
+        per_item_ll[name] = loglik.per_item or ()
         scores[name] = {
             "accuracy": accuracy.value,
             "ci": [accuracy.ci_low, accuracy.ci_high],
@@ -249,6 +252,9 @@ async def run_task(
         scores=scores,
         winner_minus_start=paired_difference(per_item["winner"], per_item["start"], seed=seed),
         winner_minus_majority=paired_difference(per_item["winner"], majority, seed=seed),
+        loglik_winner_minus_start=paired_difference(
+            per_item_ll["winner"], per_item_ll["start"], seed=seed
+        ),
         winner="\n".join(f"{c.operator}: {c.description}" for c in result.lineage(winner)[1:]),
         candidates=len(result.candidates),
         calls=result.usage.calls,
@@ -286,8 +292,9 @@ def format_table(reports: Sequence[TaskReport]) -> str:
     """The markdown table of :func:`main`."""
     lines = [
         "| task | seed | majority | zero-shot | start (4 balanced) | winner | winner - start "
-        "[paired 95% CI] | winner - majority [paired 95% CI] | candidates | calls | s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "[paired 95% CI] | winner - majority [paired 95% CI] | log-lik. winner - start "
+        "[paired 95% CI] | candidates | calls | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(score: dict[str, Any]) -> str:
@@ -302,7 +309,8 @@ def format_table(reports: Sequence[TaskReport]) -> str:
             f"| {r.task} | {r.seed} | {r.majority_rate:.2f} ({r.majority_label}) | "
             f"{cell(r.scores['zero-shot'])} | {cell(r.scores['start'])} | "
             f"{cell(r.scores['winner'])} | {diff(r.winner_minus_start)} | "
-            f"{diff(r.winner_minus_majority)} | {r.candidates} | {r.calls} | {r.seconds:.0f} |"
+            f"{diff(r.winner_minus_majority)} | {diff(r.loglik_winner_minus_start)} | "
+            f"{r.candidates} | {r.calls} | {r.seconds:.0f} |"
         )
     return "\n".join(lines)
 
