@@ -88,6 +88,8 @@ MAX_EXAMPLES = 8
 #: and so does the ``sammo-core`` row: the like-for-like comparison).
 SYSTEM_NAMES = ("sammo-core", "sammo-core-scored", "sammo", "dspy")
 OURS = ("sammo-core", "sammo-core-scored")
+#: Seconds a scored request may take at the server (see :func:`run_ours`).
+SCORED_TIMEOUT = 900
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -381,6 +383,11 @@ def run_ours(
         *("--scoring", "labels" if scored else "generate", "--start-shots", "0"),
         *("--out", str(out)),
     ]
+    if scored:
+        # llama-cpp-python's server answers one request at a time, and an echoed prompt's
+        # log-probabilities cost a softmax over Gemma's 262k-word vocabulary per token: a
+        # queued scoring request can wait minutes on two cores.
+        argv += ["--timeout", str(SCORED_TIMEOUT)]
     if data_dir is not None:
         argv += ["--data-dir", str(data_dir)]
     started = time.perf_counter()
