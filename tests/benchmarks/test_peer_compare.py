@@ -191,6 +191,7 @@ def test_the_comparison_runs_end_to_end_and_skips_absent_peers(
                 *("--budget", "2", "--data-dir", str(data_dir)),
                 *("--base-url", server.base_url, "--model", "stand-in"),
                 *("--peers-dir", str(tmp_path / "no-peers"), "--out", str(out)),
+                *("--systems", "sammo-core,sammo-core-scored,sammo,dspy"),
             ]
         )
         calls = server.stats().completions
