@@ -643,16 +643,21 @@ class GenerateText(Component):
         """
         return tuple(self.verbalizer or self.labels)
 
-    def gold_label(self, word: str) -> str:
-        """The label a scored word stands for (the word itself without a verbalizer).
+    def gold_label(self, answer: Any) -> Any:
+        """The label a verbalizer's word stands for, matched up to case and surrounding spaces;
+        any other answer (and every answer without a verbalizer) as it is.
 
         >>> call = GenerateText(MetaPrompt(["x"]), labels=["yes", "no"], verbalizer=["A", "B"])
-        >>> call.gold_label("B")
-        'no'
+        >>> call.gold_label("B"), call.gold_label(" a "), call.gold_label("maybe")
+        ('no', 'yes', 'maybe')
         """
-        if self.verbalizer:
-            return str(self.labels[list(self.verbalizer).index(word)])
-        return word
+        if not self.verbalizer or not isinstance(answer, str):
+            return answer
+        key = answer.strip().casefold()
+        for word, label in zip(self.verbalizer, self.labels, strict=True):
+            if key == str(word).strip().casefold():
+                return str(label)
+        return answer
 
     def _soft_tensors(self) -> tuple[Any, ...]:
         """The tensors of the soft prompts this call renders, in render order."""

@@ -369,7 +369,7 @@ class FunctionGraph:
                     if len(batch) == 1 and predictions[0] is None and result.text in request.labels:
                         predictions = [result.text]  # a bare label, outside any data format
                     if call.verbalizer:
-                        predictions = [_Scoring.of_call(call).gold(p) for p in predictions]
+                        predictions = [call.gold_label(p) for p in predictions]
                 done_rows = _rows_for(batch, prompt, result, ctx.results, predictions, distribution)
             done += len(batch)
             if on_rows is not None:
@@ -513,17 +513,12 @@ def _rows_for(  # noqa: PLR0917 - the batch's parts, in the order a run has them
 
 @dataclasses.dataclass
 class _Scoring:
-    """How a call with labels turns scores into answers: verbalizer words back to labels, and
-    the calibration prior (fitted once per run, or given by the program)."""
+    """How a call with labels turns scores into a label distribution: verbalizer words back to
+    labels, and the calibration prior (fitted once per run, or given by the program)."""
 
     call: GenerateText
     calibrate: bool
     prior: dict[str, float] | None
-
-    @classmethod
-    def of_call(cls, call: GenerateText) -> _Scoring:
-        """The reading of ``call``'s answers alone (no calibration)."""
-        return cls(call, False, None)
 
     @classmethod
     def of(cls, program: Output) -> _Scoring | None:
@@ -534,16 +529,6 @@ class _Scoring:
         given = list(program.label_prior)
         prior = dict(zip(labels, given, strict=True)) if given else None
         return cls(call, program.calibration != "none", prior)
-
-    def gold(self, answer: Any) -> Any:
-        """A generated answer, mapped back from the verbalizer's word to its label."""
-        if not self.call.verbalizer or not isinstance(answer, str):
-            return answer
-        key = answer.strip().casefold()
-        for word, label in zip(self.call.verbalizer, self.call.labels, strict=True):
-            if key == str(word).strip().casefold():
-                return str(label)
-        return answer
 
     def distribution(self, words: tuple[str, ...], logprobs: tuple[float, ...]) -> dict[str, float]:
         labels = [self.call.gold_label(w) for w in words]
@@ -617,7 +602,7 @@ def _shares(results: list[LLMResult], k: int) -> _Shares:
         return (*cost, 0.0, 0.0, 0.0, 0.0) if only.cached else (*cost, *cost)
     spent = [r for r in results if not r.cached]
     # What was spent adds the runners' own overhead (a probe), which the program's cost leaves out.
-    extra = [sum(r.overhead[i] for r in spent) for i in range(3)] if spent else [0, 0, 0]
+    extra = [sum(r.overhead[i] for r in spent) for i in range(3)]
     return (
         sum(r.calls for r in results) / k,
         sum(r.prompt_tokens for r in results) / k,
