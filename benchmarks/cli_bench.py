@@ -344,15 +344,13 @@ async def _run_task(
 def _majority_rate(bench: Any) -> float | None:
     """The label accuracy of always answering the test split's commonest gold label (for a
     label objective; else ``None``): the bar a classifier must clear."""
-    from collections import Counter
-
     from sammo_core.objectives import LabelAccuracy
 
     primary = bench.objectives[0]
     if not isinstance(primary, LabelAccuracy) or not len(bench.test):
         return None
-    counts = Counter(primary.label_key(o) for o in bench.test.outputs if o is not None)
-    return max(counts.values()) / len(bench.test) if counts else None
+    found = primary.majority(bench.test.outputs)
+    return None if found is None else found[1]
 
 
 def _write_json(path: Path, data: Any) -> None:

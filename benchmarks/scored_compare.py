@@ -37,7 +37,6 @@ import json
 import math
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -239,15 +238,19 @@ async def run_task(
         }
     scores["start"]["val"] = result.start.scores[objective.name].value
     scores["winner"]["val"] = winner.scores[objective.name].value
-    key = LabelAccuracy(tuple(labels)).label_key
-    counts = Counter(key(o) for o in test.outputs)
-    top, top_count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-    majority = tuple(1.0 if key(o) == top else 0.0 for o in test.outputs)
+    accuracy_of = LabelAccuracy(tuple(labels))
+    found = accuracy_of.majority(test.outputs)
+    assert found is not None  # the test split has gold labels
+    top, rate = found
+    # Always answering the majority label, row by row: what the winner is paired against.
+    majority = tuple(
+        1.0 if accuracy_of.label_key(o) == accuracy_of.label_key(top) else 0.0 for o in test.outputs
+    )
     report = TaskReport(
         task=task,
         seed=seed,
-        majority_label=next(x for x in labels if key(x) == top),
-        majority_rate=top_count / len(test),
+        majority_label=top,
+        majority_rate=rate,
         n_test=len(test),
         scores=scores,
         winner_minus_start=paired_difference(per_item["winner"], per_item["start"], seed=seed),

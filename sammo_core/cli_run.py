@@ -690,18 +690,11 @@ def majority_rate(results: Any, objective: Any) -> tuple[str, float] | None:
     >>> majority_rate(ResultTable(tuple(rows)), LabelAccuracy(("yes", "no")))
     ('no', 0.6666666666666666)
     """
-    from collections import Counter
-
     from sammo_core.objectives import LabelAccuracy
 
     if not isinstance(objective, LabelAccuracy) or not len(results):
         return None
-    counts = Counter(objective.label_key(r.output) for r in results if r.output is not None)
-    if not counts:
-        return None
-    key, count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-    label = next((x for x in objective.labels if objective.label_key(x) == key), key)
-    return label, count / len(results)
+    return objective.majority([r.output for r in results])
 
 
 _REPLY_ROWS = {

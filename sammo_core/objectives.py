@@ -477,6 +477,21 @@ class LabelAccuracy(_MeanObjective):
                 return label
         return None
 
+    def majority(self, outputs: Sequence[Any]) -> tuple[str, float] | None:
+        """The commonest gold label of ``outputs`` (as :attr:`labels` spell it) and the share of
+        ``outputs`` it is: the accuracy of always answering it, the bar a classifier must
+        clear; ``None`` without a gold output.
+
+        >>> LabelAccuracy(("yes", "no")).majority(["no", "Yes", "no."])
+        ('no', 0.6666666666666666)
+        """
+        counts = Counter(self.label_key(o) for o in outputs if o is not None)
+        if not counts:
+            return None
+        key, count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+        label = next((x for x in self.labels if self.label_key(x) == key), key)
+        return label, count / len(outputs)
+
     def score_row(self, row: ResultRow) -> float:
         gold = _gold(row, self.name)
         label = self.map_label(row.prediction)
