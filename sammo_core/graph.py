@@ -291,6 +291,44 @@ class FunctionGraph:
         ctx = RunContext(self._state(None), (), "plain", constants or {})
         return await compile_plan(self.program.child, ctx)
 
+    async def requests_digest(
+        self, data: DataTable, render_cache: RenderCache | None = None
+    ) -> str | None:
+        """A digest of everything a run of this program on ``data`` depends on, made without
+        a call: every request it would send, and how answers become predictions (parser,
+        verbalizer, calibration). Programs with equal digests give equal result tables, even
+        when they differ as trees (say, two section formats that render the same text).
+
+        ``None`` when the requests cannot be known before calling: a program whose prompt
+        holds the answer of another call, or one the render plan cannot cover.
+        """
+        from sammo_core.plan import compile_plan
+
+        program, call, constants = self.program, self.program.child, data.constants
+        if self._calling_ids - {id(program), id(call)}:
+            return None  # nested calls: later prompts hold earlier answers
+        state = self._state(None, render_cache)
+        render_plan = await compile_plan(call, RunContext(state, (), "plain", constants))
+        if render_plan is None:
+            return None
+        digest = hashlib.sha256()
+        head = {
+            "parser": program.parser,
+            "inputs_per_call": program.inputs_per_call,
+            "calibration": program.calibration,
+            "label_prior": list(program.label_prior),
+            "verbalizer": list(call.verbalizer),
+            "labels": [str(x) for x in call.labels],
+            "input_format": self.input_format,
+        }
+        digest.update(orjson.dumps(head))
+        for batch in _batches(data, program.inputs_per_call):
+            request = render_plan.request(RunContext(state, batch, "plain", constants))
+            if request is None:
+                return None  # the tree would render this row differently: not known cheaply
+            digest.update(orjson.dumps(request.to_dict(), option=orjson.OPT_SORT_KEYS))
+        return digest.hexdigest()
+
     async def run(  # noqa: PLR0915 - one run's steps, each short
         self,
         data: DataTable,

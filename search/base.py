@@ -25,7 +25,8 @@ from mutators.base import PROPOSAL_MAX_TOKENS, Mutation, MutationContext, Mutato
 from sammo_core.components import Output
 from sammo_core.data import DataTable
 from sammo_core.errors import BudgetExceededError, ConfigError
-from sammo_core.graph import content_hash
+from sammo_core.graph import FunctionGraph, content_hash
+from sammo_core.graph import compile as compile_graph
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
@@ -36,6 +37,7 @@ from search.candidate import Candidate, fitness
 from search.charging import Tab, TabLedger, charging
 from search.evaluator import Evaluation, Evaluator
 from search.pareto import pareto_front
+from search.racing import Race, RaceEntry, Racing, in_race_order
 from search.result import SearchResult
 
 __all__ = ["Batch", "Progress", "Search", "SearchRun", "default_max_tokens", "gather_all"]
@@ -102,6 +104,21 @@ async def gather_all(awaitables: Sequence[Awaitable[T]]) -> list[T]:
     return [t.result() for t in tasks]
 
 
+@dataclasses.dataclass
+class _Planned:
+    """A child whose evaluation has started: its batch, the tab charged with its calls, its
+    requests digest (``None``: not known before calling), and where its outcome comes from:
+    its own evaluation's task, or, when it sends the requests of an earlier child (``same``),
+    that candidate's id or that child's task."""
+
+    index: int
+    mutation: Mutation
+    tab: Tab
+    requests: str | None
+    source: int | asyncio.Task[Evaluation | BudgetExceededError] = -1
+    same: bool = True
+
+
 class SearchRun:
     """The mutable state of one search run, and the tools a strategy's step uses."""
 
@@ -124,6 +141,8 @@ class SearchRun:
         self.step = 0
         self.candidates: list[Candidate] = []
         self.by_hash: dict[str, int] = {}
+        # Requests digest -> the first candidate that sent those requests (see _add_stream).
+        self.by_requests: dict[str, int] = {}
         self.population: list[int] = []
         self.results: dict[int, ResultTable] = {}
         # Per candidate: rows failed / empty / unparsable / off-label (see reply_counts).
@@ -147,14 +166,21 @@ class SearchRun:
         return [self.candidates[i] for i in self.population]
 
     def best(self) -> Candidate:
-        return max(self.candidates, key=lambda c: fitness(c, self.objectives))
+        """The best candidate scored on the whole split (racing never picks another)."""
+        return max(self.contenders(), key=lambda c: fitness(c, self.objectives))
+
+    def contenders(self) -> list[Candidate]:
+        """The candidates scored on the whole split: all, unless racing stopped some early."""
+        return [c for c in self.candidates if not c.eliminated]
 
     def rng(self) -> random.Random:
         """This step's random source: the same for the same seed and step, resumed or not."""
         return random.Random(f"{self.search.seed}/{self.step}")
 
     def ranked(self, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """Best first: by Pareto rank when there are several objectives, then by fitness."""
+        """Best first: by Pareto rank when there are several objectives, then by fitness.
+        Candidates that racing stopped early are left out."""
+        candidates = [c for c in candidates if not c.eliminated]
         if len(self.objectives) == 1:
             return sorted(candidates, key=lambda c: fitness(c, self.objectives), reverse=True)
         remaining, out = list(candidates), []
@@ -249,8 +275,32 @@ class SearchRun:
             launched,
         )
 
+    def race(self) -> Race | None:
+        """The racing rule for candidates added now (``None``: racing is off, or this is the
+        start program, which is always scored in full)."""
+        racing = self.search.racing
+        if not racing.on or not self.candidates:
+            return None
+        n = len(self.evaluator.data)
+        order = racing.order(n, self.search.seed)
+        primary = self.objectives[0]
+        field = []
+        for c in self.candidates:
+            per_item = c.scores[primary.name].per_item
+            if per_item is None:
+                raise ConfigError(
+                    f"racing needs a primary objective scored row by row (accuracy, "
+                    f"label_accuracy, label_loglik, f1, ...); {primary.name} is a total. "
+                    "Put a per-row objective first (--objective), or --racing off"
+                )
+            rows = n if c.rows is None else c.rows
+            field.append(RaceEntry(tuple(in_race_order(per_item, order, rows)), rows))
+        incumbent = field[self.best().id]
+        return Race(racing, order, racing.sizes(n), primary, field, incumbent)
+
     async def add(self, mutation: Mutation, parent: Candidate | None) -> Candidate | None:
-        """Evaluate a child unless an equal program was seen; ``None`` if skipped."""
+        """Evaluate a child unless an equal program was seen; ``None`` if skipped, or if
+        racing stopped it before the whole split (it is in the trace all the same)."""
         added = await self.add_all([Batch(parent, [mutation])])
         return added[0] if added else None
 
@@ -289,17 +339,37 @@ class SearchRun:
         room = None if limit is None else max(0, limit - len(self.candidates))
         batches: list[Batch] = []
         refusals: list[BudgetExceededError] = []
-        planned: list[tuple[int, Mutation]] = []
+        planned: list[_Planned] = []
         taken: set[str] = set()
-        tabs: list[Tab] = []
-        tasks: list[asyncio.Task[Evaluation | BudgetExceededError]] = []
+        # Requests digest -> the task of this call's child that sends them first.
+        sending: dict[str, asyncio.Task[Evaluation | BudgetExceededError]] = {}
+        # Racing decisions see the candidates recorded before these children, never each
+        # other: the outcome does not depend on which call answers first.
+        race = self.race()
 
-        async def evaluated(mutation: Mutation, tab: Tab) -> Evaluation | BudgetExceededError:
+        async def evaluated(
+            mutation: Mutation, graph: FunctionGraph, tab: Tab
+        ) -> Evaluation | BudgetExceededError:
             with charging(tab):
                 try:
-                    return await self.evaluator.evaluate(mutation.program)
+                    return await self.evaluator.evaluate(mutation.program, graph, race=race)
                 except BudgetExceededError as exc:
                     return exc
+
+        async def plan(index: int, mutation: Mutation, group: asyncio.TaskGroup) -> _Planned:
+            graph = compile_graph(mutation.program)
+            requests = await self.evaluator.digest(graph)
+            child = _Planned(index, mutation, Tab(), requests)
+            if requests is not None and requests in self.by_requests:
+                child.source = self.by_requests[requests]
+            elif requests is not None and requests in sending:
+                child.source = sending[requests]
+            else:
+                child.source = group.create_task(evaluated(mutation, graph, child.tab))
+                child.same = False
+                if requests is not None:
+                    sending[requests] = child.source
+            return child
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -311,49 +381,50 @@ class SearchRun:
                         index = len(batches)
                         batches.append(proposal)
                         for mutation in proposal.mutations:
-                            # The root's content hash is the compiled graph's hash; the
-                            # graph itself is built in the evaluation's own task.
                             digest = content_hash(mutation.program)
                             if digest in self.by_hash or digest in taken:
                                 continue
                             if room is not None and len(planned) >= room:
                                 break
                             taken.add(digest)
-                            planned.append((index, mutation))
-                            tabs.append(Tab())
-                            tasks.append(group.create_task(evaluated(mutation, tabs[-1])))
+                            planned.append(await plan(index, mutation, group))
                     if launched is not None:
                         await launched(i)
         except BaseExceptionGroup as failure:
             raise failure.exceptions[0] from None
-        evaluations = [
-            (index, mutation, tabs[i], tasks[i].result())
-            for i, (index, mutation) in enumerate(planned)
-        ]
-        added = self._take(batches, evaluations)
+        added = self._take(batches, planned)
         if refusals:  # a proposal refused by the budget, once the others' children are in
             raise refusals[0]
         return added
 
-    def _take(
-        self,
-        batches: Sequence[Batch],
-        evaluations: Sequence[tuple[int, Mutation, Tab, Evaluation | BudgetExceededError]],
-    ) -> list[Candidate]:
-        """Record the evaluated children in order, each ``(batch index, mutation, tab,
-        outcome)``, charging proposals as :meth:`add_all` says; raise the first refusal."""
+    def _take(self, batches: Sequence[Batch], planned: Sequence[_Planned]) -> list[Candidate]:
+        """Record the evaluated children in order, charging proposals as :meth:`add_all`
+        says; raise the first refusal. A child that sends the requests of an earlier one is
+        recorded with its scores and no call."""
         added: list[Candidate] = []
         refused: BudgetExceededError | None = None
         charged = -1
-        for index, mutation, tab, outcome in evaluations:
-            while charged < index:  # proposals of the batches up to this child's
+        for p in planned:
+            while charged < p.index:  # proposals of the batches up to this child's
                 charged += 1
                 self._unpaid = self._unpaid + batches[charged].spent
+            outcome = self.candidates[p.source] if isinstance(p.source, int) else p.source.result()
             if isinstance(outcome, BudgetExceededError):
                 refused = refused or outcome
                 continue
-            spent, self._unpaid = self._unpaid + tab.usage, Usage()
-            added.append(self._record(mutation, batches[index].parent, outcome, spent))
+            spent, self._unpaid = self._unpaid + p.tab.usage, Usage()
+            parent = batches[p.index].parent
+            if isinstance(outcome, Candidate):
+                child = self._record_same(p.mutation, parent, outcome, spent)
+            elif p.same:
+                earlier = self.candidates[self.by_hash[outcome.hash]]
+                child = self._record_same(p.mutation, parent, earlier, spent)
+            else:
+                child = self._record(p.mutation, parent, outcome, spent)
+            if p.requests is not None:
+                self.by_requests.setdefault(p.requests, child.id)
+            if not child.eliminated:  # one stopped by racing is in the trace, nowhere else
+                added.append(child)
         for batch in batches[charged + 1 :]:
             self._unpaid = self._unpaid + batch.spent
         if refused is not None:
@@ -364,6 +435,11 @@ class SearchRun:
         self, mutation: Mutation, parent: Candidate | None, evaluation: Evaluation, spent: Usage
     ) -> Candidate:
         """Add an evaluated child to the run: the trace, operator learning, progress."""
+        rows, rung = evaluation.rows, evaluation.rung
+        racing = self.search.racing
+        if rows is None and racing.on:  # the start: scored in full, at the last rung
+            rows = len(self.evaluator.data)
+            rung = len(racing.sizes(rows)) - 1
         candidate = Candidate(
             id=len(self.candidates),
             program=mutation.program,
@@ -378,15 +454,53 @@ class SearchRun:
             spent_tokens=spent.total_tokens,
             spent_usd=spent.usd,
             label_prior=evaluation.results.label_prior,
+            rows=rows,
+            rung=rung,
+            eliminated=evaluation.eliminated,
         )
+        self.results[candidate.id] = evaluation.results
+        replies = reply_counts(evaluation.results, self.objectives)
+        return self._admit(candidate, mutation, parent, replies)
+
+    def _record_same(
+        self, mutation: Mutation, parent: Candidate | None, earlier: Candidate, spent: Usage
+    ) -> Candidate:
+        """Add a child that sends exactly the requests of ``earlier`` (say, a section format
+        that renders the same text): its scores, cost and race, no call of its own."""
+        candidate = dataclasses.replace(
+            earlier,
+            id=len(self.candidates),
+            program=mutation.program,
+            hash=content_hash(mutation.program),
+            parent=None if parent is None else parent.id,
+            operator=mutation.operator,
+            description=mutation.description,
+            step=self.step,
+            spent_calls=spent.calls,
+            spent_tokens=spent.total_tokens,
+            spent_usd=spent.usd,
+            same_as=earlier.same_as if earlier.same_as is not None else earlier.id,
+        )
+        if earlier.id in self.results:
+            self.results[candidate.id] = self.results[earlier.id]
+        return self._admit(candidate, mutation, parent, self.replies.get(earlier.id) or {})
+
+    def _admit(
+        self,
+        candidate: Candidate,
+        mutation: Mutation,
+        parent: Candidate | None,
+        replies: dict[str, int | None],
+    ) -> Candidate:
         self.candidates.append(candidate)
         self.by_hash[candidate.hash] = candidate.id
-        self.results[candidate.id] = evaluation.results
-        self.replies[candidate.id] = reply_counts(evaluation.results, self.objectives)
+        self.replies[candidate.id] = replies
         record = getattr(self.search._mutator, "record", None)
         if parent is not None and callable(record):
             primary = self.objectives[0].name
-            better = fitness(candidate, self.objectives[:1]) > fitness(parent, self.objectives[:1])
+            better = not candidate.eliminated and (
+                fitness(candidate, self.objectives[:1]) > fitness(parent, self.objectives[:1])
+            )
             record(mutation.operator, better and candidate.score(primary) != parent.score(primary))
         if self.on_progress is not None:
             self.on_progress(
@@ -428,6 +542,15 @@ class SearchRun:
             "mutator": mutator_state() if callable(mutator_state) else None,
             "usage": self.ledger.usage.to_dict(),
         }
+
+    async def index_requests(self) -> None:
+        """Rebuild :attr:`by_requests` of loaded candidates (they are not in the checkpoint:
+        rendering each program's requests again costs no call)."""
+        self.by_requests = {}
+        for c in self.candidates:
+            digest = await self.evaluator.digest(compile_graph(c.program))
+            if digest is not None:
+                self.by_requests.setdefault(digest, c.id)
 
     def _json_of(self, candidate: Candidate) -> Any:
         data = self._program_json.get(candidate.id)
@@ -491,6 +614,10 @@ def _candidate_from(d: dict[str, Any]) -> Candidate:
         spent_tokens=d["spent"]["tokens"] if "spent" in d else d["tokens"],
         spent_usd=d["spent"]["usd"] if "spent" in d else 0.0,
         label_prior=d.get("label_prior"),
+        rows=d["race"]["rows"] if "race" in d else None,
+        rung=d["race"]["rung"] if "race" in d else None,
+        eliminated=d["race"]["eliminated"] if "race" in d else False,
+        same_as=d.get("same_as"),
     )
 
 
@@ -577,6 +704,9 @@ class Search(abc.ABC):
         max_tokens: the completion cap of task calls per input packed into the call, for
             calls whose ``GenerateText`` sets no ``max_tokens``. ``None``: sized to the longest
             gold output of the data (see :func:`default_max_tokens`).
+        racing: whether candidates are first scored on a few validation rows and on more only
+            while they can still win (see :mod:`search.racing`; default: off, every candidate
+            is scored on the whole split).
     """
 
     #: What the step limit of :meth:`max_steps` is called, for the stop reason.
@@ -591,6 +721,7 @@ class Search(abc.ABC):
         seed: int = 0,
         max_concurrency: int = 32,
         max_tokens: int | None = None,
+        racing: Racing | None = None,
     ) -> None:
         if not objectives:
             raise ConfigError("a search needs at least one objective, e.g. 'accuracy'")
@@ -604,6 +735,7 @@ class Search(abc.ABC):
         self.seed = seed
         self.max_concurrency = max_concurrency
         self.max_tokens = max_tokens
+        self.racing = racing or Racing()
 
     @property
     def mutator(self) -> Mutator:
@@ -632,6 +764,10 @@ class Search(abc.ABC):
         """The strategy's settings, for the checkpoint fingerprint and the report."""
         return {}
 
+    def settings(self) -> dict[str, Any]:
+        """:meth:`params` with the racing settings (none when racing is off)."""
+        return {**self.params(), **self.racing.params()}
+
     # -- the loop ----------------------------------------------------------------------------
 
     def fingerprint(self, program: Output, train: DataTable | None, val: DataTable) -> str:
@@ -639,7 +775,7 @@ class Search(abc.ABC):
 
         parts = {
             "strategy": type(self).__name__,
-            "params": self.params(),
+            "params": self.settings(),
             "mutator": repr(self._mutator),
             "objectives": [o.name for o in self.objectives],
             "budget": dataclasses.asdict(self.budget),
@@ -708,6 +844,7 @@ class Search(abc.ABC):
         try:
             if state is not None:
                 run.load_state_dict(state)
+                await run.index_requests()
             else:
                 start = await run.add(Mutation(program, "the starting program", "start"), None)
                 if start is None:  # pragma: no cover - the first add always evaluates

@@ -51,13 +51,20 @@ class Candidate:
     spent_usd: float = 0.0
     #: The label prior a calibrated program fitted on this evaluation (``None`` otherwise).
     label_prior: dict[str, float] | None = None
+    #: When candidates race (see :mod:`search.racing`): validation rows scored, the last rung
+    #: reached, and whether the race stopped it before the whole split. ``None`` otherwise.
+    rows: int | None = None
+    rung: int | None = None
+    eliminated: bool = False
+    #: The earlier candidate that sent the same requests, whose results this one reuses.
+    same_as: int | None = None
 
     def score(self, name: str) -> float:
         return self.scores[name].value
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready row for traces (the program itself is left out)."""
-        row = {
+        row: dict[str, Any] = {
             "id": self.id,
             "parent": self.parent,
             "step": self.step,
@@ -77,6 +84,10 @@ class Candidate:
         }
         if self.label_prior is not None:
             row["label_prior"] = dict(self.label_prior)
+        if self.rows is not None:
+            row["race"] = {"rows": self.rows, "rung": self.rung, "eliminated": self.eliminated}
+        if self.same_as is not None:
+            row["same_as"] = self.same_as
         return row
 
 

@@ -24,7 +24,9 @@ from sammo_core.cli_run import (
     load_program_from_args,
     table_console,
 )
+from sammo_core.errors import ConfigError
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
+from search.racing import RACING_MODES, Racing, parse_rungs
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -166,6 +168,29 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="evolution cycles (default: until the budget is spent or the search converges)",
     )
     p.add_argument(
+        "--racing",
+        choices=RACING_MODES,
+        default="off",
+        help="score each candidate on a few validation rows first and on more only while it "
+        "can still win: 'paired' stops it once its paired interval against the best so far "
+        "lies below 0; 'halving' keeps the top --keep share of each rung (asynchronous "
+        "successive halving); 'off' scores every candidate on every row (default: off)",
+    )
+    p.add_argument(
+        "--rungs",
+        type=parse_rungs_arg,
+        default=(),
+        metavar="N,M,...",
+        help="with --racing: validation rows scored by the end of each rung before the whole "
+        "split, e.g. 10,20 (default: a quarter and a half of the split, at least 8 rows)",
+    )
+    p.add_argument(
+        "--keep",
+        type=float,
+        default=1 / 3,
+        help="with --racing halving: the share of a rung's candidates that go on (default 1/3)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         required=True,
@@ -183,6 +208,14 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.set_defaults(func=_optimize, _tuning_options=[a.dest for a in tuning._group_actions])
 
 
+def parse_rungs_arg(text: str) -> tuple[int, ...]:
+    """``--rungs`` for argparse: its error names the flag and an example."""
+    try:
+        return parse_rungs(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--rungs ")) from None
+
+
 def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objective]) -> Search:
     from search.beam import BeamSearch
     from search.budget import SearchBudget
@@ -196,6 +229,7 @@ def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objec
         "seed": args.seed,
         "max_concurrency": args.concurrency,
         "max_tokens": args.max_tokens,
+        "racing": Racing(args.racing, rungs=args.rungs, keep=args.keep),
     }
     if args.strategy == "beam":
         return BeamSearch(mutator, width=args.width, depth=args.depth, **common)

@@ -1,9 +1,12 @@
-"""Scoring candidate programs on a split, once per distinct compiled graph."""
+"""Scoring candidate programs on a split: once per distinct set of requests, rung by rung
+when candidates race (see :mod:`search.racing`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+
+import pyglove as pg
 
 from sammo_core.components import Output
 from sammo_core.context import RenderCache
@@ -14,24 +17,34 @@ from sammo_core.results import ResultTable
 from sammo_core.runners.accounting import CompletionCap
 from sammo_core.runners.base import Runner
 from sammo_core.runners.throttle import ThrottledRunner, ThrottleStats
+from search.racing import Race
 
 __all__ = ["Evaluation", "Evaluator"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """Scores of one program on one split, with the result table they came from."""
+    """Scores of one program on one split, with the result table they came from.
+
+    When candidates race, ``rows`` is how many validation rows were scored and ``rung`` the
+    last rung reached (``None`` otherwise); ``eliminated`` says the race stopped it before the
+    whole split.
+    """
 
     hash: str
     scores: dict[str, Score]
     results: ResultTable
+    rows: int | None = None
+    rung: int | None = None
+    eliminated: bool = False
 
 
 class Evaluator:
     """Runs programs on ``data`` through ``runner`` and scores them with ``objectives``.
 
     Programs whose compiled graphs hash equal are evaluated once: a second request returns the
-    first evaluation and makes no call. With ``max_tokens_per_input``, a call whose
+    first evaluation and makes no call. (A search also skips programs that differ as trees but
+    send the same requests: see :meth:`digest`.) With ``max_tokens_per_input``, a call whose
     ``GenerateText`` sets no ``max_tokens`` is capped at that many tokens per input it packs.
 
     Several programs may be evaluated at once (a search step evaluates all its children
@@ -78,18 +91,67 @@ class Evaluator:
         """Calls sent through the shared limit, and the most that were in flight at once."""
         return self._limited.stats
 
-    async def evaluate(self, program: Output, graph: FunctionGraph | None = None) -> Evaluation:
-        """Score ``program``; pass its compiled ``graph`` if the caller has it already."""
+    async def evaluate(
+        self, program: Output, graph: FunctionGraph | None = None, *, race: Race | None = None
+    ) -> Evaluation:
+        """Score ``program``; pass its compiled ``graph`` if the caller has it already.
+
+        With ``race``, it is scored rung by rung and may stop before the whole split.
+        """
         graph = graph if graph is not None else compile(program)
         known = self._memo.get(graph.hash)
         if known is not None:
             return known
+        evaluation = await self._score(program, graph, race)
+        self._memo[graph.hash] = evaluation
+        return evaluation
+
+    async def digest(self, graph: FunctionGraph) -> str | None:
+        """What a run of ``graph`` on the split depends on, without a call (see
+        :meth:`~sammo_core.graph.FunctionGraph.requests_digest`): equal digests, equal results."""
+        return await graph.requests_digest(self.data, self._renders)
+
+    async def _score(self, program: Output, graph: FunctionGraph, race: Race | None) -> Evaluation:
+        if race is None:
+            results = await self._run(program, graph, None)
+            return Evaluation(graph.hash, evaluate(results, self.objectives), results)
+        tables: list[ResultTable] = []
+        done, runs, ran = 0, program, graph
+        for rung, size in enumerate(race.sizes):
+            table = await self._run(runs, ran, race.order[done:size])
+            if not tables and table.label_prior is not None and not list(program.label_prior):
+                # Later rungs divide by the prior this one fitted, without fitting it again.
+                labels = [str(x) for x in program.child.labels]
+                prior = [table.label_prior[label] for label in labels]
+                runs = pg.clone(program, deep=True, override={"label_prior": prior})
+                ran = compile(runs)
+            tables.append(table)
+            done = size
+            merged = ResultTable.from_rows(
+                [row for t in tables for row in t], tables[0].label_prior
+            )
+            scores = evaluate(merged, self.objectives)
+            last = size == race.sizes[-1]
+            if last or not race.goes_on(scores, size):
+                return Evaluation(
+                    graph.hash, scores, merged, rows=size, rung=rung, eliminated=not last
+                )
+        raise AssertionError("unreachable: the last rung ends the race")  # pragma: no cover
+
+    async def _run(
+        self, program: Output, graph: FunctionGraph, rows: Sequence[int] | None
+    ) -> ResultTable:
+        """Run ``program`` on the rows ``rows`` of the split (all when ``None``); the result
+        rows keep their indices in the split."""
         runner: Runner = self._limited
         if self.max_tokens_per_input is not None:
             runner = CompletionCap(runner, self.max_tokens_per_input * program.inputs_per_call)
+        data = self.data if rows is None else self.data.select(rows)
         results = await graph.run(
-            self.data, runner, max_concurrency=self.max_concurrency, render_cache=self._renders
+            data, runner, max_concurrency=self.max_concurrency, render_cache=self._renders
         )
-        evaluation = Evaluation(graph.hash, evaluate(results, self.objectives), results)
-        self._memo[graph.hash] = evaluation
-        return evaluation
+        if rows is None:
+            return results
+        return ResultTable.from_rows(
+            [dataclasses.replace(r, index=rows[r.index]) for r in results], results.label_prior
+        )

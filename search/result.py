@@ -57,7 +57,8 @@ def operator_stats(candidates: Sequence[Candidate], objective: Objective) -> lis
         parent = candidates[c.parent]
         t = tally.setdefault(c.operator, [0, 0])
         t[0] += 1
-        t[1] += int(sign * (c.score(objective.name) - parent.score(objective.name)) > 0)
+        better = sign * (c.score(objective.name) - parent.score(objective.name)) > 0
+        t[1] += int(better and not c.eliminated)  # racing stopped it: not a win
     return [OperatorStats(op, tries, wins) for op, (tries, wins) in sorted(tally.items())]
 
 
@@ -99,7 +100,7 @@ class SearchResult:
 
     def pick(self, limits: Mapping[str, float] | None = None) -> Candidate:
         """The best candidate within ``limits``, e.g. ``{"mean_prompt_tokens": 200}``."""
-        return pick(self.candidates, self.objectives, limits)
+        return pick([c for c in self.candidates if not c.eliminated], self.objectives, limits)
 
     def lineage(self, candidate: Candidate | None = None) -> list[Candidate]:
         """From the start program to ``candidate`` (default: the best), one step at a time."""
@@ -120,7 +121,8 @@ class SearchResult:
     ) -> SearchResult:
         objectives = run.objectives
         start, best = run.candidates[0], run.best()
-        front = pareto_front(run.candidates, objectives) if len(objectives) > 1 else [best]
+        contenders = run.contenders()  # racing may have stopped some before the whole split
+        front = pareto_front(contenders, objectives) if len(objectives) > 1 else [best]
         test_scores: dict[int, Mapping[str, Score]] = {}
         # Outside the search budget, but counted: test_usage, and total_usage with the search.
         reporter = AccountingRunner(runner)
@@ -155,7 +157,7 @@ class SearchResult:
             steps=run.step,
             seconds=seconds,
             strategy=type(run.search).__name__,
-            params=run.search.params(),
+            params=run.search.settings(),
         )
         if out is not None:
             result.save(out)

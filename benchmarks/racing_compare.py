@@ -1,0 +1,274 @@
+"""Racing against scoring every candidate in full, on a task whose true accuracies are known.
+
+Runs the same search (beam or evolution, the same operators, the same budget in calls) with
+``--racing off``, ``paired`` and ``halving`` over many seeds, on the noisy landscape of
+:mod:`sammo_core.testing.landscape`: every prompt's true accuracy is known exactly, so the
+winner's worth needs no test split (its held-out test accuracy is shown too). Per mode:
+
+- ``true acc``: the winner's true accuracy, mean over seeds, and its paired difference from
+  ``off`` across seeds (95% bootstrap interval over seeds; the seeds are the pairs);
+- ``val``: the winner's validation score; ``candidates`` and ``calls`` spent;
+- ``calls to off's val``: for each seed, the calls spent until the search first held a
+  candidate scored in full at least as high on validation as ``off``'s winner, divided by
+  the calls ``off`` spent to find its winner (lower is better; seeds where it never got there
+  count 1 and are shown as ``missed``).
+
+Run it with::
+
+    python -m benchmarks.racing_compare                       # beam, 20 seeds
+    python -m benchmarks.racing_compare --strategy evolution --seeds 0-39 --calls 3000
+
+A benchmark reports figures; it asserts nothing. The model is in-process (a scripted runner
+answering from the landscape), so a run of many seeds takes seconds of CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import math
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from mutators.base import Mutator
+from mutators.examples import ChangeExampleCount, ReorderExamples, SwapExamples
+from mutators.format import ChangePrefixes, ChangeSectionFormat
+from mutators.mixture import Mixture
+from mutators.structure import DropParagraph, DropSection, ReorderSections, RepeatSection
+from sammo_core.components import Examples, GenerateText, InputData, MetaPrompt, Output, Section
+from sammo_core.errors import ConfigError
+from sammo_core.objectives import paired_difference
+from sammo_core.testing.landscape import landscape_model, true_accuracy
+from sammo_core.testing.synthetic import items
+from search.base import Search
+from search.beam import BeamSearch
+from search.budget import SearchBudget
+from search.evolution import RegularizedEvolution
+from search.racing import RACING_MODES, Racing
+from search.result import SearchResult
+
+__all__ = ["ModeRun", "main", "parser", "run_one", "start_program"]
+
+_NOTES = [
+    "Read the question carefully.",
+    "Think about what the question really asks.",
+    "Answers are single words.",
+    "Be concise.",
+    "Consider both options before answering.",
+    "Most answers are yes.",
+]
+
+
+def start_program() -> Output:
+    """Instructions of mixed worth, three examples from a pool of twelve, the input."""
+    pool = items(12, start=1000)
+    return Output(
+        GenerateText(
+            MetaPrompt(
+                [
+                    Section("Task", ["Answer yes or no."], id="task"),
+                    Section("Notes", [" ".join(_NOTES[:3])], id="notes"),
+                    Section("Hints", [" ".join(_NOTES[3:])], id="hints"),
+                    Section("Examples", [Examples(pool, n=3)], id="examples"),
+                    Section("Question", [InputData()], id="question"),
+                ],
+                data_format="plain",
+            )
+        ),
+        parser="first_line",
+    )
+
+
+def operators() -> Mutator:
+    return Mixture(
+        [
+            DropSection(),
+            DropParagraph(),
+            ReorderSections(),
+            RepeatSection(),
+            SwapExamples(),
+            ChangeExampleCount(),
+            ReorderExamples(),
+            ChangeSectionFormat(),
+            ChangePrefixes(),
+        ]
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModeRun:
+    """One search: its mode and seed, the winner's figures, and its trace's cumulative calls."""
+
+    mode: str
+    seed: int
+    true_accuracy: float
+    val: float
+    test: float
+    candidates: int
+    eliminated: int
+    calls: int
+    # (calls spent so far, validation score) of each candidate scored in full, in order
+    progress: tuple[tuple[int, float], ...]
+
+
+def _search(args: argparse.Namespace, mode: str, seed: int) -> Search:
+    common = {
+        "objectives": ["accuracy"],
+        "budget": SearchBudget(calls=args.calls),
+        "seed": seed,
+        "racing": Racing(mode, keep=args.keep),  # type: ignore[arg-type]
+    }
+    if args.strategy == "beam":
+        return BeamSearch(operators(), width=4, depth=args.depth, mutations_per_parent=4, **common)
+    return RegularizedEvolution(operators(), population_size=8, **common)  # type: ignore[arg-type]
+
+
+def run_one(args: argparse.Namespace, mode: str, seed: int) -> ModeRun:
+    """One search on the landscape; its winner's true accuracy from its rendered prompt."""
+    val, test = items(args.val_rows, start=0), items(args.test_rows, start=10_000)
+    model = landscape_model()
+    result: SearchResult = asyncio.run(
+        _search(args, mode, seed).run(start_program(), val=val, test=test, runner=model)
+    )
+    best = result.best
+    prompt = result.test_scores and _prompt_of(best.program)
+    spent, progress = 0, []
+    for c in result.candidates:
+        spent += c.spent_calls
+        if not c.eliminated:
+            progress.append((spent, c.score("accuracy")))
+    return ModeRun(
+        mode,
+        seed,
+        true_accuracy(prompt or ""),
+        best.score("accuracy"),
+        result.test_scores[best.id]["accuracy"].value,
+        len(result.candidates),
+        sum(c.eliminated for c in result.candidates),
+        result.usage.calls,
+        tuple(progress),
+    )
+
+
+def _prompt_of(program: Output) -> str:
+    from sammo_core.graph import compile as compile_graph
+
+    results = compile_graph(program).run_sync(items(1, start=0), landscape_model())
+    return results.prompts[0]
+
+
+def _calls_to(run: ModeRun, target: float) -> int | None:
+    return next((calls for calls, val in run.progress if val >= target), None)
+
+
+def summarize(runs: Sequence[ModeRun], modes: Sequence[str]) -> Table:
+    """The table of the module docstring."""
+    by = {(r.mode, r.seed): r for r in runs}
+    seeds = sorted({r.seed for r in runs})
+    table = Table(title=f"racing on the noisy landscape: {len(seeds)} seeds")
+    for col in (
+        "mode",
+        "true acc",
+        "minus off [95% CI over seeds]",
+        "val",
+        "test",
+        "candidates (stopped)",
+        "calls",
+        "calls to off's val",
+    ):
+        table.add_column(col, justify="left" if col == "mode" else "right")
+    off = [by[("off", s)] for s in seeds] if "off" in modes else None
+    for mode in modes:
+        mine = [by[(mode, s)] for s in seeds]
+        truth = [r.true_accuracy for r in mine]
+        diff = "-"
+        if off is not None and mode != "off":
+            d, low, high = paired_difference(truth, [r.true_accuracy for r in off], seed=0)
+            diff = f"{d:+.3f} [{low:+.3f}, {high:+.3f}]"
+        reach = "-"
+        if off is not None:
+            ratios, missed = [], 0
+            for r, o in zip(mine, off, strict=True):
+                got, needed = _calls_to(r, o.val), _calls_to(o, o.val)
+                if got is None or not needed:
+                    missed += 1
+                    ratios.append(1.0)
+                else:
+                    ratios.append(got / needed)
+            reach = f"{_mean(ratios):.2f}" + (f" ({missed} missed)" if missed else "")
+        table.add_row(
+            mode,
+            f"{_mean(truth):.3f}",
+            diff,
+            f"{_mean([r.val for r in mine]):.3f}",
+            f"{_mean([r.test for r in mine]):.3f}",
+            f"{_mean([r.candidates for r in mine]):.1f} "
+            f"({_mean([r.eliminated for r in mine]):.1f})",
+            f"{_mean([r.calls for r in mine]):,.0f}",
+            reach,
+        )
+    return table
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        if "-" in text:
+            low, high = (int(x) for x in text.split("-"))
+            return list(range(low, high + 1))
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--seeds takes a range or a list, e.g. 0-19 or 0,1,2; got {text!r}"
+        ) from None
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="python -m benchmarks.racing_compare", description=__doc__.split("\n\n")[0]
+    )
+    cli.add_argument("--strategy", choices=("beam", "evolution"), default="beam")
+    cli.add_argument("--modes", default="off,paired,halving", help="racing modes to compare")
+    cli.add_argument("--seeds", type=_seeds, default=list(range(20)), help="e.g. 0-19")
+    cli.add_argument("--calls", type=int, default=2000, help="budget in calls per search")
+    cli.add_argument("--depth", type=int, default=30, help="beam depth (steps at most)")
+    cli.add_argument("--keep", type=float, default=1 / 3, help="halving: share kept per rung")
+    cli.add_argument("--val-rows", type=int, default=48)
+    cli.add_argument("--test-rows", type=int, default=400)
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in RACING_MODES]
+    if bad:
+        raise ConfigError(f"--modes: unknown {bad}; use some of {', '.join(RACING_MODES)}")
+    console = Console(stderr=True)
+    runs = []
+    for seed in args.seeds:
+        for mode in modes:
+            runs.append(run_one(args, mode, seed))
+            console.print(
+                f"seed {seed} {mode}: true {runs[-1].true_accuracy:.3f}, "
+                f"val {runs[-1].val:.3f}, {runs[-1].candidates} candidates, "
+                f"{runs[-1].calls} calls",
+                highlight=False,
+            )
+    Console(width=150).print(summarize(runs, modes))
+    print(
+        f"strategy {args.strategy}, budget {args.calls} calls, {args.val_rows} validation rows, "
+        f"test {args.test_rows} rows; true acc = the winner prompt's exact accuracy"
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
