@@ -7,12 +7,17 @@
     sammo-core bench run base-model --tasks implicatures --model local:gemma3 --out runs/gemma
     sammo-core bench run instruction-tuning --tasks implicatures,navigate \\
         --model gpt-4o-mini --budget 24 --cache cache.sqlite --out runs/it-4o-mini
+    sammo-core bench run quick --model local --seeds 0,1,2 --out runs/quick-seeds
     sammo-core bench compare runs/it-4o-mini runs/it-llama
 
 ``run`` searches each task (selecting on validation), reports baseline vs winner on test, and
 writes ``OUT/results.json``, ``OUT/<task>/`` (the search's trace, checkpoint and programs,
 ``prompts/`` with the rendered prompts), ``OUT/report.md``, ``OUT/report.html`` and
-``OUT/score_vs_budget.png``. Registered through the ``sammo_core.commands`` entry-point group
+``OUT/score_vs_budget.png``. With ``--seeds`` it searches every task once per seed, into
+``OUT/<task>/seed-<s>/``, and ``results.json`` holds each seed's records and their aggregate
+(:mod:`benchmarks.seeds`). ``results.json`` is rewritten after every (task, seed); with
+``--resume`` a rerun keeps the records it holds for the same settings and continues the
+checkpointed searches of the rest. Registered through the ``sammo_core.commands`` entry-point group
 (``bench = "benchmarks.cli_bench:register"``); handlers import their modules lazily.
 """
 
@@ -27,6 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from benchmarks.suites import BenchTask
     from sammo_core.objectives import Score
     from sammo_core.runners.accounting import Usage
@@ -95,7 +102,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="base-model: the label-balanced examples the start program shows (default 4; 0: "
         "the instruction alone)",
     )
-    run.add_argument("--seed", type=int, default=0, help="search seed (default 0)")
+    run.add_argument("--seed", type=int, help="search seed (default 0)")
+    run.add_argument(
+        "--seeds",
+        help="comma-separated search seeds (0,1,2): search every task once per seed, then "
+        "report each seed's winner against its baseline (paired on the test rows) and the mean "
+        "and spread across seeds; instead of --seed",
+    )
     run.add_argument(
         "--max-rows",
         type=int,
@@ -114,7 +127,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--data-dir", type=Path, help="benchmark data folder")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument(
-        "--resume", action="store_true", help="continue the searches checkpointed in --out"
+        "--resume",
+        action="store_true",
+        help="continue the searches checkpointed in --out, keeping the (task, seed) records "
+        "its results.json holds for the same settings",
     )
     add_runner_arguments(run)
     run.set_defaults(func=_run_command)
@@ -232,24 +248,26 @@ async def _run_task(
     runner: Runner,
     proposer: Runner,
     out: Path,
+    run_dir: Path,
+    label: str,
     resume: bool,
     console: Any,
 ) -> dict[str, Any]:
+    from benchmarks.seeds import paired_test
     from sammo_core.cli_run import progress_bar
     from sammo_core.serialization import dumps
     from search.base import Progress as SearchProgress
 
     search = bench.make_search()
-    run_dir = out / _task_dir_name(bench.name)
     started = time.perf_counter()
     with progress_bar(console) as progress:
-        bar = progress.add_task(bench.name, total=search.budget.candidates)
+        bar = progress.add_task(label, total=search.budget.candidates)
 
         def show(p: SearchProgress) -> None:
             progress.update(
                 bar,
                 completed=p.candidates,
-                description=f"{bench.name}: step {p.step}, best {p.objective} {p.best:.3f}, "
+                description=f"{label}: step {p.step}, best {p.objective} {p.best:.3f}, "
                 f"{p.usage.calls:,} calls",
             )
 
@@ -331,6 +349,13 @@ async def _run_task(
         "run_dir": str(run_dir.relative_to(out)),
         "winner_program": entries["optimized"]["program_file"],
     }
+    # Winner - baseline on the same test rows: the paired interval and McNemar's test.
+    record["paired"] = paired_test(
+        base_test.get(primary.name),
+        best_test.get(primary.name),
+        primary.direction,
+        seed=int(bench.params["seed"]),
+    )
     majority = _majority_rate(bench)
     if majority is not None:
         record["majority_rate"] = majority  # what always answering the commonest label scores
@@ -361,22 +386,37 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def _run_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
+def _finished(
+    prior: dict[str, Any] | None, seed: int, bench: BenchTask, settings: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The record a previous run in the same --out holds for ``bench`` at ``seed``, if it ran
+    with the same model, data and search settings (``None`` otherwise)."""
+    from benchmarks.seeds import is_multi_seed
 
-    from benchmarks.datasets import resolve_data_dir
-    from benchmarks.report import write_report
-    from benchmarks.suites import SuiteOptions, get_suite
-    from sammo_core.errors import SammoError
-    from sammo_core.runners.factory import build_runner_from_args
+    if prior is None or any(prior.get(k) != v for k, v in settings.items()):
+        return None
+    if is_multi_seed(prior):
+        entry: dict[str, Any] = next((e for e in prior["seeds"] if e.get("seed") == seed), {})
+        record = entry.get("tasks", {}).get(bench.name)
+    else:
+        record = prior.get("tasks", {}).get(bench.name)
+    if not record:
+        return None
+    search = record.get("search", {})
+    # The record keeps the strategy's class name where the suite's params hold its short name.
+    same = all(search.get(k) == v for k, v in bench.params.items() if k != "strategy")
+    if not same or search.get("strategy") != type(bench.make_search()).__name__:
+        return None
+    return dict(record)
 
-    console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
-    data_dir = resolve_data_dir(args.data_dir)
-    suite = get_suite(args.suite)
-    options = SuiteOptions(
+
+def _suite_options(args: argparse.Namespace, seed: int) -> Any:
+    from benchmarks.suites import SuiteOptions
+
+    return SuiteOptions(
         budget=args.budget,
         strategy=args.strategy,
-        seed=args.seed,
+        seed=seed,
         max_rows=args.max_rows,
         operators=args.operators,
         concurrency=args.concurrency,
@@ -385,79 +425,160 @@ def _run_command(args: argparse.Namespace) -> int:
         scored=None if args.scoring is None else args.scoring == "labels",
         start_shots=args.start_shots,
     )
-    names = _chosen_tasks(args, data_dir)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    proposer_model = args.proposer_model or args.model
-    results: dict[str, Any] = {
-        "suite": suite.name,
-        "model": args.model,
-        "proposer_model": proposer_model,
-        "data_dir": str(data_dir),
-        "options": {
-            "budget": args.budget,
-            "strategy": args.strategy,
-            "seed": args.seed,
-            "max_rows": args.max_rows,
-            "val_rows": args.val_rows,
-            "test_rows": args.test_rows,
-            "operators": args.operators,
-        },
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "tasks": {},
-        "errors": {},
-    }
-    started = time.perf_counter()
 
-    async def go() -> None:
+
+def _new_results(
+    args: argparse.Namespace, suite: str, settings: dict[str, Any], seeds: tuple[int, ...]
+) -> dict[str, Any]:
+    """``results.json`` before any task ran: a one-seed run's ``tasks``, or a multi-seed run's
+    ``seeds`` (one entry per seed, each with a one-seed run's tasks and errors) and
+    ``aggregate``."""
+    from benchmarks.seeds import aggregate
+
+    multi = len(seeds) > 1
+    options = {
+        "budget": args.budget,
+        "strategy": args.strategy,
+        "seed": None if multi else seeds[0],
+        "max_rows": args.max_rows,
+        "val_rows": args.val_rows,
+        "test_rows": args.test_rows,
+        "operators": args.operators,
+    }
+    results: dict[str, Any] = {
+        "suite": suite,
+        **settings,
+        "options": options | ({"seeds": list(seeds)} if multi else {}),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    if multi:
+        results["seeds"] = [{"seed": s, "tasks": {}, "errors": {}} for s in seeds]
+        results["aggregate"] = aggregate([])
+    else:
+        results["tasks"] = {}
+    results["errors"] = {}
+    return results
+
+
+class _Run:
+    """One ``bench run``: its arguments, what it reads and writes, and its (task, seed) loop."""
+
+    def __init__(self, args: argparse.Namespace, console: Any) -> None:
+        from benchmarks.datasets import resolve_data_dir
+        from benchmarks.seeds import choose_seeds
+        from benchmarks.suites import get_suite
+
+        self.args, self.console = args, console
+        self.seeds = choose_seeds(args.seed, args.seeds)
+        self.multi = len(self.seeds) > 1
+        self.data_dir = resolve_data_dir(args.data_dir)
+        self.suite = get_suite(args.suite)
+        _suite_options(args, self.seeds[0])  # bad options fail before anything is written
+        self.names = _chosen_tasks(args, self.data_dir)
+        self.out: Path = args.out
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.proposer_model = args.proposer_model or args.model
+        self.settings = {
+            "model": args.model,
+            "proposer_model": self.proposer_model,
+            "data_dir": str(self.data_dir),
+        }
+        resumable = args.resume and (self.out / "results.json").is_file()
+        self.prior = _load_results(self.out) if resumable else None
+        self.results = _new_results(args, self.suite.name, self.settings, self.seeds)
+
+    async def run_all(self) -> None:
+        """Every (task, seed), seed by seed (each finished seed is a whole run of the suite),
+        rewriting ``results.json`` after each."""
+        from benchmarks.seeds import aggregate
+        from sammo_core.errors import SammoError
+        from sammo_core.runners.factory import build_runner_from_args
+
+        args, results = self.args, self.results
+        started = time.perf_counter()
         task_stack = build_runner_from_args(args)
         proposer_stack = (
             task_stack
-            if proposer_model == args.model
-            else build_runner_from_args(args, model=proposer_model)
+            if self.proposer_model == args.model
+            else build_runner_from_args(args, model=self.proposer_model)
         )
-
-        def inner(s: Any) -> Runner:
-            # The search accounts for itself; it gets the cache (if any) over the backend.
-            return s.backend if s.cache is None else s.runner.inner  # type: ignore[no-any-return]
-
+        pairs = [(k, seed, name) for k, seed in enumerate(self.seeds) for name in self.names]
         try:
-            for name in names:
+            for i, (k, seed, name) in enumerate(pairs, start=1):
+                entry = results["seeds"][k] if self.multi else results
+                where = f" seed {seed} ({i}/{len(pairs)})" if self.multi else ""
                 try:
-                    bench = _for_model(suite.build(name, data_dir, options), args.model, console)
-                    console.print(
-                        f"[bold]{suite.name}/{bench.name}[/]: train "
-                        f"{0 if bench.train is None else len(bench.train)}, val "
-                        f"{len(bench.val)}, test {len(bench.test)}; {bench.params['strategy']}, "
-                        f"budget {bench.params['budget']}, operators {bench.params['operators']}",
-                        soft_wrap=True,
-                    )
-                    record = await _run_task(
-                        bench,
-                        runner=inner(task_stack),
-                        proposer=inner(proposer_stack),
-                        out=out,
-                        resume=args.resume,
-                        console=console,
-                    )
+                    record = await self.run_one(seed, name, where, task_stack, proposer_stack)
                 except SammoError as exc:
-                    console.print(f"[red]{name}: {exc}[/]")
-                    results["errors"][name] = str(exc)
+                    self.console.print(f"[red]{name}{where}: {exc}[/]")
+                    entry["errors"][name] = str(exc)
+                    if self.multi:
+                        results["errors"][f"{name} (seed {seed})"] = str(exc)
                 else:
-                    results["tasks"][bench.name] = record
+                    entry["tasks"][record["task"]] = record
+                if self.multi:
+                    results["aggregate"] = aggregate(results["seeds"])
                 results["seconds"] = round(time.perf_counter() - started, 3)
-                _write_json(out / "results.json", results)
+                _write_json(self.out / "results.json", results)
         finally:
             await task_stack.aclose()
             if proposer_stack is not task_stack:
                 await proposer_stack.aclose()
 
-    asyncio.run(go())
-    _print_run_table(results)
-    written = write_report(out, results)
-    files = ", ".join(str(p) for p in [out / "results.json", *written.values()])
+    async def run_one(
+        self, seed: int, name: str, where: str, task_stack: Any, proposer_stack: Any
+    ) -> dict[str, Any]:
+        """The record of task ``name`` at ``seed``: kept from the previous run (``--resume``)
+        or searched now."""
+        args, console, suite = self.args, self.console, self.suite
+        built = suite.build(name, self.data_dir, _suite_options(args, seed))
+        bench = _for_model(built, args.model, console)
+        record = _finished(self.prior, seed, bench, self.settings)
+        if record is not None:
+            console.print(
+                f"[bold]{suite.name}/{bench.name}[/]{where}: finished in "
+                f"{self.out / 'results.json'}, kept (--resume)",
+                soft_wrap=True,
+            )
+            return record
+        console.print(
+            f"[bold]{suite.name}/{bench.name}[/]{where}: train "
+            f"{0 if bench.train is None else len(bench.train)}, val {len(bench.val)}, test "
+            f"{len(bench.test)}; {bench.params['strategy']}, budget "
+            f"{bench.params['budget']}, operators {bench.params['operators']}",
+            soft_wrap=True,
+        )
+        run_dir = self.out / _task_dir_name(bench.name)
+        return await _run_task(
+            bench,
+            runner=_inner(task_stack),
+            proposer=_inner(proposer_stack),
+            out=self.out,
+            run_dir=run_dir / f"seed-{seed}" if self.multi else run_dir,
+            label=f"{bench.name} seed {seed}" if self.multi else bench.name,
+            resume=args.resume,
+            console=console,
+        )
+
+
+def _inner(stack: Any) -> Runner:
+    # The search accounts for itself; it gets the cache (if any) over the backend.
+    return stack.backend if stack.cache is None else stack.runner.inner  # type: ignore[no-any-return]
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from benchmarks.report import write_report
+
+    console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
+    run = _Run(args, console)
+    asyncio.run(run.run_all())
+    _print_run_table(run.results)
+    written = write_report(run.out, run.results)
+    files = ", ".join(str(p) for p in [run.out / "results.json", *written.values()])
     console.print(f"wrote {files}", soft_wrap=True)
-    return 1 if results["errors"] else 0
+    return 1 if run.results["errors"] else 0
 
 
 def _wide_console() -> Any:
@@ -471,15 +592,36 @@ def _print_run_table(results: dict[str, Any]) -> None:
     from rich.table import Table
 
     from benchmarks.report import SUMMARY_HEADER, summary_rows
+    from benchmarks.seeds import (
+        AGGREGATE_HEADER,
+        PER_SEED_HEADER,
+        aggregate_rows,
+        is_multi_seed,
+        per_seed_rows,
+    )
 
-    table = Table(title=f"{results['suite']} on {results['model']}: test split, 95% intervals")
-    for i, column in enumerate(SUMMARY_HEADER):
-        table.add_column(column, justify="left" if i < 2 else "right", overflow="fold")
-    for row in summary_rows(results):
-        # Intervals on a second line keep the table readable in narrow terminals.
-        table.add_row(*(cell.replace(" [", "\n[").replace(" (", "\n(") for cell in row))
+    title = f"{results['suite']} on {results['model']}: test split, 95% intervals"
+    tables: list[tuple[str, Sequence[str], list[tuple[str, ...]]]] = [
+        (title, SUMMARY_HEADER, summary_rows(results))
+    ]
+    if is_multi_seed(results):
+        tables = [
+            (f"{title}, per seed (paired)", PER_SEED_HEADER, per_seed_rows(results)),
+            (
+                f"{results['suite']} on {results['model']}: across seeds",
+                AGGREGATE_HEADER,
+                aggregate_rows(results),
+            ),
+        ]
     console = _wide_console()
-    console.print(table)
+    for heading, header, rows in tables:
+        table = Table(title=heading)
+        for i, column in enumerate(header):
+            table.add_column(column, justify="left" if i < 2 else "right", overflow="fold")
+        for row in rows:
+            # Intervals on a second line keep the table readable in narrow terminals.
+            table.add_row(*(cell.replace(" [", "\n[").replace(" (", "\n(") for cell in row))
+        console.print(table)
     console.print(f"total time {results.get('seconds', 0):.1f} s")
 
 
@@ -498,8 +640,44 @@ def _load_results(path: Path) -> dict[str, Any]:
     return data
 
 
+def _optimized_by_task(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per task of a run: its objective, the optimized test score as a cell and a value, its
+    prompt tokens, calls and seconds. A multi-seed run gives the mean over its seeds (the cell:
+    mean ± sample sd, and how many seeds), its tokens averaged and its calls and time summed."""
+    from benchmarks.report import format_score
+    from benchmarks.seeds import is_multi_seed, spread
+
+    if not is_multi_seed(run):
+        return {
+            name: {
+                "objective": task["objective"],
+                "cell": format_score(task["optimized"].get("test")),
+                "value": (task["optimized"].get("test") or {}).get("value"),
+                "tokens": task["optimized"]["prompt_tokens"],
+                "calls": task["calls"],
+                "seconds": task["seconds"],
+            }
+            for name, task in run.get("tasks", {}).items()
+        }
+    views: dict[str, dict[str, Any]] = {}
+    for name, agg in run.get("aggregate", {}).get("tasks", {}).items():
+        records = [e["tasks"][name] for e in run["seeds"] if name in e.get("tasks", {})]
+        stats = agg["winner_test"]
+        std = "-" if stats["std"] is None else f"{stats['std']:.3f}"
+        views[name] = {
+            "objective": agg["objective"],
+            "cell": "-" if not stats["n"] else f"{stats['mean']:.3f} ± {std} ({stats['n']} seeds)",
+            "value": stats["mean"],
+            "tokens": spread([r["optimized"]["prompt_tokens"] for r in records])["mean"],
+            "calls": sum(r["calls"] for r in records),
+            "seconds": sum(r["seconds"] for r in records),
+        }
+    return views
+
+
 def compare_rows(first: dict[str, Any], second: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Rows of the comparison table for the tasks both runs hold.
+    """Rows of the comparison table for the tasks both runs hold (a multi-seed run: its mean
+    over seeds).
 
     >>> a = {"tasks": {"t": {"objective": "acc", "optimized": {"test": {"value": 0.5,
     ...     "ci_low": 0.4, "ci_high": 0.6}, "prompt_tokens": 100}, "calls": 10, "seconds": 2}}}
@@ -508,23 +686,21 @@ def compare_rows(first: dict[str, Any], second: dict[str, Any]) -> list[tuple[st
     >>> compare_rows(a, b)[0]
     ('t', 'acc', '0.500 [0.400, 0.600]', '0.700 [0.600, 0.800]', '+0.200', '100 / 80', '10 / 12', '2.0 / 3.0')
     """  # noqa: E501
-    from benchmarks.report import format_score
-
     rows: list[tuple[str, ...]] = []
-    for name, a in first.get("tasks", {}).items():
-        b = second.get("tasks", {}).get(name)
+    second_tasks = _optimized_by_task(second)
+    for name, a in _optimized_by_task(first).items():
+        b = second_tasks.get(name)
         if b is None:
             continue
-        sa, sb = a["optimized"].get("test"), b["optimized"].get("test")
-        diff = f"{sb['value'] - sa['value']:+.3f}" if sa and sb else "-"
+        both = a["value"] is not None and b["value"] is not None
         rows.append(
             (
                 name,
                 a["objective"] if a["objective"] == b["objective"] else "-",
-                format_score(sa),
-                format_score(sb),
-                diff,
-                f"{a['optimized']['prompt_tokens']:.0f} / {b['optimized']['prompt_tokens']:.0f}",
+                a["cell"],
+                b["cell"],
+                f"{b['value'] - a['value']:+.3f}" if both else "-",
+                f"{a['tokens']:.0f} / {b['tokens']:.0f}",
                 f"{a['calls']:,} / {b['calls']:,}",
                 f"{a['seconds']:.1f} / {b['seconds']:.1f}",
             )
@@ -542,13 +718,18 @@ def _compare_command(args: argparse.Namespace) -> int:
         o = r.get("options", {})
         return (
             f"{label} = {path}: {r.get('suite')} on {r.get('model')} (strategy "
-            f"{o.get('strategy') or 'default'}, budget {o.get('budget') or 'default'}, seed "
-            f"{o.get('seed')}, {r.get('date', '?')})"
+            f"{o.get('strategy') or 'default'}, budget {o.get('budget') or 'default'}, "
+            + (
+                f"seeds {', '.join(map(str, o['seeds']))}"
+                if o.get("seeds")
+                else f"seed {o.get('seed')}"
+            )
+            + f", {r.get('date', '?')})"
         )
 
     console.print(describe("A", args.first, first), soft_wrap=True)
     console.print(describe("B", args.second, second), soft_wrap=True)
-    table = Table(title="optimized test score: A vs B (95% intervals)")
+    table = Table(title="optimized test score: A vs B (95% intervals; over seeds: mean ± sd)")
     header = ("task", "objective", "A", "B", "B - A", "tokens A / B", "calls A / B", "s A / B")
     for i, column in enumerate(header):
         table.add_column(column, justify="left" if i < 2 else "right", overflow="fold")
@@ -557,8 +738,8 @@ def _compare_command(args: argparse.Namespace) -> int:
         table.add_row(*(cell.replace(" [", "\n[") for cell in row))
     if rows:
         console.print(table)
-    only_a = sorted(set(first.get("tasks", {})) - set(second.get("tasks", {})))
-    only_b = sorted(set(second.get("tasks", {})) - set(first.get("tasks", {})))
+    tasks_a, tasks_b = set(_optimized_by_task(first)), set(_optimized_by_task(second))
+    only_a, only_b = sorted(tasks_a - tasks_b), sorted(tasks_b - tasks_a)
     if only_a:
         console.print(f"only in A ({args.first}): {', '.join(only_a)}", soft_wrap=True)
     if only_b:

@@ -5,11 +5,14 @@
 
 - ``report.md``: the per-task table (baseline vs optimized test score with 95% intervals,
   prompt tokens per input, calls, dollars, time), then per task the search settings, the
-  winner's lineage, its prompt for one test input and a unified diff from the baseline's;
+  winner's lineage, the paired test of winner against baseline on the test rows, its prompt
+  for one test input and a unified diff from the baseline's. A multi-seed run (``--seeds``)
+  shows the aggregate across seeds and a row per (task, seed) instead of the per-task table,
+  and a section per (task, seed);
 - ``report.html``: the same, self-contained apart from the plot;
 - ``score_vs_budget.png``: the best validation score so far against candidates evaluated and
-  against LLM calls, one line per task (needs matplotlib, the ``plot`` extra; without it the
-  report says so and has no plot). The calls axis counts every call the search spent: each
+  against LLM calls, one line per task and seed (needs matplotlib, the ``plot`` extra; without
+  it the report says so and has no plot). The calls axis counts every call the search spent: each
   candidate's own (its evaluation and the proposer calls that produced it), and a last point
   at the search's total for calls made after the last candidate.
 
@@ -141,8 +144,10 @@ def best_so_far(
 def plot_progress(out_dir: Path, results: Mapping[str, Any]) -> Path | None:
     """Draw ``score_vs_budget.png`` from each task's trace; ``None`` if there is nothing to
     draw or matplotlib is not installed (``pip install 'sammo-core[plot]'``)."""
+    from benchmarks.seeds import flat_tasks
+
     series = []
-    for name, task in results.get("tasks", {}).items():
+    for name, task in flat_tasks(results).items():
         trace = load_trace(out_dir / task["run_dir"] / "trace.jsonl")
         search_calls = task.get("usage", {}).get("search", {}).get("calls")
         points = best_so_far(
@@ -252,12 +257,65 @@ def _lineage(task: Mapping[str, Any]) -> list[str]:
     return [f"#{c['id']} {c['operator']}: {c['description']}" for c in task.get("lineage", [])]
 
 
+def _paired(task: Mapping[str, Any]) -> str | None:
+    """The paired test of winner against baseline on the test rows, in words (records
+    written before it was kept have none)."""
+    paired = task.get("paired")
+    if not paired:
+        return None
+    text = (
+        f"winner - baseline on the same {paired['n']} test rows {paired['diff']:+.3f} "
+        f"[{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}] (paired bootstrap 95%"
+        + ("; the interval excludes 0)" if paired["beats"] else ")")
+    )
+    if paired.get("mcnemar_p") is not None:
+        text += (
+            f"; exact McNemar p = {paired['mcnemar_p']:.3g} ({paired['winner_only']} rows only "
+            f"the winner got right, {paired['baseline_only']} only the baseline)"
+        )
+    return text
+
+
+def _tables(results: Mapping[str, Any]) -> list[tuple[str, Sequence[str], list[tuple[str, ...]]]]:
+    """The report's tables with their headings: the summary of a one-seed run; the aggregate
+    and the per-seed rows of a multi-seed run."""
+    from benchmarks.seeds import (
+        AGGREGATE_HEADER,
+        PER_SEED_HEADER,
+        aggregate_rows,
+        is_multi_seed,
+        per_seed_rows,
+    )
+
+    if not is_multi_seed(results):
+        return [("", SUMMARY_HEADER, summary_rows(results))]
+    seeds = ", ".join(str(entry["seed"]) for entry in results["seeds"])
+    return [
+        (
+            f"Across seeds ({seeds}): the winner's test score and winner - baseline, mean ± "
+            "sample standard deviation [min, max]; how many seeds' winners beat their baseline "
+            "with a paired 95% interval that excludes 0",
+            AGGREGATE_HEADER,
+            aggregate_rows(results),
+        ),
+        (
+            "Per seed: test scores with 95% intervals; winner - baseline on the same test rows "
+            "with its paired bootstrap interval; exact McNemar p for 0/1 scores (rows only the "
+            "winner / only the baseline got right)",
+            PER_SEED_HEADER,
+            per_seed_rows(results),
+        ),
+    ]
+
+
 # -- markdown --------------------------------------------------------------------------------
 
 
 def render_markdown(out_dir: Path, results: Mapping[str, Any], plot: Path | None) -> str:
     """The report as markdown."""
-    tasks: Mapping[str, Any] = results.get("tasks", {})
+    from benchmarks.seeds import flat_tasks
+
+    tasks = flat_tasks(results)
     parts = [
         f"# Benchmark: {results.get('suite')} on {results.get('model')}",
         "",
@@ -268,9 +326,10 @@ def render_markdown(out_dir: Path, results: Mapping[str, Any], plot: Path | None
         "calls included) and the final test report (outside the search budget); tokens/input is "
         "what each program costs per input, cache or not.",
         "",
-        _markdown_table(SUMMARY_HEADER, summary_rows(results)),
-        "",
     ]
+    for heading, header, rows in _tables(results):
+        parts += [heading, ""] if heading else []
+        parts += [_markdown_table(header, rows), ""]
     errors: Mapping[str, str] = results.get("errors", {})
     if errors:
         parts += ["Failed tasks:", ""] + [f"- {k}: {v}" for k, v in errors.items()] + [""]
@@ -286,6 +345,9 @@ def render_markdown(out_dir: Path, results: Mapping[str, Any], plot: Path | None
             f"- validation {task['objective']}: baseline {format_score(base.get('val'))}, "
             f"optimized {format_score(best.get('val'))}"
         )
+        paired = _paired(task)
+        if paired:
+            parts.append(f"- paired test: {paired}")
         if task.get("compression_ratio"):
             parts.append(
                 f"- compression: {base['prompt_tokens']:.0f} -> {best['prompt_tokens']:.0f} "
@@ -335,11 +397,9 @@ def _diff_html(diff: str) -> str:
 
 def render_html(out_dir: Path, results: Mapping[str, Any], plot: Path | None) -> str:
     """The report as one HTML page (the plot is linked, not embedded)."""
+    from benchmarks.seeds import flat_tasks
+
     e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in SUMMARY_HEADER)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in summary_rows(results)
-    )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{e(str(results.get('suite')))} benchmark</title><style>{_STYLE}</style>",
@@ -347,13 +407,17 @@ def render_html(out_dir: Path, results: Mapping[str, Any], plot: Path | None) ->
         f"<h1>Benchmark: {e(str(results.get('suite')))} on {e(str(results.get('model')))}</h1>",
         f"<p>{e(str(results.get('date', '')))}. Test-split scores with 95% bootstrap "
         "intervals; selection on the validation split.</p>",
-        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
     ]
+    for heading, header, rows in _tables(results):
+        head = "".join(f"<th>{e(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+        parts += [f"<p>{e(heading)}</p>"] if heading else []
+        parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     for task_name, message in results.get("errors", {}).items():
         parts.append(f"<p>Failed: {e(task_name)}: {e(message)}</p>")
     if plot is not None:
         parts.append(f"<p><img src='{e(plot.name)}' alt='best validation score vs budget'></p>")
-    for name, task in results.get("tasks", {}).items():
+    for name, task in flat_tasks(results).items():
         base, best = task["baseline"], task["optimized"]
         winner_prompt = _read(out_dir, best.get("prompt_file"))
         diff = prompt_diff(_read(out_dir, base.get("prompt_file")), winner_prompt)
@@ -363,6 +427,7 @@ def render_html(out_dir: Path, results: Mapping[str, Any], plot: Path | None) ->
             f"<p>Search: {e(_settings(task))}. Winning program: "
             f"<code>{e(task['winner_program'])}</code></p>",
             f"<ol>{lineage}</ol>" if lineage else "",
+            f"<p>Paired test: {e(paired)}</p>" if (paired := _paired(task)) else "",
             "<h3>Winning prompt (first test input)</h3>",
             f"<pre>{e(winner_prompt)}</pre>",
             "<h3>Diff from the baseline prompt</h3>",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from collections.abc import Iterator, Mapping
 from importlib.metadata import entry_points
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import cli_bench, report
+from benchmarks import cli_bench, report, seeds
 from benchmarks.datasets import (
     load_geoquery_rag,
     load_sammo_compression,
@@ -105,6 +106,8 @@ def test_run_quick_writes_results_report_and_plot(
     results = json.loads((out / "results.json").read_text())
     assert results["suite"] == "quick" and results["model"] == "loopback"
     assert results["errors"] == {}
+    assert "seeds" not in results and "aggregate" not in results  # a one-seed run's shape
+    assert results["options"]["seed"] == 0
     assert set(results["tasks"]) == {"implicatures", "sports_understanding"}
     task = results["tasks"]["implicatures"]
     assert task["objective"] == "label_accuracy"
@@ -134,6 +137,19 @@ def test_run_quick_writes_results_report_and_plot(
     assert "<table>" in (out / "report.html").read_text()
     png = (out / report.PLOT_FILE).read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 1000
+    # Winner against baseline on the same 4 test rows: both right on every row.
+    assert task["paired"] == {
+        "diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 4, "beats": False,
+        "winner_only": 0, "baseline_only": 0, "mcnemar_p": 1.0,
+    }  # fmt: skip
+    assert "- paired test: winner - baseline on the same 4 test rows +0.000" in md
+    # A results.json written before the paired test was kept still renders.
+    for record in results["tasks"].values():
+        del record["paired"]
+    report.write_report(out, results)
+    old = (out / "report.md").read_text()
+    assert "| implicatures | label_accuracy | 1.000 [1.000, 1.000] |" in old
+    assert "paired test" not in old
 
 
 def test_run_compression_picks_fewer_tokens_and_diffs(server: ChatServer, tmp_path: Path) -> None:
@@ -213,6 +229,173 @@ def test_unknown_task_is_recorded_and_fails(server: ChatServer, tmp_path: Path) 
     assert run_suite(server, out, "quick", "--tasks", "nope", "--budget", "2") == 1
     results = json.loads((out / "results.json").read_text())
     assert "unknown task 'nope'" in results["errors"]["nope"]
+
+
+# -- seeds -------------------------------------------------------------------------------------
+
+
+class Picky(Oracle):
+    """The oracle, except that a prompt with a markdown ``# Task`` section gets every other row
+    wrong: the baseline scores 0.5, and a child that changes the format or drops that section
+    scores 1.0."""
+
+    def __init__(self, *tables: Any) -> None:
+        super().__init__(*tables)
+        self.hard = {table.inputs[i] for table in tables for i in range(0, len(table), 2)}
+
+    def __call__(self, request: Mapping[str, Any]) -> str:
+        prompt = request["messages"][-1]["content"]
+        found = [(prompt.rfind(q), q) for q in self.gold if q in prompt]
+        if found and "# Task\n" in prompt and max(found)[1] in self.hard:
+            return "unknown"
+        return super().__call__(request)
+
+
+@pytest.fixture(scope="module")
+def picky(data_dir: Path) -> Iterator[ChatServer]:
+    s = load_sammo_instruction_tuning(data_dir, "implicatures")
+    with ChatServer(reply=Picky(s.val, s.test)) as chat:
+        yield chat
+
+
+SEEDS_RUN = ("quick", "--tasks", "implicatures", "--max-rows", "8", "--budget", "2")
+
+
+def test_run_with_seeds_reports_each_seed_paired_and_the_aggregate(
+    picky: ChatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "seeds"
+    assert run_suite(picky, out, *SEEDS_RUN, "--seeds", "0,1") == 0
+    captured = capsys.readouterr()
+    # Progress names each (task, seed).
+    assert "quick/implicatures seed 0 (1/2)" in captured.err
+    assert "quick/implicatures seed 1 (2/2)" in captured.err
+    assert "across seeds" in captured.out
+    results = json.loads((out / "results.json").read_text())
+    assert "tasks" not in results and results["errors"] == {}
+    assert results["options"]["seeds"] == [0, 1] and results["options"]["seed"] is None
+    assert [entry["seed"] for entry in results["seeds"]] == [0, 1]
+    records = [entry["tasks"]["implicatures"] for entry in results["seeds"]]
+    winners, gains = [], []
+    for seed, record in zip((0, 1), records, strict=True):
+        assert record["search"]["seed"] == seed
+        assert record["run_dir"] == f"implicatures/seed-{seed}"
+        assert (out / record["run_dir"] / "trace.jsonl").is_file()
+        base = record["baseline"]["test"]["value"]
+        best = record["optimized"]["test"]["value"]
+        assert base == 0.5  # the picky oracle fails every other row of the baseline's prompt
+        paired = record["paired"]
+        assert paired["n"] == 8 and paired["diff"] == pytest.approx(best - base)
+        assert paired["ci_low"] <= paired["diff"] <= paired["ci_high"]
+        assert (paired["winner_only"] - paired["baseline_only"]) / 8 == pytest.approx(best - base)
+        assert paired["mcnemar_p"] == pytest.approx(
+            seeds._mcnemar_exact(paired["winner_only"], paired["baseline_only"])
+        )
+        winners.append(best)
+        gains.append(best - base)
+    task = results["aggregate"]["tasks"]["implicatures"]
+    assert task["seeds"] == [0, 1]
+    assert [r["winner"] for r in task["per_seed"]] == winners
+    assert [r["baseline"] for r in task["per_seed"]] == [0.5, 0.5]
+    for name, values in (("winner_test", winners), ("gain", gains)):
+        assert task[name]["mean"] == pytest.approx(statistics.mean(values))
+        assert task[name]["std"] == pytest.approx(statistics.stdev(values))
+        assert (task[name]["min"], task[name]["max"]) == (min(values), max(values))
+    assert task["paired"] == 2
+    assert task["beats"] == sum(r["paired"]["ci_low"] > 0 for r in records)
+
+    md = (out / "report.md").read_text()
+    mean, std = task["winner_test"]["mean"], task["winner_test"]["std"]
+    assert "Across seeds (0, 1)" in md
+    assert (
+        f"| implicatures | label_accuracy | 0, 1 | {mean:.3f} ± {std:.3f} "
+        f"[{min(winners):.3f}, {max(winners):.3f}] |"
+    ) in md
+    assert f"| {task['beats']} of 2 |" in md
+    for seed, record in zip((0, 1), records, strict=True):
+        paired = record["paired"]
+        assert (
+            f"| implicatures | {seed} | 0.500 [0.125, 0.875] | "
+            f"{report.format_score(record['optimized']['test'])} | "
+            f"{paired['diff']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}] | "
+            f"{paired['mcnemar_p']:.3g} ({paired['winner_only']}/{paired['baseline_only']}) |"
+        ) in md
+        assert f"## implicatures (seed {seed})" in md
+        assert f"`implicatures/seed-{seed}/programs/" in md
+    assert "exact McNemar p = " in md
+    page = (out / "report.html").read_text()
+    assert page.count("<table>") == 2 and "implicatures (seed 1)" in page
+    assert (out / report.PLOT_FILE).read_bytes().startswith(PNG_MAGIC)
+
+    # compare reads a multi-seed run as its mean over seeds.
+    one = tmp_path / "one"
+    assert run_suite(picky, one, *SEEDS_RUN, "--seed", "0") == 0
+    single = json.loads((one / "results.json").read_text())["tasks"]["implicatures"]
+    capsys.readouterr()
+    assert bench("compare", str(one), str(out)) == 0
+    text = capsys.readouterr().out
+    assert "seeds 0, 1" in text and f"{mean:.3f} ± {std:.3f}" in text and "(2 seeds)" in text
+    assert f"{mean - single['optimized']['test']['value']:+.3f}" in text
+
+
+class Crash(Exception):
+    """Stands for a crash: not a SammoError, so the run does not record it and go on."""
+
+
+def test_a_crashed_seeds_run_keeps_its_records_and_resumes(
+    picky: ChatServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "crash"
+    run_task = cli_bench._run_task
+
+    async def crash_at_seed_1(bench: Any, **kwargs: Any) -> dict[str, Any]:
+        if bench.params["seed"] == 1:
+            raise Crash
+        return await run_task(bench, **kwargs)
+
+    monkeypatch.setattr(cli_bench, "_run_task", crash_at_seed_1)
+    with pytest.raises(Crash):
+        run_suite(picky, out, *SEEDS_RUN, "--seeds", "0,1")
+    saved = json.loads((out / "results.json").read_text())
+    kept = saved["seeds"][0]["tasks"]["implicatures"]
+    assert saved["seeds"][1]["tasks"] == {}
+    assert saved["aggregate"]["tasks"]["implicatures"]["seeds"] == [0]
+
+    monkeypatch.setattr(cli_bench, "_run_task", run_task)
+    capsys.readouterr()
+    picky.reset()
+    assert run_suite(picky, out, *SEEDS_RUN, "--seeds", "0,1", "--resume") == 0
+    assert "implicatures seed 0 (1/2): finished in" in capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"][0]["tasks"]["implicatures"] == kept
+    resumed = results["seeds"][1]["tasks"]["implicatures"]
+    assert resumed["search"]["seed"] == 1
+    # Only seed 1 called the model.
+    assert picky.stats().completions == resumed["calls"]
+    assert results["aggregate"]["tasks"]["implicatures"]["seeds"] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--seed", "1", "--seeds", "0,1"), "--seed 1 and --seeds '0,1' both given"),
+        (("--seeds", "0,x"), "--seeds '0,x': 'x' is not an integer; give comma-separated"),
+        (("--seeds", ""), "--seeds '' names no seed; give comma-separated integers"),
+    ],
+)
+def test_bad_seeds_fail_before_running(
+    flags: tuple[str, ...],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "never"
+    assert bench("run", "quick", "--model", "loopback", "--out", str(out), *flags) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
 
 
 # -- suites ------------------------------------------------------------------------------------
