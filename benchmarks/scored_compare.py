@@ -192,10 +192,15 @@ async def run_task(
     correlation: bool,
     out: Path,
     rows: tuple[int | None, int | None] = (None, None),
+    racing: str = "off",
+    calls: int | None = None,
 ) -> TaskReport:
     """Zero-shot, start and search winner on one task (see the module docstring); ``rows``
-    keeps the first validation and test rows (``None``: all)."""
+    keeps the first validation and test rows (``None``: all). With ``calls``, the search's
+    budget is that many calls instead of ``candidates`` candidates; ``racing`` is its racing
+    mode (see :mod:`search.racing`)."""
     from search import BeamSearch, SearchBudget
+    from search.racing import Racing
 
     splits = datasets.load_sammo_instruction_tuning(data_dir, task)
     labels = list(splits.labels or ())
@@ -212,15 +217,15 @@ async def run_task(
     search = BeamSearch(
         scored_mutator(),
         width=4,
-        depth=max(1, candidates // 4),
-        budget=SearchBudget(candidates=candidates),
+        depth=max(1, candidates // 4) if calls is None else 1_000,
+        budget=SearchBudget(candidates=candidates) if calls is None else SearchBudget(calls=calls),
         seed=seed,
         objectives=[objective],
         max_concurrency=8,
+        racing=Racing(racing),  # type: ignore[arg-type]
     )
-    result = await search.run(
-        start, train=train, val=val, runner=runner, out_dir=out / f"{task}-seed{seed}"
-    )
+    name = f"{task}-seed{seed}" + ("" if racing == "off" else f"-{racing}")
+    result = await search.run(start, train=train, val=val, runner=runner, out_dir=out / name)
     winner = result.best
     per_program = {"zero-shot": zero, "start": start, "winner": winner.program}
     scores: dict[str, dict[str, Any]] = {}
@@ -332,6 +337,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--select", choices=("label_loglik", "label_accuracy"), default="label_loglik"
     )
     parser.add_argument("--correlation", action="store_true")
+    parser.add_argument(
+        "--racing", choices=("off", "halving", "paired"), default="off", help="racing mode"
+    )
+    parser.add_argument(
+        "--calls", type=int, default=None, help="budget the search in calls, not candidates"
+    )
     parser.add_argument("--model", default="local:gemma3")
     parser.add_argument(
         "--base-url", default=None, help="an OpenAI-compatible server serving --model instead"
@@ -365,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         correlation=args.correlation,
                         out=args.out,
                         rows=(args.val_rows, args.test_rows),
+                        racing=args.racing,
+                        calls=args.calls,
                     )
                     reports.append(report)
                     print(format_table([report]).splitlines()[-1], flush=True)
