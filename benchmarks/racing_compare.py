@@ -27,9 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -42,6 +44,7 @@ from mutators.structure import DropParagraph, DropSection, ReorderSections, Repe
 from sammo_core.components import Examples, GenerateText, InputData, MetaPrompt, Output, Section
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import paired_difference
+from sammo_core.scoring import CONTENT_FREE_INPUTS
 from sammo_core.testing.landscape import landscape_model, true_accuracy
 from sammo_core.testing.synthetic import items
 from search.base import Search
@@ -51,7 +54,7 @@ from search.evolution import RegularizedEvolution
 from search.racing import RACING_MODES, Racing
 from search.result import SearchResult
 
-__all__ = ["ModeRun", "main", "parser", "run_one", "start_program"]
+__all__ = ["ModeRun", "compare_traces", "main", "parser", "run_one", "start_program", "trace_curve"]
 
 _NOTES = [
     "Read the question carefully.",
@@ -161,6 +164,46 @@ def _prompt_of(program: Output) -> str:
     return results.prompts[0]
 
 
+def trace_curve(trace: Path, objective: str) -> list[tuple[int, float]]:
+    """``(rows scored so far, validation score)`` of each candidate scored in full, in trace
+    order, from a run's ``trace.jsonl``: the calls the search costs without a cache (one per
+    row, plus the content-free calls of each calibrated candidate), whatever a cache answered.
+    A candidate that reused an earlier one's requests (``same_as``) costs nothing."""
+    curve, cost = [], 0
+    for line in trace.read_text().splitlines():
+        row = json.loads(line)
+        score = row["scores"][objective]
+        race = row.get("race") or {"rows": score["n"], "eliminated": False}
+        if row.get("same_as") is None:
+            cost += race["rows"] + (len(CONTENT_FREE_INPUTS) if row.get("label_prior") else 0)
+        if not race["eliminated"]:
+            curve.append((cost, score["value"]))
+    return curve
+
+
+def compare_traces(off: Path, raced: Path, objective: str) -> dict[str, float | None]:
+    """Racing against off from two runs' traces: off's best validation score and what it cost;
+    the cost at which the raced run first held a candidate at least that good (``None``:
+    never); and the raced run's best score within off's cost."""
+    a, b = (
+        trace_curve(off / "trace.jsonl", objective),
+        trace_curve(raced / "trace.jsonl", objective),
+    )
+    best = max(v for _, v in a)
+    cost_off = next(c for c, v in a if v >= best)
+    reached = next((c for c, v in b if v >= best), None)
+    within = max((v for c, v in b if c <= a[-1][0]), default=None)
+    return {
+        "off_best": best,
+        "off_cost_to_best": cost_off,
+        "off_cost": a[-1][0],
+        "raced_cost_to_off_best": reached,
+        "raced_best_within_off_cost": within,
+        "raced_best": max(v for _, v in b),
+        "raced_cost": b[-1][0],
+    }
+
+
 def _calls_to(run: ModeRun, target: float) -> int | None:
     return next((calls for calls, val in run.progress if val >= target), None)
 
@@ -242,11 +285,25 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--keep", type=float, default=1 / 3, help="halving: share kept per rung")
     cli.add_argument("--val-rows", type=int, default=48)
     cli.add_argument("--test-rows", type=int, default=400)
+    cli.add_argument(
+        "--traces",
+        nargs=2,
+        action="append",
+        metavar=("OFF_DIR", "RACED_DIR"),
+        help="instead of searching: compare two finished runs' traces (say, on a real model), "
+        "the rows each scored as the cost; repeat for several pairs",
+    )
+    cli.add_argument("--objective", default="accuracy", help="with --traces: the score read")
     return cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.traces:
+        for off, raced in args.traces:
+            found = compare_traces(Path(off), Path(raced), args.objective)
+            print(f"{off} vs {raced}: " + ", ".join(f"{k} {v}" for k, v in found.items()))
+        return 0
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in RACING_MODES]
     if bad:
