@@ -84,7 +84,7 @@ def test_quickstart_runs_in_an_empty_folder(
     monkeypatch.chdir(tmp_path)  # nothing here: the quickstart brings its own data
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
-    assert "label_accuracy 0.750" in out
+    assert "label_accuracy 0.750 [0.301, 0.954] (n=4)" in out  # as the comment says
     assert "# Task" in out and "Classify the sentiment" in out
 
 

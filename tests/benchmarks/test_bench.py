@@ -127,7 +127,7 @@ def test_run_quick_writes_results_report_and_plot(
 
     md = (out / "report.md").read_text()
     assert "| task | objective | baseline (test) | optimized (test) |" in md
-    assert "| implicatures | label_accuracy | 1.000 [1.000, 1.000] |" in md
+    assert "| implicatures | label_accuracy | 1.000 [0.510, 1.000] |" in md
     assert "![best validation score against budget](score_vs_budget.png)" in md
     assert "### Diff from the baseline prompt" in md
     assert "Does Speaker 2's answer mean yes or no?" in md  # the winning prompt
