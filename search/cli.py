@@ -456,7 +456,8 @@ def _check_out_dir(out: Path, *, resume: bool, force: bool) -> None:
 
 
 def print_report(result: SearchResult, seconds: float) -> None:
-    """The final table: start vs best on validation and test, calls, tokens, time."""
+    """The final table: start vs best on validation and test, then best - start on the same
+    test rows (paired; McNemar's p for an accuracy), calls, tokens, time."""
     from rich.table import Table
 
     def fmt(score: Any) -> str:
@@ -484,6 +485,12 @@ def print_report(result: SearchResult, seconds: float) -> None:
         table.add_row(*cells)
     console = table_console()
     console.print(table)
+    comparison = result.test_comparison
+    if comparison is not None:
+        console.print(
+            f"test {result.objectives[0].name}, best - start on the same rows (paired 95% CI): "
+            f"{comparison}"
+        )
     u, t = result.usage, result.test_usage
     console.print(
         f"search: {u.calls:,} calls, {u.cache_hits:,} cache hits, {u.total_tokens:,} tokens, "
