@@ -240,6 +240,10 @@ def test_every_readme_command_runs_in_order(
             assert code == 0, f"{shlex.join(words)} exited {code}: {printed.err[-2000:]}"
             if words[:2] == ["sammo-core", "run"]:
                 assert "label_accuracy" in printed.out  # the run's objective travelled along
+            if "--compare" in words:  # both right on every row: no difference, nothing to test
+                assert "PROGRAM - OTHER on the same 20 rows" in printed.out
+                same = "+0.000 [+0.000, +0.000] (n=20; 0 rows better, 0 worse; McNemar p=1.000)"
+                assert same in printed.out
             if words[:3] == ["python", "-m", "benchmarks.peer_compare"]:
                 assert "| implicatures | sammo-core |" in printed.out
                 assert printed.out.count("skipped: no virtualenv") == 2  # SAMMO's and DSPy's
