@@ -36,6 +36,7 @@ __all__ = [
     "PairedComparison",
     "clopper_pearson_interval",
     "compare_paired",
+    "format_p",
     "is_binary",
     "mcnemar_exact",
     "wilson_interval",
