@@ -169,6 +169,10 @@ def _score_dict(score: Score | None) -> dict[str, Any] | None:
     return {k: v for k, v in score.to_dict().items() if k != "per_item"}
 
 
+def _per_item(score: Score | None) -> list[float] | None:
+    return None if score is None or score.per_item is None else list(score.per_item)
+
+
 def _scores(scores: Any) -> dict[str, Any]:
     return {name: _score_dict(s) for name, s in (scores or {}).items()}
 
@@ -302,6 +306,8 @@ async def _run_task(
             "id": cand.id,
             "val": _score_dict(cand.scores.get(bench.objectives[0].name)),
             "test": _score_dict(test.get(bench.objectives[0].name)),
+            # Each test row's score: what paired comparisons of two programs need.
+            "test_per_item": _per_item(test.get(bench.objectives[0].name)),
             "val_scores": _scores(cand.scores),
             "test_scores": _scores(test),
             "prompt_tokens": tokens,

@@ -5,7 +5,10 @@ splits of :mod:`benchmarks.datasets`), on the same model (Gemma 3 270M base, ``l
 GGUF), through the same llama-cpp-python OpenAI-compatible server, in completion mode with the
 same stop sequences, with an equal budget of candidate programs scored on the same validation
 rows. Each winner then answers the same test rows, and sammo-core's own objective
-(:class:`~sammo_core.objectives.LabelAccuracy`, 95% bootstrap interval) scores all three.
+(:class:`~sammo_core.objectives.LabelAccuracy`, 95% Wilson interval) scores all three. On
+those same rows the table compares, row by row (:func:`~sammo_core.stats.compare_paired`:
+paired bootstrap interval, rows better and worse, exact McNemar p), each system's winner with
+its start, and sammo-core's winner with each other system's.
 
 * **sammo-core**: ``sammo-core bench run base-model`` (beam search over structure, examples and
   format operators), in this process, against the server (:class:`OpenAIRunner`, completion
@@ -64,6 +67,7 @@ from benchmarks.peer_env import (
 )
 from benchmarks.report import fence, prompt_diff
 from sammo_core.errors import ConfigError
+from sammo_core.stats import PairedComparison, format_p
 
 __all__ = [
     "DEFAULT_TASKS",
@@ -71,6 +75,7 @@ __all__ = [
     "SystemResult",
     "build_parser",
     "main",
+    "paired",
     "peer_job",
     "peer_result",
     "render_report",
@@ -141,12 +146,13 @@ def score_predictions(
     """sammo-core's objective over a peer's replies to the test rows, as a score dict.
 
     The first line of each reply is the prediction; :class:`LabelAccuracy` (or
-    :class:`Accuracy` for a task without a label set) scores it, with the same bootstrap
-    interval as ``bench run``'s.
+    :class:`Accuracy` for a task without a label set) scores it, with the same (Wilson)
+    interval as ``bench run``'s, and keeps each row's score (``per_item``) for the paired
+    comparisons.
 
     >>> s = score_predictions(("no", "yes"), ["yes", "no"], [" Yes\\nInput: x", "maybe"])
-    >>> s["value"], s["name"]
-    (0.5, 'label_accuracy')
+    >>> s["value"], s["name"], s["per_item"]
+    (0.5, 'label_accuracy', [1.0, 0.0])
     >>> score_predictions(("no", "yes"), ["yes"], [])
     Traceback (most recent call last):
     ...
@@ -172,7 +178,33 @@ def score_predictions(
         "value": score.value,
         "ci_low": score.ci_low,
         "ci_high": score.ci_high,
+        "per_item": list(score.per_item or ()),
     }
+
+
+def paired(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> PairedComparison | None:
+    """``a - b`` row by row for two score dicts of the same test rows (:func:`compare_paired`);
+    ``None`` unless both keep their rows' scores.
+
+    >>> print(paired({"per_item": [1.0, 1.0, 0.0]}, {"per_item": [0.0, 1.0, 0.0]}))
+    +0.333 [+0.000, +1.000] (n=3; 1 row better, 0 worse; McNemar p=1.000)
+    >>> paired({"value": 0.5}, {"per_item": [1.0]}) is None
+    True
+    """
+    from sammo_core.stats import compare_paired
+
+    items_a, items_b = (a or {}).get("per_item"), (b or {}).get("per_item")
+    if not items_a or not items_b or len(items_a) != len(items_b):
+        return None
+    return compare_paired(items_a, items_b)
+
+
+def _paired_text(comparison: PairedComparison | None) -> str:
+    if comparison is None:
+        return "-"
+    c = comparison
+    text = f"{c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}] ({c.wins}/{c.losses}"
+    return text + ("" if c.p_value is None else f", p={format_p(c.p_value)}") + ")"
 
 
 def _score_text(score: Mapping[str, Any] | None) -> str:
@@ -191,16 +223,23 @@ def _val_text(value: float | None) -> str:
 def render_table(results: Sequence[SystemResult]) -> str:
     """The comparison as one markdown table: a row per task and system.
 
+    The two paired columns compare on the same test rows, row by row: the system's best with
+    its start, and sammo-core's best with this system's (``better/worse`` counts rows, ``p`` is
+    McNemar's); ``-`` where a side kept no per-row scores.
+
     >>> r = SystemResult("dspy", "navigate", "skipped", note="no virtualenv; use --setup")
     >>> print(render_table([r]))
-    | task | system | method | val start -> best | test start | test best (95% CI) | candidates | calls | s | note |
-    | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-    | navigate | dspy | - | - | - | - | - | - | - | skipped: no virtualenv; use --setup |
+    | task | system | method | val start -> best | test start | test best (95% CI) | best - start (paired 95% CI; better/worse, p) | sammo-core best - this best (paired) | candidates | calls | s | note |
+    | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+    | navigate | dspy | - | - | - | - | - | - | - | - | - | skipped: no virtualenv; use --setup |
     """  # noqa: E501
     header = [
         *("task", "system", "method", "val start -> best", "test start", "test best (95% CI)"),
+        "best - start (paired 95% CI; better/worse, p)",
+        "sammo-core best - this best (paired)",
         *("candidates", "calls", "s", "note"),
     ]
+    ours = {r.task: r for r in results if r.system == OURS[0] and r.status == "ok"}
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for r in results:
         ok = r.status == "ok"
@@ -213,6 +252,10 @@ def render_table(results: Sequence[SystemResult]) -> str:
             f"{_val_text(r.start_val)} -> {_val_text(r.best_val)}" if ok else "-",
             _score_text(r.start_test) if ok else "-",
             _score_text(r.best_test) if ok else "-",
+            _paired_text(paired(r.best_test, r.start_test)) if ok else "-",
+            _paired_text(paired(ours[r.task].best_test, r.best_test))
+            if ok and r.task in ours and r.system != OURS[0]
+            else "-",
             str(r.candidates) if ok else "-",
             str(r.calls) if ok else "-",
             f"{r.seconds:.0f}" if ok else "-",
@@ -237,7 +280,9 @@ def render_report(results: Sequence[SystemResult], settings: Mapping[str, Any]) 
         ", ".join(f"{k}: {v}" for k, v in settings.items()),
         "",
         "Test scores: sammo-core's objective over each winner's replies to the same test rows "
-        "(the first line of a reply is its answer), with 95% bootstrap intervals. val: the "
+        "(the first line of a reply is its answer), with 95% intervals (Wilson for "
+        "accuracies). Differences are paired on those rows: the mean difference with a paired "
+        "bootstrap interval, the rows better/worse and the exact McNemar p-value. val: the "
         "score each system's own search saw on the validation rows. calls: requests the "
         "system sent to the server, search and test together.",
         "",
@@ -414,11 +459,20 @@ def run_ours(
         seconds=time.perf_counter() - started,
         start_val=(base.get("val") or {}).get("value"),
         best_val=(best.get("val") or {}).get("value"),
-        start_test=base.get("test"),
-        best_test=best.get("test"),
+        # With each test row's score, for the paired comparisons.
+        start_test=_with_rows(base),
+        best_test=_with_rows(best),
         start_prompt=(out / base["prompt_file"]).read_text(encoding="utf-8"),
         best_prompt=(out / best["prompt_file"]).read_text(encoding="utf-8"),
     )
+
+
+def _with_rows(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A ``bench run`` entry's test score with its rows' scores (``test_per_item``)."""
+    test = entry.get("test")
+    if test is None:
+        return None
+    return {**test, "per_item": entry.get("test_per_item")}
 
 
 def _edits(record: Mapping[str, Any]) -> list[str]:

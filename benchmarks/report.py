@@ -321,7 +321,8 @@ def render_markdown(out_dir: Path, results: Mapping[str, Any], plot: Path | None
         "",
         f"{results.get('date', '')}; proposer: {results.get('proposer_model')}; "
         f"data: {results.get('data_dir')}. Scores are on the test split (touched only for the "
-        "baseline and the winner), with 95% bootstrap intervals; the search selected on the "
+        "baseline and the winner), with 95% intervals (Wilson for accuracies and other shares of "
+        "rows, bootstrap otherwise); the search selected on the "
         "validation split. Calls, dollars and time cover the search (within its budget, proposer "
         "calls included) and the final test report (outside the search budget); tokens/input is "
         "what each program costs per input, cache or not.",
@@ -405,8 +406,8 @@ def render_html(out_dir: Path, results: Mapping[str, Any], plot: Path | None) ->
         f"<title>{e(str(results.get('suite')))} benchmark</title><style>{_STYLE}</style>",
         "</head><body>",
         f"<h1>Benchmark: {e(str(results.get('suite')))} on {e(str(results.get('model')))}</h1>",
-        f"<p>{e(str(results.get('date', '')))}. Test-split scores with 95% bootstrap "
-        "intervals; selection on the validation split.</p>",
+        f"<p>{e(str(results.get('date', '')))}. Test-split scores with 95% intervals (Wilson "
+        "for accuracies, bootstrap otherwise); selection on the validation split.</p>",
     ]
     for heading, header, rows in _tables(results):
         head = "".join(f"<th>{e(h)}</th>" for h in header)

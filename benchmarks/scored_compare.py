@@ -14,12 +14,14 @@ the embedded Gemma 3 270M base model (``local:gemma3``), answers read by label l
   and calibration; it selects on validation with ``--select`` (``label_loglik``, the mean
   log-probability of the gold label, or ``label_accuracy``).
 
-Each with test accuracy and its 95% bootstrap interval, the majority-label rate of the test
-rows beside them, and the winner-minus-start and winner-minus-majority differences with
-*paired* bootstrap intervals (same rows). With ``--correlation`` every candidate is also
-scored on test, and the table gives the rank correlation (Spearman) between validation and
-test over the candidates, for accuracy and for the log-likelihood: how well each validation
-score predicts test. Calls go through a persistent cache (``--cache``), so a rerun replays.
+Each with test accuracy and its 95% (Wilson) interval, the majority-label rate of the test
+rows beside them, and the winner-minus-start and winner-minus-majority differences compared
+row by row on the same rows (:func:`~sammo_core.stats.compare_paired`: a *paired* bootstrap
+interval, the rows better and worse, and the exact McNemar p-value). With ``--correlation``
+every candidate is also scored on test, and the table gives the rank correlation (Spearman)
+between validation and test over the candidates, for accuracy and for the log-likelihood: how
+well each validation score predicts test. Calls go through a persistent cache (``--cache``),
+so a rerun replays.
 
 A measuring instrument, not part of the library: the lead runs it in full; tests run its
 pieces on a scripted model.
@@ -50,14 +52,10 @@ from sammo_core.components import Examples, GenerateText, InputData, MetaPrompt,
 from sammo_core.data import DataTable
 from sammo_core.errors import SammoError
 from sammo_core.graph import compile as compile_program
-from sammo_core.objectives import (
-    LabelAccuracy,
-    LabelLogLikelihood,
-    Objective,
-    paired_difference,
-)
+from sammo_core.objectives import LabelAccuracy, LabelLogLikelihood, Objective
 from sammo_core.results import ResultTable
 from sammo_core.runners.base import Runner
+from sammo_core.stats import PairedComparison, compare_paired, format_p
 
 __all__ = [
     "DEFAULT_TASKS",
@@ -161,9 +159,10 @@ class TaskReport:
     majority_rate: float
     n_test: int
     scores: dict[str, dict[str, Any]]  # program -> accuracy, ci, loglik
-    winner_minus_start: tuple[float, float, float]
-    winner_minus_majority: tuple[float, float, float]
-    loglik_winner_minus_start: tuple[float, float, float]
+    # Paired on the same test rows (McNemar p for the accuracies; none for the log-likelihood).
+    winner_minus_start: PairedComparison
+    winner_minus_majority: PairedComparison
+    loglik_winner_minus_start: PairedComparison
     winner: str  # the winner's lineage, one step per line
     candidates: int
     calls: int
@@ -258,9 +257,9 @@ async def run_task(
         majority_rate=rate,
         n_test=len(test),
         scores=scores,
-        winner_minus_start=paired_difference(per_item["winner"], per_item["start"], seed=seed),
-        winner_minus_majority=paired_difference(per_item["winner"], majority, seed=seed),
-        loglik_winner_minus_start=paired_difference(
+        winner_minus_start=compare_paired(per_item["winner"], per_item["start"], seed=seed),
+        winner_minus_majority=compare_paired(per_item["winner"], majority, seed=seed),
+        loglik_winner_minus_start=compare_paired(
             per_item_ll["winner"], per_item_ll["start"], seed=seed
         ),
         winner="\n".join(f"{c.operator}: {c.description}" for c in result.lineage(winner)[1:]),
@@ -300,8 +299,9 @@ def format_table(reports: Sequence[TaskReport]) -> str:
     """The markdown table of :func:`main`."""
     lines = [
         "| task | seed | majority | zero-shot | start (4 balanced) | winner | winner - start "
-        "[paired 95% CI] | winner - majority [paired 95% CI] | log-lik. winner - start "
-        "[paired 95% CI] | candidates | calls | s |",
+        "[paired 95% CI] (rows better/worse, McNemar p) | winner - majority [paired 95% CI] "
+        "(rows better/worse, McNemar p) | log-lik. winner - start [paired 95% CI] | "
+        "candidates | calls | s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
@@ -309,8 +309,11 @@ def format_table(reports: Sequence[TaskReport]) -> str:
         low, high = score["ci"]
         return f"{score['accuracy']:.2f} [{low:.2f}, {high:.2f}]"
 
-    def diff(d: tuple[float, float, float]) -> str:
-        return f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]"
+    def diff(c: PairedComparison) -> str:
+        text = f"{c.diff:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
+        if c.p_value is None:
+            return text
+        return f"{text} ({c.wins}/{c.losses}, p={format_p(c.p_value)})"
 
     for r in reports:
         lines.append(

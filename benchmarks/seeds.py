@@ -25,7 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sammo_core.errors import ConfigError
-from sammo_core.objectives import Score, paired_difference
+from sammo_core.objectives import Score
+from sammo_core.stats import compare_paired
 
 __all__ = [
     "AGGREGATE_HEADER",
@@ -102,28 +103,6 @@ def choose_seeds(seed: int | None, seeds: str | None) -> tuple[int, ...]:
 # -- statistics ------------------------------------------------------------------------------
 
 
-# TODO(issue 18): swap for ``sammo_core.stats.mcnemar_exact`` once that module is merged; this
-# private copy exists only so the bench does not wait for it.
-def _mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value of ``b`` and ``c`` discordant pairs (rows only one of
-    two programs gets right): twice the binomial(b + c, 1/2) tail at ``min(b, c)``, capped at 1.
-
-    >>> round(_mcnemar_exact(1, 9), 5), _mcnemar_exact(5, 5), _mcnemar_exact(0, 0)
-    (0.02148, 1.0, 1.0)
-    >>> _mcnemar_exact(-1, 2)
-    Traceback (most recent call last):
-    ...
-    sammo_core.errors.ConfigError: McNemar counts must be non-negative integers; got b=-1, c=2
-    """
-    if min(b, c) < 0:
-        raise ConfigError(f"McNemar counts must be non-negative integers; got b={b}, c={c}")
-    n = b + c
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
-    return min(1.0, float(2 * tail / 2**n))
-
-
 def paired_test(
     baseline: Score | None, winner: Score | None, direction: str = "maximize", seed: int = 0
 ) -> dict[str, Any] | None:
@@ -143,25 +122,21 @@ def paired_test(
     if baseline is None or winner is None or not baseline.per_item or not winner.per_item:
         return None
     a, b = winner.per_item, baseline.per_item
-    diff, low, high = paired_difference(a, b, seed=seed)
-    beats = low > 0 if direction == "maximize" else high < 0
-    result: dict[str, Any] = {
-        "diff": diff,
-        "ci_low": low,
-        "ci_high": high,
-        "n": len(a),
+    found = compare_paired(
+        a, b, seed=seed, direction="minimize" if direction == "minimize" else "maximize"
+    )
+    beats = found.ci_low > 0 if direction == "maximize" else found.ci_high < 0
+    binary = found.p_value is not None
+    return {
+        "diff": found.diff,
+        "ci_low": found.ci_low,
+        "ci_high": found.ci_high,
+        "n": found.n,
         "beats": beats,
-        "winner_only": None,
-        "baseline_only": None,
-        "mcnemar_p": None,
+        "winner_only": found.wins if binary else None,
+        "baseline_only": found.losses if binary else None,
+        "mcnemar_p": found.p_value,
     }
-    if all(v in (0.0, 1.0) for v in (*a, *b)):
-        only_w = sum(1 for x, y in zip(a, b, strict=True) if x == 1.0 and y == 0.0)
-        only_b = sum(1 for x, y in zip(a, b, strict=True) if x == 0.0 and y == 1.0)
-        result.update(
-            winner_only=only_w, baseline_only=only_b, mcnemar_p=_mcnemar_exact(only_w, only_b)
-        )
-    return result
 
 
 def spread(values: Sequence[float]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ instruction-tuning task (SAMMO's BIG-bench splits) on an in-process model (defau
 * **hybrid**: the same soft prompt training on top of the hard winner.
 
 It prints and writes (``--out``, default ``runs/soft_compare``) a table of test accuracy with
-95% bootstrap intervals, validation accuracy, steps (candidates for the search) and seconds;
+95% (Wilson) intervals, validation accuracy, steps (candidates for the search) and seconds;
 each search and training run keeps its own folder beside it (trace, checkpoint, report). A
 measuring instrument, not part of the library: the lead runs it in full, tests run its pieces.
 

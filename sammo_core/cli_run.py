@@ -1,5 +1,8 @@
 """``sammo-core run``: run a program on a data file and report accuracy, calls, tokens, time.
 
+``--compare OTHER`` runs a second program on the same rows and compares the two row by row
+(:mod:`sammo_core.cli_compare`).
+
 Writes ``OUT/results.json`` (scores with intervals, usage, model, program and data hashes, and
 ``replies``: how many rows failed, got an empty reply, an unparsable one or one outside the
 labels) and ``OUT/predictions.jsonl`` (one row per input with the exact prompt sent). Every
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sammo_core.cli_compare import COMPARE_HELP
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, MODES
 
 if TYPE_CHECKING:
@@ -418,6 +422,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "far are written); 'skip' records it as failed, scores it wrong and goes on "
         "(default: fail)",
     )
+    parser.add_argument("--compare", type=Path, metavar="OTHER", help=COMPARE_HELP)
     add_runner_arguments(parser)
     parser.set_defaults(func=_run_command)
 
@@ -487,6 +492,10 @@ def _load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Obje
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    if args.compare is not None:
+        from sammo_core.cli_compare import run_compare
+
+        return run_compare(args)
     from sammo_core.graph import compile
     from sammo_core.results import ResultRow
     from sammo_core.runners.factory import build_runner_from_args

@@ -289,7 +289,7 @@ class Manifest:
 
     Validated on construction; :meth:`to_dict` gives the JSON-ready form and
     :meth:`from_dict` reads it back, rejecting unknown keys. ``scores`` maps an objective's
-    name to its value, bootstrap interval and sample size (``Score.to_dict()`` fields, the
+    name to its value, 95% interval and sample size (``Score.to_dict()`` fields, the
     per-item list dropped). ``created`` is an ISO 8601 time in UTC. ``objective`` (as
     ``--objective`` takes it, e.g. ``label_accuracy:yes,no``) and the data fields the program
     was optimized with travel with it, so ``sammo-core run`` on the exported ``program.json``

@@ -1,20 +1,22 @@
-"""Objectives: scores over a result table, quality with bootstrap intervals and cost totals.
+"""Objectives: scores over a result table, quality with 95% intervals and cost totals.
 
 Quality objectives (:class:`Accuracy`, :class:`LabelAccuracy`, :class:`F1`,
 :class:`FunctionObjective`, and on scored answers :class:`LabelLogLikelihood` and
-:class:`BrierScore`) score each row, average the items and attach a seeded percentile
-bootstrap interval. Cost objectives (:class:`Calls`, :class:`PromptTokens`, ...) read what
-the *program* costs on the table (its calls, tokens and dollars, cache hits included, since a
-hit stands for the call it answers), so a search scores the same live, on a warm cache and in
-replay. What a run *spent* (zero for hits) is for budgets and usage reports, not objectives.
-The totals already add up minibatched rows' fractional shares.
+:class:`BrierScore`) score each row, average the items and attach an interval
+(:func:`mean_interval`): a Wilson interval when every item is 0 or 1 (the score is a share
+of rows, say an accuracy), else a seeded percentile bootstrap. Cost objectives
+(:class:`Calls`, :class:`PromptTokens`, ...) read what the *program* costs on the table (its
+calls, tokens and dollars, cache hits included, since a hit stands for the call it answers),
+so a search scores the same live, on a warm cache and in replay. What a run *spent* (zero
+for hits) is for budgets and usage reports, not objectives. The totals already add up
+minibatched rows' fractional shares.
 
 >>> from sammo_core.results import ResultRow, ResultTable
 >>> rows = [ResultRow(i, "q", gold, "p", pred, pred) for i, (gold, pred) in
 ...         enumerate([("yes", "Yes."), ("no", "yes"), ("no", " NO")])]
 >>> scores = evaluate(ResultTable(tuple(rows)), [Accuracy(), Calls()])
 >>> print(scores["accuracy"])
-accuracy 0.667 [0.000, 1.000] (n=3)
+accuracy 0.667 [0.208, 0.939] (n=3)
 >>> print(scores["calls"])
 calls 3 (n=3)
 """
@@ -58,6 +60,7 @@ __all__ = [
     "bootstrap_ci",
     "evaluate",
     "get_objective",
+    "mean_interval",
     "paired_difference",
     "parse_objectives",
     "reply_counts",
@@ -121,7 +124,11 @@ class Normalizer:
 
 @dataclasses.dataclass(frozen=True)
 class Score:
-    """An objective's value on a result table, with its bootstrap interval when it has one.
+    """An objective's value on a result table, with its interval when it has one.
+
+    A mean objective's interval is a Wilson interval when every item is 0 or 1 (four right
+    answers out of four give ``[0.510, 1.000]``, not the certainty of a bootstrap's
+    ``[1.000, 1.000]``), else a percentile bootstrap (:func:`mean_interval`).
 
     >>> print(Score("accuracy", 0.74, 0.65, 0.82, None, 100))
     accuracy 0.740 [0.650, 0.820] (n=100)
@@ -210,6 +217,29 @@ def bootstrap_ci(
     rng = random.Random(seed)
     means = sorted(math.fsum(rng.choices(items, k=n)) / n for _ in range(n_resamples))
     return _quantiles(means, level, n_resamples)
+
+
+def mean_interval(
+    per_item: Sequence[float], level: float = 0.95, n_resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """The interval of the mean of ``per_item``: Wilson's when every item is 0 or 1, else
+    :func:`bootstrap_ci`.
+
+    0/1 items make the mean a share of rows (an accuracy), a binomial proportion, whose Wilson
+    interval (:func:`sammo_core.stats.wilson_interval`) keeps its coverage on few rows and near
+    0 or 1, where a bootstrap claims certainty: all four rows right resample to 1.0 every time.
+
+    >>> [round(x, 3) for x in mean_interval([1.0, 1.0, 1.0, 1.0])]
+    [0.51, 1.0]
+    >>> mean_interval([0.5, 0.5])  # not 0/1: the bootstrap's
+    (0.5, 0.5)
+    """
+    from sammo_core.stats import is_binary, wilson_interval  # stats builds on this module
+
+    items = [float(v) for v in per_item]
+    if not is_binary(items):
+        return bootstrap_ci(items, level, n_resamples, seed)
+    return wilson_interval(int(math.fsum(items)), len(items), level)
 
 
 def paired_difference(
@@ -370,7 +400,7 @@ class Objective(abc.ABC):
 
 @dataclasses.dataclass(frozen=True)
 class _MeanObjective(Objective):
-    """Scores each row, then reports the mean with a bootstrap interval."""
+    """Scores each row, then reports the mean with its interval (:meth:`interval`)."""
 
     ci_level: float = dataclasses.field(default=0.95, kw_only=True)
     n_resamples: int = dataclasses.field(default=1000, kw_only=True)
@@ -380,11 +410,16 @@ class _MeanObjective(Objective):
     def score_row(self, row: ResultRow) -> float:
         """One row's score."""
 
+    def interval(self, per_item: Sequence[float]) -> tuple[float, float]:
+        """The interval of the mean: Wilson's for 0/1 items (a share of rows), else the
+        bootstrap's (:func:`mean_interval`)."""
+        return mean_interval(per_item, self.ci_level, self.n_resamples, self.seed)
+
     def score(self, results: ResultTable) -> Score:
         if len(results) == 0:
             raise DataError(f"{self.name} needs at least one row; the result table is empty")
         per_item = tuple(self.score_row(row) for row in results)
-        low, high = bootstrap_ci(per_item, self.ci_level, self.n_resamples, self.seed)
+        low, high = self.interval(per_item)
         value = math.fsum(per_item) / len(per_item)
         return Score(self.name, value, low, high, per_item, len(per_item))
 
@@ -511,6 +546,11 @@ class _ProbabilityObjective(_MeanObjective):
 
     normalizer: Normalizer = Normalizer()
 
+    def interval(self, per_item: Sequence[float]) -> tuple[float, float]:
+        # A log-probability or a Brier score is no share of rows, even when every item
+        # happens to be 0 or 1 (all certain and right): always the bootstrap's.
+        return bootstrap_ci(per_item, self.ci_level, self.n_resamples, self.seed)
+
     def score(self, results: ResultTable) -> Score:
         if len(results) and not any(r.label_logprobs is not None for r in results):
             raise ConfigError(
@@ -625,7 +665,8 @@ class F1(_MeanObjective):
 
 @dataclasses.dataclass(frozen=True)
 class FunctionObjective(_MeanObjective):
-    """Averages ``fn(prediction, gold_output)`` over rows, with a bootstrap interval.
+    """Averages ``fn(prediction, gold_output)`` over rows, with an interval (Wilson's when
+    every row scores 0 or 1, else a bootstrap).
 
     >>> from sammo_core.results import ResultRow
     >>> length = FunctionObjective(lambda pred, gold: len(pred or ""), "length", "minimize")

@@ -489,8 +489,42 @@ def _check_out_dir(out: Path, *, resume: bool, force: bool) -> None:
         )
 
 
+def racing_lines(result: SearchResult) -> list[str]:
+    """What racing and request reuse saved, for the final report (nothing if neither did).
+
+    >>> from search.candidate import Candidate
+    >>> from search.result import SearchResult
+    >>> from sammo_core.runners.accounting import Usage
+    >>> cands = [Candidate(0, None, "a", {}, rows=8), Candidate(1, None, "b", {}, rows=2,
+    ...          eliminated=True), Candidate(2, None, "c", {}, rows=8, same_as=0)]
+    >>> result = SearchResult([], cands, cands[0], cands[0], [], {}, Usage(), Usage(), "done",
+    ...                       1, 0.0, "BeamSearch", {"racing": "halving"})
+    >>> print("\\n".join(racing_lines(result)))
+    racing (halving): 1 of 3 candidates stopped early; 10 validation rows scored, of 24 in full
+    1 candidate sent the requests of an earlier one and reused its scores (no call)
+    """
+    lines = []
+    raced = [c for c in result.candidates if c.rows is not None]
+    if raced:
+        full = max(c.rows or 0 for c in raced)
+        scored = sum(c.rows or 0 for c in raced if c.same_as is None)
+        stopped = sum(c.eliminated for c in raced)
+        lines.append(
+            f"racing ({result.params.get('racing')}): {stopped} of {len(raced)} candidates "
+            f"stopped early; {scored:,} validation rows scored, of {full * len(raced):,} in full"
+        )
+    same = sum(c.same_as is not None for c in result.candidates)
+    if same:
+        lines.append(
+            f"{same} candidate{'s' if same > 1 else ''} sent the requests of an earlier one and "
+            "reused its scores (no call)"
+        )
+    return lines
+
+
 def print_report(result: SearchResult, seconds: float) -> None:
-    """The final table: start vs best on validation and test, calls, tokens, time."""
+    """The final table: start vs best on validation and test, then best - start on the same
+    test rows (paired; McNemar's p for an accuracy), calls, tokens, time."""
     from rich.table import Table
 
     def fmt(score: Any) -> str:
@@ -518,12 +552,20 @@ def print_report(result: SearchResult, seconds: float) -> None:
         table.add_row(*cells)
     console = table_console()
     console.print(table)
+    comparison = result.test_comparison
+    if comparison is not None:
+        console.print(
+            f"test {result.objectives[0].name}, best - start on the same rows (paired 95% CI): "
+            f"{comparison}"
+        )
     u, t = result.usage, result.test_usage
     console.print(
         f"search: {u.calls:,} calls, {u.cache_hits:,} cache hits, {u.total_tokens:,} tokens, "
         f"${u.usd:.4f}; test report (outside the budget): {t.calls:,} calls, "
         f"{t.cache_hits:,} cache hits; total: {result.total_usage.calls:,} calls; {seconds:.1f} s"
     )
+    for line in racing_lines(result):
+        console.print(line)
     if result.operators:
         ops = ", ".join(f"{s.operator} {s.wins}/{s.tries}" for s in result.operators)
         console.print(f"operator wins/tries: {ops}")

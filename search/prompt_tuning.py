@@ -7,8 +7,9 @@ tensor on the training split with AdamW by rank classification: for each row, th
 prompt text follows the soft prompt, and the loss is the cross-entropy over the labels'
 log-likelihoods (:func:`sammo_core.runners.hf.label_logprobs`). Validation accuracy is scored
 every ``eval_every`` steps and the best tensor kept (early stopping with ``patience``); the test
-split is scored once, at the end, for the start program and the tuned one, with bootstrap
-intervals. The loop, its checkpoint and bit-identical resume are :mod:`search.soft_training`'s.
+split is scored once, at the end, for the start program and the tuned one, with Wilson
+intervals (a share of rows). The loop, its checkpoint and bit-identical resume are
+:mod:`search.soft_training`'s.
 
 The run folder holds ``checkpoint.safetensors``, ``trace.jsonl`` (loss and validation accuracy
 per evaluation), ``result.json``, ``report.md``, the start and tuned programs
@@ -43,7 +44,7 @@ import pyglove as pg
 from sammo_core.components import GenerateText, MetaPrompt, Output
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError
-from sammo_core.objectives import Score, bootstrap_ci
+from sammo_core.objectives import Score, mean_interval
 from sammo_core.prompt_files import render_request
 from search.soft_training import EvalCallback, TrainConfig, TrainState, train_soft_prompt
 
@@ -173,8 +174,9 @@ def rank_accuracy(
     batch_size: int = 8,
     seed: int = 0,
 ) -> Score:
-    """Accuracy of ``program`` on ``table`` by rank classification, with a 95% bootstrap
-    interval. ``soft`` defaults to the tensor of the program's soft prompt, if it has one."""
+    """Accuracy of ``program`` on ``table`` by rank classification, with its 95% interval
+    (Wilson's, as every accuracy has). ``soft`` defaults to the tensor of the program's soft
+    prompt, if it has one."""
     import torch
 
     if soft is None:
@@ -186,7 +188,7 @@ def rank_accuracy(
     with torch.no_grad():
         predicted = _scores(hf, texts, labels, soft, batch_size).argmax(dim=1).tolist()
     per_item = tuple(float(p == g) for p, g in zip(predicted, gold, strict=True))
-    low, high = bootstrap_ci(per_item, seed=seed)
+    low, high = mean_interval(per_item, seed=seed)
     return Score("accuracy", sum(per_item) / len(per_item), low, high, per_item, len(per_item))
 
 

@@ -1,5 +1,6 @@
 """What a search returns and writes: start vs best (and the Pareto front), test scores for
-those only, the trace, per-operator win rates and what was spent.
+those only, the best against the start row by row on test (``test_comparison``), the trace,
+per-operator win rates and what was spent.
 
 Two kinds of cost stay apart in ``result.json``: each candidate's ``cost_per_input`` (what its
 program costs per validation input, cache or not; objectives and fronts use it) and what the
@@ -24,6 +25,7 @@ from sammo_core.objectives import Objective, Score
 from sammo_core.runners.accounting import AccountingRunner, Usage
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import dumps
+from sammo_core.stats import PairedComparison, compare_paired
 from search.candidate import Candidate, unattributed
 from search.evaluator import Evaluator
 from search.pareto import pareto_front, pick
@@ -97,6 +99,23 @@ class SearchResult:
     @property
     def operators(self) -> list[OperatorStats]:
         return operator_stats(self.candidates, self.objectives[0])
+
+    @property
+    def test_comparison(self) -> PairedComparison | None:
+        """The best program against the start on the same test rows, on the primary objective:
+        the paired difference best - start with its interval, the rows it gets better and
+        worse, and for an accuracy the exact McNemar p-value (:func:`compare_paired`).
+        ``None`` without a test split or per-row scores (a cost total such as ``calls``).
+
+        Two separate test intervals overlap on 50-100 rows even when the best wins on nearly
+        every row where the two differ; this says whether it does.
+        """
+        primary = self.objectives[0]
+        best = self.test_scores.get(self.best.id, {}).get(primary.name)
+        start = self.test_scores.get(self.start.id, {}).get(primary.name)
+        if best is None or start is None or best.per_item is None or start.per_item is None:
+            return None
+        return compare_paired(best.per_item, start.per_item, direction=primary.direction)
 
     def pick(self, limits: Mapping[str, float] | None = None) -> Candidate:
         """The best candidate within ``limits``, e.g. ``{"mean_prompt_tokens": 200}``."""
@@ -174,6 +193,7 @@ class SearchResult:
             )
             return row
 
+        comparison = self.test_comparison
         return {
             "strategy": self.strategy,
             "params": dict(self.params),
@@ -181,6 +201,15 @@ class SearchResult:
             "start": scores(self.start),
             "best": scores(self.best),
             "front": [scores(c) for c in self.front],
+            # best - start on the same test rows (primary objective), row by row.
+            "test_comparison": None
+            if comparison is None
+            else {
+                "objective": self.objectives[0].name,
+                "best": self.best.id,
+                "start": self.start.id,
+                **comparison.to_dict(),
+            },
             "lineage": [c.summary() for c in self.lineage()],
             "operators": [dataclasses.asdict(s) | {"win_rate": s.win_rate} for s in self.operators],
             "candidates": len(self.candidates),

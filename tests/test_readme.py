@@ -84,7 +84,7 @@ def test_quickstart_runs_in_an_empty_folder(
     monkeypatch.chdir(tmp_path)  # nothing here: the quickstart brings its own data
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
-    assert "label_accuracy 0.750" in out
+    assert "label_accuracy 0.750 [0.301, 0.954] (n=4)" in out  # as the comment says
     assert "# Task" in out and "Classify the sentiment" in out
 
 
@@ -240,6 +240,10 @@ def test_every_readme_command_runs_in_order(
             assert code == 0, f"{shlex.join(words)} exited {code}: {printed.err[-2000:]}"
             if words[:2] == ["sammo-core", "run"]:
                 assert "label_accuracy" in printed.out  # the run's objective travelled along
+            if "--compare" in words:  # both right on every row: no difference, nothing to test
+                assert "PROGRAM - OTHER on the same 20 rows" in printed.out
+                same = "+0.000 [+0.000, +0.000] (n=20; 0 rows better, 0 worse; McNemar p=1.000)"
+                assert same in printed.out
             if words[:3] == ["python", "-m", "benchmarks.peer_compare"]:
                 assert "| implicatures | sammo-core |" in printed.out
                 assert printed.out.count("skipped: no virtualenv") == 2  # SAMMO's and DSPy's

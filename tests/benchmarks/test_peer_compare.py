@@ -30,6 +30,7 @@ from benchmarks.peer_compare import (
 )
 from benchmarks.peer_env import ModelServer, free_port
 from sammo_core.errors import ConfigError
+from sammo_core.stats import format_p, mcnemar_exact
 from sammo_core.testing.chat_server import ChatServer
 
 
@@ -78,6 +79,34 @@ def test_table_has_one_row_per_system_with_scores_intervals_and_why_a_peer_did_n
     assert skipped["note"] == "skipped: no virtualenv; use --setup"
     assert skipped["test best (95% CI)"] == skipped["calls"] == "-"
     assert dict(zip(header, cells[5], strict=True))["note"] == "failed: server gone"
+
+
+def test_paired_columns_compare_on_the_same_rows() -> None:
+    """Separate intervals that overlap, while row by row sammo-core's winner beats the
+    peer's on 12 rows and loses on 2 of the 50 they share."""
+    agree = [1.0] * 20 + [0.0] * 16
+    ours_best = [1.0] * 12 + [0.0] * 2 + agree
+    theirs_best = [0.0] * 12 + [1.0] * 2 + agree
+    start = [0.0] * 14 + agree
+
+    def row(system: str, best: list[float]) -> SystemResult:
+        value = sum(best) / len(best)
+        return ok(
+            system,
+            start_test={"value": sum(start) / 50, "per_item": start},
+            best_test={"value": value, "ci_low": 0.0, "ci_high": 1.0, "per_item": best},
+        )
+
+    lines = render_table([row("sammo-core", ours_best), row("dspy", theirs_best)]).splitlines()
+    cells = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
+    ours, theirs = (dict(zip(cells[0], c, strict=True)) for c in cells[2:])
+    versus = "sammo-core best - this best (paired)"
+    assert ours[versus] == "-"  # not paired with itself
+    p = format_p(mcnemar_exact(12, 2))
+    assert theirs[versus].startswith("+0.200 [") and theirs[versus].endswith(f"(12/2, p={p})")
+    gains = "best - start (paired 95% CI; better/worse, p)"
+    assert ours[gains].endswith(f"(12/0, p={format_p(mcnemar_exact(12, 0))})")
+    assert theirs[gains].startswith("+0.040 [") and theirs[gains].endswith("(2/0, p=0.500)")
 
 
 def test_report_shows_each_winning_prompt_and_its_diff_from_the_start() -> None:
@@ -201,6 +230,14 @@ def test_the_comparison_runs_end_to_end_and_skips_absent_peers(
     assert set(rows) == {"sammo-core", "sammo-core-scored", "sammo", "dspy"}
     ours, scored = rows["sammo-core"], rows["sammo-core-scored"]
     assert ours["status"] == "ok" and ours["best_test"]["value"] == 1.0
+    assert ours["best_test"]["per_item"] == [1.0] * 4  # each test row's score, for pairing
+    ours_line = next(
+        x for x in markdown_lines(out) if x.startswith("| implicatures | sammo-core |")
+    )
+    best_minus_start = dict(
+        zip(markdown_header(out), ours_line.strip("|").split(" | "), strict=True)
+    )
+    assert best_minus_start["best - start (paired 95% CI; better/worse, p)"].strip() != "-"
     assert scored["status"] == "ok" and scored["best_test"] is not None
     # every request the server answered was one of our two rows' (scored: one per label)
     assert ours["calls"] + scored["calls"] == calls
@@ -212,6 +249,15 @@ def test_the_comparison_runs_end_to_end_and_skips_absent_peers(
     assert "| implicatures | sammo-core |" in markdown
     assert "### implicatures: sammo-core" in markdown
     assert "| implicatures | sammo-core |" in capsys.readouterr().out
+
+
+def markdown_lines(out: Path) -> list[str]:
+    return (out / "peers.md").read_text().splitlines()
+
+
+def markdown_header(out: Path) -> list[str]:
+    header = next(x for x in markdown_lines(out) if x.startswith("| task | system |"))
+    return header.strip("|").split(" | ")
 
 
 # -- the server helper ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from benchmarks.datasets import load_sammo_instruction_tuning
 from benchmarks.scored_compare import format_table, run_task, spearman, start_program
 from sammo_core import ScriptedRunner
 from sammo_core.runners import LLMRequest
+from sammo_core.stats import format_p, mcnemar_exact
 
 
 def test_spearman_ranks_ties_and_order() -> None:
@@ -55,10 +56,18 @@ def test_a_run_reports_zero_shot_start_and_winner_with_paired_intervals(
     )
     assert report.scores["start"]["accuracy"] == pytest.approx(report.majority_rate)
     assert report.scores["winner"]["accuracy"] == 1.0
-    diff, low, _ = report.winner_minus_start
-    assert low > 0 and diff == pytest.approx(1.0 - report.majority_rate)
-    assert report.winner_minus_majority[1] > 0
+    # Row by row on the same test rows: the winner fixes every row the start got wrong.
+    versus_start = report.winner_minus_start
+    assert versus_start.ci_low > 0 and versus_start.diff == pytest.approx(1 - report.majority_rate)
+    fixed = round(report.n_test * (1 - report.majority_rate))
+    assert (versus_start.wins, versus_start.losses) == (fixed, 0)
+    assert versus_start.p_value == pytest.approx(mcnemar_exact(fixed, 0))
+    assert report.winner_minus_majority.ci_low > 0
+    assert report.winner_minus_majority.p_value is not None
+    assert report.loglik_winner_minus_start.p_value is None  # graded: no McNemar
     table = format_table([report])
     assert "| implicatures | 0 | 0.52 (yes) |" in table
+    assert f"({fixed}/0, p={format_p(mcnemar_exact(fixed, 0))})" in table
+    assert report.to_dict()["winner_minus_start"]["wins"] == fixed
     program = start_program(splits.instructions, splits.train, ["no", "yes"])
     assert program.child.prompt.children[1].selection == "balanced"

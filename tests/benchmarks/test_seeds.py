@@ -7,7 +7,6 @@ import statistics
 import pytest
 
 from benchmarks.seeds import (
-    _mcnemar_exact,
     aggregate,
     aggregate_rows,
     choose_seeds,
@@ -16,6 +15,7 @@ from benchmarks.seeds import (
 )
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import Score
+from sammo_core.stats import mcnemar_exact as _mcnemar_exact
 
 
 @pytest.mark.parametrize(

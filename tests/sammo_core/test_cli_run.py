@@ -72,7 +72,8 @@ def test_run_writes_results_and_exact_prompts(
     assert rows[0]["prompt"].startswith("# Task\n\nAnswer the question with Yes or No.")
     assert rows[0]["prediction"] == "Yes"
     table = capsys.readouterr().out
-    assert "label_accuracy" in table and "1.000 [1.000, 1.000]" in table
+    # 20 of 20 right: a Wilson interval, not the certainty of a bootstrap ([1.000, 1.000])
+    assert "label_accuracy" in table and "1.000 [0.839, 1.000]" in table
 
 
 def test_twenty_percent_faults_give_the_same_predictions(tmp_path: Path) -> None:

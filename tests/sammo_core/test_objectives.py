@@ -1,4 +1,4 @@
-"""Objectives: normalizing, per-item scores with bootstrap intervals, cost totals, lookup."""
+"""Objectives: normalizing, per-item scores with their intervals, cost totals, lookup."""
 
 from __future__ import annotations
 
@@ -248,6 +248,44 @@ def test_function_objective_averages_per_item() -> None:
     assert (score.name, score.value, score.per_item) == ("length", 3.0, (2.0, 4.0))
     assert objective.direction == "minimize"
     assert score.ci_low is not None and 2.0 <= score.ci_low <= score.ci_high <= 4.0  # type: ignore[operator]
+
+
+def test_an_accuracy_on_few_rows_gets_a_wilson_interval_not_certainty() -> None:
+    """Four right answers out of four: a bootstrap resamples 1.0 every time and claims
+    [1.000, 1.000]; the Wilson interval of a share of rows says how little four rows show."""
+    from sammo_core.stats import wilson_interval
+
+    table = _results([("yes", "yes"), ("no", "no"), ("no", "No."), ("yes", "Yes")])
+    for objective in (Accuracy(), LabelAccuracy(("yes", "no"))):
+        score = objective.score(table)
+        assert (score.value, score.ci_high) == (1.0, 1.0)
+        assert score.ci_low == pytest.approx(0.5101, abs=1e-4)
+        assert str(score).endswith("1.000 [0.510, 1.000] (n=4)")
+    three_of_four = Accuracy().score(_results([("a", "a"), ("b", "b"), ("c", "c"), ("d", "x")]))
+    assert (three_of_four.ci_low, three_of_four.ci_high) == wilson_interval(3, 4)
+    at_90 = Accuracy(ci_level=0.9).score(table)
+    assert at_90.ci_low == pytest.approx(wilson_interval(4, 4, 0.9)[0])
+
+
+def test_any_mean_objective_of_zero_one_rows_is_a_share_and_others_keep_the_bootstrap() -> None:
+    from sammo_core.stats import wilson_interval
+
+    exact = FunctionObjective(lambda pred, gold: float(pred == gold), "exact")
+    score = exact.score(_results([("a", "a")] * 9 + [("a", "b")]))
+    assert (score.ci_low, score.ci_high) == wilson_interval(9, 10)
+    # F1 with partial credit is no share of rows: a bootstrap of the items.
+    partial = F1().score(_results([("the cat sat", "cat sat down"), ("a b", "a b")] * 5))
+    items = partial.per_item or ()
+    assert (partial.ci_low, partial.ci_high) == bootstrap_ci(items)
+    # A log-likelihood of 0 on every row (certain and right) is not a proportion either.
+    from sammo_core.objectives import LabelLogLikelihood
+
+    rows = [
+        ResultRow(i, "q", "yes", "p", "yes", "yes", label_logprobs={"yes": 0.0, "no": -50.0})
+        for i in range(4)
+    ]
+    certain = LabelLogLikelihood().score(ResultTable(tuple(rows)))
+    assert certain.per_item == (0.0,) * 4 and (certain.ci_low, certain.ci_high) == (0.0, 0.0)
 
 
 def test_function_objective_validates() -> None:

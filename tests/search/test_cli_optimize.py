@@ -19,6 +19,7 @@ import pytest
 from sammo_core import DataTable
 from sammo_core.cli import main
 from sammo_core.runners import LLMRequest, Message
+from sammo_core.stats import mcnemar_exact
 from sammo_core.testing.chat_server import ChatServer
 from sammo_core.testing.synthetic import answer, items
 
@@ -88,6 +89,17 @@ def test_optimize_export_run(
         assert result["best"]["scores"]["accuracy"]["value"] == 1.0
         assert result["best"]["test_scores"]["accuracy"]["value"] == 1.0
         assert "start (#0)" in report and "best (#" in report
+        # best - start on the same 15 test rows, row by row: the rows the start got wrong.
+        start_test = result["start"]["test_scores"]["accuracy"]["value"]
+        comparison = result["test_comparison"]
+        fixed = round(15 * (1.0 - start_test))
+        assert (comparison["objective"], comparison["n"]) == ("accuracy", 15)
+        assert (comparison["wins"], comparison["losses"]) == (fixed, 0)
+        assert comparison["diff"] == pytest.approx(1.0 - start_test)
+        assert comparison["p_value"] == pytest.approx(mcnemar_exact(fixed, 0))
+        assert 0 < comparison["ci_low"] <= comparison["diff"] <= comparison["ci_high"]
+        line = next(x for x in report.splitlines() if "best - start on the same rows" in x)
+        assert f"(n=15; {fixed} rows better, 0 worse; McNemar p=" in line
 
         assert main(["export", str(run_dir), "--format", "json", "--out", str(export_dir)]) == 0
         manifest = json.loads((export_dir / "manifest-json.json").read_text())
