@@ -152,6 +152,8 @@ class SearchRun:
         self._unpaid = Usage()
         # Each candidate's program as JSON, made once: every checkpoint writes them all.
         self._program_json: dict[int, Any] = {}
+        # Each candidate's per-row primary scores in race order (see race), made once.
+        self._race_entries: list[RaceEntry] = []
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -284,8 +286,7 @@ class SearchRun:
         n = len(self.evaluator.data)
         order = racing.order(n, self.search.seed)
         primary = self.objectives[0]
-        field = []
-        for c in self.candidates:
+        for c in self.candidates[len(self._race_entries) :]:  # each candidate once per run
             per_item = c.scores[primary.name].per_item
             if per_item is None:
                 raise ConfigError(
@@ -294,7 +295,8 @@ class SearchRun:
                     "Put a per-row objective first (--objective), or --racing off"
                 )
             rows = n if c.rows is None else c.rows
-            field.append(RaceEntry(tuple(in_race_order(per_item, order, rows)), rows))
+            self._race_entries.append(RaceEntry(tuple(in_race_order(per_item, order, rows)), rows))
+        field = list(self._race_entries)
         incumbent = field[self.best().id]
         return Race(racing, order, racing.sizes(n), primary, field, incumbent)
 
@@ -560,6 +562,7 @@ class SearchRun:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._program_json = {}
+        self._race_entries = []
         self.step = state["step"]
         self.stopped = state["stopped"]
         self.population = list(state["population"])
