@@ -275,3 +275,23 @@ def test_cli_refuses_bad_rungs(
         main(optimize_args(program, data, "http://127.0.0.1:9", tmp_path / "x", "--rungs", "9,x"))
     err = capsys.readouterr().err
     assert "--rungs" in err and "increasing row counts, e.g. 10,20; got '9,x'" in err
+
+
+def test_a_raced_search_replays_from_a_cache_with_the_same_scores(tmp_path: Path) -> None:
+    from sammo_core.runners.cache import Cache, CachedRunner
+
+    racing = Racing("halving", rungs=(12, 24))
+    first_model = landscape_model()
+    cache = Cache(tmp_path / "cache.sqlite")
+    first = go(make("beam", racing, steps=3, calls=5000), CachedRunner(first_model, cache))
+    again_model = landscape_model()
+    again = go(make("beam", racing, steps=3, calls=5000), CachedRunner(again_model, cache))
+    cache.close()
+    assert first_model.calls > 0 and again_model.calls == 0
+    assert [c.scores for c in again.candidates] == [c.scores for c in first.candidates]
+    assert [c.summary()["race"] for c in again.candidates] == [
+        c.summary()["race"] for c in first.candidates
+    ]
+    # What each candidate costs per input is the program's, cache or not; what it spent is 0.
+    assert [c.cost for c in again.candidates] == [c.cost for c in first.candidates]
+    assert again.usage.calls == 0 and again.usage.cache_hits == first.usage.calls
