@@ -150,8 +150,13 @@ class Usage:
 TEMPLATE_TOKENS_PER_REQUEST = 64
 TEMPLATE_TOKENS_PER_MESSAGE = 8
 
+
+class _Unsent(Exception):
+    """A call stopped before it was sent (cancelled while its journal line was being synced)."""
+
+
 # Errors raised before anything reaches a model: the call they end cost nothing.
-_NOT_SENT = (BudgetExceededError, CacheMissError, ConfigError)
+_NOT_SENT = (BudgetExceededError, CacheMissError, ConfigError, _Unsent)
 
 
 def prompt_token_bound(request: LLMRequest) -> int:
@@ -199,9 +204,13 @@ class Reservation:
 class UsageJournal:
     """An append-only file that makes usage durable per call, so no crash or resume hides one.
 
-    Before a request leaves, its :class:`Reservation` is written (a ``sent`` line); when the
-    call settles, what it used (``done``). Each line is flushed, and fsync'ed unless
-    ``fsync=False``, before the call goes on. Reading the file back gives the usage of every
+    Before a request leaves, its :class:`Reservation` is written (a ``sent`` line) and made
+    durable (:meth:`durable`: fsync'ed unless ``fsync=False``); when the call settles, what it
+    used (``done``). Calls in flight share their fsyncs (group commit), made in a worker thread,
+    so the event loop never waits for the disk and a burst of calls costs one fsync, not one
+    each. A ``done`` line is flushed at once and fsync'ed with the next group or on
+    :meth:`close`: a crash before that counts the call at its reservation, never less than it
+    cost. Reading the file back gives the usage of every
     session that wrote to it: a ``sent`` line without its ``done`` (the process was killed with
     the call in flight) counts as one call that spent all it reserved, since the model may have
     answered it. A torn last line (killed while writing it) is dropped: its call was not sent.
@@ -231,7 +240,12 @@ class UsageJournal:
                 "use a new output directory or delete the file to start over"
             )
         self._file = self.path.open("ab")
+        self._written = 0  # lines written; lines 1..synced are on disk
+        self._synced = 0
+        self._round: asyncio.Task[None] | None = None
+        self._round_loop: asyncio.AbstractEventLoop | None = None
         self._write({"kind": "open", "tag": tag, "next_id": self.next_id})
+        self.sync()
 
     def __enter__(self) -> UsageJournal:
         return self
@@ -245,8 +259,42 @@ class UsageJournal:
     def _write(self, record: dict[str, Any]) -> None:
         self._file.write(orjson.dumps(record) + b"\n")
         self._file.flush()
-        if self.fsync:
+        self._written += 1
+        if not self.fsync:
+            self._synced = self._written
+
+    @property
+    def durable_lines(self) -> int:
+        """How many of the lines this session wrote are known to be on disk."""
+        return self._synced
+
+    def sync(self) -> None:
+        """Make every line written so far durable, now (blocking)."""
+        if self._synced < self._written:
+            upto = self._written
             os.fsync(self._file.fileno())
+            self._synced = max(self._synced, upto)
+
+    async def durable(self) -> None:
+        """Wait until every line written so far is on disk, sharing the fsync with the other
+        calls waiting (one fsync in a worker thread per round, never on the event loop)."""
+        target = self._written
+        loop = asyncio.get_running_loop()
+        while self._synced < target:
+            if self._round is not None and self._round_loop is not loop:
+                self.sync()  # a round of another event loop: not ours to wait for
+                return
+            if self._round is None:
+                self._round, self._round_loop = loop.create_task(self._sync_round()), loop
+            await asyncio.shield(self._round)
+
+    async def _sync_round(self) -> None:
+        try:
+            upto = self._written
+            await asyncio.to_thread(os.fsync, self._file.fileno())
+            self._synced = max(self._synced, upto)
+        finally:
+            self._round = self._round_loop = None
 
     def sent(self, call_id: int, reservation: Reservation) -> None:
         """Record, before it leaves, that call ``call_id`` may cost up to ``reservation``."""
@@ -259,10 +307,13 @@ class UsageJournal:
     def carry(self, used: Usage) -> None:
         """Record usage spent before this journal existed (e.g. read from an old checkpoint)."""
         self._write({"kind": "carry", "usage": used.to_dict()})
+        self.sync()
         self.usage = self.usage + used
 
     def close(self) -> None:
-        self._file.close()
+        if not self._file.closed:
+            self.sync()
+            self._file.close()
 
 
 def _replay(path: Path) -> tuple[Usage, int, list[str]]:
@@ -392,6 +443,11 @@ class Ledger:
                 )
             fits = fits and spent + in_flight + more <= limit
         return fits
+
+    async def durable(self) -> None:
+        """Wait until the journal (if any) holds every call booked so far on disk."""
+        if self.journal is not None:
+            await self.journal.durable()
 
     async def reserve(self, reservation: Reservation | None) -> int:
         """Book one call and return its ticket; ``None`` books a free call (a cache hit).
@@ -575,6 +631,12 @@ class AccountingRunner(Runner):
         will_hit = getattr(self.inner, "will_hit", None)
         free = callable(will_hit) and bool(will_hit(request))
         ticket = await self.ledger.reserve(None if free else self.reservation(request))
+        if not free:
+            try:  # its sent line on disk before it leaves (group commit: see UsageJournal)
+                await self.ledger.durable()
+            except BaseException:
+                self.ledger.settle(ticket, None, _Unsent(), self.inner.model)
+                raise
         result: LLMResult | None = None
         error: BaseException | None = None
         try:

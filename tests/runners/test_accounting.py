@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sammo_core.errors import BudgetExceededError, CacheMissError, ConfigError, RunnerError
@@ -388,3 +389,44 @@ def test_usage_adds_every_field() -> None:
     a = Usage(**{name: i + 1 for i, name in enumerate(names)})
     b = Usage(**{name: 10 * (i + 1) for i, name in enumerate(names)})
     assert (a + b).to_dict() == {name: 11 * (i + 1) for i, name in enumerate(names)}
+
+
+class Watching(ScriptedRunner):
+    """Records, as each request arrives, how many journal lines were on disk then."""
+
+    def __init__(self, journal: UsageJournal) -> None:
+        super().__init__(default="ok", model="m", latency=0.01)
+        self.journal, self.seen = journal, []
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        self.seen.append((request.prompt_text, self.journal.durable_lines))
+        return await super().generate(request)
+
+
+def test_calls_in_flight_share_fsyncs_and_none_leaves_before_its_line_is_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    real_fsync = os.fsync
+    fsyncs: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    path = tmp_path / "usage.jsonl"
+    with UsageJournal(path, tag="run") as journal:
+        opened = len(fsyncs)
+        inner = Watching(journal)
+        runner = AccountingRunner(inner, ledger=Ledger(Budget(calls=64), journal=journal))
+        asyncio.run(runner.generate_many(_requests(32)))
+        lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        sent_at = {r["id"]: n for n, r in enumerate(lines, start=1) if r["kind"] == "sent"}
+        assert len(sent_at) == 32
+        # Request i was booked as call i; it reached the model only once that call's sent
+        # line was on disk.
+        prompts = [r.prompt_text for r in _requests(32)]
+        assert len(inner.seen) == 32
+        for prompt, durable in inner.seen:
+            assert durable >= sent_at[prompts.index(prompt)]
+        group_fsyncs = len(fsyncs) - opened
+    assert 1 <= group_fsyncs < 8, "32 calls booked together share a few fsyncs, not 32"
+    with UsageJournal(path, tag="run") as again:
+        assert again.usage.calls == 32
