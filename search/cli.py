@@ -171,6 +171,13 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="evolution cycles (default: until the budget is spent or the search converges)",
     )
     p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="evolution: tournaments per cycle, their children evaluated at once (default 1, "
+        "the classic one child per cycle; more keeps the --concurrency slots busy)",
+    )
+    p.add_argument(
         "--racing",
         choices=RACING_MODES,
         default="off",
@@ -251,7 +258,11 @@ def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objec
         return BeamSearch(mutator, width=args.width, depth=args.depth, **common)
     if args.strategy == "evolution":
         return RegularizedEvolution(
-            mutator, population_size=args.population, cycles=args.cycles, **common
+            mutator,
+            population_size=args.population,
+            cycles=args.cycles,
+            parallel=args.parallel,
+            **common,
         )
     if args.strategy == "enumerate":
         return EnumerativeSearch(**common)

@@ -25,6 +25,11 @@ class RegularizedEvolution(Search):
     gives N candidates, unless the search converges: it stops when ``patience`` cycles in a
     row (default: twice the population) add no new candidate.
 
+    ``parallel`` tournaments are held per cycle, all from the population the cycle starts with,
+    and their children are evaluated at once, then join the population in order (each pushing
+    out the oldest member): one child's rows rarely fill the concurrency limit, ``parallel``
+    children's do. ``parallel=1`` (the default) is the classic one-child cycle, trace for trace.
+
     >>> from mutators.structure import DropSection
     >>> from search.budget import SearchBudget
     >>> RegularizedEvolution(DropSection(), budget=SearchBudget(candidates=48)).max_steps()
@@ -45,6 +50,7 @@ tokens budget to end (a dollar budget does not limit unpriced models); set cycle
         tournament_size: int = 3,
         cycles: int | None = None,
         patience: int | None = None,
+        parallel: int = 1,
         **kwargs: Any,
     ) -> None:
         if population_size < 2:
@@ -56,6 +62,8 @@ tokens budget to end (a dollar budget does not limit unpriced models); set cycle
             )
         if cycles is not None and cycles < 1:
             raise ConfigError(f"cycles must be >= 1 or None (until the budget ends); got {cycles}")
+        if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+            raise ConfigError(f"parallel (tournaments per cycle) must be >= 1; got {parallel!r}")
         if patience is not None and patience < 1:
             raise ConfigError(
                 f"patience must be >= 1 or None (twice the population); got {patience}"
@@ -76,6 +84,7 @@ tokens budget to end (a dollar budget does not limit unpriced models); set cycle
         self.tournament_size = tournament_size
         self.cycles = cycles
         self.patience = patience if patience is not None else 2 * population_size
+        self.parallel = parallel
 
     def params(self) -> dict[str, Any]:
         return {
@@ -83,6 +92,7 @@ tokens budget to end (a dollar budget does not limit unpriced models); set cycle
             "tournament_size": self.tournament_size,
             "cycles": self.cycles,
             "patience": self.patience,
+            **({"parallel": self.parallel} if self.parallel > 1 else {}),
         }
 
     def max_steps(self) -> int | None:
@@ -107,9 +117,11 @@ tokens budget to end (a dollar budget does not limit unpriced models); set cycle
             return False
         rng = run.rng()
         members = run.members()
-        contestants = rng.sample(members, min(self.tournament_size, len(members)))
-        parent = run.ranked(contestants)[0]
-        for child in await run.expand([(parent, 1)], rng):
+        parents = []
+        for _ in range(self.parallel):
+            contestants = rng.sample(members, min(self.tournament_size, len(members)))
+            parents.append((run.ranked(contestants)[0], 1))
+        for child in await run.expand(parents, rng):
             run.population.append(child.id)
             if len(run.population) > self.population_size:
                 run.population.pop(0)  # aging: the oldest member dies

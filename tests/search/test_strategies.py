@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections import Counter
 from pathlib import Path
 
 import pyglove as pg
@@ -14,6 +15,7 @@ from mutators.examples import ChangeExampleCount
 from mutators.mixture import Mixture
 from mutators.structure import DropSection
 from sammo_core import (
+    ConfigError,
     Examples,
     GenerateText,
     InputData,
@@ -293,3 +295,32 @@ def test_children_fit_their_own_calibration_prior() -> None:
     }
     assert children and all(not list(c.program.label_prior) for c in children)
     assert all(c.label_prior is not None and c.label_prior["yes"] < 0.9 for c in children)
+
+
+def test_parallel_evolution_holds_several_tournaments_per_cycle() -> None:
+    def search(parallel: int) -> RegularizedEvolution:
+        return RegularizedEvolution(
+            mixture(),
+            population_size=6,
+            tournament_size=3,
+            cycles=6,
+            parallel=parallel,
+            budget=SearchBudget(candidates=60),
+            seed=2,
+            max_concurrency=64,
+        )
+
+    one, four = synthetic_model(latency=0.002), synthetic_model(latency=0.002)
+    classic = asyncio.run(search(1).run(start_program(), val=items(20), runner=one))
+    wide = asyncio.run(search(4).run(start_program(), val=items(20), runner=four))
+    # Cycles after the first population: one child each, or up to four held together.
+    later = [c for c in classic.candidates if c.step > 0]
+    assert max(Counter(c.step for c in later).values()) == 1
+    counts = Counter(c.step for c in wide.candidates if c.step > 0)
+    assert max(counts.values()) == 4 and len(counts) <= 6
+    assert len(wide.candidates) > len(classic.candidates)
+    # Same seed, same trace.
+    again = asyncio.run(search(4).run(start_program(), val=items(20), runner=synthetic_model()))
+    assert [c.hash for c in again.candidates] == [c.hash for c in wide.candidates]
+    with pytest.raises(ConfigError, match="parallel"):
+        RegularizedEvolution(mixture(), parallel=0, budget=SearchBudget(candidates=4))
