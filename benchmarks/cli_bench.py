@@ -85,6 +85,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument("--strategy", choices=_STRATEGIES, help="default: the suite's")
     run.add_argument(
+        "--racing",
+        choices=("off", "halving", "paired"),
+        default="off",
+        help="score candidates on a few validation rows first, on more only while they can "
+        "win (as optimize --racing; default off)",
+    )
+    run.add_argument(
         "--operators",
         help=f"operator groups instead of the suite's: {describe_groups()}",
     )
@@ -411,6 +418,8 @@ def _finished(
     search = record.get("search", {})
     # The record keeps the strategy's class name where the suite's params hold its short name.
     same = all(search.get(k) == v for k, v in bench.params.items() if k != "strategy")
+    # Written only when on, so records from before racing existed still match an off run.
+    same = same and search.get("racing", "off") == bench.params.get("racing", "off")
     if not same or search.get("strategy") != type(bench.make_search()).__name__:
         return None
     return dict(record)
@@ -430,6 +439,7 @@ def _suite_options(args: argparse.Namespace, seed: int) -> Any:
         test_rows=args.test_rows,
         scored=None if args.scoring is None else args.scoring == "labels",
         start_shots=args.start_shots,
+        racing=args.racing,
     )
 
 
@@ -450,6 +460,7 @@ def _new_results(
         "val_rows": args.val_rows,
         "test_rows": args.test_rows,
         "operators": args.operators,
+        **({"racing": args.racing} if args.racing != "off" else {}),
     }
     results: dict[str, Any] = {
         "suite": suite,

@@ -136,6 +136,8 @@ class SuiteOptions:
     scored: bool | None = None
     #: The examples ``base-model`` starts from (``None``: :data:`BASE_MODEL_START_SHOTS`).
     start_shots: int | None = None
+    #: How candidates race (:mod:`search.racing`): ``off``, ``halving`` or ``paired``.
+    racing: str = "off"
 
     def __post_init__(self) -> None:
         if self.strategy is not None and self.strategy not in STRATEGIES:
@@ -403,6 +405,7 @@ def _make_search(
     from search.beam import BeamSearch
     from search.enumerative import EnumerativeSearch
     from search.evolution import RegularizedEvolution
+    from search.racing import Racing
     from search.random_search import RandomSearch
 
     common: dict[str, Any] = {
@@ -410,6 +413,7 @@ def _make_search(
         "budget": budget,
         "seed": options.seed,
         "max_concurrency": options.concurrency,
+        "racing": Racing(options.racing),  # type: ignore[arg-type]
     }
     # Enough steps that the candidate budget, not the step count, ends the search.
     planned = budget.candidates or 48
@@ -486,6 +490,7 @@ def _assemble(
         "test_rows": options.test_rows,
         "space_size": space_size,
         "scoring": "label likelihood" if scored and splits.labels else "generated text",
+        **({"racing": options.racing} if options.racing != "off" else {}),
     }
     return BenchTask(
         suite=suite,

@@ -559,3 +559,22 @@ def test_lists_work_before_any_data_is_fetched(
     out = capsys.readouterr().out
     assert "instruction-tuning" in out and "apo" in out
     assert "sammo-core data fetch liar" in out  # what the apo suite needs
+
+
+def test_bench_races_candidates_and_keeps_no_record_of_another_racing_mode(
+    server: ChatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "raced"
+    flags = ("--max-rows", "12", "--budget", "6", "--tasks", "implicatures")
+    assert run_suite(server, out, "quick", *flags, "--racing", "halving") == 0
+    results = json.loads((out / "results.json").read_text())
+    task = results["tasks"]["implicatures"]
+    assert results["options"]["racing"] == "halving"
+    assert task["search"]["racing"] == "halving" and task["search"]["params"]["racing"] == "halving"
+    lines = (out / task["run_dir"] / "trace.jsonl").read_text().splitlines()
+    assert all(json.loads(line)["race"]["rows"] >= 8 for line in lines)  # rungs of 8 or more
+    # Resumed without racing, the raced record is not kept as the off run's result.
+    capsys.readouterr()
+    assert run_suite(server, out, "quick", *flags, "--resume") == 1
+    captured = capsys.readouterr()
+    assert "belongs to a different search" in captured.out + captured.err
