@@ -32,6 +32,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -119,7 +120,7 @@ class ModeRun:
 
 
 def _search(args: argparse.Namespace, mode: str, seed: int) -> Search:
-    common = {
+    common: dict[str, Any] = {
         "objectives": ["accuracy"],
         "budget": SearchBudget(calls=args.calls),
         "seed": seed,
@@ -127,7 +128,7 @@ def _search(args: argparse.Namespace, mode: str, seed: int) -> Search:
     }
     if args.strategy == "beam":
         return BeamSearch(operators(), width=4, depth=args.depth, mutations_per_parent=4, **common)
-    return RegularizedEvolution(operators(), population_size=8, **common)  # type: ignore[arg-type]
+    return RegularizedEvolution(operators(), population_size=8, **common)
 
 
 def run_one(args: argparse.Namespace, mode: str, seed: int) -> ModeRun:
