@@ -31,7 +31,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import orjson
 
@@ -392,6 +392,10 @@ class Objective(abc.ABC):
 
     name: str
     direction: Direction
+    #: Whether :meth:`score` gives per-row values (``Score.per_item``), which racing and
+    #: paired comparisons need: ``True``, ``False`` (a total, such as ``calls``), or ``None``
+    #: when a subclass does not say (known only once it has scored).
+    per_row: ClassVar[bool | None] = None
 
     @abc.abstractmethod
     def score(self, results: ResultTable) -> Score:
@@ -401,6 +405,8 @@ class Objective(abc.ABC):
 @dataclasses.dataclass(frozen=True)
 class _MeanObjective(Objective):
     """Scores each row, then reports the mean with its interval (:meth:`interval`)."""
+
+    per_row: ClassVar[bool | None] = True
 
     ci_level: float = dataclasses.field(default=0.95, kw_only=True)
     n_resamples: int = dataclasses.field(default=1000, kw_only=True)
@@ -699,6 +705,7 @@ class FunctionObjective(_MeanObjective):
 @dataclasses.dataclass(frozen=True)
 class _CostObjective(Objective):
     direction: Direction = dataclasses.field(default="minimize", init=False)
+    per_row: ClassVar[bool | None] = False
 
     @abc.abstractmethod
     def total(self, results: ResultTable) -> float:
@@ -801,6 +808,8 @@ class MeanPromptTokens(Objective):
     >>> MeanPromptTokens().score(ResultTable(tuple(rows))).value
     15.0
     """
+
+    per_row: ClassVar[bool | None] = True
 
     name: str = dataclasses.field(default="mean_prompt_tokens", init=False)
     direction: Direction = dataclasses.field(default="minimize", init=False)

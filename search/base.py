@@ -739,6 +739,13 @@ class Search(abc.ABC):
         self.max_concurrency = max_concurrency
         self.max_tokens = max_tokens
         self.racing = racing or Racing()
+        primary = self.objectives[0]
+        if self.racing.on and primary.per_row is False:
+            raise ConfigError(
+                f"racing needs a primary objective scored row by row (accuracy, "
+                f"label_accuracy, label_loglik, f1, ...); {primary.name} is a total. "
+                "Put a per-row objective first (--objective), or --racing off"
+            )
 
     @property
     def mutator(self) -> Mutator:

@@ -31,6 +31,7 @@ population, or reported as a winner.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import random
@@ -135,11 +136,14 @@ class Racing:
         field: Sequence[RaceEntry],
         incumbent: RaceEntry,
         objective: Objective,
+        *,
+        rival_means: Sequence[float] | None = None,
     ) -> bool:
         """Whether a candidate with per-row scores ``mine`` on the first ``rows`` rows of the
         race order goes on to the next rung. ``field`` holds the candidates recorded before its
         step, ``incumbent`` the best of them scored in full; every entry's ``per_item`` is in
-        race order.
+        race order. ``rival_means`` may pass ``rival_means(rows, field, objective)`` computed
+        once for a whole step.
 
         >>> from sammo_core.objectives import Accuracy
         >>> inc = RaceEntry((1.0,) * 10 + (0.0,) * 10, 20)
@@ -155,10 +159,22 @@ class Racing:
             _, high = bootstrap_ci(diffs, self.level, seed=rows)
             return high >= 0.0
         mean = sign * math.fsum(mine) / len(mine)
-        rivals = [sign * math.fsum(e.per_item[:rows]) / rows for e in field if e.rows >= rows]
+        rivals = self.rival_means(rows, field, objective) if rival_means is None else rival_means
         places = max(1, math.ceil(self.keep * (len(rivals) + 1)))
-        ahead = sum(r > mean for r in rivals)
+        ahead = len(rivals) - bisect.bisect_right(rivals, mean)
         return ahead < places
+
+    @staticmethod
+    def rival_means(rows: int, field: Sequence[RaceEntry], objective: Objective) -> list[float]:
+        """The means (signed so that higher is better) on the first ``rows`` race rows of the
+        ``field``'s candidates that reached them, sorted: what ``halving`` ranks against.
+
+        >>> from sammo_core.objectives import Accuracy
+        >>> Racing.rival_means(2, [RaceEntry((1.0, 0.0, 1.0), 3), RaceEntry((0.0,), 1)], Accuracy())
+        [0.5]
+        """
+        sign = 1.0 if objective.direction == "maximize" else -1.0
+        return sorted(sign * math.fsum(e.per_item[:rows]) / rows for e in field if e.rows >= rows)
 
 
 def parse_rungs(text: str) -> tuple[int, ...]:
@@ -192,6 +208,9 @@ class Race:
     objective: Objective
     field: Sequence[RaceEntry]
     incumbent: RaceEntry
+    _rivals: dict[int, list[float]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )  # the field's sorted rung means by rows, computed once per step
 
     def goes_on(self, scores: Mapping[str, Score], rows: int) -> bool:
         """Whether a candidate with ``scores`` on the first ``rows`` rows goes on."""
@@ -199,7 +218,14 @@ class Race:
         if per_item is None:  # pragma: no cover - checked when the search starts
             raise ConfigError(f"racing needs per-row scores; {self.objective.name} has none")
         mine = in_race_order(per_item, self.order, rows)
-        return self.racing.goes_on(mine, rows, self.field, self.incumbent, self.objective)
+        rivals = None
+        if self.racing.mode == "halving":
+            rivals = self._rivals.get(rows)
+            if rivals is None:
+                rivals = self._rivals[rows] = Racing.rival_means(rows, self.field, self.objective)
+        return self.racing.goes_on(
+            mine, rows, self.field, self.incumbent, self.objective, rival_means=rivals
+        )
 
 
 def in_race_order(per_item: Sequence[float], order: Sequence[int], rows: int) -> list[float]:

@@ -19,7 +19,8 @@ from mutators.structure import DropParagraph, DropSection, ReorderSections
 from sammo_core import GenerateText, InputData, MetaPrompt, Output
 from sammo_core.cli import main
 from sammo_core.errors import ConfigError
-from sammo_core.objectives import paired_difference
+from sammo_core.objectives import Objective, Score, paired_difference
+from sammo_core.results import ResultTable
 from sammo_core.runners import LLMRequest, LLMResult, Runner
 from sammo_core.testing.chat_server import ChatServer
 from sammo_core.testing.landscape import landscape_model, true_accuracy
@@ -215,8 +216,22 @@ def test_racing_settings_are_checked() -> None:
         Racing("paired", rungs=(20, 10))
     with pytest.raises(ConfigError, match="keep must lie strictly between 0 and 1"):
         Racing("halving", keep=1.0)
-    search = BeamSearch(ops(), budget=SearchBudget(candidates=6), objectives=["calls"])
-    search.racing = Racing("paired")
+    # A total is refused before the start program costs a call ...
+    with pytest.raises(ConfigError, match="racing needs a primary objective scored row by row"):
+        BeamSearch(
+            ops(), budget=SearchBudget(candidates=6), objectives=["calls"], racing=Racing("paired")
+        )
+
+    # ... and an objective that does not say whether it scores rows is checked once it scored.
+    class Longest(Objective):
+        name, direction = "longest", "maximize"
+
+        def score(self, results: ResultTable) -> Score:
+            return Score(self.name, max(len(r.raw_output) for r in results), n=len(results))
+
+    search = BeamSearch(
+        ops(), budget=SearchBudget(candidates=6), objectives=[Longest()], racing=Racing("paired")
+    )
     with pytest.raises(ConfigError, match="racing needs a primary objective scored row by row"):
         go(search)
 
