@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from renderers import Block, Text
+from sammo_core.aio import run_keeping
 from sammo_core.components import Component, GenerateText, InputData, MetaPrompt, Output, Section
 from sammo_core.context import NotPlannable, Planning, RenderCache, RunContext, RunState
 from sammo_core.data import DataTable, Row
@@ -429,15 +430,7 @@ class FunctionGraph:
 
     def run_sync(self, data: DataTable, runner: Runner, **kwargs: Any) -> ResultTable:
         """Blocking :meth:`run`, for scripts without an event loop."""
-        out: list[ResultTable] = []
-
-        async def run() -> None:
-            # Not returned from the task: on exit asyncio.run formats the main task's repr
-            # (restoring its SIGINT handler), which would print the whole table, row by row.
-            out.append(await self.run(data, runner, **kwargs))
-
-        asyncio.run(run())
-        return out[0]
+        return run_keeping(self.run(data, runner, **kwargs))
 
 
 #: Allocations between two collections of the garbage collector's youngest generation while a

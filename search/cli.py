@@ -11,13 +11,12 @@ programs into RUN_DIR (``--resume`` continues a stopped run). ``export`` turns a
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from mutators.groups import describe_groups
+from sammo_core.aio import run_keeping
 from sammo_core.cli_run import (
     add_program_arguments,
     add_runner_arguments,
@@ -28,8 +27,6 @@ from sammo_core.cli_run import (
 from sammo_core.errors import ConfigError
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
 from search.racing import RACING_MODES, Racing, parse_rungs
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -216,19 +213,6 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     add_runner_arguments(p)
     tuning = add_prompt_tuning_arguments(p)
     p.set_defaults(func=_optimize, _tuning_options=[a.dest for a in tuning._group_actions])
-
-
-def run_keeping(work: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(work)``, its result kept outside the main task: on exit asyncio.run
-    formats that task's repr, result included, and a search result's repr formats every
-    candidate's program (0.4 s of a 48-candidate search)."""
-    kept: list[T] = []
-
-    async def keep() -> None:
-        kept.append(await work)
-
-    asyncio.run(keep())
-    return kept[0]
 
 
 def parse_rungs_arg(text: str) -> tuple[int, ...]:
