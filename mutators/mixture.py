@@ -25,6 +25,7 @@ pseudo-wins and pseudo-losses temper early results (larger: slower to react).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import random
@@ -222,4 +223,8 @@ class Mixture(Mutator):
                 live.remove(name)  # exhausted: every child it can make is taken
             else:
                 misses[name] += 1  # an LLM proposal repeated an earlier one: try again
+            # Building a child is CPU work (a deep copy, an edit, a content hash): let the
+            # event loop read the answers that came in meanwhile before the next one, so the
+            # calls of the candidates being scored keep their slots busy.
+            await asyncio.sleep(0)
         return children
