@@ -40,6 +40,7 @@ import dataclasses
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -137,12 +138,20 @@ def synthetic_reply(payload: Mapping[str, Any]) -> str:
 
 def _serve(latency: float) -> int:
     """The child process: serve, and answer ``stats`` / ``reset`` lines on stdin until EOF."""
-    with ChatServer(latency=latency, reply=synthetic_reply, model=MODEL) as server:
+    seen: list[float] = []  # wall-clock times (comparable across processes) of the first/last
+
+    def reply(payload: Mapping[str, Any]) -> str:
+        now = time.time()
+        seen[:] = [seen[0] if seen else now, now]
+        return synthetic_reply(payload)
+
+    with ChatServer(latency=latency, reply=reply, model=MODEL) as server:
         print(f"serving {server.base_url}", flush=True)
         for line in sys.stdin:
             command = line.strip()
             if command == "reset":
                 server.reset()
+                seen.clear()
                 print("ok", flush=True)
             elif command == "stats":
                 stats = server.stats()
@@ -151,6 +160,9 @@ def _serve(latency: float) -> int:
                     "requests": stats.requests,
                     "connections": stats.connections,
                     "max_in_flight": stats.max_in_flight,
+                    # when the first and the last request came in (time.time(); 0: none yet)
+                    "first_at": seen[0] if seen else 0.0,
+                    "last_at": seen[-1] if seen else 0.0,
                 }
                 print(orjson.dumps(counters).decode(), flush=True)
     return 0
@@ -211,9 +223,11 @@ class SyntheticServer:
         """Zero the counters (between the runs being compared)."""
         self._ask("reset")
 
-    def stats(self) -> dict[str, int]:
-        """``completions``, ``requests``, ``connections`` and ``max_in_flight`` since reset."""
-        counters: dict[str, int] = orjson.loads(self._ask("stats"))
+    def stats(self) -> dict[str, Any]:
+        """``completions``, ``requests``, ``connections`` and ``max_in_flight`` since reset,
+        and ``first_at``/``last_at``: when the first and the last request came in
+        (``time.time()``, comparable with other processes' clocks; 0.0 before any)."""
+        counters: dict[str, Any] = orjson.loads(self._ask("stats"))
         return counters
 
 
