@@ -73,6 +73,8 @@ def _reproducible(
 ) -> list[tuple[str, str]]:
     first = [(c.description, dumps(c.program)) for c in _mutate(op, make(), seed=seed, n=n)]
     again = [(c.description, dumps(c.program)) for c in _mutate(op, make(), seed=seed, n=n)]
+    # Two empty lists are equal whatever the operator does: the check needs children.
+    assert first, f"{op.name} made no child of the test program; give it one it applies to"
     assert first == again
     return first
 

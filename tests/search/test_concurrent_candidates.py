@@ -26,9 +26,10 @@ class Jittery(Runner):
 
     def __init__(self, inner: Runner) -> None:
         self.inner, self.model = inner, inner.model
-        self.in_flight = self.max_in_flight = 0
+        self.in_flight = self.max_in_flight = self.calls = 0
 
     async def generate(self, request: LLMRequest) -> LLMResult:
+        self.calls += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -73,10 +74,14 @@ def trace(kind: str, concurrency: int, out: Path) -> tuple[str, Jittery]:
         )
     )
     rows = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
-    # Every call is charged to the candidate that made it, or reported as unattributed.
+    # Every call is charged to the candidate that made it, or reported as unattributed, against
+    # the runners' own counts: each candidate pays at least the validation rows it was scored
+    # on, so every call of the task model is charged to one; only proposals can be left over.
     spent = sum(row["spent"]["calls"] for row in rows)
-    assert spent + result.unattributed["calls"] == result.usage.calls
-    assert all(row["spent"]["calls"] >= 0 for row in rows)
+    assert result.usage.calls == model.calls + proposer.calls
+    assert spent + result.unattributed["calls"] == model.calls + proposer.calls
+    assert all(row["spent"]["calls"] >= len(VAL) for row in rows)
+    assert spent >= model.calls and 0 <= result.unattributed["calls"] <= proposer.calls
     return (out / "trace.jsonl").read_text(), model
 
 
