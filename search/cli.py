@@ -25,6 +25,7 @@ from sammo_core.cli_run import (
     table_console,
 )
 from sammo_core.errors import ConfigError
+from sammo_core.runners.pricing import price_for
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
 from search.racing import RACING_MODES, Racing, parse_rungs
 
@@ -467,7 +468,7 @@ def _optimize(args: argparse.Namespace) -> int:
     }
     (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     result = run_keeping(go())
-    print_report(result, time.perf_counter() - started)
+    print_report(result, time.perf_counter() - started, model=args.model)
     # What the calls cost on the wire: every attempt, the retries by cause, the waits.
     requests = {"task model": runner_stats(task)}
     if proposer is not task:
@@ -533,7 +534,22 @@ def racing_lines(result: SearchResult) -> list[str]:
     return lines
 
 
-def print_report(result: SearchResult, seconds: float) -> None:
+def cost_text(usd: float, model: str | None) -> str:
+    """Dollars spent, or that they are unknown: a hosted model without a known price costs
+    something that ``$0.0000`` would misstate as free (embedded models are free).
+
+    >>> cost_text(0.0, "openai:my-finetune"), cost_text(0.0, "local:gemma3")
+    ('cost unknown (no price for openai:my-finetune)', '$0.0000')
+    >>> cost_text(0.012, "gpt-4o-mini")
+    '$0.0120'
+    """
+    if usd or model is None or model.startswith(("local", "hf:", "scripted")):
+        return f"${usd:.4f}"
+    name = model.split(":", 1)[1] if ":" in model else model
+    return f"${usd:.4f}" if price_for(name) is not None else f"cost unknown (no price for {model})"
+
+
+def print_report(result: SearchResult, seconds: float, *, model: str | None = None) -> None:
     """The final table: start vs best on validation and test, then best - start on the same
     test rows (paired; McNemar's p for an accuracy), calls, tokens, time."""
     from rich.table import Table
@@ -572,7 +588,7 @@ def print_report(result: SearchResult, seconds: float) -> None:
     u, t = result.usage, result.test_usage
     console.print(
         f"search: {u.calls:,} calls, {u.cache_hits:,} cache hits, {u.total_tokens:,} tokens, "
-        f"${u.usd:.4f}; test report (outside the budget): {t.calls:,} calls, "
+        f"{cost_text(u.usd, model)}; test report (outside the budget): {t.calls:,} calls, "
         f"{t.cache_hits:,} cache hits; total: {result.total_usage.calls:,} calls; {seconds:.1f} s"
     )
     for line in racing_lines(result):
