@@ -101,8 +101,8 @@ SEARCH_DIFFERENCES = (
     "repeats, and DropParameter gives one child however often it is drawn, so a parent can "
     "get fewer children; sammo-core asks for that many new children.",
     "SAMMO evaluates every child of a depth at once (all rows of all children queue on one "
-    "throttler); sammo-core evaluates children one after another, each with up to "
-    "--concurrency rows in flight.",
+    "throttler); sammo-core evaluates a parent's children as soon as they are proposed, all "
+    "candidates' rows sharing the --concurrency slots, while the next parents propose.",
     "SAMMO may evaluate a program it has seen (answered from its in-memory cache, no call); "
     "sammo-core skips it by graph hash, so its budget buys distinct programs only.",
     "SAMMO's seeds are fixed inside its search (random.Random(42), random_state by position); "
