@@ -1,0 +1,108 @@
+"""Extension points as entry points: a plugin package installed beside sammo-core adds an
+operator group that the command line offers and uses, without touching this repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mutators.groups import OPERATOR_GROUPS
+from sammo_core.errors import ConfigError
+from sammo_core.testing.chat_server import ChatServer
+from sammo_core.testing.synthetic import items
+from tests.search.test_cli_optimize import PROGRAM, reply
+
+PLUGIN = {
+    "pyproject.toml": """\
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "sammo-polite"
+        version = "0.1"
+
+        [project.entry-points."sammo_core.operators"]
+        polite = "sammo_polite:operators"
+        structure = "sammo_polite:operators"
+        broken = "sammo_polite:missing"
+        """,
+    "sammo_polite/__init__.py": """\
+        from mutators.structure import DropSection
+
+
+        class PoliteDrop(DropSection):
+            \"\"\"A third party's operator (drops sections, under its own name).\"\"\"
+
+
+        def operators():
+            return [PoliteDrop()]
+        """,
+}
+
+
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The plugin package, installed by pip into a folder of its own."""
+    root = tmp_path_factory.mktemp("plugin")
+    source, target = root / "src", root / "site"
+    for name, text in PLUGIN.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(textwrap.dedent(text))
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "--target", str(target), str(source)], check=True)
+    return target
+
+
+def cli(plugin: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    path = os.pathsep.join([str(plugin), os.environ.get("PYTHONPATH", ""), os.getcwd()])
+    env = {**os.environ, "PYTHONPATH": path, "OPENAI_API_KEY": "sk-loopback"}
+    command = [sys.executable, "-m", "sammo_core.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+def test_the_built_in_groups_come_from_the_entry_points() -> None:
+    assert {"structure", "examples", "format", "scoring"} <= set(OPERATOR_GROUPS)
+    assert OPERATOR_GROUPS.origin("structure") == "sammo-core"
+    with pytest.raises(ConfigError, match="unknown operator group 'polite'; use: ape, apo"):
+        OPERATOR_GROUPS.pick("polite")
+
+
+def test_a_plugin_operator_is_offered_and_used(plugin: Path, tmp_path: Path) -> None:
+    helped = cli(plugin, "optimize", "--help")
+    assert helped.returncode == 0
+    assert "polite (PoliteDrop)" in " ".join(helped.stdout.split())
+    # It may not replace a built-in: the second 'structure' is skipped with a warning.
+    assert "operator group 'structure' of sammo-polite is skipped" in helped.stderr
+
+    program, data = tmp_path / "program.py", tmp_path / "data.jsonl"
+    program.write_text(PROGRAM)
+    items(40).save(data)
+    with ChatServer(reply=reply) as server:
+        args = ["optimize", str(program), "--data", str(data), "--model", "loopback"]
+        args += ["--base-url", server.base_url, "--budget", "6", "--operators", "polite"]
+        done = cli(plugin, *args, "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    trace = [json.loads(x) for x in (tmp_path / "run" / "trace.jsonl").read_text().splitlines()]
+    assert {c["operator"] for c in trace[1:]} == {"PoliteDrop"}
+
+
+def test_a_plugin_that_fails_to_load_is_one_line(plugin: Path, tmp_path: Path) -> None:
+    program, data = tmp_path / "program.py", tmp_path / "data.jsonl"
+    program.write_text(PROGRAM)
+    items(20).save(data)
+    args = ["optimize", str(program), "--data", str(data), "--model", "loopback"]
+    args += ["--base-url", "http://127.0.0.1:9/v1", "--budget", "4", "--operators", "broken"]
+    done = cli(plugin, *args, "--out", str(tmp_path / "run"))
+    assert done.returncode == 1, done.stderr  # as any other bad setting found while running
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("'broken'") == 2  # the help's warning, once; then the error
+    assert "operator group 'broken' (sammo_polite:missing, from sammo-polite) failed to load" in (
+        done.stderr
+    )
