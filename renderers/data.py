@@ -28,9 +28,8 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 from renderers import _xml
@@ -46,6 +45,7 @@ from renderers._text import (
     strip_fences,
 )
 from renderers.errors import RenderError, UnknownFormatError
+from renderers.registry import Registry
 
 __all__ = [
     "DATA_FORMATS",
@@ -702,18 +702,10 @@ class MarkdownDataFormat(_LabelledDataFormat):
     _PART_BREAK = "\n\n"
 
 
-DATA_FORMATS: Mapping[str, type[DataFormat]] = MappingProxyType(
-    {
-        cls.name: cls
-        for cls in (
-            JSONDataFormat,
-            MarkdownDataFormat,
-            PlainDataFormat,
-            QADataFormat,
-            SentenceDataFormat,
-            XMLDataFormat,
-        )
-    }
+#: Data format name -> class: the entry points of group ``sammo_core.data_formats`` (the six
+#: above are sammo-core's own; a plugin package adds more).
+DATA_FORMATS: Registry[type[DataFormat]] = Registry(
+    "sammo_core.data_formats", "data format", error=RenderError
 )
 
 
@@ -728,7 +720,6 @@ def get_data_format(name: str) -> DataFormat:
     ...     print(exc)
     unknown data format 'csv'; use one of: json, markdown, plain, qa, sentence, xml
     """
-    try:
-        return DATA_FORMATS[name]()
-    except (KeyError, TypeError):
-        raise UnknownFormatError("data format", name, DATA_FORMATS) from None
+    if not isinstance(name, str) or name not in DATA_FORMATS:
+        raise UnknownFormatError("data format", name, DATA_FORMATS)
+    return DATA_FORMATS[name]()

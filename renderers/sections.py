@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from renderers import _xml
 from renderers._text import LineEscaper, dumps
 from renderers.document import PARAGRAPH_BREAK, Block, Section, Text, normalize
 from renderers.errors import RenderError, UnknownFormatError
+from renderers.registry import Registry
 
 __all__ = [
     "SECTION_FORMATS",
@@ -433,8 +433,10 @@ class JSONFormat(SectionFormat):
         )
 
 
-SECTION_FORMATS: Mapping[str, type[SectionFormat]] = MappingProxyType(
-    {cls.name: cls for cls in (JSONFormat, MarkdownFormat, PlainFormat, XMLFormat)}
+#: Section format name -> class: the entry points of group ``sammo_core.section_formats``
+#: (the four above are sammo-core's own; a plugin package adds more).
+SECTION_FORMATS: Registry[type[SectionFormat]] = Registry(
+    "sammo_core.section_formats", "section format", error=RenderError
 )
 
 
@@ -449,7 +451,6 @@ def get_section_format(name: str) -> SectionFormat:
     ...     print(exc)
     unknown section format 'yaml'; use one of: json, markdown, plain, xml
     """
-    try:
-        return SECTION_FORMATS[name]()
-    except (KeyError, TypeError):
-        raise UnknownFormatError("section format", name, SECTION_FORMATS) from None
+    if not isinstance(name, str) or name not in SECTION_FORMATS:
+        raise UnknownFormatError("section format", name, SECTION_FORMATS)
+    return SECTION_FORMATS[name]()

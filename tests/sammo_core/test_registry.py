@@ -32,9 +32,13 @@ PLUGIN = {
         polite = "sammo_polite:operators"
         structure = "sammo_polite:operators"
         broken = "sammo_polite:missing"
+
+        [project.entry-points."sammo_core.section_formats"]
+        shout = "sammo_polite:ShoutFormat"
         """,
     "sammo_polite/__init__.py": """\
         from mutators.structure import DropSection
+        from renderers.sections import MarkdownFormat
 
 
         class PoliteDrop(DropSection):
@@ -43,6 +47,15 @@ PLUGIN = {
 
         def operators():
             return [PoliteDrop()]
+
+
+        class ShoutFormat(MarkdownFormat):
+            \"\"\"A third party's section format: markdown, shouted.\"\"\"
+
+            name = "shout"
+
+            def render(self, blocks):
+                return super().render(blocks).upper()
         """,
 }
 
@@ -106,3 +119,30 @@ def test_a_plugin_that_fails_to_load_is_one_line(plugin: Path, tmp_path: Path) -
     assert "operator group 'broken' (sammo_polite:missing, from sammo-polite) failed to load" in (
         done.stderr
     )
+
+
+def test_a_plugin_section_format_renders_a_program(plugin: Path) -> None:
+    script = (
+        "from sammo_core import MetaPrompt, Section, InputData\n"
+        "from sammo_core.components import Output, GenerateText\n"
+        "p = MetaPrompt([Section('Task', ['say hi']), InputData()], section_format='shout')\n"
+        "from renderers import SECTION_FORMATS\n"
+        "print(sorted(SECTION_FORMATS))\n"
+        "from sammo_core.testing.synthetic import items\n"
+        "from sammo_core.runners import ScriptedRunner\n"
+        "r = ScriptedRunner(default='ok')\n"
+        "from sammo_core.graph import compile\n"
+        "compile(Output(GenerateText(p))).run_sync(items(1), r)\n"
+        "print(r.prompts[0])\n"
+    )
+    path = os.pathsep.join([str(plugin), os.environ.get("PYTHONPATH", ""), os.getcwd()])
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "['json', 'markdown', 'plain', 'shout', 'xml']" in done.stdout
+    assert "# TASK\n\nSAY HI" in done.stdout
