@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sammo_core.cli_compare import COMPARE_HELP
+from sammo_core.objectives import OBJECTIVES
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, MODES
 
 if TYPE_CHECKING:
@@ -407,7 +408,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--data", type=Path, required=True, help="data file: .jsonl, .json, .csv")
     parser.add_argument("--split", help="named split inside a JSON data file")
     parser.add_argument("--limit", type=int, help="use only the first N rows")
-    parser.add_argument("--objective", help="accuracy (default), f1, label_accuracy:yes,no, ... ")
+    parser.add_argument(
+        "--objective",
+        help=f"accuracy (default), or: {', '.join(OBJECTIVES)}, label_accuracy:LABEL,LABEL,...",
+    )
     parser.add_argument(
         "--out",
         type=Path,

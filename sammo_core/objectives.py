@@ -36,10 +36,12 @@ from typing import Any, ClassVar, Literal
 import orjson
 
 from sammo_core.errors import ConfigError, DataError
+from sammo_core.registry import Registry
 from sammo_core.results import ResultRow, ResultTable
 
 __all__ = [
     "F1",
+    "OBJECTIVES",
     "UNSCORED_PROBABILITY",
     "Accuracy",
     "BrierScore",
@@ -820,19 +822,9 @@ class MeanPromptTokens(Objective):
         return Score(self.name, value, per_item=per_item, n=len(per_item))
 
 
-_NAMED: dict[str, Callable[[], Objective]] = {
-    "accuracy": Accuracy,
-    "brier": BrierScore,
-    "label_loglik": LabelLogLikelihood,
-    "calls": Calls,
-    "completion_tokens": CompletionTokens,
-    "cost": CostUSD,
-    "cost_usd": CostUSD,
-    "f1": F1,
-    "mean_prompt_tokens": MeanPromptTokens,
-    "prompt_tokens": PromptTokens,
-    "total_tokens": TotalTokens,
-}
+#: Objective name -> a factory of it (a class): the entry points of group
+#: ``sammo_core.objectives``; the built-ins are the classes above, declared in pyproject.toml.
+OBJECTIVES: Registry[Callable[[], Objective]] = Registry("sammo_core.objectives", "objective")
 _LABELS_PREFIX = "label_accuracy"
 
 
@@ -850,9 +842,8 @@ def get_objective(name: str) -> Objective:
     ...
     sammo_core.errors.ConfigError: unknown objective 'acc'; use one of: accuracy, brier, calls, ...
     """
-    factory = _NAMED.get(name)
-    if factory is not None:
-        return factory()
+    if name in OBJECTIVES:
+        return OBJECTIVES[name]()
     head, _, tail = name.partition(":")
     if head == _LABELS_PREFIX:
         labels = tuple(label.strip() for label in tail.split(",") if label.strip())
@@ -862,7 +853,7 @@ def get_objective(name: str) -> Objective:
                 "e.g. 'label_accuracy:yes,no'"
             )
         return LabelAccuracy(labels)
-    valid = [*sorted(_NAMED), "label_accuracy:LABEL,LABEL,..."]
+    valid = [*OBJECTIVES, "label_accuracy:LABEL,LABEL,..."]
     raise ConfigError(f"unknown objective {name!r}; use one of: {', '.join(valid)}")
 
 
@@ -881,7 +872,7 @@ def parse_objectives(text: str) -> list[Objective]:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        is_name = part in _NAMED or part.partition(":")[0] == _LABELS_PREFIX
+        is_name = part in OBJECTIVES or part.partition(":")[0] == _LABELS_PREFIX
         if not is_name and groups and groups[-1].startswith(_LABELS_PREFIX + ":"):
             groups[-1] += "," + part
         else:

@@ -25,6 +25,7 @@ from sammo_core.cli_run import (
     table_console,
 )
 from sammo_core.errors import ConfigError
+from sammo_core.objectives import OBJECTIVES
 from sammo_core.runners.pricing import price_for
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
 from search.racing import RACING_MODES, Racing, parse_rungs
@@ -151,7 +152,8 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument(
         "--objective",
         default=None,
-        help="comma-separated, primary first, e.g. accuracy,mean_prompt_tokens",
+        help="comma-separated, primary first, e.g. accuracy,mean_prompt_tokens; of: "
+        f"{', '.join(OBJECTIVES)}, label_accuracy:LABEL,LABEL,...",
     )
     p.add_argument(
         "--seed",
