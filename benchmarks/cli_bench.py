@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from search.strategies import STRATEGIES
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _SUITE_NAMES = ("instruction-tuning", "rag-parsing", "compression", "apo", "quick", "base-model")
-_STRATEGIES = ("beam", "evolution", "random", "enumerate")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="N candidates or key=value pairs (candidates=48,calls=3000,usd=2); "
         "default: the suite's",
     )
-    run.add_argument("--strategy", choices=_STRATEGIES, help="default: the suite's")
+    run.add_argument("--strategy", choices=list(STRATEGIES), help="default: the suite's")
     run.add_argument(
         "--racing",
         choices=("off", "halving", "paired"),

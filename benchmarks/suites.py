@@ -60,6 +60,7 @@ from search.base import Search
 from search.budget import SearchBudget
 from search.candidate import Candidate
 from search.result import SearchResult
+from search.strategies import pick_strategy
 
 __all__ = [
     "BASE_MODEL_DATA_FORMATS",
@@ -67,7 +68,6 @@ __all__ = [
     "BASE_MODEL_STOPS",
     "GEOQUERY_INSTRUCTION_VARIANTS",
     "QUICK_TASKS",
-    "STRATEGIES",
     "SUITES",
     "BenchTask",
     "Suite",
@@ -82,7 +82,6 @@ __all__ = [
 ]
 
 DataDir = str | os.PathLike[str] | None
-STRATEGIES = ("beam", "evolution", "random", "enumerate")
 #: Two BIG-bench tasks with short inputs, for ``quick``.
 QUICK_TASKS = ("implicatures", "sports_understanding")
 #: The accuracy drop the ``compression`` pick tolerates (2 points).
@@ -120,8 +119,9 @@ class SuiteOptions:
     >>> SuiteOptions(strategy="annealing")
     Traceback (most recent call last):
     ...
-    sammo_core.errors.ConfigError: unknown strategy 'annealing'; use one of: beam, evolution, random, enumerate
-    """  # noqa: E501
+    sammo_core.errors.ConfigError: unknown strategy 'annealing'; use: beam, enumerate, evolution, \
+random
+    """
 
     budget: str | None = None
     strategy: str | None = None
@@ -140,10 +140,8 @@ class SuiteOptions:
     racing: str = "off"
 
     def __post_init__(self) -> None:
-        if self.strategy is not None and self.strategy not in STRATEGIES:
-            raise ConfigError(
-                f"unknown strategy {self.strategy!r}; use one of: {', '.join(STRATEGIES)}"
-            )
+        if self.strategy is not None:
+            pick_strategy(self.strategy)
         for flag, value in (
             ("--max-rows", self.max_rows),
             ("--val-rows", self.val_rows),
@@ -402,11 +400,8 @@ def _make_search(
     options: SuiteOptions,
     defaults: _Defaults,
 ) -> Callable[[], Search]:
-    from search.beam import BeamSearch
-    from search.enumerative import EnumerativeSearch
-    from search.evolution import RegularizedEvolution
     from search.racing import Racing
-    from search.random_search import RandomSearch
+    from search.strategies import StrategySettings, pick_strategy
 
     common: dict[str, Any] = {
         "objectives": list(objectives),
@@ -417,30 +412,21 @@ def _make_search(
     }
     # Enough steps that the candidate budget, not the step count, ends the search.
     planned = budget.candidates or 48
+    size = max(2, min(8, planned // 4))  # evolution's population
+    settings = StrategySettings(
+        width=defaults.width,
+        depth=defaults.depth,
+        mutations_per_parent=defaults.mutations_per_parent,
+        population=size,
+        tournament=min(3, size),
+        cycles=planned,
+        steps=max(1, -(-planned // 4)),
+        batch_size=4,
+    )
+    factory = pick_strategy(strategy)
 
     def build() -> Search:
-        if strategy == "enumerate":
-            return EnumerativeSearch(batch_size=4, **common)
-        if mutator is None:  # pragma: no cover - only enumerate builds without one
-            raise ConfigError(f"strategy {strategy!r} needs operators")
-        if strategy == "beam":
-            return BeamSearch(
-                mutator,
-                width=defaults.width,
-                depth=defaults.depth,
-                mutations_per_parent=defaults.mutations_per_parent,
-                **common,
-            )
-        if strategy == "evolution":
-            size = max(2, min(8, planned // 4))
-            return RegularizedEvolution(
-                mutator,
-                population_size=size,
-                tournament_size=min(3, size),
-                cycles=planned,
-                **common,
-            )
-        return RandomSearch(mutator, steps=max(1, -(-planned // 4)), **common)
+        return factory(mutator if factory.needs_mutator else None, settings, **common)
 
     return build
 

@@ -29,6 +29,7 @@ from sammo_core.objectives import OBJECTIVES
 from sammo_core.runners.pricing import price_for
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
 from search.racing import RACING_MODES, Racing, parse_rungs
+from search.strategies import STRATEGIES
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["register_export", "register_optimize"]
 
-STRATEGIES = ("beam", "evolution", "enumerate", "random", "prompt-tuning")
+#: Soft prompt tuning: --strategy takes it beside the search strategies, but it is no Search.
+PROMPT_TUNING = "prompt-tuning"
 #: ``--budget`` when none is given: candidates of a search, steps of prompt tuning.
 DEFAULT_BUDGET = 16
 DEFAULT_TRAINING_STEPS = 50
@@ -55,7 +57,7 @@ class _OptimizeHelp(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        if getattr(namespace, "strategy", None) != "prompt-tuning":
+        if getattr(namespace, "strategy", None) != PROMPT_TUNING:
             hidden = set(parser.get_default("_tuning_options") or ())
             for action in parser._actions:
                 if action.dest in hidden:
@@ -120,7 +122,7 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument("--proposer-model", help="model that proposes rewrites (default: --model)")
     p.add_argument(
         "--strategy",
-        choices=STRATEGIES,
+        choices=[*STRATEGIES, PROMPT_TUNING],
         default="beam",
         help="beam (default), evolution (regularized evolution), enumerate (over pg.oneof "
         "choices in the program), random, or prompt-tuning (trains a soft prompt by gradient "
@@ -227,33 +229,28 @@ def parse_rungs_arg(text: str) -> tuple[int, ...]:
 
 
 def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objective]) -> Search:
-    from search.beam import BeamSearch
     from search.budget import SearchBudget
-    from search.enumerative import EnumerativeSearch
-    from search.evolution import RegularizedEvolution
-    from search.random_search import RandomSearch
+    from search.strategies import StrategySettings, pick_strategy
 
-    common: dict[str, Any] = {
-        "objectives": objectives,
-        "budget": SearchBudget.parse(args.budget),
-        "seed": args.seed,
-        "max_concurrency": args.concurrency,
-        "max_tokens": args.max_tokens,
-        "racing": Racing(args.racing, rungs=args.rungs, keep=args.keep),
-    }
-    if args.strategy == "beam":
-        return BeamSearch(mutator, width=args.width, depth=args.depth, **common)
-    if args.strategy == "evolution":
-        return RegularizedEvolution(
-            mutator,
-            population_size=args.population,
-            cycles=args.cycles,
-            parallel=args.parallel,
-            **common,
-        )
-    if args.strategy == "enumerate":
-        return EnumerativeSearch(**common)
-    return RandomSearch(mutator, steps=args.depth, **common)
+    settings = StrategySettings(
+        width=args.width,
+        depth=args.depth,
+        population=args.population,
+        cycles=args.cycles,
+        parallel=args.parallel,
+        steps=args.depth,
+    )
+    factory = pick_strategy(args.strategy)
+    return factory(
+        mutator if factory.needs_mutator else None,
+        settings,
+        objectives=objectives,
+        budget=SearchBudget.parse(args.budget),
+        seed=args.seed,
+        max_concurrency=args.concurrency,
+        max_tokens=args.max_tokens,
+        racing=Racing(args.racing, rungs=args.rungs, keep=args.keep),
+    )
 
 
 def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
@@ -378,7 +375,7 @@ def _default_budget(args: argparse.Namespace, console: Any) -> None:
     """Fill in ``--budget`` when it is not given, and say so."""
     if args.budget is not None:
         return
-    tuning = args.strategy == "prompt-tuning"
+    tuning = args.strategy == PROMPT_TUNING
     args.budget = str(DEFAULT_TRAINING_STEPS if tuning else DEFAULT_BUDGET)
     unit = "training steps" if tuning else "candidates"
     console.print(f"budget: {args.budget} {unit} (the default; --budget to change it)")
@@ -395,7 +392,7 @@ def _optimize(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
     _default_budget(args, console)
-    if args.strategy == "prompt-tuning":
+    if args.strategy == PROMPT_TUNING:
         return prompt_tune(args)
     _check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
