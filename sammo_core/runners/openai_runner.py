@@ -153,18 +153,29 @@ def _resolve_endpoint(
         api_key = api_key or env.get("AZURE_OPENAI_API_KEY")
         api_version = api_version or env.get("OPENAI_API_VERSION")
         key_hint = "set AZURE_OPENAI_API_KEY or pass api_key=..."
-        if not api_version:
-            raise ConfigError(
-                f"the Azure endpoint {url} needs an API version: set OPENAI_API_VERSION or pass "
-                "api_version=... (e.g. '2024-10-21')"
-            )
     else:
         kind = "openai"
         url = (base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         api_key = api_key or env.get("OPENAI_API_KEY")
         key_hint = "set OPENAI_API_KEY or pass api_key=..."
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        # Never echo the URL as given: it holds a password.
+        shown = urllib.parse.urlunsplit(
+            parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])
+        )
+        raise ConfigError(
+            f"the endpoint URL {shown} holds a user name and password before its host; they "
+            f"are not sent from a URL (nor shown): give the URL without them, and the key: "
+            f"{key_hint}"
+        )
+    if parts.scheme not in ("http", "https"):
         raise ConfigError(f"the endpoint URL must start with http:// or https://; got {url!r}")
+    if kind == "azure" and not api_version:
+        raise ConfigError(
+            f"the Azure endpoint {url} needs an API version: set OPENAI_API_VERSION or pass "
+            "api_version=... (e.g. '2024-10-21')"
+        )
     if not api_key:
         if not _is_local(url):
             raise ConfigError(f"no API key for {url}: {key_hint}")
