@@ -27,6 +27,7 @@ import orjson
 
 from sammo_core.cli_compare import COMPARE_HELP
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, MODES
+from sammo_core.runners.http_transport import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -101,6 +102,14 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_REPLY_BYTES,
         help="cut reply text beyond this many bytes, in results and in the cache "
         f"(default {DEFAULT_MAX_REPLY_BYTES:,}; 0: no cap)",
+    )
+    group.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="read at most this many bytes of a server's reply body, decoded (a gzip body "
+        "counts inflated); a longer one fails its call unread "
+        f"(default {DEFAULT_MAX_BODY_BYTES:,}; 0: no cap)",
     )
 
 

@@ -54,7 +54,14 @@ from sammo_core.runners.base import (
     label_continuation,
     refuse_soft_prompts,
 )
-from sammo_core.runners.http_transport import HttpConnectionError, HttpStatusError, HttpTransport
+from sammo_core.runners.http_transport import (
+    DEFAULT_MAX_BODY_BYTES,
+    HttpBodyTooLargeError,
+    HttpConnectionError,
+    HttpRedirectError,
+    HttpStatusError,
+    HttpTransport,
+)
 from sammo_core.runners.openai_scoring import (
     ECHO_LAYOUTS,
     PROBE_PROMPT,
@@ -236,6 +243,9 @@ class OpenAIRunner(Runner):
         extra_body: extra JSON fields sent with every request (server-specific options).
         max_reply_bytes: reply text beyond this many UTF-8 bytes is cut and the result marked
             ``truncated``; ``None`` keeps every byte.
+        max_body_bytes: the most bytes of a reply body read, decoded (a gzip body is counted
+            inflated); a longer one is not read and fails the call (:class:`RunnerError`);
+            ``None``: no cap.
         echo_layout: how the completions server lists echoed prompt log-probabilities, for
             scoring labels: ``"auto"`` (probe it once, with one short request), ``"aligned"``
             (OpenAI, vLLM, llama-cpp-python with a model that adds a BOS token) or
@@ -278,6 +288,7 @@ class OpenAIRunner(Runner):
         api_version: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
+        max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
         echo_layout: EchoLayout = "auto",
         top_logprobs: int = _MAX_TOP_LOGPROBS,
     ) -> None:
@@ -294,6 +305,8 @@ class OpenAIRunner(Runner):
             raise ConfigError(f"timeout must be > 0 seconds; got {timeout}")
         if max_reply_bytes is not None and max_reply_bytes < 1:
             raise ConfigError(f"max_reply_bytes must be >= 1 or None; got {max_reply_bytes}")
+        if max_body_bytes is not None and max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes must be >= 1 or None; got {max_body_bytes}")
         if echo_layout not in ECHO_LAYOUTS:
             raise ConfigError(
                 f"echo_layout must be one of {', '.join(ECHO_LAYOUTS)}; got {echo_layout!r}"
@@ -307,6 +320,7 @@ class OpenAIRunner(Runner):
         self.top_logprobs = top_logprobs
         self._probe_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self.max_reply_bytes = max_reply_bytes
+        self.max_body_bytes = max_body_bytes
         self.model = model
         self.timeout = float(timeout)
         self.retry = retry if retry is not None else RetryPolicy()
@@ -394,6 +408,7 @@ class OpenAIRunner(Runner):
             {name: value for name, value in headers.items() if isinstance(value, str)},
             {name: str(value) for name, value in client.default_query.items()},
             max_connections=self.max_concurrency,
+            max_body_bytes=self.max_body_bytes,
         )
 
     async def aclose(self) -> None:
@@ -706,6 +721,23 @@ class OpenAIRunner(Runner):
             raise self._status_error(exc.status, exc.headers, exc.content) from None
         except HttpConnectionError as exc:
             raise self._retryable("dropped", f"connection failed: {exc}") from None
+        except HttpRedirectError as exc:
+            # Not followed, and not retried: the answer would be the same.
+            fix = (
+                "it is not followed, so the key is not sent to another host: if that server "
+                "is the one to use, make it the base URL"
+                if exc.target is not None
+                else "check the base URL"
+            )
+            raise RunnerError(
+                self._redact(f"{self._describe} redirected the request ({exc}); {fix}")
+            ) from None
+        except HttpBodyTooLargeError as exc:
+            raise RunnerError(
+                f"{self._describe} answered with a body of more than {exc.limit:,} bytes "
+                f"(decoded; HTTP {exc.status}), which was not read: if such answers are "
+                "expected, raise the cap (--max-body-bytes; in Python max_body_bytes=...)"
+            ) from None
 
     def _to_result(self, request: LLMRequest, content: bytes) -> LLMResult:
         try:
