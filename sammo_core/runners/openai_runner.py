@@ -39,7 +39,7 @@ import os
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 import orjson
 
@@ -95,6 +95,8 @@ _MAX_DETAIL = 300
 _MIN_SECRET_PREFIX = 8
 # OpenAI's chat API lists at most 20 alternatives per token.
 _MAX_TOP_LOGPROBS = 20
+# More tokens than any call can have: a count beyond it is no count (nor is a negative one).
+_MAX_PLAUSIBLE_TOKENS = 10**9
 _T = TypeVar("_T")
 
 
@@ -623,10 +625,8 @@ class OpenAIRunner(Runner):
         label_logprobs: Sequence[float] = (),
     ) -> LLMResult:
         """One call's result: the server's usage (else estimates) and the scores read."""
-        usage = answer.get("usage") or {}
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if not isinstance(prompt, int) or not isinstance(completion, int):
-            prompt, completion = count_tokens(sent.prompt_text), 1
+        counted = _reported_usage(answer)
+        prompt, completion = counted or (count_tokens(sent.prompt_text), 1)
         model = answer.get("model")
         return LLMResult(
             text,
@@ -634,6 +634,7 @@ class OpenAIRunner(Runner):
             completion,
             model=model if isinstance(model, str) and model else self.model,
             label_logprobs=tuple(label_logprobs),
+            usage_estimated=counted is None,
         )
 
     def _combine(
@@ -745,26 +746,26 @@ class OpenAIRunner(Runner):
         except orjson.JSONDecodeError as exc:
             raise self._retryable("malformed", f"response body is not JSON ({exc})") from None
         try:
+            choice = answer["choices"][0]
             if request.mode == "completion":
-                text = answer["choices"][0]["text"] or ""
+                text = _text_of(choice["text"])
             else:
-                message = answer["choices"][0]["message"]
-                text = message.get("content") or ""
+                text = _text_of(choice["message"].get("content"))
         except (TypeError, KeyError, IndexError, AttributeError):
             expected = "choices[0].text" if request.mode == "completion" else "choices[0].message"
             start = self._redact(content[:4096].decode("utf-8", errors="replace"), 80)
             detail = f"response is not a {request.mode} completion (no {expected}): {start!r}"
             raise self._retryable("malformed", detail) from None
-        usage = answer.get("usage") or {}
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if not isinstance(prompt, int) or not isinstance(completion, int):
-            prompt, completion = count_tokens(request.prompt_text), count_tokens(text)
+        counted = _reported_usage(answer)
+        prompt, completion = counted or (count_tokens(request.prompt_text), count_tokens(text))
         model = answer.get("model")
         return LLMResult(
-            text=str(text),
+            text=text,
             prompt_tokens=prompt,
             completion_tokens=completion,
             model=model if isinstance(model, str) and model else self.model,
+            cut_off=choice.get("finish_reason") == "length",
+            usage_estimated=counted is None,
         ).capped(self.max_reply_bytes)
 
     # -- failures ----------------------------------------------------------------------------
@@ -815,6 +816,60 @@ async def _all_or_none(calls: Sequence[Awaitable[_T]]) -> list[_T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def _text_of(content: Any) -> str:
+    """A reply's text: a string as it is, ``null`` as empty, a list of parts as its text parts
+    joined (parts of other kinds, such as images, are left out); else a :class:`TypeError`.
+
+    >>> _text_of([{"type": "text", "text": "Ye"}, {"type": "image_url"}, {"text": "s"}])
+    'Yes'
+    >>> _text_of(None), _text_of("No")
+    ('', 'No')
+    """
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    if isinstance(content, list):
+        return "".join(
+            part["text"]
+            for part in content
+            if isinstance(part, Mapping)
+            and part.get("type", "text") == "text"
+            and isinstance(part.get("text"), str)
+        )
+    raise TypeError(f"content is {type(content).__name__}, not text")
+
+
+def _reported_usage(answer: Any) -> tuple[int, int] | None:
+    """The answer's ``(prompt_tokens, completion_tokens)``, or ``None`` when it reports none or
+    counts no call can have: not whole numbers, negative, or beyond any context window.
+
+    Such a count is never believed: a negative one would let a budget admit calls it cannot pay
+    for. The caller estimates instead, and flags the estimate.
+
+    >>> _reported_usage({"usage": {"prompt_tokens": 12, "completion_tokens": 3}})
+    (12, 3)
+    >>> [_reported_usage({"usage": {"prompt_tokens": p, "completion_tokens": 3}})
+    ...  for p in (-500, 2.5, True, "12", 10**12)]
+    [None, None, None, None, None]
+    """
+    usage = answer.get("usage") if isinstance(answer, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if _plausible(prompt) and _plausible(completion):
+        return prompt, completion
+    return None
+
+
+def _plausible(count: Any) -> TypeGuard[int]:
+    return (
+        isinstance(count, int)
+        and not isinstance(count, bool)
+        and 0 <= count <= _MAX_PLAUSIBLE_TOKENS
+    )
 
 
 def _server_message(status: int, content: bytes) -> str:
