@@ -105,8 +105,8 @@ class Answer:
             of parts, ``[{"type": "text", "text": "Yes"}]``); ``None`` keeps ``text``.
         finish_reason: the answer's ``finish_reason`` (``"length"``: cut at ``max_tokens``);
             ``None`` for what the server decides (``"stop"``, or ``"length"`` when it cut).
-        usage: the answer's ``usage`` object as it is (negative numbers, strings, ...);
-            ``None`` for the counted one.
+        usage: the answer's ``usage`` as it is (negative numbers, strings, not even an
+            object, ...); ``None`` for the counted one.
 
     >>> Answer("Yes", finish_reason="length").finish_reason
     'length'
@@ -115,7 +115,7 @@ class Answer:
     text: str = ""
     content: Any = None
     finish_reason: str | None = None
-    usage: Mapping[str, Any] | None = None
+    usage: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -832,7 +832,8 @@ class ChatServer:
                 "total_tokens": prompt + completion,
             }
         if shaped is not None and shaped.usage is not None:
-            answer["usage"] = dict(shaped.usage)
+            usage = shaped.usage
+            answer["usage"] = dict(usage) if isinstance(usage, Mapping) else usage
         return 200, orjson.dumps(answer), ()
 
     def _completion_logprobs(

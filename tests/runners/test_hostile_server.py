@@ -8,6 +8,7 @@ pieces follow the table.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
 import json
@@ -22,7 +23,16 @@ from typing import Any
 import pytest
 
 from sammo_core.cli import main
-from sammo_core.runners import LLMRequest, Message
+from sammo_core.errors import BudgetExceededError, ConfigError, RunnerError
+from sammo_core.runners import (
+    Budget,
+    LLMRequest,
+    LLMResult,
+    Message,
+    OpenAIRunner,
+    RetryPolicy,
+    build_runner,
+)
 from sammo_core.testing.chat_server import Answer, ChatServer, RawAnswer
 from sammo_core.testing.synthetic import answer, items
 
@@ -32,7 +42,7 @@ PASSWORD = "hunter2-s3cret-pw"
 RUN_YESNO = ["run", str(EXAMPLES / "yesno.py"), "--data", str(EXAMPLES / "yesno.jsonl")]
 ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY")
 ENV += ("OPENAI_API_VERSION",)
-GOLD = {
+GOLD: dict[str, str] = {
     json.loads(line)["input"]: json.loads(line)["output"]
     for line in (EXAMPLES / "yesno.jsonl").read_text().splitlines()
 }
@@ -63,7 +73,7 @@ class World:
 
 def question(request: Mapping[str, Any]) -> str:
     """The question of the yes/no example a request asks."""
-    return re.findall(r"Input: (.*)", request["messages"][-1]["content"])[-1].strip()
+    return str(re.findall(r"Input: (.*)", request["messages"][-1]["content"])[-1]).strip()
 
 
 def one_error_line(err: str) -> str:
@@ -311,3 +321,242 @@ def test_a_hostile_server(
     case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case.check(World(tmp_path, capsys, monkeypatch))
+
+
+# -- focused: the pieces behind the table ---------------------------------------------------------
+
+ONCE = RetryPolicy(max_attempts=1)
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, seed=0)
+
+
+def ask(runner: OpenAIRunner, request: LLMRequest) -> LLMResult:
+    async def go() -> LLMResult:
+        async with runner:
+            return await runner.generate(request)
+
+    return asyncio.run(go())
+
+
+def test_a_redirect_within_the_origin_is_followed_with_the_key() -> None:
+    arrivals: list[int] = []
+
+    def moved(request: Mapping[str, Any]) -> str | RawAnswer:
+        arrivals.append(len(arrivals))
+        if len(arrivals) == 1:
+            return RawAnswer(307, headers=(("Location", "/v1/chat/completions?moved=1"),))
+        return "moved here"
+
+    with ChatServer(reply=moved, api_key=KEY) as server:  # 401 without the key
+        result = ask(
+            OpenAIRunner("m", base_url=server.base_url, api_key=KEY), LLMRequest.from_prompt("hi")
+        )
+        statuses = [record.status for record in server.records]
+    assert result.text == "moved here"
+    assert statuses == [307, 200]
+
+
+def test_a_redirect_loop_ends_in_one_error() -> None:
+    loop = (("Location", "/v1/chat/completions"),)
+    with ChatServer(reply=lambda request: RawAnswer(307, headers=loop)) as server:
+        with pytest.raises(RunnerError, match=r"\(HTTP 307 more than 5 times\); check the base"):
+            ask(
+                OpenAIRunner("m", base_url=server.base_url, retry=FAST),
+                LLMRequest.from_prompt("hi"),
+            )
+        hops = server.stats().requests
+    assert hops == 6  # the request and five redirects; not retried
+
+
+def test_an_openai_key_is_not_sent_to_another_origin_either() -> None:
+    with ChatServer() as other:
+        target = (("Location", other.base_url + "/chat/completions"),)
+        with ChatServer(reply=lambda request: RawAnswer(308, headers=target)) as first:
+            runner = OpenAIRunner("m", base_url=first.base_url, api_key=KEY, retry=FAST)
+            with pytest.raises(RunnerError) as info:
+                ask(runner, LLMRequest.from_prompt("hi"))
+            asked = first.stats().requests
+        assert other.records == ()
+    assert asked == 1  # refused at once, not retried
+    assert f"to another origin, http://127.0.0.1:{other.port})" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://alice:{PASSWORD}@127.0.0.1:9/v1",
+        f"https://{PASSWORD}@api.example.test/v1",
+        f"http://alice:{PASSWORD}@[::1]:9/v1",
+    ],
+)
+def test_a_url_with_credentials_is_refused_without_showing_them(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"holds a user name and password") as info:
+        OpenAIRunner("m", base_url=url, api_key=KEY)
+    assert PASSWORD not in str(info.value) and "***@" in str(info.value)
+    with pytest.raises(ConfigError) as azure:
+        OpenAIRunner("m", azure_endpoint=url.removesuffix("/v1"), api_key=KEY)  # no version
+    assert PASSWORD not in str(azure.value) and "***@" in str(azure.value)
+
+
+def inflating(size: int) -> bytes:
+    """A gzip body of a chat completion whose content is ``size`` spaces."""
+    head = b'{"choices": [{"index": 0, "message": {"role": "assistant", "content": "'
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [bomb.compress(head)]
+    parts += [bomb.compress(b" " * 2**16) for _ in range(size // 2**16)]
+    return b"".join([*parts, bomb.compress(b'"}}]}') + bomb.flush()])
+
+
+@pytest.mark.parametrize("encoding", ["gzip", None])
+def test_a_body_past_the_cap_is_not_read_and_memory_stays_bounded(encoding: str | None) -> None:
+    size = 32 * 2**20  # 32 MiB decoded; the cap is 256 KiB
+    body = inflating(size) if encoding else b'{"choices": [' + b" " * size + b"]}"
+    headers = (("Content-Encoding", encoding),) if encoding else ()
+
+    def reply(request: Mapping[str, Any]) -> str | RawAnswer:
+        return (
+            "ok" if request["messages"][-1]["content"] == "warm" else RawAnswer(200, body, headers)
+        )
+
+    with ChatServer(reply=reply) as server:
+        runner = OpenAIRunner("m", base_url=server.base_url, retry=FAST, max_body_bytes=2**18)
+        ask(OpenAIRunner("m", base_url=server.base_url), LLMRequest.from_prompt("warm"))
+        gc.collect()
+        tracemalloc.start()
+        try:
+            with pytest.raises(RunnerError) as info:
+                ask(runner, LLMRequest.from_prompt("hi"))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        requests = server.stats().requests
+    assert "a body of more than 262,144 bytes (decoded; HTTP 200), which was not read" in str(
+        info.value
+    )
+    assert requests == 2  # the warm-up and one attempt: a cap is not retried
+    if encoding:  # a plain body's 32 MiB are the server's own (in this process): not measured
+        assert peak < 8 * 2**20
+
+
+def test_a_body_within_the_cap_is_read_whole_gzip_or_not() -> None:
+    body = inflating(100_000)
+    reply = lambda request: RawAnswer(200, body, (("Content-Encoding", "gzip"),))  # noqa: E731
+    with ChatServer(reply=reply) as server:
+        capped = OpenAIRunner("m", base_url=server.base_url, max_body_bytes=200_000)
+        uncapped = OpenAIRunner("m", base_url=server.base_url, max_body_bytes=None)
+        results = [ask(r, LLMRequest.from_prompt("hi")) for r in (capped, uncapped)]
+    assert [len(r.text) for r in results] == [100_000 - 100_000 % 2**16] * 2
+    with pytest.raises(ConfigError, match="max_body_bytes must be >= 1 or None; got 0"):
+        OpenAIRunner("m", base_url="http://127.0.0.1:9/v1", max_body_bytes=0)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": -500, "completion_tokens": 3},
+        {"prompt_tokens": 12, "completion_tokens": -1},
+        {"prompt_tokens": 12.5, "completion_tokens": 3},
+        {"prompt_tokens": "12", "completion_tokens": 3},
+        {"prompt_tokens": True, "completion_tokens": 3},
+        {"prompt_tokens": 10**15, "completion_tokens": 3},
+        "lots",
+        None,
+    ],
+)
+def test_impossible_usage_is_estimated_and_flagged(usage: Any) -> None:
+    reply = lambda request: Answer("one two three", usage=usage)  # noqa: E731
+    with ChatServer(reply=reply, usage=usage is not None) as server:
+        result = ask(OpenAIRunner("m", base_url=server.base_url), LLMRequest.from_prompt("a b"))
+    assert (result.prompt_tokens, result.completion_tokens) == (2, 3)
+    assert result.usage_estimated
+
+
+def test_plausible_usage_is_the_servers() -> None:
+    usage = {"prompt_tokens": 40, "completion_tokens": 0}
+    with ChatServer(reply=lambda request: Answer("", usage=usage)) as server:
+        result = ask(OpenAIRunner("m", base_url=server.base_url), LLMRequest.from_prompt("a b"))
+    assert (result.prompt_tokens, result.completion_tokens, result.usage_estimated) == (
+        40,
+        0,
+        False,
+    )
+
+
+def test_the_ledger_counts_estimated_calls_and_never_a_credit() -> None:
+    def spend(usage: Mapping[str, int] | None) -> tuple[int, Any]:
+        with ChatServer(reply=lambda request: Answer("yes", usage=usage)) as server:
+            stack = build_runner("m", base_url=server.base_url, budget=Budget(tokens=2000))
+            with pytest.raises(BudgetExceededError):
+                for i in range(1000):
+                    stack.runner.generate_sync(LLMRequest.from_prompt(f"q {i}", max_tokens=4))
+            return server.stats().completions, stack.usage
+
+    honest, honest_usage = spend(None)
+    sent, used = spend({"prompt_tokens": -10_000, "completion_tokens": -10_000})
+    assert sent == honest < 1000  # the budget stops both alike
+    assert used.total_tokens == honest_usage.total_tokens > 0
+    assert (used.calls, used.estimated_calls, honest_usage.estimated_calls) == (sent, sent, 0)
+    assert f"({sent} calls' tokens estimated)" in used.summary()
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        ([{"type": "text", "text": "Yes"}, {"type": "text", "text": ", sure"}], "Yes, sure"),
+        ([{"type": "refusal", "refusal": "no"}, {"type": "text", "text": "ok"}], "ok"),
+        ([{"type": "image_url", "image_url": {"url": "x"}}], ""),
+        ([], ""),
+    ],
+)
+def test_content_in_parts_is_joined(content: Any, text: str) -> None:
+    with ChatServer(reply=lambda request: Answer("unused", content=content)) as server:
+        result = ask(OpenAIRunner("m", base_url=server.base_url), LLMRequest.from_prompt("hi"))
+    assert result.text == text
+
+
+def test_content_that_is_not_text_is_a_malformed_answer() -> None:
+    failure = r"failed after 3 attempts; .*not a chat completion"
+    with ChatServer(reply=lambda request: Answer(content={"text": "Yes"})) as server:
+        runner = OpenAIRunner("m", base_url=server.base_url, retry=FAST)
+        with pytest.raises(RunnerError, match=failure):
+            ask(runner, LLMRequest.from_prompt("x"))
+
+
+@pytest.mark.parametrize("mode", ["chat", "completion"])
+def test_a_reply_cut_at_max_tokens_is_flagged_and_the_flag_is_cached(
+    mode: str, tmp_path: Path
+) -> None:
+    long = lambda request: "one two three four five"  # noqa: E731
+    with ChatServer(reply=long) as server:
+        stack = build_runner("m", base_url=server.base_url, cache=tmp_path / "c.sqlite")
+        cut = LLMRequest.from_prompt("count", max_tokens=2, mode=mode)
+        whole = LLMRequest.from_prompt("count", max_tokens=20, mode=mode)
+        first, again, full = (stack.runner.generate_sync(r) for r in (cut, cut, whole))
+        asyncio.run(stack.aclose())
+    assert (first.text, first.cut_off, again.cut_off, again.cached) == ("one two", True, True, True)
+    assert not full.cut_off
+
+
+def test_optimize_traces_cut_off_replies_per_candidate(tmp_path: Path) -> None:
+    program = tmp_path / "program.py"
+    program.write_text(
+        "from sammo_core.testing.synthetic import start_program\n\nprogram = start_program()\n"
+    )
+    data = tmp_path / "data.jsonl"
+    items(16).save(data)
+
+    def cut(request: Mapping[str, Any]) -> Answer:
+        messages = tuple(Message(m["role"], m["content"]) for m in request["messages"])
+        return Answer(answer(LLMRequest(messages=messages)), finish_reason="length")
+
+    with ChatServer(reply=cut) as server:
+        code = main(
+            [
+                "optimize", str(program), "--data", str(data), "--model", "m",
+                "--operators", "structure", "--budget", "2", "--width", "1", "--depth", "1",
+                "--out", str(tmp_path / "run"), "--base-url", server.base_url,
+            ]
+        )  # fmt: skip
+    assert code == 0
+    trace = [json.loads(line) for line in (tmp_path / "run" / "trace.jsonl").read_text().splitlines()]
+    assert trace[0]["replies"]["cut_off"] == 4  # every validation row of the start program
