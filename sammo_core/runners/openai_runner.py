@@ -174,8 +174,8 @@ def _resolve_endpoint(
             parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])
         )
         raise ConfigError(
-            f"the endpoint URL {shown} holds a user name and password before its host; they "
-            f"are not sent from a URL (nor shown): give the URL without them, and the key: "
+            f"the endpoint URL {shown} holds a user name and password before its host, which "
+            "are neither sent nor shown from a URL: give the URL without them, and the key: "
             f"{key_hint}"
         )
     if parts.scheme not in ("http", "https"):
