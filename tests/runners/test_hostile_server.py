@@ -558,5 +558,6 @@ def test_optimize_traces_cut_off_replies_per_candidate(tmp_path: Path) -> None:
             ]
         )  # fmt: skip
     assert code == 0
-    trace = [json.loads(line) for line in (tmp_path / "run" / "trace.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "run" / "trace.jsonl").read_text().splitlines()
+    trace = [json.loads(line) for line in lines]
     assert trace[0]["replies"]["cut_off"] == 4  # every validation row of the start program
