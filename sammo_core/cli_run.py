@@ -28,6 +28,7 @@ import orjson
 from sammo_core.cli_compare import COMPARE_HELP
 from sammo_core.objectives import OBJECTIVES
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, MODES
+from sammo_core.runners.http_transport import DEFAULT_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -102,6 +103,14 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_REPLY_BYTES,
         help="cut reply text beyond this many bytes, in results and in the cache "
         f"(default {DEFAULT_MAX_REPLY_BYTES:,}; 0: no cap)",
+    )
+    group.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help="read at most this many bytes of a server's reply body, decoded (a gzip body "
+        "counts inflated); a longer one fails its call unread "
+        f"(default {DEFAULT_MAX_BODY_BYTES:,}; 0: no cap)",
     )
 
 
@@ -624,6 +633,7 @@ class _Report:
             replies=self.replies,
             requests=requests,
             facts=self.facts(),
+            cut_off=self.results.cut_off,
         )
 
     def facts(self) -> dict[str, str]:
@@ -659,6 +669,8 @@ class _Report:
             "majority_label": None if self.majority is None else self.majority[0],
             "label_prior": self.results.label_prior,
             "replies": self.replies,
+            # Replies the model cut off at max_tokens: their answers may be incomplete.
+            "cut_off": self.results.cut_off,
             # What the program costs per input (cache or not), apart from what this run spent.
             "cost_per_input": self.results.cost_per_input().to_dict(),
             "usage": usage.to_dict(),
@@ -728,6 +740,7 @@ def _print_summary(
     replies: dict[str, int | None],
     requests: RetryStats | None = None,
     facts: dict[str, str] | None = None,
+    cut_off: int = 0,
 ) -> None:
     from rich.table import Table
 
@@ -742,6 +755,8 @@ def _print_summary(
     for kind, count in replies.items():
         if count is not None:  # off_label only with a label objective
             table.add_row(_REPLY_ROWS[kind], f"{count:,}")
+    if cut_off:  # answers that may be incomplete: raise max_tokens
+        table.add_row("cut-off replies (max_tokens)", f"{cut_off:,}")
     table.add_row("calls", f"{usage.calls:,}")
     if requests is not None and requests.attempts:
         # What the calls cost on the wire: every attempt, the retries by cause, the waits.
@@ -752,6 +767,8 @@ def _print_summary(
     table.add_row("cache hits", f"{usage.cache_hits:,}")
     table.add_row("prompt tokens", f"{usage.prompt_tokens:,}")
     table.add_row("completion tokens", f"{usage.completion_tokens:,}")
+    if usage.estimated_calls:  # the server's counts were missing or impossible
+        table.add_row("calls with estimated tokens", f"{usage.estimated_calls:,}")
     if usage.saved_tokens:
         table.add_row("tokens saved by cache", f"{usage.saved_tokens:,}")
     if usage.usd:

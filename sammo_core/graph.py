@@ -523,7 +523,7 @@ def _rows_for(  # noqa: PLR0917 - the batch's parts, in the order a run has them
 ) -> list[ResultRow]:
     """One row per input of ``batch``, each with a 1/k share of the batch's calls."""
     shares = _shares(results, len(batch))
-    text, cached = result.text, result.cached
+    text, cached, cut_off = result.text, result.cached, result.cut_off
     return [
         ResultRow(
             row.index,
@@ -537,6 +537,7 @@ def _rows_for(  # noqa: PLR0917 - the batch's parts, in the order a run has them
             *shares[3:],
             None,
             distribution,
+            cut_off,
         )
         for row, prediction in zip(batch, predictions, strict=True)
     ]

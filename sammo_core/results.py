@@ -13,6 +13,9 @@ text, the parsed prediction, and two kinds of cost that are never mixed:
 When several inputs share one call (minibatching), the call's figures are split evenly across
 its rows (``calls`` is fractional), so column sums always equal the true totals.
 
+A row whose reply the model cut off at ``max_tokens`` (``finish_reason: "length"``) has
+``cut_off`` set: its answer may be incomplete.
+
 A row answered by scoring the labels (rank classification) also holds ``label_logprobs``: the
 program's log-probability of each gold label, i.e. the model's label scores normalized over
 the labels (and divided by the calibration prior when the program calibrates); the prediction
@@ -59,6 +62,7 @@ class ResultRow:
     error: str | None = None  # why the row failed for good (it was skipped); None if it ran
     # gold label -> the program's log-probability of it, when the answer was scored; else None
     label_logprobs: dict[str, float] | None = None
+    cut_off: bool = False  # the model stopped at max_tokens: the reply may be incomplete
 
     def __init__(  # noqa: PLR0917 - one argument per field, as dataclass would write it
         self,
@@ -79,6 +83,7 @@ class ResultRow:
         spent_usd: float = 0.0,
         error: str | None = None,
         label_logprobs: dict[str, float] | None = None,
+        cut_off: bool = False,
     ) -> None:
         # What dataclass writes for a frozen class, object.__setattr__(self, name, value) per
         # field, costs twice as much as setting the slots directly: a run builds one row per
@@ -101,6 +106,7 @@ class ResultRow:
         s[14](self, spent_usd)
         s[15](self, error)
         s[16](self, label_logprobs)
+        s[17](self, cut_off)
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready data; whole call and token counts are ints (``1``, not ``1.0``).
@@ -242,6 +248,11 @@ class ResultTable:
 
     def to_records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.rows]
+
+    @property
+    def cut_off(self) -> int:
+        """Rows whose reply the model cut off at ``max_tokens``."""
+        return sum(r.cut_off for r in self.rows)
 
     @property
     def scored(self) -> bool:

@@ -145,7 +145,8 @@ class SearchRun:
         self.by_requests: dict[str, int] = {}
         self.population: list[int] = []
         self.results: dict[int, ResultTable] = {}
-        # Per candidate: rows failed / empty / unparsable / off-label (see reply_counts).
+        # Per candidate: rows failed / empty / unparsable / off-label (see reply_counts), and
+        # "cut_off", when some replies were cut off at max_tokens.
         self.replies: dict[int, dict[str, int | None]] = {}
         self.stopped: str | None = None
         # Proposer calls that no candidate was charged with yet (they go to the next one).
@@ -462,6 +463,8 @@ class SearchRun:
         )
         self.results[candidate.id] = evaluation.results
         replies = reply_counts(evaluation.results, self.objectives)
+        if evaluation.results.cut_off:  # replies the model cut off at max_tokens
+            replies["cut_off"] = evaluation.results.cut_off
         return self._admit(candidate, mutation, parent, replies)
 
     def _record_same(

@@ -91,7 +91,9 @@ class Usage:
     """What a runner used: calls sent, cache hits, tokens spent and saved, dollars, wall time.
 
     ``wall_seconds`` is the time during which at least one call was in flight (concurrent calls
-    overlap, so it is not their sum). Usages add up field by field.
+    overlap, so it is not their sum). ``estimated_calls`` counts the calls whose token counts
+    are estimates, not the server's (it reported none, or impossible ones: see
+    ``LLMResult.usage_estimated``). Usages add up field by field.
 
     >>> total = Usage(calls=2, prompt_tokens=10, usd=0.01) + Usage(calls=1, cache_hits=3)
     >>> total.summary()
@@ -106,6 +108,7 @@ class Usage:
     saved_completion_tokens: int = 0
     usd: float = 0.0
     wall_seconds: float = 0.0
+    estimated_calls: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -130,6 +133,7 @@ class Usage:
             self.saved_completion_tokens + other.saved_completion_tokens,
             self.usd + other.usd,
             self.wall_seconds + other.wall_seconds,
+            self.estimated_calls + other.estimated_calls,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +146,11 @@ class Usage:
             f"{self.total_tokens:,} tokens ({self.prompt_tokens:,} in + "
             f"{self.completion_tokens:,} out), {self.saved_tokens:,} tokens saved, "
             f"${self.usd:.4f}, {self.wall_seconds:.1f} s"
+            + (
+                f" ({self.estimated_calls:,} calls' tokens estimated)"
+                if self.estimated_calls
+                else ""
+            )
         )
 
 
@@ -513,6 +522,7 @@ class Ledger:
                     prompt_tokens=prompt,
                     completion_tokens=completion,
                     usd=cost or 0.0,
+                    estimated_calls=result.calls if result.usage_estimated else 0,
                 )
             elif reservation is not None and not isinstance(error, _NOT_SENT):
                 delta = reservation.as_usage()

@@ -221,6 +221,11 @@ class LLMResult:
     (usage, budgets) counts it, the program's cost and the cache do not, so neither depends on
     which request happened to go first.
 
+    ``cut_off`` says that the model stopped because it reached ``max_tokens`` (a server's
+    ``finish_reason: "length"``): the reply may end mid-answer. ``usage_estimated`` says that
+    the token counts are estimates (:func:`~sammo_core.tokens.count_tokens`), because the
+    server reported none, or counts no call can have (negative, fractional, absurdly large).
+
     >>> scored = LLMResult("yes", label_logprobs=[-0.2, float("-inf")])
     >>> scored.label_logprobs, scored.scored
     ((-0.2, -10000.0), True)
@@ -236,6 +241,8 @@ class LLMResult:
     label_logprobs: tuple[float, ...] = ()
     calls: int = 1
     overhead: tuple[int, int, int] = (0, 0, 0)
+    cut_off: bool = False
+    usage_estimated: bool = False
 
     def __post_init__(self) -> None:
         values = self.label_logprobs
@@ -262,7 +269,8 @@ class LLMResult:
 
         >>> LLMResult("añb").capped(2)
         LLMResult(text='a', prompt_tokens=0, completion_tokens=0, model='', cached=False, \
-cost_usd=0.0, truncated=True, label_logprobs=(), calls=1, overhead=(0, 0, 0))
+cost_usd=0.0, truncated=True, label_logprobs=(), calls=1, overhead=(0, 0, 0), cut_off=False, \
+usage_estimated=False)
         >>> LLMResult("short").capped(100).truncated
         False
         """

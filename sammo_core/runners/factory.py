@@ -34,6 +34,7 @@ from sammo_core.errors import ConfigError
 from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, Runner
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode
+from sammo_core.runners.http_transport import DEFAULT_MAX_BODY_BYTES
 from sammo_core.runners.retry import RetryPolicy, RetryStats
 
 __all__ = [
@@ -103,12 +104,14 @@ def build_runner(
     retry: RetryPolicy | None = None,
     cache_endpoint: str | None = None,
     max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
+    max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
 ) -> RunnerStack:
     """Build backend + optional persistent cache + accounting for ``model``.
 
     ``timeout`` is the deadline for one whole request (then it is retried); ``retry`` is the
     endpoint's retry policy (default ``RetryPolicy()``); the embedded model does not retry.
-    ``max_reply_bytes`` caps the reply text returned and stored (``None``: no cap). Cache keys
+    ``max_reply_bytes`` caps the reply text returned and stored (``None``: no cap);
+    ``max_body_bytes`` the bytes of an endpoint's reply body read, decoded. Cache keys
     hold the model name and the endpoint (the base URL), so one model name at two servers
     never shares answers. ``cache_endpoint`` replaces the endpoint in the keys with a label:
     give it to equivalent servers (replicas of the same weights) to share one cache.
@@ -140,6 +143,7 @@ def build_runner(
             tokens_per_minute=tokens_per_minute,
             retry=retry,
             max_reply_bytes=max_reply_bytes,
+            max_body_bytes=max_body_bytes,
         )
     store = Cache(cache, mode=cache_mode) if cache is not None else None
     inner: Runner = (
@@ -157,7 +161,7 @@ def build_runner_from_args(
 
     ``model`` overrides ``--model`` (e.g. ``optimize --proposer-model``); every other option
     (endpoint, cache, ``--replay``, ``--concurrency``, ``--timeout``, ``--max-attempts``,
-    ``--rpm``, ``--tpm``, ``--max-reply-bytes``) applies alike.
+    ``--rpm``, ``--tpm``, ``--max-reply-bytes``, ``--max-body-bytes``) applies alike.
 
     >>> import argparse
     >>> from sammo_core.cli_run import add_runner_arguments
@@ -174,6 +178,11 @@ def build_runner_from_args(
         raise ConfigError(
             f"--max-reply-bytes must be >= 0 (0 keeps every byte); got {args.max_reply_bytes}"
         )
+    max_body_bytes = getattr(args, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+    if max_body_bytes < 0:
+        raise ConfigError(
+            f"--max-body-bytes must be >= 0 (0 reads every byte); got {max_body_bytes}"
+        )
     return build_runner(
         model or args.model,
         base_url=args.base_url,
@@ -186,6 +195,7 @@ def build_runner_from_args(
         timeout=args.timeout,
         retry=RetryPolicy(max_attempts=args.max_attempts),
         max_reply_bytes=args.max_reply_bytes or None,
+        max_body_bytes=max_body_bytes or None,
     )
 
 

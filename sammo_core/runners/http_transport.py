@@ -6,9 +6,16 @@ sized to the runner's concurrency, and nothing is parsed or copied on the way th
 does not need. It runs on aiohttp, whose C-accelerated HTTP parser and lean request path cost
 about a quarter of the CPU per request that the openai client's stack (httpx, httpcore, anyio,
 request models) costs; that CPU is what capped one process's throughput at high concurrency
-(see ``benchmarks/throughput.py``). Failures come back as two exceptions the caller maps to its
-own: :class:`HttpStatusError` (an answer with status >= 400: status, headers, body) and
-:class:`HttpConnectionError` (no answer: refused, reset, dropped mid-body, bad TLS).
+(see ``benchmarks/throughput.py``). Failures come back as exceptions the caller maps to its own:
+:class:`HttpStatusError` (an answer with status >= 400: status, headers, body),
+:class:`HttpConnectionError` (no answer: refused, reset, dropped mid-body, bad TLS),
+:class:`HttpRedirectError` (a redirect to another origin, or too many) and
+:class:`HttpBodyTooLargeError` (a body longer than ``max_body_bytes`` once decoded).
+
+Redirects are followed only within the base URL's origin (scheme, host and port), POSTing the same
+body again: the headers carry credentials (OpenAI's ``Authorization``, Azure's ``api-key``), and
+another host must never see them. A body is read up to ``max_body_bytes`` *decoded* bytes, so a
+gzip body that inflates a thousandfold costs no more memory than a plain one.
 
 Connections belong to the event loop that opened them: the transport opens a pool on first use in
 a loop, and a new one in the next loop. They are closed by :meth:`HttpTransport.aclose`, or at the
@@ -40,7 +47,19 @@ if TYPE_CHECKING:
     import aiohttp
     import yarl
 
-__all__ = ["HttpConnectionError", "HttpStatusError", "HttpTransport"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "HttpBodyTooLargeError",
+    "HttpConnectionError",
+    "HttpRedirectError",
+    "HttpStatusError",
+    "HttpTransport",
+]
+
+DEFAULT_MAX_BODY_BYTES = 64 * 2**20
+"""The most bytes of a reply body read, decoded (a long prompt's echoed log-probabilities fit)."""
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
 
 
 class HttpStatusError(Exception):
@@ -60,6 +79,26 @@ class HttpConnectionError(Exception):
     """No whole answer came: the connection failed, was refused, or dropped mid-answer."""
 
 
+class HttpRedirectError(Exception):
+    """A redirect that was not followed: to another origin (``target`` names that origin, never
+    the whole URL, which may hold secrets), to a Location that does not parse, or one too many.
+    """
+
+    def __init__(self, status: int, why: str, target: str | None = None) -> None:
+        super().__init__(f"HTTP {status} {why}")
+        self.status = status
+        self.target = target
+
+
+class HttpBodyTooLargeError(Exception):
+    """The reply's body, decoded, is longer than ``limit`` bytes; the rest was not read."""
+
+    def __init__(self, limit: int, status: int) -> None:
+        super().__init__(f"HTTP {status} body longer than {limit:,} bytes (decoded)")
+        self.limit = limit
+        self.status = status
+
+
 class HttpTransport:
     """POSTs ready-made bodies under ``base_url`` over at most ``max_connections`` connections.
 
@@ -68,6 +107,7 @@ class HttpTransport:
         headers: sent with every request (authentication, content type, user agent).
         query: query parameters sent with every request (Azure's ``api-version``).
         max_connections: the pool's size; also the most connections kept alive between calls.
+        max_body_bytes: the most bytes of a reply body read, decoded (``None``: no cap).
 
     Proxies are taken from the usual environment variables (``HTTPS_PROXY``, ``NO_PROXY``, ...),
     as the openai client does.
@@ -79,9 +119,11 @@ class HttpTransport:
         headers: Mapping[str, str],
         query: Mapping[str, str] | None = None,
         max_connections: int = 32,
+        max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_connections = max_connections
+        self.max_body_bytes = max_body_bytes
         self._headers = dict(headers)
         self._query = dict(query or {})
         self._urls: dict[str, tuple[yarl.URL, str | None]] = {}
@@ -158,21 +200,75 @@ class HttpTransport:
         Raises:
             HttpStatusError: the server answered with status >= 400.
             HttpConnectionError: no whole answer (connection refused, reset or dropped).
+            HttpRedirectError: a redirect to another origin, or more than five.
+            HttpBodyTooLargeError: a body longer than ``max_body_bytes``, decoded.
         """
         import aiohttp
 
         session = self._session_for_this_loop()
         url, proxy = self._url(path)
         try:
-            async with session.post(url, data=body, proxy=proxy) as response:
-                content = await response.read()
-                if response.status >= 400:
-                    raise HttpStatusError(response.status, response.headers, content)
-                return content
+            for _ in range(_MAX_REDIRECTS + 1):
+                async with session.post(
+                    url, data=body, proxy=proxy, allow_redirects=False
+                ) as response:
+                    status = response.status
+                    location = response.headers.get("Location") if status in _REDIRECTS else None
+                    if location is None:
+                        content = await self._read(response)
+                        if status >= 400:
+                            raise HttpStatusError(status, response.headers, content)
+                        return content
+                url = _same_origin_target(url, location, status)
+                proxy = _proxy_from_environment(url)
+            raise HttpRedirectError(status, f"more than {_MAX_REDIRECTS} times")
         except aiohttp.ClientError as exc:
             # ClientResponseError is raised only for a malformed answer here (raise_for_status
             # is off), so every ClientError means that no whole answer came.
             raise HttpConnectionError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body of ``response``, decoded, or :class:`HttpBodyTooLargeError` past the cap."""
+        limit = self.max_body_bytes
+        if limit is None:
+            return await response.read()
+        length = response.content_length
+        if length is not None and "Content-Encoding" not in response.headers:
+            if length > limit:
+                raise HttpBodyTooLargeError(limit, response.status)
+            return await response.read()  # the common case: one read of a known length
+        # Compressed or of unknown length: read what arrives, decoded, up to the cap.
+        buffer = bytearray()
+        while chunk := await response.content.readany():
+            buffer += chunk
+            if len(buffer) > limit:
+                raise HttpBodyTooLargeError(limit, response.status)
+        return bytes(buffer)
+
+
+def _same_origin_target(url: yarl.URL, location: str, status: int) -> yarl.URL:
+    """Where a redirect from ``url`` to ``location`` goes, if within ``url``'s origin.
+
+    >>> import yarl
+    >>> here = yarl.URL("http://127.0.0.1:8000/v1/chat/completions")
+    >>> str(_same_origin_target(here, "/v1/chat/completions/", 307))
+    'http://127.0.0.1:8000/v1/chat/completions/'
+    >>> _same_origin_target(here, "http://127.0.0.1:9000/v1/x?key=secret", 307)
+    Traceback (most recent call last):
+    ...
+    sammo_core.runners.http_transport.HttpRedirectError: HTTP 307 to another origin, \
+http://127.0.0.1:9000
+    """
+    import yarl
+
+    try:
+        target = url.join(yarl.URL(location))
+        origin = target.origin()
+    except ValueError:
+        raise HttpRedirectError(status, "to a Location that does not parse") from None
+    if origin != url.origin():
+        raise HttpRedirectError(status, f"to another origin, {origin}", str(origin))
+    return target
 
 
 def _proxy_from_environment(url: yarl.URL) -> str | None:

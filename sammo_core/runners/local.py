@@ -374,6 +374,7 @@ class LlamaCppRunner(Runner):
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             model=self.model,
+            cut_off=response["choices"][0].get("finish_reason") == "length",
         )
 
     def _complete_text(self, request: LLMRequest, params: dict[str, Any]) -> LLMResult:
@@ -385,6 +386,7 @@ class LlamaCppRunner(Runner):
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             model=self.model,
+            cut_off=response["choices"][0].get("finish_reason") == "length",
         )
 
     @property

@@ -39,7 +39,7 @@ import os
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 import orjson
 
@@ -54,7 +54,14 @@ from sammo_core.runners.base import (
     label_continuation,
     refuse_soft_prompts,
 )
-from sammo_core.runners.http_transport import HttpConnectionError, HttpStatusError, HttpTransport
+from sammo_core.runners.http_transport import (
+    DEFAULT_MAX_BODY_BYTES,
+    HttpBodyTooLargeError,
+    HttpConnectionError,
+    HttpRedirectError,
+    HttpStatusError,
+    HttpTransport,
+)
 from sammo_core.runners.openai_scoring import (
     ECHO_LAYOUTS,
     PROBE_PROMPT,
@@ -88,6 +95,8 @@ _MAX_DETAIL = 300
 _MIN_SECRET_PREFIX = 8
 # OpenAI's chat API lists at most 20 alternatives per token.
 _MAX_TOP_LOGPROBS = 20
+# More tokens than any call can have: a count beyond it is no count (nor is a negative one).
+_MAX_PLAUSIBLE_TOKENS = 10**9
 _T = TypeVar("_T")
 
 
@@ -153,18 +162,29 @@ def _resolve_endpoint(
         api_key = api_key or env.get("AZURE_OPENAI_API_KEY")
         api_version = api_version or env.get("OPENAI_API_VERSION")
         key_hint = "set AZURE_OPENAI_API_KEY or pass api_key=..."
-        if not api_version:
-            raise ConfigError(
-                f"the Azure endpoint {url} needs an API version: set OPENAI_API_VERSION or pass "
-                "api_version=... (e.g. '2024-10-21')"
-            )
     else:
         kind = "openai"
         url = (base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         api_key = api_key or env.get("OPENAI_API_KEY")
         key_hint = "set OPENAI_API_KEY or pass api_key=..."
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        # Never echo the URL as given: it holds a password.
+        shown = urllib.parse.urlunsplit(
+            parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2])
+        )
+        raise ConfigError(
+            f"the endpoint URL {shown} holds a user name and password before its host, which "
+            "are neither sent nor shown from a URL: give the URL without them, and the key: "
+            f"{key_hint}"
+        )
+    if parts.scheme not in ("http", "https"):
         raise ConfigError(f"the endpoint URL must start with http:// or https://; got {url!r}")
+    if kind == "azure" and not api_version:
+        raise ConfigError(
+            f"the Azure endpoint {url} needs an API version: set OPENAI_API_VERSION or pass "
+            "api_version=... (e.g. '2024-10-21')"
+        )
     if not api_key:
         if not _is_local(url):
             raise ConfigError(f"no API key for {url}: {key_hint}")
@@ -225,6 +245,9 @@ class OpenAIRunner(Runner):
         extra_body: extra JSON fields sent with every request (server-specific options).
         max_reply_bytes: reply text beyond this many UTF-8 bytes is cut and the result marked
             ``truncated``; ``None`` keeps every byte.
+        max_body_bytes: the most bytes of a reply body read, decoded (a gzip body is counted
+            inflated); a longer one is not read and fails the call (:class:`RunnerError`);
+            ``None``: no cap.
         echo_layout: how the completions server lists echoed prompt log-probabilities, for
             scoring labels: ``"auto"`` (probe it once, with one short request), ``"aligned"``
             (OpenAI, vLLM, llama-cpp-python with a model that adds a BOS token) or
@@ -267,6 +290,7 @@ class OpenAIRunner(Runner):
         api_version: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
+        max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
         echo_layout: EchoLayout = "auto",
         top_logprobs: int = _MAX_TOP_LOGPROBS,
     ) -> None:
@@ -283,6 +307,8 @@ class OpenAIRunner(Runner):
             raise ConfigError(f"timeout must be > 0 seconds; got {timeout}")
         if max_reply_bytes is not None and max_reply_bytes < 1:
             raise ConfigError(f"max_reply_bytes must be >= 1 or None; got {max_reply_bytes}")
+        if max_body_bytes is not None and max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes must be >= 1 or None; got {max_body_bytes}")
         if echo_layout not in ECHO_LAYOUTS:
             raise ConfigError(
                 f"echo_layout must be one of {', '.join(ECHO_LAYOUTS)}; got {echo_layout!r}"
@@ -296,6 +322,7 @@ class OpenAIRunner(Runner):
         self.top_logprobs = top_logprobs
         self._probe_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self.max_reply_bytes = max_reply_bytes
+        self.max_body_bytes = max_body_bytes
         self.model = model
         self.timeout = float(timeout)
         self.retry = retry if retry is not None else RetryPolicy()
@@ -383,6 +410,7 @@ class OpenAIRunner(Runner):
             {name: value for name, value in headers.items() if isinstance(value, str)},
             {name: str(value) for name, value in client.default_query.items()},
             max_connections=self.max_concurrency,
+            max_body_bytes=self.max_body_bytes,
         )
 
     async def aclose(self) -> None:
@@ -597,10 +625,8 @@ class OpenAIRunner(Runner):
         label_logprobs: Sequence[float] = (),
     ) -> LLMResult:
         """One call's result: the server's usage (else estimates) and the scores read."""
-        usage = answer.get("usage") or {}
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if not isinstance(prompt, int) or not isinstance(completion, int):
-            prompt, completion = count_tokens(sent.prompt_text), 1
+        counted = _reported_usage(answer)
+        prompt, completion = counted or (count_tokens(sent.prompt_text), 1)
         model = answer.get("model")
         return LLMResult(
             text,
@@ -608,6 +634,7 @@ class OpenAIRunner(Runner):
             completion,
             model=model if isinstance(model, str) and model else self.model,
             label_logprobs=tuple(label_logprobs),
+            usage_estimated=counted is None,
         )
 
     def _combine(
@@ -695,6 +722,23 @@ class OpenAIRunner(Runner):
             raise self._status_error(exc.status, exc.headers, exc.content) from None
         except HttpConnectionError as exc:
             raise self._retryable("dropped", f"connection failed: {exc}") from None
+        except HttpRedirectError as exc:
+            # Not followed, and not retried: the answer would be the same.
+            fix = (
+                "it is not followed, so the key is not sent to another host: if that server "
+                "is the one to use, make it the base URL"
+                if exc.target is not None
+                else "check the base URL"
+            )
+            raise RunnerError(
+                self._redact(f"{self._describe} redirected the request ({exc}); {fix}")
+            ) from None
+        except HttpBodyTooLargeError as exc:
+            raise RunnerError(
+                f"{self._describe} answered with a body of more than {exc.limit:,} bytes "
+                f"(decoded; HTTP {exc.status}), which was not read: if such answers are "
+                "expected, raise the cap (--max-body-bytes; in Python max_body_bytes=...)"
+            ) from None
 
     def _to_result(self, request: LLMRequest, content: bytes) -> LLMResult:
         try:
@@ -702,26 +746,26 @@ class OpenAIRunner(Runner):
         except orjson.JSONDecodeError as exc:
             raise self._retryable("malformed", f"response body is not JSON ({exc})") from None
         try:
+            choice = answer["choices"][0]
             if request.mode == "completion":
-                text = answer["choices"][0]["text"] or ""
+                text = _text_of(choice["text"])
             else:
-                message = answer["choices"][0]["message"]
-                text = message.get("content") or ""
+                text = _text_of(choice["message"].get("content"))
         except (TypeError, KeyError, IndexError, AttributeError):
             expected = "choices[0].text" if request.mode == "completion" else "choices[0].message"
             start = self._redact(content[:4096].decode("utf-8", errors="replace"), 80)
             detail = f"response is not a {request.mode} completion (no {expected}): {start!r}"
             raise self._retryable("malformed", detail) from None
-        usage = answer.get("usage") or {}
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if not isinstance(prompt, int) or not isinstance(completion, int):
-            prompt, completion = count_tokens(request.prompt_text), count_tokens(text)
+        counted = _reported_usage(answer)
+        prompt, completion = counted or (count_tokens(request.prompt_text), count_tokens(text))
         model = answer.get("model")
         return LLMResult(
-            text=str(text),
+            text=text,
             prompt_tokens=prompt,
             completion_tokens=completion,
             model=model if isinstance(model, str) and model else self.model,
+            cut_off=choice.get("finish_reason") == "length",
+            usage_estimated=counted is None,
         ).capped(self.max_reply_bytes)
 
     # -- failures ----------------------------------------------------------------------------
@@ -772,6 +816,60 @@ async def _all_or_none(calls: Sequence[Awaitable[_T]]) -> list[_T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def _text_of(content: Any) -> str:
+    """A reply's text: a string as it is, ``null`` as empty, a list of parts as its text parts
+    joined (parts of other kinds, such as images, are left out); else a :class:`TypeError`.
+
+    >>> _text_of([{"type": "text", "text": "Ye"}, {"type": "image_url"}, {"text": "s"}])
+    'Yes'
+    >>> _text_of(None), _text_of("No")
+    ('', 'No')
+    """
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    if isinstance(content, list):
+        return "".join(
+            part["text"]
+            for part in content
+            if isinstance(part, Mapping)
+            and part.get("type", "text") == "text"
+            and isinstance(part.get("text"), str)
+        )
+    raise TypeError(f"content is {type(content).__name__}, not text")
+
+
+def _reported_usage(answer: Any) -> tuple[int, int] | None:
+    """The answer's ``(prompt_tokens, completion_tokens)``, or ``None`` when it reports none or
+    counts no call can have: not whole numbers, negative, or beyond any context window.
+
+    Such a count is never believed: a negative one would let a budget admit calls it cannot pay
+    for. The caller estimates instead, and flags the estimate.
+
+    >>> _reported_usage({"usage": {"prompt_tokens": 12, "completion_tokens": 3}})
+    (12, 3)
+    >>> [_reported_usage({"usage": {"prompt_tokens": p, "completion_tokens": 3}})
+    ...  for p in (-500, 2.5, True, "12", 10**12)]
+    [None, None, None, None, None]
+    """
+    usage = answer.get("usage") if isinstance(answer, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if _plausible(prompt) and _plausible(completion):
+        return prompt, completion
+    return None
+
+
+def _plausible(count: Any) -> TypeGuard[int]:
+    return (
+        isinstance(count, int)
+        and not isinstance(count, bool)
+        and 0 <= count <= _MAX_PLAUSIBLE_TOKENS
+    )
 
 
 def _server_message(status: int, content: bytes) -> str:

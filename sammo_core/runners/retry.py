@@ -29,6 +29,7 @@ last failure: HTTP 500: boom
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import email.utils
 import math
@@ -239,7 +240,7 @@ class RetryPolicy:
         self, retry: int, rng: random.Random | None = None, retry_after: float | None = None
     ) -> float:
         """Seconds to wait before retry number ``retry`` (from 1)."""
-        if retry_after is not None:
+        if retry_after is not None and math.isfinite(retry_after):
             return min(max(retry_after, 0.0), self.max_retry_after)
         bound = min(self.max_delay, self.base_delay * 2.0 ** min(retry - 1, 64))
         if not self.jitter:
@@ -251,27 +252,42 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     """Seconds a response asks us to wait: ``retry-after-ms``, or ``Retry-After`` as seconds or
     an HTTP date; ``None`` when absent or unreadable.
 
+    A value that is no wait a server could mean (``nan``, ``inf``, a negative number, words) is
+    unreadable: the retry then waits its own backoff, as without the header. A date already
+    past means no wait.
+
     >>> parse_retry_after({"retry-after": "2"})
     2.0
     >>> parse_retry_after({"retry-after-ms": "150", "retry-after": "1"})
     0.15
     >>> parse_retry_after({}) is None
     True
+    >>> [parse_retry_after({"retry-after": v}) for v in ("nan", "inf", "1e999", "-5", "soon")]
+    [None, None, None, None, None]
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     try:
         if "retry-after-ms" in lowered:
-            return max(float(lowered["retry-after-ms"]) / 1000.0, 0.0)
+            with contextlib.suppress(ValueError):
+                milliseconds = _seconds(lowered["retry-after-ms"])
+                if milliseconds is not None:
+                    return milliseconds / 1000.0
         value = lowered.get("retry-after")
         if value is None:
             return None
         try:
-            return max(float(value), 0.0)
+            return _seconds(value)
         except ValueError:
             when = email.utils.parsedate_to_datetime(value)
             return max(when.timestamp() - (time.time() if now is None else now), 0.0)
     except (ValueError, TypeError, OverflowError):
         return None
+
+
+def _seconds(text: str) -> float | None:
+    """``text`` as a finite number >= 0, else ``None``; ``ValueError`` if it is no number."""
+    number = float(text)
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 async def with_retries(

@@ -9,6 +9,10 @@ with ``Retry-After``, 500, 503, a dropped connection, a body that is not JSON, a
 than the client's timeout, or an answer whose body drips in one byte at a time (``"drip"``: each
 read is quick, the whole answer takes minutes). A reply function picks its own misbehaviour per
 request by raising :class:`ReplyFault`: any fault kind, or an HTTP error with a given message.
+A reply function may also return an :class:`Answer` (the reply's text with a ``finish_reason``,
+a ``usage`` or a message ``content`` of its choosing: the shapes real servers send) or a
+:class:`RawAnswer` (any status, headers and body bytes as they are: a redirect, a gzip body, a
+``Retry-After`` header a client must survive).
 
 Faults are reproducible. With ``fault_rate=p`` each distinct request body is faulted with
 probability ``p`` (decided by a hash of the seed and the body), on its first ``fault_attempts``
@@ -67,9 +71,11 @@ from sammo_core.tokens import count_tokens
 
 __all__ = [
     "FAULT_KINDS",
+    "Answer",
     "ChatServer",
     "FaultKind",
     "FaultPlan",
+    "RawAnswer",
     "ReplyFault",
     "RequestRecord",
     "ServerStats",
@@ -78,7 +84,6 @@ __all__ = [
 FaultKind = Literal["429", "500", "503", "drop", "garbage", "slow", "drip"]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
-Reply = Callable[[Mapping[str, Any]], str]
 _Response = tuple[int, bytes, Sequence[tuple[str, str]]]
 
 # The same token pattern as sammo_core.tokens, used to cut a reply at ``max_tokens``.
@@ -88,6 +93,57 @@ _CHAT_PATH = re.compile(r"/v1/chat/completions|/openai/deployments/[^/]+/chat/co
 # The completions endpoint for base models (a raw ``prompt``, answers in ``choices[0].text``).
 _COMPLETIONS_PATH = re.compile(r"/v1/completions|/openai/deployments/[^/]+/completions")
 _GARBAGE = b'{"id": "chatcmpl-truncated", "object": "chat.comp'
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A reply function's answer with more than text: the shapes real servers send.
+
+    Args:
+        text: the reply text (cut at ``max_tokens`` and at stop sequences, as a plain reply).
+        content: what the answer's ``message.content`` holds instead of ``text`` (e.g. a list
+            of parts, ``[{"type": "text", "text": "Yes"}]``); ``None`` keeps ``text``.
+        finish_reason: the answer's ``finish_reason`` (``"length"``: cut at ``max_tokens``);
+            ``None`` for what the server decides (``"stop"``, or ``"length"`` when it cut).
+        usage: the answer's ``usage`` as it is (negative numbers, strings, not even an
+            object, ...); ``None`` for the counted one.
+
+    >>> Answer("Yes", finish_reason="length").finish_reason
+    'length'
+    """
+
+    text: str = ""
+    content: Any = None
+    finish_reason: str | None = None
+    usage: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RawAnswer:
+    """A reply function's answer sent exactly as given: status, extra headers, body bytes.
+
+    ``Content-Type: application/json``, ``Content-Length`` and ``Connection`` are sent as
+    always; ``headers`` come after them (a ``Location`` for a redirect, ``Content-Encoding:
+    gzip`` for a compressed body, a ``Retry-After``).
+
+    >>> RawAnswer(307, headers=(("Location", "http://127.0.0.1:9/v1/chat/completions"),)).status
+    307
+    """
+
+    status: int = 200
+    body: bytes = b""
+    headers: Sequence[tuple[str, str]] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            HTTPStatus(self.status)
+        except ValueError:
+            raise ConfigError(
+                f"RawAnswer status {self.status} is not an HTTP status; use one such as 200"
+            ) from None
+
+
+Reply = Callable[[Mapping[str, Any]], "str | Answer | RawAnswer"]
 
 
 def echo_reply(request: Mapping[str, Any]) -> str:
@@ -231,7 +287,8 @@ class FaultPlan:
 class RequestRecord:
     """One HTTP request the server handled; times are ``time.monotonic()`` seconds.
 
-    ``status`` is 0 for a dropped connection (no response at all).
+    ``status`` is 0 for a dropped connection (no response at all). ``headers`` are the
+    request's headers, names in lower case (what a client sent: its credentials too).
     """
 
     index: int
@@ -243,6 +300,7 @@ class RequestRecord:
     status: int
     started: float
     finished: float
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,7 +328,8 @@ class ChatServer:
 
     Args:
         latency: seconds each chat request waits before its answer (without blocking others).
-        reply: a function from the request JSON to the reply text (default :func:`echo_reply`).
+        reply: a function from the request JSON to the reply text (default :func:`echo_reply`),
+            or to an :class:`Answer` or a :class:`RawAnswer`.
         model: the model listed by ``GET /v1/models``; completions echo the requested model.
         faults: an explicit :class:`FaultPlan`; or build one from the next four arguments.
         fault_rate, fault_kinds, fault_attempts, seed: see :class:`FaultPlan`.
@@ -541,7 +600,16 @@ class ChatServer:
         status = 0 if response is None else response[0]
         self._record(
             RequestRecord(
-                index, method, path, key, attempt, fault, status, started, time.monotonic()
+                index,
+                method,
+                path,
+                key,
+                attempt,
+                fault,
+                status,
+                started,
+                time.monotonic(),
+                tuple(headers.items()),
             )
         )
         if response is None:  # a "drop" fault: close without a word
@@ -661,16 +729,17 @@ class ChatServer:
 
     def _consult_reply(
         self, payload: Mapping[str, Any], fault: FaultKind | None
-    ) -> tuple[FaultKind | None, str, _Response | None]:
+    ) -> tuple[FaultKind | None, str | Answer, _Response | None]:
         """Ask the reply function, unless the planned fault answers without a reply.
 
-        Returns the fault (a :class:`ReplyFault` replaces the planned one), the reply text, and
-        the error response to send instead, if any.
+        Returns the fault (a :class:`ReplyFault` replaces the planned one), the reply (text or
+        :class:`Answer`), and the response to send instead, if any (an error, or a
+        :class:`RawAnswer` as it is).
         """
         if fault not in (None, "slow", "drip"):
             return fault, "", None
         try:
-            return fault, self._reply(payload), None
+            reply = self._reply(payload)
         except ReplyFault as exc:
             if exc.status is not None:
                 return None, "", _error(exc.status, exc.message, "reply_fault")
@@ -678,6 +747,9 @@ class ChatServer:
         except Exception as exc:
             detail = f"reply function raised {type(exc).__name__}: {exc}"
             return fault, "", _error(500, detail, "reply_error")
+        if isinstance(reply, RawAnswer):
+            return fault, "", (reply.status, reply.body, tuple(reply.headers))
+        return fault, reply, None
 
     def _fault(self, fault: FaultKind) -> _Response | None:
         if fault == "429":
@@ -693,7 +765,9 @@ class ChatServer:
             return 200, _GARBAGE, ()
         return None  # "drop"
 
-    def _complete(self, payload: Mapping[str, Any], text: str, index: int) -> _Response:
+    def _complete(self, payload: Mapping[str, Any], reply: str | Answer, index: int) -> _Response:
+        shaped = reply if isinstance(reply, Answer) else None
+        text = reply if isinstance(reply, str) else reply.text
         finish = "stop"
         stops = payload.get("stop") or ()
         # Cut before the earliest occurrence of any stop sequence, as real servers do.
@@ -703,6 +777,8 @@ class ChatServer:
         if isinstance(max_tokens, int):
             text, cut = _truncate(text, max_tokens)
             finish = "length" if cut else finish
+        if shaped is not None and shaped.finish_reason is not None:
+            finish = shaped.finish_reason
         answer: dict[str, Any] = {
             "id": f"chatcmpl-sammo-{index}",
             "object": "chat.completion",
@@ -712,7 +788,12 @@ class ChatServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": {
+                        "role": "assistant",
+                        "content": text
+                        if shaped is None or shaped.content is None
+                        else shaped.content,
+                    },
                     "finish_reason": finish,
                     "logprobs": None,
                 }
@@ -750,6 +831,9 @@ class ChatServer:
                 "completion_tokens": completion,
                 "total_tokens": prompt + completion,
             }
+        if shaped is not None and shaped.usage is not None:
+            usage = shaped.usage
+            answer["usage"] = dict(usage) if isinstance(usage, Mapping) else usage
         return 200, orjson.dumps(answer), ()
 
     def _completion_logprobs(

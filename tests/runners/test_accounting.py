@@ -346,6 +346,7 @@ def test_usage_adds_serializes_and_summarizes() -> None:
         "saved_completion_tokens": 2,
         "usd": 0.5,
         "wall_seconds": 1.25,
+        "estimated_calls": 0,
     }
     assert total.summary() == (
         "3 calls, 1 cache hits, 1,230 tokens (1,200 in + 30 out), 42 tokens saved, $0.5000, 1.2 s"
