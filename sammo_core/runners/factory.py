@@ -4,7 +4,8 @@
 embedded Gemma 3 270M base model (prompt it in completion mode), ``"local:PATH"`` any GGUF
 file; ``"hf:gemma3"``, ``"hf:smollm2"``, ``"hf:PATH"`` (a GGUF file or a Hugging Face folder)
 run in-process on transformers (the ``soft`` extra: soft prompts, rank classification by
-label likelihood); every other name goes to an OpenAI-compatible endpoint. The stack is
+label likelihood); every other name goes to an OpenAI-compatible endpoint. Schemes are a
+registry (:mod:`sammo_core.runners.backends`): a plugin package adds its own. The stack is
 ``AccountingRunner(CachedRunner(backend))``: accounting outermost, so cache hits are counted
 as tokens saved, not spent. :func:`build_runner_from_args` builds it from the command-line
 options every model-calling command shares (``run``, ``optimize`` for task and proposer,
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from sammo_core.errors import ConfigError
 from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
+from sammo_core.runners.backends import BackendOptions, build_backend, scheme_of
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, Runner
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode
 from sammo_core.runners.http_transport import DEFAULT_MAX_BODY_BYTES
@@ -116,35 +118,20 @@ def build_runner(
     never shares answers. ``cache_endpoint`` replaces the endpoint in the keys with a label:
     give it to equivalent servers (replicas of the same weights) to share one cache.
     """
-    backend: Runner
-    if model == "local" or model.startswith("local:"):
-        from sammo_core.runners.local import GEMMA3_N_CTX, LlamaCppRunner, gemma3_model_path
-
-        name = model.partition(":")[2]
-        if name == "gemma3":
-            backend = LlamaCppRunner(gemma3_model_path(), n_ctx=GEMMA3_N_CTX)
-        else:
-            backend = LlamaCppRunner(name or None)
-    elif model.startswith("hf:"):
-        from sammo_core.runners.hf import TransformersRunner, load_hf_model
-
-        backend = TransformersRunner(load_hf_model(model.partition(":")[2]))
-    else:
+    options = BackendOptions(
+        base_url=base_url,
+        api_key=api_key,
+        timeout=timeout,
+        max_concurrency=max_concurrency,
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+        retry=retry,
+        max_reply_bytes=max_reply_bytes,
+        max_body_bytes=max_body_bytes,
+    )
+    if scheme_of(model) is None:
         _check_reachable(model, base_url, api_key)
-        from sammo_core.runners.openai_runner import OpenAIRunner
-
-        backend = OpenAIRunner(
-            model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            max_concurrency=max_concurrency,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            retry=retry,
-            max_reply_bytes=max_reply_bytes,
-            max_body_bytes=max_body_bytes,
-        )
+    backend = build_backend(model, options)
     store = Cache(cache, mode=cache_mode) if cache is not None else None
     inner: Runner = (
         CachedRunner(backend, store, max_reply_bytes, endpoint=cache_endpoint)

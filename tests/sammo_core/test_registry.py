@@ -35,10 +35,14 @@ PLUGIN = {
 
         [project.entry-points."sammo_core.section_formats"]
         shout = "sammo_polite:ShoutFormat"
+
+        [project.entry-points."sammo_core.runners"]
+        always = "sammo_polite:always"
         """,
     "sammo_polite/__init__.py": """\
         from mutators.structure import DropSection
         from renderers.sections import MarkdownFormat
+        from sammo_core.runners import ScriptedRunner
 
 
         class PoliteDrop(DropSection):
@@ -56,6 +60,11 @@ PLUGIN = {
 
             def render(self, blocks):
                 return super().render(blocks).upper()
+
+
+        def always(name, options):
+            \"\"\"A third party's model scheme: --model always:WORD answers WORD.\"\"\"
+            return ScriptedRunner(default=name, model=f"always:{name}")
         """,
 }
 
@@ -146,3 +155,19 @@ def test_a_plugin_section_format_renders_a_program(plugin: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "['json', 'markdown', 'plain', 'shout', 'xml']" in done.stdout
     assert "# TASK\n\nSAY HI" in done.stdout
+
+
+def test_a_plugin_model_scheme_runs_a_program(plugin: Path, tmp_path: Path) -> None:
+    program, data = tmp_path / "program.py", tmp_path / "data.jsonl"
+    program.write_text(PROGRAM)
+    items(10).save(data)  # half "yes", half "no"
+    out = tmp_path / "out"
+    done = cli(
+        plugin, "run", str(program), "--data", str(data), "--model", "always:yes", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["raw_output"] for r in rows] == ["yes"] * 10
+    gold = [r["output"] for r in rows]
+    accuracy = json.loads((out / "results.json").read_text())["scores"]["accuracy"]["value"]
+    assert accuracy == gold.count("yes") / 10
