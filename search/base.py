@@ -817,7 +817,9 @@ class Search(abc.ABC):
         state, journal = _open_run_dir(out, resume, fingerprint)
         # Usage is durable per call in the journal, so calls made after the last checkpoint
         # are charged on resume too; without an out_dir there is nothing to resume.
-        ledger = TabLedger(self.budget.runner_budget(), journal=journal)
+        # A calls budget counts the calls the search makes, answered by a cache or not, so the
+        # search does the same work on a warm cache as on a cold one.
+        ledger = TabLedger(self.budget.runner_budget(), journal=journal, hits_are_calls=True)
         task = AccountingRunner(runner, ledger=ledger)
         proposing = AccountingRunner(
             proposer or runner, ledger=ledger, default_max_tokens=PROPOSAL_MAX_TOKENS

@@ -354,7 +354,10 @@ def progress_line(p: Progress) -> str:
         f"candidates {p.candidates}" + (f"/{budget.candidates}" if budget.candidates else "")
     )
     parts.append(f"best {p.objective} {p.best:.3f}")
-    parts.append(f"calls {p.usage.calls}" + (f"/{budget.calls}" if budget.calls else ""))
+    # A calls budget counts cache hits too; what was paid (sent to the model) goes beside it.
+    made = p.usage.calls + p.usage.cache_hits
+    paid = f" ({p.usage.calls} paid)" if p.usage.cache_hits else ""
+    parts.append(f"calls {made}" + (f"/{budget.calls}" if budget.calls else "") + paid)
     parts.append(f"tokens {p.usage.total_tokens:,}")
     return " · ".join(parts)
 
