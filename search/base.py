@@ -38,7 +38,7 @@ from search.charging import Tab, TabLedger, charging
 from search.evaluator import Evaluation, Evaluator
 from search.pareto import pareto_front
 from search.racing import Race, RaceEntry, Racing, in_race_order
-from search.result import SearchResult
+from search.result import SearchResult, test_report
 
 __all__ = ["Batch", "Progress", "Search", "SearchRun", "default_max_tokens", "gather_all"]
 
@@ -875,6 +875,24 @@ class Search(abc.ABC):
         finally:
             if journal is not None:
                 journal.close()
-        return await SearchResult.build(
-            run, test=test, runner=runner, seconds=time.perf_counter() - started, out=out
+        result = await SearchResult.build(
+            run,
+            test=test,
+            runner=runner,
+            seconds=time.perf_counter() - started,
+            out=out,
+            earlier=None if state is None else state.get("test_report"),
         )
+        _keep_report(out, run, fingerprint, result, test)
+        return result
+
+
+def _keep_report(
+    out: Path | None, run: SearchRun, fingerprint: str, result: SearchResult, test: DataTable | None
+) -> None:
+    """Keep the test report in the checkpoint, so that a resume of this finished run reports
+    it again with no call."""
+    report = test_report(result, test)
+    if out is not None and report is not None and not result.report_reused:
+        state = {**run.state_dict(fingerprint), "test_report": report}
+        _write_atomic(out / CHECKPOINT, orjson.dumps(state))

@@ -502,6 +502,11 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     }
     (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     result = run_keeping(go())
+    if result.report_reused:
+        console.print(
+            f"the run in {args.out} had finished ({result.stopped}): its report again, "
+            "with no new call"
+        )
     print_report(result, time.perf_counter() - started)
     # What the calls cost on the wire: every attempt, the retries by cause, the waits.
     requests = {"task model": runner_stats(task)}
