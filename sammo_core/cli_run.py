@@ -570,7 +570,9 @@ def _run_program(
             if kept is not None
             else "nothing was written (pass --out DIR to keep results)"
         )
-        console.print(f"interrupted: {len(done)} of {len(data)} rows were done; {where}")
+        console.print(
+            f"interrupted ({interruption()}): {len(done)} of {len(data)} rows were done; {where}"
+        )
         return 130
     except Exception as exc:
         if args.out is not None:

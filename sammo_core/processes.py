@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -55,7 +56,9 @@ def _holder(path: Path) -> str:
     pid, _, command = text.partition(" ")
     if not pid.isdigit():
         return "another process"
-    return f"process {pid}" + (f" ({command[:200]})" if command else "")
+    if len(command) > 300:
+        command = command[:300] + "..."
+    return f"process {pid}" + (f" ({command})" if command else "")
 
 
 @contextlib.contextmanager
@@ -64,37 +67,64 @@ def lock_folder(folder: Path, flag: str = "--out") -> Iterator[Path]:
 
     Raises :class:`~sammo_core.errors.ConfigError` naming the other process when one holds it.
     The lock is an ``flock`` on ``folder / LOCK_FILE``, released when the block ends or the
-    process dies. Where ``flock`` is missing (not POSIX), nothing is locked.
+    process dies; the block's end also removes the lock file (and the folder, if the block
+    created it and left it empty). Where ``flock`` is missing (not POSIX), nothing is locked.
     """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield folder
         return
-    path = folder / LOCK_FILE
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        # O_NOFOLLOW: a lock file planted as a link must not make us write elsewhere.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise ConfigError(
-            f"{flag} {str(folder)!r}: cannot create its lock file {LOCK_FILE} "
-            f"({exc.strerror}); pass a writable folder that holds no link named {LOCK_FILE}"
+            f"{flag} {str(folder)!r} cannot be created ({exc.strerror}); pass a writable folder"
         ) from None
+    path = folder / LOCK_FILE
+    fd = _take(path, folder, flag, fcntl)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ConfigError(
-                f"{flag} {str(folder)!r} is in use by {_holder(path)}; wait for it to finish "
-                "or pass another folder"
-            ) from None
-        command = " ".join(sys.argv).replace("\n", " ")
+        command = shlex.join(["sammo-core", *sys.argv[1:]]).replace("\n", " ")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {command}\n".encode(errors="replace"), 0)
         yield folder
     finally:
+        # Unlinked while still held: a process that opened it meanwhile finds it gone (_take).
+        with contextlib.suppress(OSError):
+            path.unlink()
         os.close(fd)  # closing the descriptor drops the lock
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: a command refused before writing leaves nothing
+
+
+def _take(path: Path, folder: Path, flag: str, fcntl: Any) -> int:
+    """Open and lock ``path``; the descriptor, or ConfigError naming the holder."""
+    while True:
+        try:
+            # O_NOFOLLOW: a lock file planted as a link must not make us write elsewhere.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise ConfigError(
+                f"{flag} {str(folder)!r}: cannot create its lock file {LOCK_FILE} "
+                f"({exc.strerror}); pass a writable folder that holds no link named {LOCK_FILE}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ConfigError(
+                f"{flag} {str(folder)!r} is in use by {_holder(path)}; wait for it to finish "
+                "or pass another folder"
+            ) from None
+        try:
+            same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the holder removed this file as it finished: lock the new one
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -110,7 +140,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM interrupts like Ctrl-C (see :func:`exit_code`).
+    """Within the block, SIGTERM interrupts like Ctrl-C (see :func:`exit_code`, which tells
+    the two apart inside the block only).
 
     Only the main thread can install signal handlers; elsewhere the block changes nothing.
     """
@@ -123,6 +154,7 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _received.clear()
 
 
 def interruption() -> str:
