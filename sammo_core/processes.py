@@ -75,6 +75,10 @@ def lock_folder(folder: Path, flag: str = "--out") -> Iterator[Path]:
     except ImportError:  # pragma: no cover - Windows
         yield folder
         return
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"{flag} {str(folder)!r} is a file; pass a directory (created if missing)"
+        )
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
