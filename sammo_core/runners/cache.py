@@ -187,7 +187,8 @@ class Cache:
         self.mode: CacheMode = mode
         self.busy_timeout = busy_timeout
         self._pending: dict[str, tuple[bytes, float]] = {}  # rows a lock kept out of the file
-        self._locked_since: float | None = None
+        self._locked_since: float | None = None  # when a write first found the file locked
+        self._spilled = 0  # answers written beside the file while it stayed locked
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
@@ -301,7 +302,10 @@ class Cache:
         with self._lock:
             self._connection()
             self._pending[key] = (value, time.time())
-            if self._flush():
+            gave_up = self._locked_since is not None and (
+                time.monotonic() - self._locked_since >= self.busy_timeout
+            )
+            if not gave_up and self._flush():  # having given up, it waits no more
                 return
             now = time.monotonic()
             if self._locked_since is None:
@@ -315,11 +319,11 @@ class Cache:
                 )
             if now - self._locked_since < self.busy_timeout:
                 return
-            spilled = self._spill()
+            target = self._spill()
         raise RunnerError(
             f"cache {str(self.path)!r} stayed locked by another process for "
-            f"{self.busy_timeout:g} s; the {len(spilled[1])} answers not yet in it were "
-            f"written to {str(spilled[0])!r} and join the cache when it next opens. Stop the "
+            f"{self.busy_timeout:g} s; the answers paid but not in it ({self._spilled} so far) "
+            f"go to {str(target)!r} and join the cache when it next opens. Stop the "
             f"other process, or use another --cache (or raise {BUSY_TIMEOUT_ENV})"
         )
 
@@ -350,20 +354,19 @@ class Cache:
             _log.warning("cache %s is free again; the answers kept in memory are in it", self.path)
         return True
 
-    def _spill(self) -> tuple[Path, dict[str, tuple[bytes, float]]]:
+    def _spill(self) -> Path:
         """Append the rows kept in memory to this process's file beside the cache (read back
-        by the next :class:`Cache` that opens the file); keep serving them from memory."""
+        by the next :class:`Cache` that opens the file). (Called with ``self._lock`` held.)"""
         target = self.path.with_name(f"{self.path.name}.pending-{os.getpid()}.jsonl")
-        rows = dict(self._pending)
         with target.open("ab") as f:
-            for key, (value, created) in rows.items():
+            for key, (value, created) in self._pending.items():
                 line = {"key": key, "value": value.decode(), "created": created}
                 f.write(orjson.dumps(line) + b"\n")
             f.flush()
             os.fsync(f.fileno())
+        self._spilled += len(self._pending)
         self._pending.clear()
-        self._locked_since = None
-        return target, rows
+        return target
 
     def _adopt_spilled(self) -> None:
         """Add the answers a process that found the file locked wrote beside it."""
@@ -397,13 +400,13 @@ class Cache:
                     while time.monotonic() < deadline and not self._flush():
                         time.sleep(0.05)
                     if self._pending:
-                        target, rows = self._spill()
+                        count = len(self._pending)
                         _log.warning(
                             "cache %s stayed locked; %d answers were written to %s and join "
                             "the cache when it next opens",
                             self.path,
-                            len(rows),
-                            target,
+                            count,
+                            self._spill(),
                         )
                 self._conn.close()
                 self._conn = None

@@ -210,7 +210,7 @@ def a_cache_locked_by_another_process(tmp: Path, capsys: pytest.CaptureFixture[s
         assert f"error: cache {str(cache)!r} stayed locked by another process for 1 s" in line
         spilled = list(tmp.glob("cache.sqlite.pending-*.jsonl"))
         assert len(spilled) == 1
-        assert f"the {paid} answers not yet in it were written to {str(spilled[0])!r}" in line
+        assert f"not in it ({paid} so far) go to {str(spilled[0])!r} and join the cache" in line
         assert 0 < paid < 19
         results = json.loads((tmp / "out" / "results.json").read_text())
         assert results["partial"] is True
