@@ -587,11 +587,31 @@ def _inner(stack: Any) -> Runner:
 def _run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from benchmarks.report import write_report
+    from sammo_core.errors import ConfigError
+    from sammo_core.processes import interruption, lock_folder
 
     console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
-    run = _Run(args, console)
-    asyncio.run(run.run_all())
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {str(args.out)!r} is a file; pass a folder for the run")
+    with lock_folder(args.out):  # one process writes a bench folder at a time
+        run = _Run(args, console)
+        try:
+            asyncio.run(run.run_all())
+        except KeyboardInterrupt:
+            run.results["stopped"] = f"interrupted ({interruption()})"
+            _write_json(run.out / "results.json", run.results)
+            console.print(
+                f"{run.results['stopped']}: the tasks done so far are in "
+                f"{run.out / 'results.json'}, marked stopped; continue with --resume",
+                soft_wrap=True,
+            )
+            return 130
+        return _report_run(run, console)
+
+
+def _report_run(run: _Run, console: Any) -> int:
+    from benchmarks.report import write_report
+
     _print_run_table(run.results)
     written = write_report(run.out, run.results)
     files = ", ".join(str(p) for p in [run.out / "results.json", *written.values()])

@@ -88,13 +88,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    from sammo_core.processes import exit_code, interruption, terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        return exit_code(_call(args.func, args, interruption))
+
+
+def _call(
+    func: Callable[[argparse.Namespace], int | None],
+    args: argparse.Namespace,
+    interruption: Callable[[], str],
+) -> int:
+    """Run a command's handler; the project's errors and an interrupt end it in one line."""
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except SammoError as exc:
         print(f"error: {cli_terms(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # commands that keep partial work say what and where themselves
-        print("interrupted", file=sys.stderr)
+        print(f"interrupted ({interruption()})", file=sys.stderr)
         return 130
     except MemoryError:
         print(

@@ -79,13 +79,24 @@ def _role_args(args: argparse.Namespace, role: str) -> argparse.Namespace:
 def run_compare(args: argparse.Namespace) -> int:
     """Run PROGRAM and ``--compare`` OTHER on the same rows and compare them (see the module
     docstring)."""
+    from sammo_core.processes import lock_folder
+
+    if args.out is None:
+        return _compare(args)
+    with lock_folder(args.out):  # one process writes an --out folder at a time
+        return _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    from sammo_core.processes import interruption
 
     pair = _Pair(args, Console(stderr=True, soft_wrap=True))
     try:
         asyncio.run(pair.go())
     except KeyboardInterrupt:
-        pair.finish("interrupted (Ctrl-C)")
+        pair.finish(f"interrupted ({interruption()})")
         pair.console.print("interrupted: the rows done so far are reported above", markup=False)
         return 130
     except Exception as exc:

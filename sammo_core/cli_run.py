@@ -7,8 +7,9 @@ Writes ``OUT/results.json`` (scores with intervals, usage, model, program and da
 ``replies``: how many rows failed, got an empty reply, an unparsable one or one outside the
 labels) and ``OUT/predictions.jsonl`` (one row per input with the exact prompt sent). Every
 output path is checked before the first call. When the run stops early (a row that fails for
-good with ``--on-error fail``, a budget, Ctrl-C), the rows done so far are still written, with
-``"partial": true`` in ``results.json``.
+good with ``--on-error fail``, a budget, Ctrl-C or SIGTERM), the rows done so far are still
+written, with ``"partial": true`` in ``results.json``. One process at a time writes an ``--out``
+folder (:func:`~sammo_core.processes.lock_folder`).
 """
 
 from __future__ import annotations
@@ -510,13 +511,24 @@ def _run_command(args: argparse.Namespace) -> int:
 
         return run_compare(args)
     from sammo_core.graph import compile
-    from sammo_core.results import ResultRow
-    from sammo_core.runners.factory import build_runner_from_args
+    from sammo_core.processes import lock_folder
 
     loaded, data, objective = _load_inputs(args)
     graph = compile(loaded.program)
-    if args.out is not None:
-        check_out_dir(args.out, _OUT_FILES)
+    if args.out is None:
+        return _run_program(args, loaded, data, objective, graph)
+    check_out_dir(args.out, _OUT_FILES)
+    with lock_folder(args.out):  # one process writes an --out folder at a time
+        return _run_program(args, loaded, data, objective, graph)
+
+
+def _run_program(
+    args: argparse.Namespace, loaded: ProgramFile, data: DataTable, objective: Objective, graph: Any
+) -> int:
+    from sammo_core.processes import interruption
+    from sammo_core.results import ResultRow
+    from sammo_core.runners.factory import build_runner_from_args
+
     stack = build_runner_from_args(args)
 
     from rich.console import Console
@@ -564,14 +576,16 @@ def _run_command(args: argparse.Namespace) -> int:
     try:
         asyncio.run(go())
     except KeyboardInterrupt:
-        kept = finish("interrupted (Ctrl-C)")
+        kept = finish(f"interrupted ({interruption()})")
         where = (
             f"wrote them, marked partial, to {kept / 'results.json'} and "
             f"{kept / 'predictions.jsonl'}"
             if kept is not None
             else "nothing was written (pass --out DIR to keep results)"
         )
-        console.print(f"interrupted: {len(done)} of {len(data)} rows were done; {where}")
+        console.print(
+            f"interrupted ({interruption()}): {len(done)} of {len(data)} rows were done; {where}"
+        )
         return 130
     except Exception as exc:
         if args.out is not None:

@@ -38,7 +38,7 @@ from search.charging import Tab, TabLedger, charging
 from search.evaluator import Evaluation, Evaluator
 from search.pareto import pareto_front
 from search.racing import Race, RaceEntry, Racing, in_race_order
-from search.result import SearchResult
+from search.result import SearchResult, test_report
 
 __all__ = ["Batch", "Progress", "Search", "SearchRun", "default_max_tokens", "gather_all"]
 
@@ -827,7 +827,9 @@ class Search(abc.ABC):
         state, journal = _open_run_dir(out, resume, fingerprint)
         # Usage is durable per call in the journal, so calls made after the last checkpoint
         # are charged on resume too; without an out_dir there is nothing to resume.
-        ledger = TabLedger(self.budget.runner_budget(), journal=journal)
+        # A calls budget counts the calls the search makes, answered by a cache or not, so the
+        # search does the same work on a warm cache as on a cold one.
+        ledger = TabLedger(self.budget.runner_budget(), journal=journal, hits_are_calls=True)
         task = AccountingRunner(runner, ledger=ledger)
         proposing = AccountingRunner(
             proposer or runner, ledger=ledger, default_max_tokens=PROPOSAL_MAX_TOKENS
@@ -883,6 +885,24 @@ class Search(abc.ABC):
         finally:
             if journal is not None:
                 journal.close()
-        return await SearchResult.build(
-            run, test=test, runner=runner, seconds=time.perf_counter() - started, out=out
+        result = await SearchResult.build(
+            run,
+            test=test,
+            runner=runner,
+            seconds=time.perf_counter() - started,
+            out=out,
+            earlier=None if state is None else state.get("test_report"),
         )
+        _keep_report(out, run, fingerprint, result, test)
+        return result
+
+
+def _keep_report(
+    out: Path | None, run: SearchRun, fingerprint: str, result: SearchResult, test: DataTable | None
+) -> None:
+    """Keep the test report in the checkpoint, so that a resume of this finished run reports
+    it again with no call."""
+    report = test_report(result, test)
+    if out is not None and report is not None and not result.report_reused:
+        state = {**run.state_dict(fingerprint), "test_report": report}
+        _write_atomic(out / CHECKPOINT, orjson.dumps(state))

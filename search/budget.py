@@ -14,7 +14,10 @@ __all__ = ["SearchBudget"]
 class SearchBudget:
     """Upper limits for a search; ``None`` means no limit, but at least one must be set.
 
-    Calls, tokens and dollars cover the task model and the proposer together. The final test
+    Calls, tokens and dollars cover the task model and the proposer together. Calls count
+    every call the search makes, answered by a cache or not (a candidate found equal to one
+    already scored makes none), so a search does the same work on a warm cache as on a cold
+    one; tokens and dollars count what was paid (cache hits pay nothing). The final test
     report of the best program(s) is accounted separately and not charged to this budget.
 
     >>> SearchBudget(candidates=20, calls=2000)

@@ -338,7 +338,10 @@ def progress_line(p: Progress) -> str:
         f"candidates {p.candidates}" + (f"/{budget.candidates}" if budget.candidates else "")
     )
     parts.append(f"best {p.objective} {p.best:.3f}")
-    parts.append(f"calls {p.usage.calls}" + (f"/{budget.calls}" if budget.calls else ""))
+    # A calls budget counts cache hits too; what was paid (sent to the model) goes beside it.
+    made = p.usage.calls + p.usage.cache_hits
+    paid = f" ({p.usage.calls} paid)" if p.usage.cache_hits else ""
+    parts.append(f"calls {made}" + (f"/{budget.calls}" if budget.calls else "") + paid)
     parts.append(f"tokens {p.usage.total_tokens:,}")
     return " · ".join(parts)
 
@@ -382,19 +385,35 @@ def _default_budget(args: argparse.Namespace, console: Any) -> None:
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    import orjson
     from rich.console import Console
+
+    from sammo_core.processes import interruption, lock_folder
+
+    console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
+    _default_budget(args, console)
+    _check_out_path(args.out, resume=args.resume, force=args.force)
+    with lock_folder(args.out):  # one process writes a run folder at a time
+        if args.strategy == PROMPT_TUNING:
+            return prompt_tune(args)
+        _check_out_dir(args.out, resume=args.resume, force=args.force)
+        try:
+            return _search(args, console)
+        except KeyboardInterrupt:
+            console.print(
+                f"interrupted ({interruption()}): the checkpoint in {args.out} keeps every "
+                f"step done; continue with --resume --out {args.out}"
+            )
+            return 130
+
+
+def _search(args: argparse.Namespace, console: Any) -> int:
+    import orjson
 
     from mutators.groups import mixture_of
     from sammo_core.graph import compile
     from sammo_core.objectives import parse_objectives
     from sammo_core.runners.factory import build_runner_from_args, runner_stats
 
-    console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
-    _default_budget(args, console)
-    if args.strategy == PROMPT_TUNING:
-        return prompt_tune(args)
-    _check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
     train, val, test = _splits(args, loaded)
     loaded = _written_examples(args, loaded, train, console)
@@ -467,6 +486,11 @@ def _optimize(args: argparse.Namespace) -> int:
     }
     (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     result = run_keeping(go())
+    if result.report_reused:
+        console.print(
+            f"the run in {args.out} had finished ({result.stopped}): its report again, "
+            "with no new call"
+        )
     print_report(result, time.perf_counter() - started, model=args.model)
     # What the calls cost on the wire: every attempt, the retries by cause, the waits.
     requests = {"task model": runner_stats(task)}
@@ -482,14 +506,21 @@ def _optimize(args: argparse.Namespace) -> int:
 _RUN_FILES = ("run.json", "result.json", "checkpoint.json", "checkpoint.safetensors", "trace.jsonl")
 
 
-def _check_out_dir(out: Path, *, resume: bool, force: bool) -> None:
-    """Refuse to start a fresh run over an earlier one unless ``--force``."""
+def _check_out_path(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse contradicting flags and an ``--out`` that is a file, before the folder is made."""
     from sammo_core.errors import ConfigError
 
     if resume and force:
         raise ConfigError("--resume and --force contradict each other: pass one of them")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder: pass a folder for the run")
+
+
+def _check_out_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse to start a fresh run over an earlier one unless ``--force``."""
+    from sammo_core.errors import ConfigError
+
+    _check_out_path(out, resume=resume, force=force)
     if resume or force or not out.is_dir():
         return
     earlier = [name for name in _RUN_FILES if (out / name).exists()]

@@ -81,6 +81,9 @@ class SearchResult:
     seconds: float
     strategy: str
     params: Mapping[str, Any]
+    #: Whether the test report is the one a finished run made before (a resume of a finished
+    #: run makes no call).
+    report_reused: bool = False
 
     @property
     def total_usage(self) -> Usage:
@@ -137,7 +140,10 @@ class SearchResult:
         runner: Runner,
         seconds: float,
         out: Path | None,
+        earlier: Mapping[str, Any] | None = None,
     ) -> SearchResult:
+        """The result of ``run``, its test report made now, or taken from ``earlier`` (what
+        :meth:`test_report` returned for the same run and test split)."""
         objectives = run.objectives
         start, best = run.candidates[0], run.best()
         contenders = run.contenders()  # racing may have stopped some before the whole split
@@ -145,7 +151,10 @@ class SearchResult:
         test_scores: dict[int, Mapping[str, Score]] = {}
         # Outside the search budget, but counted: test_usage, and total_usage with the search.
         reporter = AccountingRunner(runner)
-        if test is not None:
+        reused = _earlier_report(earlier, test, _unique([start, best, *front]))
+        if reused is not None:
+            test_scores, test_usage = reused
+        elif test is not None:
             evaluator = Evaluator(
                 test,
                 reporter,
@@ -163,6 +172,8 @@ class SearchResult:
                 raise failure.exceptions[0] from None
             for cand, task in zip(reported, tasks, strict=True):
                 test_scores[cand.id] = task.result().scores
+        if reused is None:
+            test_usage = reporter.usage
         result = cls(
             objectives=objectives,
             candidates=run.candidates,
@@ -171,12 +182,13 @@ class SearchResult:
             front=front,
             test_scores=test_scores,
             usage=run.ledger.usage,
-            test_usage=reporter.usage,
+            test_usage=test_usage,
             stopped=run.stopped or "done",
             steps=run.step,
             seconds=seconds,
             strategy=type(run.search).__name__,
             params=run.search.settings(),
+            report_reused=reused is not None,
         )
         if out is not None:
             result.save(out)
@@ -233,6 +245,53 @@ class SearchResult:
         tmp = out / "result.json.tmp"
         tmp.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
         tmp.replace(out / "result.json")
+
+
+def test_report(result: SearchResult, test: DataTable | None) -> dict[str, Any] | None:
+    """The test report of ``result`` as the checkpoint keeps it (``None`` without a test
+    split): the split's hash, each reported candidate's scores, what the report spent."""
+    if test is None:
+        return None
+    return {
+        "test": test.content_hash(),
+        "scores": {
+            str(i): {k: s.to_dict() for k, s in scores.items()}
+            for i, scores in result.test_scores.items()
+        },
+        "usage": result.test_usage.to_dict(),
+    }
+
+
+def _earlier_report(
+    earlier: Mapping[str, Any] | None, test: DataTable | None, reported: Sequence[Candidate]
+) -> tuple[dict[int, Mapping[str, Score]], Usage] | None:
+    """The scores and usage of an earlier test report, if it covers the same split and every
+    candidate to report (else ``None``: the report is made again)."""
+    if earlier is None or test is None or earlier.get("test") != test.content_hash():
+        return None
+    try:
+        scores: dict[int, Mapping[str, Score]] = {
+            int(i): {k: _score(v) for k, v in by_name.items()}
+            for i, by_name in earlier["scores"].items()
+        }
+        usage = Usage(**earlier["usage"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # an unreadable report is made again rather than trusted
+    if any(c.id not in scores for c in reported):
+        return None
+    return {c.id: scores[c.id] for c in reported}, usage
+
+
+def _score(d: Mapping[str, Any]) -> Score:
+    per_item = d["per_item"]
+    return Score(
+        str(d["name"]),
+        float(d["value"]),
+        d["ci_low"],
+        d["ci_high"],
+        None if per_item is None else tuple(float(v) for v in per_item),
+        int(d["n"]),
+    )
 
 
 def _unique(cands: Sequence[Candidate]) -> list[Candidate]:

@@ -210,6 +210,10 @@ class Reservation:
         )
 
 
+# What a cache hit books when the ledger counts hits as calls: one call, nothing paid.
+_HIT = Reservation(0, 0, 0.0, 1)
+
+
 class UsageJournal:
     """An append-only file that makes usage durable per call, so no crash or resume hides one.
 
@@ -390,6 +394,10 @@ class Ledger:
     billed it), except errors raised before anything was sent (budget, configuration, a
     replay cache's miss), which count nothing.
 
+    With ``hits_are_calls=True`` a calls limit counts the calls asked for, answered by a
+    cache or not (``calls + cache_hits``), so what a search may do does not depend on what a
+    cache holds; tokens and dollars still count only what was paid.
+
     >>> from sammo_core.runners import ScriptedRunner
     >>> shared = Ledger(Budget(calls=10))
     >>> task = AccountingRunner(ScriptedRunner(default="a"), ledger=shared)
@@ -403,11 +411,14 @@ class Ledger:
         budget: Budget | None = None,
         used: Usage | None = None,
         journal: UsageJournal | None = None,
+        *,
+        hits_are_calls: bool = False,
     ) -> None:
         if used is not None and journal is not None:
             raise ConfigError("pass used=... or journal=... to a Ledger, not both")
         self.budget = budget
         self.journal = journal
+        self.hits_are_calls = hits_are_calls
         self._lock = threading.Lock()
         if journal is not None:
             used = journal.usage
@@ -435,8 +446,9 @@ class Ledger:
         budget, used = self.budget, self._used
         if budget is None:
             return True
+        calls = used.calls + (used.cache_hits if self.hits_are_calls else 0)
         checks: list[tuple[str, float | None, float, float, float]] = [
-            ("calls", budget.calls, used.calls, self._reserved_calls, reservation.calls),
+            ("calls", budget.calls, calls, self._reserved_calls, reservation.calls),
             ("tokens", budget.tokens, used.total_tokens, self._reserved.tokens, reservation.tokens),
             ("usd", budget.usd, used.usd, self._reserved.usd, reservation.usd),
         ]
@@ -462,8 +474,11 @@ class Ledger:
         """Book one call and return its ticket; ``None`` books a free call (a cache hit).
 
         Waits while calls in flight hold the room this one needs; raises
-        :class:`BudgetExceededError` when the budget can no longer pay for it.
+        :class:`BudgetExceededError` when the budget can no longer pay for it. With
+        ``hits_are_calls``, a cache hit takes one call of the calls limit like any other.
         """
+        if reservation is None and self.hits_are_calls:
+            reservation = _HIT
         while True:
             with self._lock:
                 if reservation is None or self._fits(reservation):
@@ -484,7 +499,7 @@ class Ledger:
                 self._reserved.completion_tokens + reservation.completion_tokens,
                 self._reserved.usd + reservation.usd,
             )
-            if self.journal is not None:
+            if self.journal is not None and reservation is not _HIT:  # a hit pays nothing
                 self.journal.sent(ticket, reservation)
         if self._active == 0:
             self._busy_since = time.perf_counter()
@@ -524,7 +539,11 @@ class Ledger:
                     usd=cost or 0.0,
                     estimated_calls=result.calls if result.usage_estimated else 0,
                 )
-            elif reservation is not None and not isinstance(error, _NOT_SENT):
+            elif (
+                reservation is not None
+                and reservation is not _HIT
+                and not isinstance(error, _NOT_SENT)
+            ):
                 delta = reservation.as_usage()
             if reservation is not None:
                 self._reserved_calls -= reservation.calls
@@ -562,7 +581,8 @@ class AccountingRunner(Runner):
     refused with :class:`~sammo_core.errors.ConfigError`, since nothing bounds its answer.
     A result with ``cached=True`` counts as a cache hit: its tokens are saved, not spent. When
     ``inner`` is a :class:`~sammo_core.runners.cache.CachedRunner` (it has ``will_hit``), a
-    request it will answer from the cache passes even a used-up budget. The cost is
+    request it will answer from the cache passes even a used-up budget (unless the ledger
+    counts hits as calls: then it takes one call of the calls limit). The cost is
     ``LLMResult.cost_usd`` when the runner sets it, else
     :func:`~sammo_core.runners.pricing.estimate_cost` (zero for unpriced models, so a dollar
     budget does not limit those).
@@ -641,6 +661,11 @@ class AccountingRunner(Runner):
         will_hit = getattr(self.inner, "will_hit", None)
         free = callable(will_hit) and bool(will_hit(request))
         ticket = await self.ledger.reserve(None if free else self.reservation(request))
+        if free and self.ledger.hits_are_calls and not will_hit(request):  # type: ignore[misc]
+            # It waited for room, and the identical call in flight it was to share failed.
+            self.ledger.settle(ticket, None, _Unsent(), self.inner.model)
+            free = False
+            ticket = await self.ledger.reserve(self.reservation(request))
         if not free:
             try:  # its sent line on disk before it leaves (group commit: see UsageJournal)
                 await self.ledger.durable()

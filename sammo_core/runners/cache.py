@@ -31,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -40,7 +42,7 @@ from typing import Literal, get_args
 
 import orjson
 
-from sammo_core.errors import CacheMissError, ConfigError
+from sammo_core.errors import CacheMissError, ConfigError, RunnerError
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Runner
 
 __all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key"]
@@ -52,6 +54,35 @@ _MODES: tuple[str, ...] = get_args(CacheMode)
 # user_version, so a replay that misses can say why.
 _KEY_VERSION = 2
 _BUSY_TIMEOUT_S = 30.0
+#: The environment variable that sets how long a write waits for a cache another process locks.
+BUSY_TIMEOUT_ENV = "SAMMO_CACHE_BUSY_TIMEOUT"
+# How long one write waits for the file before its row is kept in memory for a later try.
+_WRITE_WAIT_S = 0.25
+_log = logging.getLogger(__name__)
+
+
+def busy_timeout_from_env() -> float:
+    """Seconds a write waits for a cache locked by another process: ``SAMMO_CACHE_BUSY_TIMEOUT``
+    or 30.
+
+    >>> import os
+    >>> os.environ.get(BUSY_TIMEOUT_ENV) is None and busy_timeout_from_env() == 30.0
+    True
+    """
+    raw = os.environ.get(BUSY_TIMEOUT_ENV)
+    if raw is None or not raw.strip():
+        return _BUSY_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{BUSY_TIMEOUT_ENV}={raw!r} is not a number of seconds >= 0; e.g. 30")
+    return value
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def cache_key(model: str, request: LLMRequest, *, endpoint: str | None = None) -> str:
@@ -103,7 +134,7 @@ def _setup(conn: sqlite3.Connection) -> None:
             )
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not _locked(exc):
                 raise
             if time.monotonic() > deadline:
                 raise
@@ -123,7 +154,15 @@ class Cache:
     Values hold ``LLMResult.to_dict()`` (text, token counts, model, cost) and nothing secret.
     ``stale`` says the file holds entries written with an older key version (they never match).
     One connection per object, guarded by a lock, so many asyncio tasks or threads may share
-    it; other processes may open the same file (they wait up to 30 s for a lock).
+    it; other processes may open the same file.
+
+    While another process holds the file locked, answers are kept in memory (and served from
+    there) and written once it is free; the first such write says so on the
+    ``sammo_core.runners.cache`` logger. After ``busy_timeout`` seconds (default: the
+    ``SAMMO_CACHE_BUSY_TIMEOUT`` environment variable, else 30) of that, :meth:`put` writes the
+    answers kept so far to ``PATH.pending-PID.jsonl`` beside the file and raises
+    :class:`~sammo_core.errors.RunnerError`; the next :class:`Cache` that opens the file
+    adds them to it, so no paid answer is lost. :meth:`close` does the same with what is left.
 
     >>> import tempfile, pathlib
     >>> from sammo_core.runners import LLMRequest, LLMResult
@@ -135,11 +174,21 @@ class Cache:
     ('Hello', None, 1)
     """
 
-    def __init__(self, path: str | Path, mode: CacheMode = "readwrite") -> None:
+    def __init__(
+        self, path: str | Path, mode: CacheMode = "readwrite", *, busy_timeout: float | None = None
+    ) -> None:
         if mode not in _MODES:
             raise ConfigError(f"cache mode {mode!r} is not one of {', '.join(_MODES)}")
+        if busy_timeout is None:
+            busy_timeout = busy_timeout_from_env()
+        if not 0 <= busy_timeout < float("inf"):
+            raise ConfigError(f"busy_timeout must be a number of seconds >= 0; got {busy_timeout}")
         self.path = Path(path)
         self.mode: CacheMode = mode
+        self.busy_timeout = busy_timeout
+        self._pending: dict[str, tuple[bytes, float]] = {}  # rows a lock kept out of the file
+        self._locked_since: float | None = None  # when a write first found the file locked
+        self._spilled = 0  # answers written beside the file while it stayed locked
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
@@ -154,7 +203,7 @@ class Cache:
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         try:
             _setup(conn)
@@ -167,7 +216,10 @@ class Cache:
         except sqlite3.Error as exc:
             conn.close()
             raise ConfigError(f"cannot open cache file {str(self.path)!r}: {exc}") from exc
+        conn.execute(f"PRAGMA busy_timeout = {int(_WRITE_WAIT_S * 1000)}")
         self._conn = conn
+        if mode == "readwrite":
+            self._adopt_spilled()
 
     def __repr__(self) -> str:
         return f"Cache({str(self.path)!r}, mode={self.mode!r})"
@@ -201,8 +253,11 @@ class Cache:
             return None
         key = cache_key(model, request, endpoint=endpoint)
         with self._lock:
+            kept = self._pending.get(key)
             row = (
-                self._connection()
+                (kept[0],)
+                if kept is not None
+                else self._connection()
                 .execute("SELECT value FROM completions WHERE key = ?", (key,))
                 .fetchone()
             )
@@ -218,6 +273,8 @@ class Cache:
             return False
         key = cache_key(model, request, endpoint=endpoint)
         with self._lock:
+            if key in self._pending:
+                return True
             row = (
                 self._connection()
                 .execute("SELECT 1 FROM completions WHERE key = ?", (key,))
@@ -233,7 +290,8 @@ class Cache:
         *,
         endpoint: str | None = None,
     ) -> None:
-        """Store ``result`` (committed before returning); a no-op unless mode is readwrite."""
+        """Store ``result`` (committed before returning, unless another process locks the file:
+        see the class); a no-op unless mode is readwrite."""
         if self.mode != "readwrite":
             return
         # The runner's own overhead (a one-off probe) belongs to the run that paid it, not to
@@ -242,10 +300,88 @@ class Cache:
         value = orjson.dumps(stored.to_dict())
         key = cache_key(model, request, endpoint=endpoint)
         with self._lock:
-            self._connection().execute(
-                "INSERT OR REPLACE INTO completions (key, value, created) VALUES (?, ?, ?)",
-                (key, value, time.time()),
+            self._connection()
+            self._pending[key] = (value, time.time())
+            gave_up = self._locked_since is not None and (
+                time.monotonic() - self._locked_since >= self.busy_timeout
             )
+            if not gave_up and self._flush():  # having given up, it waits no more
+                return
+            now = time.monotonic()
+            if self._locked_since is None:
+                self._locked_since = now
+                _log.warning(
+                    "cache %s is locked by another process; keeping answers in memory and "
+                    "waiting up to %g s (%s) for it",
+                    self.path,
+                    self.busy_timeout,
+                    BUSY_TIMEOUT_ENV,
+                )
+            if now - self._locked_since < self.busy_timeout:
+                return
+            target = self._spill()
+        raise RunnerError(
+            f"cache {str(self.path)!r} stayed locked by another process for "
+            f"{self.busy_timeout:g} s; the answers paid but not in it ({self._spilled} so far) "
+            f"go to {str(target)!r} and join the cache when it next opens. Stop the "
+            f"other process, or use another --cache (or raise {BUSY_TIMEOUT_ENV})"
+        )
+
+    def _flush(self) -> bool:
+        """Write the rows kept in memory in one transaction; ``False`` while the file is locked.
+        (Called with ``self._lock`` held.)"""
+        if not self._pending:
+            return True
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO completions (key, value, created) VALUES (?, ?, ?)",
+                    [(key, value, created) for key, (value, created) in self._pending.items()],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+            return False
+        self._pending.clear()
+        if self._locked_since is not None:
+            self._locked_since = None
+            _log.warning("cache %s is free again; the answers kept in memory are in it", self.path)
+        return True
+
+    def _spill(self) -> Path:
+        """Append the rows kept in memory to this process's file beside the cache (read back
+        by the next :class:`Cache` that opens the file). (Called with ``self._lock`` held.)"""
+        target = self.path.with_name(f"{self.path.name}.pending-{os.getpid()}.jsonl")
+        with target.open("ab") as f:
+            for key, (value, created) in self._pending.items():
+                line = {"key": key, "value": value.decode(), "created": created}
+                f.write(orjson.dumps(line) + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._spilled += len(self._pending)
+        self._pending.clear()
+        return target
+
+    def _adopt_spilled(self) -> None:
+        """Add the answers a process that found the file locked wrote beside it."""
+        for spilled in sorted(self.path.parent.glob(f"{self.path.name}.pending-*.jsonl")):
+            try:
+                rows = [orjson.loads(line) for line in spilled.read_bytes().splitlines() if line]
+                with self._lock:
+                    for row in rows:
+                        value = orjson.dumps(orjson.loads(row["value"]))
+                        self._pending[str(row["key"])] = (value, float(row["created"]))
+                    if not self._flush():
+                        continue  # still locked: the file stays for a later open
+                spilled.unlink(missing_ok=True)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # unreadable or half-written: left where it is
 
     def __len__(self) -> int:
         if self.mode == "off":
@@ -255,9 +391,23 @@ class Cache:
         return int(count)
 
     def close(self) -> None:
-        """Close the file; safe to call twice."""
+        """Close the file (answers still kept from a locked file go beside it: see the class);
+        safe to call twice."""
         with self._lock:
             if self._conn is not None:
+                if self._pending and not self._flush():
+                    deadline = (self._locked_since or time.monotonic()) + self.busy_timeout
+                    while time.monotonic() < deadline and not self._flush():
+                        time.sleep(0.05)
+                    if self._pending:
+                        count = len(self._pending)
+                        _log.warning(
+                            "cache %s stayed locked; %d answers were written to %s and join "
+                            "the cache when it next opens",
+                            self.path,
+                            count,
+                            self._spill(),
+                        )
                 self._conn.close()
                 self._conn = None
 

@@ -295,7 +295,8 @@ def test_ctrl_c_writes_the_rows_done_and_says_where(tmp_path: Path) -> None:
     done = summary["rows"]
     assert summary["partial"] is True and 3 <= done < 20
     assert len(predictions(out)) == done
-    assert f"interrupted: {done} of 20 rows were done; wrote them, marked partial, to" in err
+    expected = f"interrupted (Ctrl-C): {done} of 20 rows were done; wrote them, marked partial, to"
+    assert expected in err
     assert str(out / "results.json") in err.replace("\n", "")
 
 
