@@ -9,7 +9,7 @@ weights from which operators produced improvements.
 """
 
 from mutators.base import (
-    Candidate,
+    Edit,
     Mutation,
     MutationContext,
     Mutator,
@@ -56,7 +56,6 @@ __all__ = [
     "LLM_GROUPS",
     "OPERATOR_GROUPS",
     "PREFIX_FORMATS",
-    "Candidate",
     "ChangeDataFormat",
     "ChangeExampleCount",
     "ChangeExampleSelection",
@@ -66,6 +65,7 @@ __all__ = [
     "ChangeSectionFormat",
     "DropParagraph",
     "DropSection",
+    "Edit",
     "InduceInstructions",
     "Mixture",
     "Mutation",

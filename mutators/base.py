@@ -37,7 +37,7 @@ from sammo_core.selectors import Match, find
 
 __all__ = [
     "PROPOSAL_MAX_TOKENS",
-    "Candidate",
+    "Edit",
     "Mutation",
     "MutationContext",
     "Mutator",
@@ -134,7 +134,7 @@ class Mutator(abc.ABC):
 
     Subclasses set ``default_selector`` and implement :meth:`mutate`; most also narrow
     :meth:`accepts` (e.g. "sections that do not hold the input"). An operator that can list
-    its edits builds them as :data:`Candidate` pairs and lets :func:`choose_children` pick.
+    its edits builds them as :data:`Edit` pairs and lets :func:`choose_children` pick.
     """
 
     default_selector: str = "*"
@@ -308,9 +308,10 @@ def ancestor(program: Output, path: str, selector: str) -> Match | None:
 
 # -- choosing children -------------------------------------------------------------------------
 
-#: A candidate edit: its description and a function building the child (built lazily, so
-#: asking for one child of a large prompt does not copy the program once per candidate).
-Candidate = tuple[str, Callable[[], Output]]
+#: An edit an operator may make: its description and a function building the child (built
+#: lazily, so asking for one child of a large prompt does not copy the program once per edit).
+#: Not a :class:`search.candidate.Candidate`, which is a program the search scored.
+Edit = tuple[str, Callable[[], Output]]
 
 
 def check_n(n: int) -> None:
@@ -322,7 +323,7 @@ def check_n(n: int) -> None:
 def choose_children(
     operator: Mutator,
     parent: Output,
-    candidates: Sequence[Candidate],
+    candidates: Sequence[Edit],
     rng: random.Random,
     n: int,
     *,

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 
 from mutators.base import (
-    Candidate,
+    Edit,
     Mutation,
     MutationContext,
     Mutator,
@@ -177,7 +177,7 @@ class RemoveFiller(Mutator):
         n: int = 1,
         context: MutationContext | None = None,
     ) -> list[Mutation]:
-        candidates: list[Candidate] = []
+        candidates: list[Edit] = []
         for match in self.targets(program):
             edits = self._edits(match)
             saved = sum(count_tokens(old) - count_tokens(new) for _, old, new in edits)

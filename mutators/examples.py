@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from mutators.base import (
-    Candidate,
+    Edit,
     Mutation,
     MutationContext,
     Mutator,
@@ -228,7 +228,7 @@ class ReorderExamples(Mutator):
     ) -> list[Mutation]:
         check_n(n)
         targets = self.targets(program)
-        candidates: list[Candidate] = []
+        candidates: list[Edit] = []
         for match in targets:
             node: Examples = match.node
             k = _shown(node)

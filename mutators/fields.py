@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
 from mutators.base import (
-    Candidate,
+    Edit,
     Mutation,
     MutationContext,
     Mutator,
@@ -114,7 +114,7 @@ class ChangeField(Mutator, Generic[V]):
         context: MutationContext | None = None,
     ) -> list[Mutation]:
         targets = self.targets(program)
-        candidates: list[Candidate] = [
+        candidates: list[Edit] = [
             (self.describe(m, value, program, targets), partial(self.build, program, m, value))
             for m in targets
             for value in self.allowed(program, m)

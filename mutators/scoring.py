@@ -32,7 +32,7 @@ from typing import Any
 
 import pyglove as pg
 
-from mutators.base import Candidate, Mutation, MutationContext, Mutator, choose_children
+from mutators.base import Edit, Mutation, MutationContext, Mutator, choose_children
 from mutators.fields import ChangeField
 from sammo_core.components import Examples, GenerateText, Output
 from sammo_core.data import DataTable
@@ -127,7 +127,7 @@ class ChangeVerbalizer(Mutator):
         n: int = 1,
         context: MutationContext | None = None,
     ) -> list[Mutation]:
-        candidates: list[Candidate] = []
+        candidates: list[Edit] = []
         for match in self.targets(program):
             now = [str(x) for x in match.node.verbalizer] or [str(x) for x in match.node.labels]
             for words in self._options(match.node):

@@ -29,7 +29,7 @@ from functools import partial
 import pyglove as pg
 
 from mutators.base import (
-    Candidate,
+    Edit,
     Mutation,
     MutationContext,
     Mutator,
@@ -84,7 +84,7 @@ class DropSection(Mutator):
         n: int = 1,
         context: MutationContext | None = None,
     ) -> list[Mutation]:
-        candidates: list[Candidate] = [
+        candidates: list[Edit] = [
             (f"drop section {node_label(m.node)}", partial(remove, program, m.path))
             for m in self.targets(program)
         ]
@@ -129,7 +129,7 @@ class DropParagraph(Mutator):
         n: int = 1,
         context: MutationContext | None = None,
     ) -> list[Mutation]:
-        candidates: list[Candidate] = [
+        candidates: list[Edit] = [
             (
                 f"drop paragraph {shorten(text)!r} from {node_label(m.node)}",
                 partial(remove, program, path),
@@ -180,7 +180,7 @@ class ReorderSections(Mutator):
     def accepts(self, match: Match, program: Output) -> bool:
         return len(self._slots(match.node)) >= 2
 
-    def _candidates(self, program: Output, match: Match) -> list[Candidate]:
+    def _candidates(self, program: Output, match: Match) -> list[Edit]:
         children = list(match.node.sym_getattr("children"))
         slots = self._slots(match.node)
         sections = [children[s] for s in slots]
@@ -192,7 +192,7 @@ class ReorderSections(Mutator):
                 items[slot] = section
             return partial(set_list, program, list_path, items)
 
-        out: list[Candidate] = []
+        out: list[Edit] = []
         for a in range(len(sections)):
             for b in range(a + 1, len(sections)):
                 order = list(sections)
@@ -270,7 +270,7 @@ class RepeatSection(Mutator):
         n: int = 1,
         context: MutationContext | None = None,
     ) -> list[Mutation]:
-        candidates: list[Candidate] = []
+        candidates: list[Edit] = []
         for match in self.targets(program):
             plan = self._plan(match, program)
             assert plan is not None  # targets() kept only sections with a plan

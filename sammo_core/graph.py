@@ -62,7 +62,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Change", "FunctionGraph", "compile", "content_hash", "render_node"]
 
-ProgressCallback = Callable[[int, int], None]
+#: What a run reports as rows finish: (rows done, rows in all). A search reports its own
+#: progress (:data:`search.base.ProgressCallback`).
+RowProgress = Callable[[int, int], None]
 
 
 def _canonical(value: Any, memo: dict[int, str] | None = None) -> Any:
@@ -336,7 +338,7 @@ class FunctionGraph:
         runner: Runner,
         *,
         max_concurrency: int = 32,
-        on_progress: ProgressCallback | None = None,
+        on_progress: RowProgress | None = None,
         on_rows: Callable[[list[ResultRow]], None] | None = None,
         on_error: Literal["fail", "skip"] = "fail",
         render_cache: RenderCache | None = None,
