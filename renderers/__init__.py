@@ -6,7 +6,7 @@ format is a render/parse pair tested by round trip. This package depends on the 
 library only.
 
 >>> fmt = get_section_format("markdown")
->>> print(fmt.render([Section("Task", (Text("Answer yes or no."),))]))
+>>> print(fmt.render([SectionBlock("Task", (Text("Answer yes or no."),))]))
 # Task
 <BLANKLINE>
 Answer yes or no.
@@ -24,7 +24,7 @@ from renderers.data import (
     XMLDataFormat,
     get_data_format,
 )
-from renderers.document import Block, Section, Text, normalize
+from renderers.document import Block, SectionBlock, Text, normalize
 from renderers.errors import RenderError, UnknownFormatError
 from renderers.sections import (
     SECTION_FORMATS,
@@ -50,7 +50,7 @@ __all__ = [
     "QADataFormat",
     "Record",
     "RenderError",
-    "Section",
+    "SectionBlock",
     "SectionFormat",
     "SentenceDataFormat",
     "Text",

@@ -1,10 +1,10 @@
 """The neutral document tree that section formats render.
 
-A document is a sequence of blocks: :class:`Text` paragraphs and :class:`Section` nodes with a
+A document is a sequence of blocks: :class:`Text` paragraphs and :class:`SectionBlock` nodes with a
 title and child blocks. A section whose title is ``None`` groups blocks without a heading: every
 format renders just its children.
 
->>> doc = (Section("Task", (Text("Answer yes or no."),)), Text("Is water wet?"))
+>>> doc = (SectionBlock("Task", (Text("Answer yes or no."),)), Text("Is water wet?"))
 >>> normalize(doc) == doc
 True
 """
@@ -17,7 +17,7 @@ from typing import TypeAlias
 
 from renderers.errors import RenderError
 
-__all__ = ["Block", "Section", "Text", "normalize"]
+__all__ = ["Block", "SectionBlock", "Text", "normalize"]
 
 #: How :func:`normalize` joins adjacent paragraphs, and how formats separate them.
 PARAGRAPH_BREAK = "\n\n"
@@ -39,13 +39,13 @@ class Text:
 
 
 @dataclass(frozen=True, slots=True)
-class Section:
+class SectionBlock:
     """A titled group of blocks; ``title=None`` groups blocks without a heading.
 
     ``children`` may be given as any sequence; it is stored as a tuple.
 
-    >>> Section("Rules", [Text("Be brief.")])
-    Section(title='Rules', children=(Text(text='Be brief.'),))
+    >>> SectionBlock("Rules", [Text("Be brief.")])
+    SectionBlock(title='Rules', children=(Text(text='Be brief.'),))
     """
 
     title: str | None
@@ -53,15 +53,17 @@ class Section:
 
     def __post_init__(self) -> None:
         if self.title is not None and not isinstance(self.title, str):
-            raise TypeError(f"Section.title must be a str or None, got {self.title!r}")
+            raise TypeError(f"SectionBlock.title must be a str or None, got {self.title!r}")
         children = tuple(self.children)
         for child in children:
-            if not isinstance(child, Text | Section):
-                raise TypeError(f"Section children must be Text or Section blocks, got {child!r}")
+            if not isinstance(child, Text | SectionBlock):
+                raise TypeError(
+                    f"Section children must be Text or SectionBlock blocks, got {child!r}"
+                )
         object.__setattr__(self, "children", children)
 
 
-Block: TypeAlias = Text | Section
+Block: TypeAlias = Text | SectionBlock
 
 
 def normalize(blocks: Sequence[Block]) -> tuple[Block, ...]:
@@ -72,17 +74,17 @@ def normalize(blocks: Sequence[Block]) -> tuple[Block, ...]:
     parent are merged into one, joined by a blank line. Titles are kept as they are (markdown and
     plain formats normalize them further, see :meth:`renderers.SectionFormat.normalize`).
 
-    >>> normalize([Text(" a "), Section(None, (Text("b"),)), Text("  "), Section("T")])
-    (Text(text='a\\n\\nb'), Section(title='T', children=()))
+    >>> normalize([Text(" a "), SectionBlock(None, (Text("b"),)), Text("  "), SectionBlock("T")])
+    (Text(text='a\\n\\nb'), SectionBlock(title='T', children=()))
     """
     out: list[Block] = []
     for block in blocks:
         if isinstance(block, Text):
             _append_text(out, block.text)
-        elif isinstance(block, Section):
+        elif isinstance(block, SectionBlock):
             children = normalize(block.children)
             if block.title is not None:
-                out.append(Section(block.title, children))
+                out.append(SectionBlock(block.title, children))
                 continue
             for child in children:
                 if isinstance(child, Text):
@@ -90,7 +92,7 @@ def normalize(blocks: Sequence[Block]) -> tuple[Block, ...]:
                 else:
                     out.append(child)
         else:
-            raise RenderError(f"a document holds Text and Section blocks, got {block!r}")
+            raise RenderError(f"a document holds Text and SectionBlock blocks, got {block!r}")
     return tuple(out)
 
 

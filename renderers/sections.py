@@ -5,7 +5,7 @@ every document. :func:`renderers.normalize` defines the canonical form (texts st
 texts dropped, untitled sections replaced by their children, adjacent texts joined by a blank
 line); markdown and plain text add the normalization their layout forces (see each class).
 
->>> doc = [Section("Task", (Text("Answer yes or no."),)), Text("Is water wet?")]
+>>> doc = [SectionBlock("Task", (Text("Answer yes or no."),)), Text("Is water wet?")]
 >>> print(get_section_format("xml").render(doc))
 <section title="Task">
 Answer yes or no.
@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from renderers import _xml
 from renderers._text import LineEscaper, dumps
-from renderers.document import PARAGRAPH_BREAK, Block, Section, Text, normalize
+from renderers.document import PARAGRAPH_BREAK, Block, SectionBlock, Text, normalize
 from renderers.errors import RenderError, UnknownFormatError
 from renderers.registry import Registry
 
@@ -46,7 +46,7 @@ class SectionFormat(ABC):
     cannot tell two documents apart they extend :meth:`normalize` to say which one comes back.
 
     >>> fmt = MarkdownFormat()
-    >>> doc = [Section("Task", (Text("Be brief."),))]
+    >>> doc = [SectionBlock("Task", (Text("Be brief."),))]
     >>> fmt.parse(fmt.render(doc)) == fmt.normalize(doc)
     True
     """
@@ -99,7 +99,7 @@ class SectionFormat(ABC):
         probe = "SAMMO_PROBE_TEXT"
         blocks: tuple[Block, ...] = (Text(probe),)
         for _ in range(depth):
-            blocks = (Section("Probe", blocks),)
+            blocks = (SectionBlock("Probe", blocks),)
         text = self.render(blocks)
         return text[text.rindex(probe) + len(probe) :]
 
@@ -122,8 +122,8 @@ def _collapse_title(title: str) -> str | None:
 
 def _retitle(blocks: Sequence[Block], fix: Callable[[str], str | None]) -> list[Block]:
     return [
-        Section(None if b.title is None else fix(b.title), tuple(_retitle(b.children, fix)))
-        if isinstance(b, Section)
+        SectionBlock(None if b.title is None else fix(b.title), tuple(_retitle(b.children, fix)))
+        if isinstance(b, SectionBlock)
         else b
         for b in blocks
     ]
@@ -133,24 +133,24 @@ def _sink(blocks: tuple[Block, ...]) -> tuple[Block, ...]:
     """Move each text that follows a section into that section's last, deepest descendant."""
     out: list[Block] = []
     for block in blocks:
-        if isinstance(block, Section):
-            out.append(Section(block.title, _sink(block.children)))
-        elif out and isinstance(out[-1], Section):
+        if isinstance(block, SectionBlock):
+            out.append(SectionBlock(block.title, _sink(block.children)))
+        elif out and isinstance(out[-1], SectionBlock):
             out[-1] = _append_deep(out[-1], block)
         else:
             out.append(block)
     return tuple(out)
 
 
-def _append_deep(section: Section, text: Text) -> Section:
+def _append_deep(section: SectionBlock, text: Text) -> SectionBlock:
     children = list(section.children)
-    if children and isinstance(children[-1], Section):
+    if children and isinstance(children[-1], SectionBlock):
         children[-1] = _append_deep(children[-1], text)
     elif children and isinstance(children[-1], Text):
         children[-1] = Text(children[-1].text + PARAGRAPH_BREAK + text.text)
     else:
         children.append(text)
-    return Section(section.title, tuple(children))
+    return SectionBlock(section.title, tuple(children))
 
 
 def _heading_normalize(blocks: Sequence[Block]) -> tuple[Block, ...]:
@@ -178,7 +178,7 @@ class _Builder:
     def close_to(self, depth: int) -> None:
         while self.depth > depth:
             title, children = self._stack.pop()
-            self.add(Section(title, tuple(children)))
+            self.add(SectionBlock(title, tuple(children)))
 
 
 class MarkdownFormat(SectionFormat):
@@ -191,8 +191,8 @@ class MarkdownFormat(SectionFormat):
     the line end) is written with a leading backslash, the markdown escape; lines of backslashes
     and such a heading get one more backslash, so every text round trips.
 
-    >>> tone = Section("Tone", (Text("Polite."),))
-    >>> print(MarkdownFormat().render([Section("Task", (Text("Be brief."), tone))]))
+    >>> tone = SectionBlock("Tone", (Text("Polite."),))
+    >>> print(MarkdownFormat().render([SectionBlock("Task", (Text("Be brief."), tone))]))
     # Task
     <BLANKLINE>
     Be brief.
@@ -252,7 +252,7 @@ class PlainFormat(SectionFormat):
     ``===``) would read as an underline, so it is written with a leading backslash (and lines
     of backslashes and such characters get one more backslash).
 
-    >>> print(PlainFormat().render([Section("Task", (Text("Be brief."),))]))
+    >>> print(PlainFormat().render([SectionBlock("Task", (Text("Be brief."),))]))
     Task
     ====
     <BLANKLINE>
@@ -308,18 +308,18 @@ def _clamp(blocks: tuple[Block, ...], depth: int, max_depth: int) -> tuple[Block
         if isinstance(block, Text):
             out.append(block)
         elif depth < max_depth:
-            out.append(Section(block.title, _clamp(block.children, depth + 1, max_depth)))
+            out.append(SectionBlock(block.title, _clamp(block.children, depth + 1, max_depth)))
         else:
             out.extend(_hoist(block))
     return tuple(out)
 
 
-def _hoist(section: Section) -> list[Block]:
+def _hoist(section: SectionBlock) -> list[Block]:
     # Children are texts first, then sections (see _sink): the sections become siblings.
     texts = tuple(c for c in section.children if isinstance(c, Text))
-    out: list[Block] = [Section(section.title, texts)]
+    out: list[Block] = [SectionBlock(section.title, texts)]
     for child in section.children:
-        if isinstance(child, Section):
+        if isinstance(child, SectionBlock):
             out.extend(_hoist(child))
     return out
 
@@ -333,7 +333,7 @@ class XMLFormat(SectionFormat):
     ``&amp;`` where it would read back as that escape). Top-level blocks are separated by a
     blank line, children by a newline. Normalization: :func:`normalize` only.
 
-    >>> print(XMLFormat().render([Section('Say "hi"', (Text("a < b & <b>c</b>"),))]))
+    >>> print(XMLFormat().render([SectionBlock('Say "hi"', (Text("a < b & <b>c</b>"),))]))
     <section title="Say &quot;hi&quot;">
     a < b & <b>c</b>
     </section>
@@ -388,7 +388,7 @@ class JSONFormat(SectionFormat):
     Indented by two spaces, non-ASCII characters kept. Round trips every title and text exactly
     up to :func:`normalize`.
 
-    >>> print(JSONFormat().render([Section("Task", (Text("Be brief."),))]))
+    >>> print(JSONFormat().render([SectionBlock("Task", (Text("Be brief."),))]))
     [
       {
         "title": "Task",
@@ -427,7 +427,7 @@ class JSONFormat(SectionFormat):
         if isinstance(item, dict) and isinstance(item.get("title"), str | None):
             content = item.get("content", [])
             if isinstance(content, list):
-                return Section(item.get("title"), tuple(self._decode(c) for c in content))
+                return SectionBlock(item.get("title"), tuple(self._decode(c) for c in content))
         raise RenderError(
             f"expected a string or an object with 'title' and a 'content' list, got {item!r}"
         )

@@ -44,12 +44,10 @@ from renderers import (
     SECTION_FORMATS,
     Block,
     Record,
+    SectionBlock,
     Text,
     get_data_format,
     get_section_format,
-)
-from renderers import (
-    Section as SectionBlock,
 )
 from sammo_core.context import RunContext, Slot
 from sammo_core.data import DataTable

@@ -17,7 +17,7 @@ from renderers import (
     PlainDataFormat,
     Record,
     RenderError,
-    Section,
+    SectionBlock,
     Text,
     UnknownFormatError,
     XMLDataFormat,
@@ -274,9 +274,9 @@ def test_data_nested_in_sections_is_not_escaped_again() -> None:
     for data, section in [("xml", "xml"), ("markdown", "markdown"), ("plain", "plain")]:
         examples = get_data_format(data).render_examples(RECORDS)
         fmt = get_section_format(section)
-        text = fmt.render([Section("Examples", (Text(examples),))])
+        text = fmt.render([SectionBlock("Examples", (Text(examples),))])
         assert examples in text, (data, section)
-        assert fmt.parse(text) == (Section("Examples", (Text(examples),)),)
+        assert fmt.parse(text) == (SectionBlock("Examples", (Text(examples),)),)
 
 
 # -- round trips ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from renderers import (
     MarkdownFormat,
     PlainFormat,
     RenderError,
-    Section,
+    SectionBlock,
     SectionFormat,
     Text,
     UnknownFormatError,
@@ -63,7 +63,7 @@ texts = st.lists(
 def _documents(titles: st.SearchStrategy[str | None]) -> st.SearchStrategy[list[Block]]:
     blocks = st.recursive(
         st.builds(Text, texts),
-        lambda children: st.builds(Section, titles, st.lists(children, max_size=4).map(tuple)),
+        lambda children: st.builds(SectionBlock, titles, st.lists(children, max_size=4).map(tuple)),
         max_leaves=12,
     )
     return st.lists(blocks, max_size=5)
@@ -72,12 +72,15 @@ def _documents(titles: st.SearchStrategy[str | None]) -> st.SearchStrategy[list[
 documents = _documents(st.none() | texts)
 
 DOC = [
-    Section("Task", (Text("Classify the sentiment of the review."), Text("Be brief."))),
-    Section(
+    SectionBlock("Task", (Text("Classify the sentiment of the review."), Text("Be brief."))),
+    SectionBlock(
         "Rules",
-        (Section("Labels", (Text("positive\nnegative"),)), Section("Tone", (Text("Neutral."),))),
+        (
+            SectionBlock("Labels", (Text("positive\nnegative"),)),
+            SectionBlock("Tone", (Text("Neutral."),)),
+        ),
     ),
-    Section(None, (Text("Review: I loved it."),)),
+    SectionBlock(None, (Text("Review: I loved it."),)),
 ]
 
 EXPECTED = {
@@ -182,7 +185,7 @@ def test_exact_rendering_of_a_small_document(name: str) -> None:
 @pytest.mark.parametrize("name", FORMATS)
 def test_untitled_section_renders_only_its_children(name: str) -> None:
     fmt = get_section_format(name)
-    assert fmt.render([Section(None, (Text("a"), Text("b")))]) == fmt.render([Text("a\n\nb")])
+    assert fmt.render([SectionBlock(None, (Text("a"), Text("b")))]) == fmt.render([Text("a\n\nb")])
 
 
 @pytest.mark.parametrize("name", FORMATS)
@@ -210,18 +213,18 @@ def test_plain_sections_deeper_than_six_levels_come_back_as_siblings() -> None:
     fmt = PlainFormat()
     deep: Block = Text("bottom")
     for level in range(8, 0, -1):
-        deep = Section(f"L{level}", (deep,))
+        deep = SectionBlock(f"L{level}", (deep,))
     six = fmt.normalize([deep])
     level5 = six[0]
     for _ in range(4):
-        assert isinstance(level5, Section)
+        assert isinstance(level5, SectionBlock)
         level5 = level5.children[-1]
-    assert isinstance(level5, Section)
+    assert isinstance(level5, SectionBlock)
     assert level5.title == "L5"
     assert level5.children == (
-        Section("L6", ()),
-        Section("L7", ()),
-        Section("L8", (Text("bottom"),)),
+        SectionBlock("L6", ()),
+        SectionBlock("L7", ()),
+        SectionBlock("L8", (Text("bottom"),)),
     )
     assert fmt.parse(fmt.render([deep])) == six
     assert "+" * 3 in fmt.render([deep])
@@ -230,23 +233,23 @@ def test_plain_sections_deeper_than_six_levels_come_back_as_siblings() -> None:
 def test_xml_titles_round_trip_with_escaping() -> None:
     fmt = XMLFormat()
     title = 'a "quoted" <tag> & \n\ttitle '
-    text = fmt.render([Section(title, (Text("x"),))])
+    text = fmt.render([SectionBlock(title, (Text("x"),))])
     assert text.startswith(
         '<section title="a &quot;quoted&quot; &lt;tag&gt; &amp; &#10;&#9;title ">'
     )
-    assert fmt.parse(text) == (Section(title, (Text("x"),)),)
+    assert fmt.parse(text) == (SectionBlock(title, (Text("x"),)),)
 
 
 def test_xml_leaves_nested_markup_readable() -> None:
     data = '<example id="1">\n<input>a &lt;b> &amp; c</input>\n</example>'
-    text = XMLFormat().render([Section("Examples", (Text(data),))])
+    text = XMLFormat().render([SectionBlock("Examples", (Text(data),))])
     assert data in text
-    assert XMLFormat().parse(text) == (Section("Examples", (Text(data),)),)
+    assert XMLFormat().parse(text) == (SectionBlock("Examples", (Text(data),)),)
 
 
 def test_xml_escapes_section_tags_inside_text() -> None:
     fmt = XMLFormat()
-    doc = [Section("T", (Text("<section title='x'> and </Section> and &lt;section"),))]
+    doc = [SectionBlock("T", (Text("<section title='x'> and </Section> and &lt;section"),))]
     text = fmt.render(doc)
     assert "&lt;section title='x'> and &lt;/Section> and &amp;lt;section" in text
     assert fmt.parse(text) == tuple(doc)
@@ -254,7 +257,7 @@ def test_xml_escapes_section_tags_inside_text() -> None:
 
 def test_xml_parse_tolerates_unbalanced_tags() -> None:
     parsed = XMLFormat().parse('a</section><section title="T">b<section title="U">c')
-    assert parsed == (Text("a"), Section("T", (Text("b"), Section("U", (Text("c"),)))))
+    assert parsed == (Text("a"), SectionBlock("T", (Text("b"), SectionBlock("U", (Text("c"),)))))
 
 
 def test_json_parse_rejects_malformed_text() -> None:
@@ -265,28 +268,32 @@ def test_json_parse_rejects_malformed_text() -> None:
 
 
 def test_markdown_reads_text_after_a_section_as_part_of_it() -> None:
-    doc: list[Block] = [Section("A", (Section("B", (Text("x"),)),)), Text("y")]
-    expected = (Section("A", (Section("B", (Text("x\n\ny"),)),)),)
+    doc: list[Block] = [SectionBlock("A", (SectionBlock("B", (Text("x"),)),)), Text("y")]
+    expected = (SectionBlock("A", (SectionBlock("B", (Text("x\n\ny"),)),)),)
     assert MarkdownFormat().normalize(doc) == expected
     assert MarkdownFormat().parse(MarkdownFormat().render(doc)) == expected
 
 
 def test_normalize_defines_the_canonical_form() -> None:
-    doc: list[Block] = [Text("  a "), Text(""), Section(None, (Text("b"), Section("T", ())))]
-    assert normalize(doc) == (Text("a\n\nb"), Section("T", ()))
-    assert MarkdownFormat().normalize([Section(" x \n y ", ()), Section("  ", (Text("z"),))]) == (
-        Section("x y", (Text("z"),)),
-    )
+    doc: list[Block] = [
+        Text("  a "),
+        Text(""),
+        SectionBlock(None, (Text("b"), SectionBlock("T", ()))),
+    ]
+    assert normalize(doc) == (Text("a\n\nb"), SectionBlock("T", ()))
+    assert MarkdownFormat().normalize(
+        [SectionBlock(" x \n y ", ()), SectionBlock("  ", (Text("z"),))]
+    ) == (SectionBlock("x y", (Text("z"),)),)
 
 
 def test_blocks_validate_their_fields() -> None:
-    with pytest.raises(TypeError, match="Text or Section"):
-        Section("T", ("not a block",))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Text or SectionBlock"):
+        SectionBlock("T", ("not a block",))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="str"):
         Text(3)  # type: ignore[arg-type]
-    with pytest.raises(RenderError, match="Text and Section"):
+    with pytest.raises(RenderError, match="Text and SectionBlock"):
         normalize(["x"])  # type: ignore[list-item]
-    assert Section("T", [Text("a")]).children == (Text("a"),)  # type: ignore[arg-type]
+    assert SectionBlock("T", [Text("a")]).children == (Text("a"),)  # type: ignore[arg-type]
 
 
 # -- round trips ----------------------------------------------------------------------------------

@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renderers import Section as SectionBlock
-from renderers import Text, XMLFormat
+from renderers import SectionBlock, Text, XMLFormat
 from sammo_core import (
     ConfigError,
     DataTable,
