@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks import datasets, fetch, peer_compare, peer_env, perf, scored_compare, throughput
+from benchmarks import datasets, fetch
+from benchmarks.harness import peer_compare, peer_env, perf, scored_compare, throughput
 from sammo_core.cli import main
 from sammo_core.testing.chat_server import ChatServer
 
@@ -42,13 +43,13 @@ GITHUB = "https://raw.githubusercontent.com"
 SCORED_TINY = ["--tasks", "implicatures", "--candidates", "2", "--val-rows", "4",
                "--test-rows", "6"]  # fmt: skip
 SMALL = {
-    "benchmarks.perf": ["--rows", "20", "--profile-rows", "20", "--concurrency", "1,2",
+    "benchmarks.harness.perf": ["--rows", "20", "--profile-rows", "20", "--concurrency", "1,2",
                         "--waves", "1", "--no-prefix", "--server", "thread"],
-    "benchmarks.throughput": ["--rows", "8", "--concurrency", "4", "--server", "thread"],
+    "benchmarks.harness.throughput": ["--rows", "8", "--concurrency", "4", "--server", "thread"],
     # Our side only, against the loopback model (--model); the peers' rows say they are absent.
-    "benchmarks.peer_compare": ["--no-setup", "--tasks", "implicatures", "--val-rows", "2",
+    "benchmarks.harness.peer_compare": ["--no-setup", "--tasks", "implicatures", "--val-rows", "2",
                                 "--test-rows", "2", "--budget", "2"],
-    "benchmarks.scored_compare": SCORED_TINY,
+    "benchmarks.harness.scored_compare": SCORED_TINY,
 }  # fmt: skip
 #: The slow test's size for the peer comparison (as written it runs for hours), with the peers'
 #: virtualenvs where --setup keeps them outside the test's home folder.
@@ -192,11 +193,11 @@ def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
             args[i : i + 2] = stand_ins["model"]
         return main(args)
     assert words[:2] == ["python", "-m"], words
-    modules = {"benchmarks.perf": perf, "benchmarks.throughput": throughput}
-    if words[2] in ("benchmarks.peer_compare", "benchmarks.scored_compare"):
+    modules = {"benchmarks.harness.perf": perf, "benchmarks.harness.throughput": throughput}
+    if words[2] in ("benchmarks.harness.peer_compare", "benchmarks.harness.scored_compare"):
         # The loopback model through --base-url and --model, in place of Gemma.
         model = stand_ins.get("model", [])
-        compare = peer_compare if words[2] == "benchmarks.peer_compare" else scored_compare
+        compare = peer_compare if words[2] == "benchmarks.harness.peer_compare" else scored_compare
         return compare.main([*words[3:], *stand_ins.get(words[2], []), *model])
     return int(modules[words[2]].main([*words[3:], *stand_ins.get(words[2], [])]))
 
@@ -244,7 +245,7 @@ def test_every_readme_command_runs_in_order(
                 assert "PROGRAM - OTHER on the same 20 rows" in printed.out
                 same = "+0.000 [+0.000, +0.000] (n=20; 0 rows better, 0 worse; McNemar p=1.000)"
                 assert same in printed.out
-            if words[:3] == ["python", "-m", "benchmarks.peer_compare"]:
+            if words[:3] == ["python", "-m", "benchmarks.harness.peer_compare"]:
                 assert "| implicatures | sammo-core |" in printed.out
                 assert printed.out.count("skipped: no virtualenv") == 2  # SAMMO's and DSPy's
             if words[1:3] == ["bench", "list"]:
@@ -269,7 +270,10 @@ def test_every_readme_command_runs_as_written_on_the_embedded_model(fresh_clone:
     for words in shell_commands():
         if needs_transformers(words) and not HAS_TORCH:
             continue  # the soft-prompt commands need the [soft] extra, which CI installs
-        tiny = {"benchmarks.peer_compare": PEERS_TINY, "benchmarks.scored_compare": SCORED_TINY}
+        tiny = {
+            "benchmarks.harness.peer_compare": PEERS_TINY,
+            "benchmarks.harness.scored_compare": SCORED_TINY,
+        }
         assert execute(words, tiny) == 0, shlex.join(words)
     assert (fresh_clone / "runs" / "yesno" / "export" / "program.json").is_file()
 

@@ -6,7 +6,8 @@ sized to the runner's concurrency, and nothing is parsed or copied on the way th
 does not need. It runs on aiohttp, whose C-accelerated HTTP parser and lean request path cost
 about a quarter of the CPU per request that the openai client's stack (httpx, httpcore, anyio,
 request models) costs; that CPU is what capped one process's throughput at high concurrency
-(see ``benchmarks/throughput.py``). Failures come back as exceptions the caller maps to its own:
+(see ``benchmarks/harness/throughput.py``). Failures come back as exceptions the caller maps to
+its own:
 :class:`HttpStatusError` (an answer with status >= 400: status, headers, body),
 :class:`HttpConnectionError` (no answer: refused, reset, dropped mid-body, bad TLS),
 :class:`HttpRedirectError` (a redirect to another origin, or too many) and

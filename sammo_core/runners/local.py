@@ -20,7 +20,7 @@ loop stays free. Pending calls are not served first come, first served: the next
 pending prompt sharing the longest prefix with the prompt just run, so the rows of one candidate
 program run back to back even when many candidates were submitted together, and llama.cpp
 reuses its KV cache for their shared instructions instead of evaluating them again
-(``python -m benchmarks.prefix_reuse`` measures the gain).
+(``python -m benchmarks.harness.prefix_reuse`` measures the gain).
 
 A request with ``labels`` is answered by rank classification, with no generation: the prompt
 is evaluated once, then each label's tokens from that state, and the most likely label comes

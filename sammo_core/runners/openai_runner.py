@@ -6,7 +6,8 @@ with the server's exact token usage. The openai client decides the URL and the a
 (OpenAI, Azure, ``OPENAI_ORG_ID``, ...) once; each request is then a ready-made JSON body posted by
 :class:`~sammo_core.runners.http_transport.HttpTransport` over pooled aiohttp connections, which
 costs a fraction of the client CPU that the openai client's own request path does (see
-``benchmarks/throughput.py``). Its behaviour under load and failure is explicit: ``timeout`` is a
+``benchmarks/harness/throughput.py``). Its behaviour under load and failure is explicit:
+``timeout`` is a
 deadline for each whole exchange (a server that drips its answer a byte at a time is cut off like
 one that never answers); a :class:`~sammo_core.runners.retry.RetryPolicy` retries 429s, 5xx,
 timeouts, dropped connections and bodies that are not JSON, and :attr:`OpenAIRunner.retry_stats`

@@ -1,4 +1,5 @@
-"""benchmarks.cli_speed: the command line timed from outside, split by what the server saw."""
+"""benchmarks.harness.cli_speed: the command line timed from outside, split by what the server
+saw."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cli_speed import main, measure, write_workload
-from benchmarks.sammo_compare import MODEL, SyntheticServer
+from benchmarks.harness.cli_speed import main, measure, write_workload
+from benchmarks.harness.synthetic_server import MODEL, SyntheticServer
 
 
 def test_a_run_is_split_into_start_up_calls_and_finish(tmp_path: Path) -> None:

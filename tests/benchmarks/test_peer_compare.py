@@ -1,4 +1,5 @@
-"""``python -m benchmarks.peer_compare``: the table, the prompt diffs, the flags, the server helper.
+"""``python -m benchmarks.harness.peer_compare``: the table, the prompt diffs, the flags, the
+server helper.
 
 No peer virtualenv is needed: the peers' rows say they were skipped and why, and the model
 server is the loopback one (in a child process where the helper is tested, in this process
@@ -17,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks import peer_compare
 from benchmarks.datasets import load_sammo_instruction_tuning
-from benchmarks.peer_compare import (
+from benchmarks.harness import peer_compare
+from benchmarks.harness.peer_compare import (
     Settings,
     SystemResult,
     peer_job,
@@ -28,7 +29,7 @@ from benchmarks.peer_compare import (
     render_table,
     score_predictions,
 )
-from benchmarks.peer_env import ModelServer, free_port
+from benchmarks.harness.peer_env import ModelServer, free_port
 from sammo_core.errors import ConfigError
 from sammo_core.stats import format_p, mcnemar_exact
 from sammo_core.testing.chat_server import ChatServer

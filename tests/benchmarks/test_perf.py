@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import _sammo_side, perf, sammo_compare, throughput
+from benchmarks.harness import perf, sammo_compare, synthetic_server, throughput
+from benchmarks.peers import _sammo_side
 from sammo_core.graph import compile
 from sammo_core.objectives import Accuracy, evaluate
 from sammo_core.runners.base import LLMRequest
@@ -208,7 +209,7 @@ def test_sammo_side_imports_without_sammo() -> None:
 
 
 def _as_payload(request: LLMRequest) -> str:
-    return sammo_compare.synthetic_reply({"messages": [m.to_dict() for m in request.messages]})
+    return synthetic_server.synthetic_reply({"messages": [m.to_dict() for m in request.messages]})
 
 
 @pytest.mark.parametrize(
@@ -222,7 +223,7 @@ def test_synthetic_reply_scores_like_the_synthetic_model(program: object, accura
 
 
 def test_ours_side_against_the_synthetic_server() -> None:
-    with sammo_compare.SyntheticServer(latency=0.0) as server:
+    with synthetic_server.SyntheticServer(latency=0.0) as server:
         (figure,) = sammo_compare.compare_eval(server, None, rows=6, concurrency=3, timeout=30)
         assert server.stats()["completions"] == 6
         server.reset()
@@ -261,7 +262,7 @@ def test_goals_print_each_figure_beside_the_one_before(
 ) -> None:
     import asyncio
 
-    from benchmarks import search_speed
+    from benchmarks.harness import search_speed
 
     # Rows at 25,000/s and 30 µs of CPU each; a small run and search, really measured.
     monkeypatch.setattr(perf, "measure_rows", lambda n: perf.RowsFigure(n, n / 25_000, n * 3e-5))
@@ -272,7 +273,7 @@ def test_goals_print_each_figure_beside_the_one_before(
             run = asyncio.run(throughput.measure(url, 20, 4, latency))
         argv = ["--candidates", "3", "--rows", "4", "--test-rows", "2", "--width", "1"]
         argv += ["--depth", "2", "--mutations-per-parent", "1", "--latency", str(latency)]
-        with sammo_compare.SyntheticServer(latency) as server:
+        with synthetic_server.SyntheticServer(latency) as server:
             return run, search_speed.measure(server, search_speed.parser().parse_args(argv))
 
     monkeypatch.setattr(perf, "_run_and_search", small)

@@ -1,4 +1,5 @@
-"""benchmarks.racing_compare: the landscape comparison and the comparison of two runs' traces."""
+"""benchmarks.harness.racing_compare: the landscape comparison and the comparison of two runs'
+traces."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import racing_compare
+from benchmarks.harness import racing_compare
 from sammo_core.testing.landscape import landscape_model
 from sammo_core.testing.synthetic import items
 from search import BeamSearch, SearchBudget

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.datasets import load_sammo_instruction_tuning
-from benchmarks.scored_compare import format_table, run_task, spearman, start_program
+from benchmarks.harness.scored_compare import format_table, run_task, spearman, start_program
 from sammo_core import ScriptedRunner
 from sammo_core.runners import LLMRequest
 from sammo_core.stats import format_p, mcnemar_exact

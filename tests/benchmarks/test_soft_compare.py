@@ -1,5 +1,5 @@
-"""``python -m benchmarks.soft_compare`` end to end at its smallest, on a tiny random Gemma 3
-saved as a model folder (no download): four programs per task on the same test rows."""
+"""``python -m benchmarks.harness.soft_compare`` end to end at its smallest, on a tiny random
+Gemma 3 saved as a model folder (no download): four programs per task on the same test rows."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_one_task_gives_four_programs_on_the_same_test_rows(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from benchmarks.soft_compare import main
+    from benchmarks.harness.soft_compare import main
     from sammo_core.testing.tiny_hf import tiny_hf_folder
 
     model = tiny_hf_folder(tmp_path / "tiny")
@@ -43,7 +43,7 @@ def test_one_task_gives_four_programs_on_the_same_test_rows(
 def test_an_unknown_task_is_one_error_line(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from benchmarks.soft_compare import main
+    from benchmarks.harness.soft_compare import main
     from sammo_core.testing.tiny_hf import tiny_hf_folder
 
     model = tiny_hf_folder(tmp_path / "tiny")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from benchmarks import throughput
+from benchmarks.harness import throughput
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

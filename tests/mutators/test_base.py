@@ -1,5 +1,5 @@
 """The copy-then-edit helpers: correct copies and checked edits (what a copy costs is measured
-by ``python -m benchmarks.perf --goals``, not asserted)."""
+by ``python -m benchmarks.harness.perf --goals``, not asserted)."""
 
 from __future__ import annotations
 

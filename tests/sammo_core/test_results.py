@@ -1,5 +1,5 @@
 """Result rows: built like any frozen dataclass (their faster construction is measured by
-``python -m benchmarks.perf``, not asserted)."""
+``python -m benchmarks.harness.perf``, not asserted)."""
 
 from __future__ import annotations
 

@@ -73,6 +73,6 @@ def test_help_lists_the_strategy_and_its_options(capsys: pytest.CaptureFixture[s
 def test_importing_the_strategy_the_cli_and_the_benchmark_imports_no_torch() -> None:
     modules = [
         "search.cli", "search.cli_soft", "search.prompt_tuning", "search.soft_training",
-        "search.peft_export", "benchmarks.soft_compare",
+        "search.peft_export", "benchmarks.harness.soft_compare",
     ]  # fmt: skip
     assert loaded_by_importing(modules, ["torch", "transformers", "peft"]) == []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyglove as pg
 import pytest
 
-from benchmarks.racing_compare import _prompt_of, start_program
+from benchmarks.harness.racing_compare import _prompt_of, start_program
 from mutators.examples import ChangeExampleCount, ReorderExamples, SwapExamples
 from mutators.format import ChangePrefixes
 from mutators.mixture import Mixture

@@ -1,6 +1,6 @@
 """Wall time of ``sammo-core optimize`` and ``sammo-core run`` measured from outside.
 
-:mod:`benchmarks.search_speed` times a search inside one process. A user runs the command
+:mod:`benchmarks.harness.search_speed` times a search inside one process. A user runs the command
 line, which also starts an interpreter, imports its libraries, writes the run folder, keeps a
 usage journal and scores the test split. This runs the real commands as child processes against
 the synthetic model behind a loopback server in another process (50 ms per call by default),
@@ -16,8 +16,8 @@ and splits each command's wall time by what the server saw:
 ``(wall - start-up) / ideal``, the figure of issue 18 (start-up subtracted), and ``during``
 is ``calls / ideal``. Run it with::
 
-    python -m benchmarks.cli_speed                      # optimize, 48 candidates, and run
-    python -m benchmarks.cli_speed --repeat 3 --rows 2000
+    python -m benchmarks.harness.cli_speed                      # optimize, 48 candidates, and run
+    python -m benchmarks.harness.cli_speed --repeat 3 --rows 2000
 
 A benchmark reports: it exits 0 whatever it measured. The machine's load shows in the figures
 (the ``cpu s`` column is the command's own CPU time): compare changes on a quiet machine,
@@ -40,7 +40,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.sammo_compare import MODEL, SyntheticServer
+from benchmarks.harness.synthetic_server import MODEL, SyntheticServer
 from sammo_core.serialization import to_json
 from sammo_core.testing import synthetic
 
@@ -141,7 +141,7 @@ def measure(
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.cli_speed",
+        prog="python -m benchmarks.harness.cli_speed",
         description="Wall time of sammo-core optimize and run from outside, split by phase.",
     )
     p.add_argument("--candidates", type=int, default=48, help="optimize's budget (candidates)")

@@ -1,4 +1,4 @@
-"""DSPy 3.4's side of :mod:`benchmarks.peer_compare`, run by the Python of its virtualenv.
+"""DSPy 3.4's side of :mod:`benchmarks.harness.peer_compare`, run by the Python of its virtualenv.
 
 It imports only ``dspy`` and the standard library. It reads one JSON job on stdin (a task's
 train / validation / test rows, the server, the budget; see ``peer_compare.peer_job``), searches

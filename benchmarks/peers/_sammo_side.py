@@ -1,4 +1,5 @@
-"""The SAMMO side of :mod:`benchmarks.sammo_compare`, run by the Python of a SAMMO virtualenv.
+"""The SAMMO side of :mod:`benchmarks.harness.sammo_compare`, run by the Python of a SAMMO
+virtualenv.
 
 It imports only ``sammo`` (0.3.3) and the standard library, so it runs in a separate virtualenv
 whose pins (pyglove, openai) cannot clash with sammo-core's. It reads one JSON job on stdin,
@@ -14,7 +15,7 @@ Jobs (``"task"``):
 
 Run by hand::
 
-    echo '{"task": "eval", ...}' | /tmp/sammo-venv/bin/python benchmarks/_sammo_side.py
+    echo '{"task": "eval", ...}' | /tmp/sammo-venv/bin/python benchmarks/peers/_sammo_side.py
 """
 
 from __future__ import annotations

@@ -8,11 +8,11 @@ it exits 0 whatever it measured; ``--check`` makes a size below ``--target`` exi
 
 Run it with::
 
-    python -m benchmarks.throughput                       # N = 400 and 2000 at concurrency 32
-    python -m benchmarks.throughput --rows 1000 --latency 0.1 --concurrency 64
-    python -m benchmarks.throughput --concurrency-sweep 1,8,32,128 --sweep-rows 400
-    python -m benchmarks.throughput --cache               # plus a second run from the cache
-    python -m benchmarks.throughput --check               # exit 1 below the 90 % target
+    python -m benchmarks.harness.throughput                 # N = 400 and 2000 at concurrency 32
+    python -m benchmarks.harness.throughput --rows 1000 --latency 0.1 --concurrency 64
+    python -m benchmarks.harness.throughput --concurrency-sweep 1,8,32,128 --sweep-rows 400
+    python -m benchmarks.harness.throughput --cache               # plus a second run from the cache
+    python -m benchmarks.harness.throughput --check               # exit 1 below the 90 % target
 
 The server runs in a child process (``python -m sammo_core.testing.chat_server``), so that it does
 not share the interpreter lock with the client; ``--server thread`` runs it in this process. The
@@ -294,7 +294,7 @@ async def _run(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its tables; with ``--check``, exit 1 below ``--target``."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.harness.throughput", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--rows", type=int_list, default=[400, 2000], help="e.g. 400,2000")
     parser.add_argument("--latency", type=float, default=0.05, help="server seconds per request")

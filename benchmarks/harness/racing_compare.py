@@ -15,8 +15,8 @@ winner's worth needs no test split (its held-out test accuracy is shown too). Pe
 
 Run it with::
 
-    python -m benchmarks.racing_compare                       # beam, 20 seeds
-    python -m benchmarks.racing_compare --strategy evolution --seeds 0-39 --calls 3000
+    python -m benchmarks.harness.racing_compare                       # beam, 20 seeds
+    python -m benchmarks.harness.racing_compare --strategy evolution --seeds 0-39 --calls 3000
 
 A benchmark reports figures; it asserts nothing. The model is in-process (a scripted runner
 answering from the landscape), so a run of many seeds takes seconds of CPU.
@@ -276,7 +276,7 @@ def _seeds(text: str) -> list[int]:
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
-        prog="python -m benchmarks.racing_compare", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.harness.racing_compare", description=__doc__.split("\n\n")[0]
     )
     cli.add_argument("--strategy", choices=("beam", "evolution"), default="beam")
     cli.add_argument("--modes", default="off,paired,halving", help="racing modes to compare")

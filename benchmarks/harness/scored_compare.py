@@ -1,6 +1,6 @@
 """Scored answers on a small base model: zero-shot, a hand-written 4-shot start, and the search.
 
-``python -m benchmarks.scored_compare --tasks implicatures,navigate`` measures, for each
+``python -m benchmarks.harness.scored_compare --tasks implicatures,navigate`` measures, for each
 instruction-tuning task (SAMMO's BIG-bench splits: 100 train, 50 validation, 100 test rows) on
 the embedded Gemma 3 270M base model (``local:gemma3``), answers read by label likelihood
 (rank classification, :mod:`sammo_core.scoring`), on every test row:
@@ -331,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sammo_core.runners.factory import build_runner
 
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.scored_compare", description=__doc__
+        prog="python -m benchmarks.harness.scored_compare", description=__doc__
     )
     parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")

@@ -1,4 +1,4 @@
-"""The virtualenvs and the model server of :mod:`benchmarks.peer_compare`.
+"""The virtualenvs and the model server of :mod:`benchmarks.harness.peer_compare`.
 
 The peers (SAMMO 0.3.3, DSPy 3.4) live in virtualenvs of their own under
 ``~/.cache/sammo-core/peers``, so their pins (pyglove, openai, litellm) cannot clash with

@@ -17,26 +17,26 @@ a. **Framework overhead.** Rows per second for compile + render + call + parse +
 b. **Throughput** of :class:`~sammo_core.runners.openai_runner.OpenAIRunner` against the loopback
    :class:`~sammo_core.testing.ChatServer` (50 ms latency by default) at concurrency 1, 8, 32
    and 128: wall time beside the ideal ``rows * latency / concurrency`` (the functions of
-   :mod:`benchmarks.throughput`).
+   :mod:`benchmarks.harness.throughput`).
 c. **Prefix reuse** on the embedded llama.cpp model: one candidate's rows run back to back
-   (grouped) versus interleaved with another candidate's (:mod:`benchmarks.prefix_reuse`);
+   (grouped) versus interleaved with another candidate's (:mod:`benchmarks.harness.prefix_reuse`);
    skipped, with a message, when ``llama_cpp`` is not importable.
 
 With ``--goals`` it prints, after the rows/s table, the goals of issue 12 in one table, each
 figure beside the one before the issue (:data:`BEFORE`, :data:`BEFORE_GOALS`): rows/s and CPU
 µs per row at 1k/10k/100k, the peak memory at 100k, the client's CPU per request and the
-wall-time ratio to ideal of a 2,000-request run (:mod:`benchmarks.throughput`) and of a
-48-candidate beam search (:mod:`benchmarks.search_speed`), with the load average.
+wall-time ratio to ideal of a 2,000-request run (:mod:`benchmarks.harness.throughput`) and of a
+48-candidate beam search (:mod:`benchmarks.harness.search_speed`), with the load average.
 
 This machine class is noisy: the figures are for reading, and nothing here asserts on time.
 
 Run::
 
-    python -m benchmarks.perf                 # 1,000 and 10,000 rows; 100 rows of prefix reuse
-    python -m benchmarks.perf --quick         # 300 rows, 2 waves, 3 rows of prefix reuse
-    python -m benchmarks.perf --json perf.json --no-prefix
-    python -m benchmarks.perf --only-rows     # just the rows/s table
-    python -m benchmarks.perf --goals         # issue 12's goals beside the figures before
+    python -m benchmarks.harness.perf          # 1,000 and 10,000 rows; 100 rows of prefix reuse
+    python -m benchmarks.harness.perf --quick  # 300 rows, 2 waves, 3 rows of prefix reuse
+    python -m benchmarks.harness.perf --json perf.json --no-prefix
+    python -m benchmarks.harness.perf --only-rows     # just the rows/s table
+    python -m benchmarks.harness.perf --goals         # issue 12's goals beside the figures before
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import prefix_reuse, search_speed, throughput
-from benchmarks.sammo_compare import SyntheticServer
+from benchmarks.harness import prefix_reuse, search_speed, throughput
+from benchmarks.harness.synthetic_server import SyntheticServer
 from renderers import Record, get_data_format
 from sammo_core.components import Examples, GenerateText, InputData, MetaPrompt, Output, Section
 from sammo_core.data import DataTable
@@ -705,8 +705,8 @@ def _prefix_table(figure: PrefixReuseFigure) -> Table:
 #: The figures of the code before issue 12 (commit 5b10a95) with the same commands, on the
 #: 2-core development machine: the rows/s are in :data:`BEFORE`; the client's CPU per
 #: request was 1.4 ms on a quiet machine; the rest were measured on 2026-11-29 back to back
-#: with the code after it, at a load average of about 9 (``benchmarks.throughput --rows
-#: 2000``: 2.00-2.24 ms/request, 24.4-27.2 % of ideal; ``benchmarks.search_speed``: 28.0 s
+#: with the code after it, at a load average of about 9 (``benchmarks.harness.throughput --rows
+#: 2000``: 2.00-2.24 ms/request, 24.4-27.2 % of ideal; ``benchmarks.harness.search_speed``: 28.0 s
 #: for an ideal of 4.15 s, 6.76x, 9.1 s of client CPU; at a load of about 5 before: 6.2-6.6x).
 BEFORE_GOALS: dict[str, str] = {
     "cpu_ms_per_request": "1.4 quiet; 2.00-2.24 at load 9",
@@ -851,7 +851,7 @@ def _machine() -> dict[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.perf", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.harness.perf", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--quick",

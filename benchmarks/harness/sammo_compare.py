@@ -15,11 +15,12 @@ b. **A small beam search** from the synthetic start prompt (task, distractor, fi
    number of examples. What differs between the two searches is printed with the figures.
 
 SAMMO is optional and lives in its own virtualenv, so its pins (pyglove, openai) cannot break
-this one; this module runs :mod:`benchmarks._sammo_side` with that virtualenv's Python::
+this one; this module runs :mod:`benchmarks.peers._sammo_side` with that virtualenv's Python::
 
     python3 -m venv /tmp/sammo-venv && /tmp/sammo-venv/bin/pip install sammo==0.3.3
-    python -m benchmarks.sammo_compare --sammo-python /tmp/sammo-venv/bin/python
-    python -m benchmarks.sammo_compare --sammo-python /tmp/sammo-venv/bin/python --rows 200,400
+    python -m benchmarks.harness.sammo_compare --sammo-python /tmp/sammo-venv/bin/python
+    python -m benchmarks.harness.sammo_compare --sammo-python /tmp/sammo-venv/bin/python \\
+        --rows 200,400
 
 Without ``--sammo-python`` (or with one that cannot import sammo) it prints why and how to set
 it up, and exits 0. No figure is asserted: the machine is noisy.
@@ -37,19 +38,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.throughput import int_list
+from benchmarks.harness.synthetic_server import MODEL, SyntheticServer
+from benchmarks.harness.throughput import int_list
 from mutators.examples import ChangeExampleCount
 from mutators.mixture import Mixture
 from mutators.structure import DropSection
@@ -58,7 +58,6 @@ from sammo_core.graph import compile
 from sammo_core.objectives import Accuracy, evaluate
 from sammo_core.runners.openai_runner import OpenAIRunner
 from sammo_core.testing import synthetic
-from sammo_core.testing.chat_server import ChatServer
 from search.beam import BeamSearch
 from search.budget import SearchBudget
 from search.result import SearchResult
@@ -68,21 +67,17 @@ __all__ = [
     "EvalFigure",
     "SearchFigure",
     "SearchSettings",
-    "SyntheticServer",
     "main",
     "sammo_unavailable",
-    "synthetic_reply",
 ]
 
 SAMMO_REQUIREMENT = "sammo==0.3.3"
-SIDE_SCRIPT = Path(__file__).with_name("_sammo_side.py")
+SIDE_SCRIPT = Path(__file__).parents[1] / "peers" / "_sammo_side.py"
 RESULT_PREFIX = "SAMMO_RESULT "
-MODEL = "bench-model"
 SETUP_HINT = (
     "python3 -m venv /tmp/sammo-venv && /tmp/sammo-venv/bin/pip install "
     f"{SAMMO_REQUIREMENT}, then pass --sammo-python /tmp/sammo-venv/bin/python"
 )
-_ITEM = re.compile(r"\bitem (\d+)")
 #: The untimed row each side runs first; its item number is outside every timed table.
 WARMUP = synthetic.items(1, start=999)
 
@@ -109,126 +104,6 @@ SEARCH_DIFFERENCES = (
     "sammo-core's come from --seed. Both prompts use markdown sections and plain data, but "
     "the texts differ in detail (SAMMO writes no 'Example N:' headers).",
 )
-
-
-# -- the model server ----------------------------------------------------------------------------
-
-
-def synthetic_reply(payload: Mapping[str, Any]) -> str:
-    """The synthetic task's model, reading only the prompt text (any framework's rendering).
-
-    The last ``item N`` in the prompt is the input; the other distinct items are examples.
-
-    >>> prompt = "Answer yes or no.\\nInput: item 1000\\nOutput: yes\\nInput: item 2"
-    >>> synthetic_reply({"messages": [{"role": "user", "content": prompt}]})
-    'yes'
-    """
-    prompt = "\n\n".join(str(m.get("content", "")) for m in payload["messages"])
-    items = _ITEM.findall(prompt)
-    if not items:
-        return "I cannot find the item."
-    n = int(items[-1])
-    points = (
-        int(synthetic.TASK in prompt)
-        + int(synthetic.DISTRACTOR not in prompt)
-        + int(len(set(items[:-1])) >= 3)
-    )
-    return synthetic.label(n) if (7919 * n) % 4 <= points else "maybe"
-
-
-def _serve(latency: float) -> int:
-    """The child process: serve, and answer ``stats`` / ``reset`` lines on stdin until EOF."""
-    seen: list[float] = []  # wall-clock times (comparable across processes) of the first/last
-
-    def reply(payload: Mapping[str, Any]) -> str:
-        now = time.time()
-        seen[:] = [seen[0] if seen else now, now]
-        return synthetic_reply(payload)
-
-    with ChatServer(latency=latency, reply=reply, model=MODEL) as server:
-        print(f"serving {server.base_url}", flush=True)
-        for line in sys.stdin:
-            command = line.strip()
-            if command == "reset":
-                server.reset()
-                seen.clear()
-                print("ok", flush=True)
-            elif command == "stats":
-                stats = server.stats()
-                counters = {
-                    "completions": stats.completions,
-                    "requests": stats.requests,
-                    "connections": stats.connections,
-                    "max_in_flight": stats.max_in_flight,
-                    # when the first and the last request came in (time.time(); 0: none yet)
-                    "first_at": seen[0] if seen else 0.0,
-                    "last_at": seen[-1] if seen else 0.0,
-                }
-                print(orjson.dumps(counters).decode(), flush=True)
-    return 0
-
-
-class SyntheticServer:
-    """The synthetic model behind a ChatServer in a child process, with its call counters."""
-
-    def __init__(self, latency: float) -> None:
-        if latency < 0:
-            raise ValueError(f"latency must be >= 0 seconds; got {latency}")
-        self.latency = latency
-        self._child: subprocess.Popen[str] | None = None
-        self.base_url = ""
-
-    def __enter__(self) -> SyntheticServer:
-        command = [sys.executable, "-m", "benchmarks.sammo_compare", "--serve"]
-        command += ["--latency", str(self.latency)]
-        self._child = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        line = self._stdout.readline()
-        if not line.startswith("serving "):
-            self.__exit__(None, None, None)
-            raise RuntimeError(f"the synthetic server did not start: {line!r}")
-        self.base_url = line.split()[1]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._child is None:
-            return
-        child, self._child = self._child, None
-        try:
-            if child.stdin is not None:
-                child.stdin.close()  # EOF: the child stops serving
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        finally:
-            if child.stdout is not None:
-                child.stdout.close()
-
-    @property
-    def _stdout(self) -> IO[str]:
-        if self._child is None or self._child.stdout is None:
-            raise RuntimeError("the synthetic server is not running; use it in a with block")
-        return self._child.stdout
-
-    def _ask(self, command: str) -> str:
-        if self._child is None or self._child.stdin is None:
-            raise RuntimeError("the synthetic server is not running; use it in a with block")
-        self._child.stdin.write(command + "\n")
-        self._child.stdin.flush()
-        return self._stdout.readline().strip()
-
-    def reset(self) -> None:
-        """Zero the counters (between the runs being compared)."""
-        self._ask("reset")
-
-    def stats(self) -> dict[str, Any]:
-        """``completions``, ``requests``, ``connections`` and ``max_in_flight`` since reset,
-        and ``first_at``/``last_at``: when the first and the last request came in
-        (``time.time()``, comparable with other processes' clocks; 0.0 before any)."""
-        counters: dict[str, Any] = orjson.loads(self._ask("stats"))
-        return counters
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -381,7 +256,7 @@ def sammo_unavailable(python: str | None, timeout: float = 120.0) -> str | None:
 
 
 def run_sammo_side(python: str, job: Mapping[str, Any], timeout: float) -> dict[str, Any]:
-    """Run one job of :mod:`benchmarks._sammo_side` and return its result."""
+    """Run one job of :mod:`benchmarks.peers._sammo_side` and return its result."""
     done = subprocess.run(
         [python, str(SIDE_SCRIPT)],
         input=orjson.dumps(job).decode(),
@@ -588,7 +463,7 @@ def _search_table(figures: Sequence[SearchFigure], settings: SearchSettings) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     """Compare both sides; print tables (and write JSON with ``--json``). Exit 0 on a skip."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.sammo_compare", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.harness.sammo_compare", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--sammo-python", default=None, help="the Python of a SAMMO virtualenv")
     parser.add_argument("--rows", type=int_list, default=[200], help="plain-evaluation sizes")
@@ -608,12 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per SAMMO run")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write figures")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.latency < 0 or args.concurrency < 1 or args.timeout <= 0:
         parser.error("--latency must be >= 0, --concurrency >= 1 and --timeout > 0")
-    if args.serve:
-        return _serve(args.latency)
     try:
         settings = SearchSettings(
             rows=args.search_rows,

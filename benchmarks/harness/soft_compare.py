@@ -1,7 +1,7 @@
 """Hard prompts, soft prompts and both, side by side on the same test rows.
 
-``python -m benchmarks.soft_compare --tasks implicatures,metaphor_boolean`` measures, for each
-instruction-tuning task (SAMMO's BIG-bench splits) on an in-process model (default Gemma 3
+``python -m benchmarks.harness.soft_compare --tasks implicatures,metaphor_boolean`` measures,
+for each instruction-tuning task (SAMMO's BIG-bench splits) on an in-process model (default Gemma 3
 270M base, ``gemma3``), four programs scored by rank classification on the same test rows:
 
 * **zero-shot**: the task's instruction and the input, in completion mode (the ``base-model``
@@ -159,7 +159,7 @@ def compare_task(task: str, hf: HFModel, args: argparse.Namespace) -> list[Compa
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.soft_compare",
+        prog="python -m benchmarks.harness.soft_compare",
         description="Zero-shot, best hard prompt, soft prompt and hybrid on the same test rows.",
     )
     p.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help="comma-separated tasks")

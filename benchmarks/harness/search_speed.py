@@ -12,9 +12,9 @@ evaluates its candidates one after another keeps only one candidate's rows in fl
 
 Run it with::
 
-    python -m benchmarks.search_speed                    # 48 candidates, 50 rows, 50 ms, 32
-    python -m benchmarks.search_speed --candidates 96 --latency 0.1 --concurrency 64
-    python -m benchmarks.search_speed --proposer         # plus an LLM operator (Paraphrase)
+    python -m benchmarks.harness.search_speed                    # 48 candidates, 50 rows, 50 ms, 32
+    python -m benchmarks.harness.search_speed --candidates 96 --latency 0.1 --concurrency 64
+    python -m benchmarks.harness.search_speed --proposer         # plus an LLM operator (Paraphrase)
 
 A benchmark reports: it exits 0 whatever it measured (``--check`` exits 1 above ``--target``).
 The machine's load shows in the figures; run it on a quiet machine to compare changes. The
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.sammo_compare import MODEL, SyntheticServer
+from benchmarks.harness.synthetic_server import MODEL, SyntheticServer
 from mutators.base import Mutator
 from mutators.content import Paraphrase
 from mutators.examples import ChangeExampleCount, SwapExamples
@@ -161,7 +161,7 @@ def _table(figures: Sequence[SearchSpeed], title: str) -> Table:
 def parser() -> argparse.ArgumentParser:
     """The command line; ``parser().parse_args([])`` gives the default search."""
     cli = argparse.ArgumentParser(
-        prog="python -m benchmarks.search_speed", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks.harness.search_speed", description=__doc__.split("\n\n")[0]
     )
     cli.add_argument("--candidates", type=int, default=48, help="candidates budget")
     cli.add_argument("--rows", type=int, default=50, help="validation rows")

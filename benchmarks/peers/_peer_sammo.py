@@ -1,4 +1,5 @@
-"""SAMMO 0.3.3's side of :mod:`benchmarks.peer_compare`, run by the Python of its virtualenv.
+"""SAMMO 0.3.3's side of :mod:`benchmarks.harness.peer_compare`, run by the Python of its
+virtualenv.
 
 It imports only ``sammo`` and the standard library. It reads one JSON job on stdin (a task's
 train / validation / test rows, the server, the budget; see ``peer_compare.peer_job``), runs

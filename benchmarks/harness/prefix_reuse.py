@@ -12,7 +12,7 @@ requests (``--rows`` per candidate, ``max_tokens=8``, temperature 0) run three w
 
 Run::
 
-    python -m benchmarks.prefix_reuse --rows 100
+    python -m benchmarks.harness.prefix_reuse --rows 100
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ async def _run(rows: int, n_threads: int | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.prefix_reuse", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.harness.prefix_reuse", description=__doc__
+    )
     parser.add_argument("--rows", type=int, default=100, help="rows per candidate (default 100)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp CPU threads")
     args = parser.parse_args(argv)

@@ -13,11 +13,11 @@ its start, and sammo-core's winner with each other system's.
 * **sammo-core**: ``sammo-core bench run base-model`` (beam search over structure, examples and
   format operators), in this process, against the server (:class:`OpenAIRunner`, completion
   mode, its ``--base-url``).
-* **SAMMO 0.3.3**: :mod:`benchmarks._peer_sammo` in its own virtualenv: its ``BeamSearch``
+* **SAMMO 0.3.3**: :mod:`benchmarks.peers._peer_sammo` in its own virtualenv: its ``BeamSearch``
   (4 wide, 6 deep, 4 children per parent, ``max_evals`` = the budget) over which train rows it
   shows (1, 2, 4 or 8, three draws each; none at the start), its section formats, and dropping
   or repeating the task section; its data format stays plain (see that module for why).
-* **DSPy 3.4**: :mod:`benchmarks._peer_dspy` in its own virtualenv:
+* **DSPy 3.4**: :mod:`benchmarks.peers._peer_dspy` in its own virtualenv:
   ``BootstrapFewShotWithRandomSearch`` with ``max_bootstrapped_demos=0`` (no teacher calls),
   i.e. random search over sets of up to 8 labeled demos, its 3 baselines included in the budget.
 
@@ -28,8 +28,8 @@ e.g. after ``pip install -e ".[compare]"``). A peer whose virtualenv is absent g
 saying so. Every system sends at most ``--concurrency`` requests at once; each counts its own
 requests (the llama.cpp server keeps no count)::
 
-    python -m benchmarks.peer_compare --setup --out runs/peers
-    python -m benchmarks.peer_compare --tasks implicatures --val-rows 4 --test-rows 4 \\
+    python -m benchmarks.harness.peer_compare --setup --out runs/peers
+    python -m benchmarks.harness.peer_compare --tasks implicatures --val-rows 4 --test-rows 4 \\
         --budget 3 --out runs/peers-tiny
 
 ``--base-url URL --model NAME`` uses a server that is already running instead of starting one.
@@ -52,7 +52,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.peer_env import (
+from benchmarks.harness.peer_env import (
     MODEL_ALIAS,
     PEERS,
     SERVER_MODULES,
@@ -362,7 +362,7 @@ def run_peer(name: str, python: Path, job: Mapping[str, Any], timeout: float, lo
 
     The side's stderr (progress, warnings) goes to ``log``.
     """
-    script = Path(__file__).with_name(PEERS[name][2])
+    script = Path(__file__).parents[1] / "peers" / PEERS[name][2]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as err:
         done = subprocess.run(
@@ -513,9 +513,9 @@ def _systems(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m benchmarks.peer_compare``."""
+    """The command line of ``python -m benchmarks.harness.peer_compare``."""
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.peer_compare",
+        prog="python -m benchmarks.harness.peer_compare",
         description="Compare sammo-core's base-model search with SAMMO 0.3.3 and DSPy 3.4 on "
         "Gemma 3 270M (base) through one llama-cpp-python server; write OUT/peers.md.",
     )
