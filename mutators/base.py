@@ -161,6 +161,29 @@ class Mutator(abc.ABC):
         """Whether :meth:`mutate` can produce at least one child."""
         return bool(self.targets(program))
 
+    # -- learning (the search reports outcomes; a learning operator overrides these) ---------
+
+    def operator_names(self) -> frozenset[str]:
+        """The names its children carry in ``Mutation.operator`` (an operator that holds
+        others, such as :class:`~mutators.mixture.Mixture`, answers theirs)."""
+        return frozenset({self.name})
+
+    def record(self, operator_name: str, improved: bool) -> None:
+        """Learn that a child of ``operator_name`` was scored, improving on its parent or not.
+        The search calls it for every child; operators that do not learn ignore it."""
+        del operator_name, improved  # a no-op by design: only learning operators count
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What it learned, JSON-ready, for :meth:`load_state_dict` on resume (``None``: it
+        learns nothing)."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        raise ConfigError(
+            f"{self.name} learns nothing, so it has no state to load; got {state!r:.80}"
+        )
+
     @abc.abstractmethod
     async def mutate(
         self,

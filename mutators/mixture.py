@@ -126,11 +126,37 @@ class Mixture(Mutator):
         tries, wins = self._tries[operator_name], self._wins[operator_name]
         return base * (wins + self.prior) / (tries + 2 * self.prior)
 
+    def operator_names(self) -> frozenset[str]:
+        return frozenset().union(*(op.operator_names() for op in self._operators.values()))
+
+    def _owner(self, operator_name: str) -> str:
+        """The key of the operator whose children carry ``operator_name``."""
+        if operator_name in self._operators:
+            return operator_name
+        for key, op in self._operators.items():
+            if operator_name in op.operator_names():
+                return key
+        self._check_name(operator_name)  # raises
+        raise AssertionError  # pragma: no cover
+
     def record(self, operator_name: str, improved: bool) -> None:
-        """Count one evaluated child of ``operator_name``, a win if it ``improved``."""
-        self._check_name(operator_name)
-        self._tries[operator_name] += 1
-        self._wins[operator_name] += int(bool(improved))
+        """Count one evaluated child of ``operator_name``, a win if it ``improved``; an
+        operator held inside another (a mixture in a mixture) counts for the one that holds it
+        here, and learns too.
+
+        >>> from mutators.format import ChangeSectionFormat
+        >>> from mutators.structure import DropSection
+        >>> inner = Mixture([DropSection(), ChangeSectionFormat()])
+        >>> outer = Mixture([inner])
+        >>> outer.record("DropSection", improved=True)
+        >>> outer.stats()["Mixture"]["wins"], inner.stats()["DropSection"]["wins"]
+        (1, 1)
+        """
+        key = self._owner(operator_name)
+        self._tries[key] += 1
+        self._wins[key] += int(bool(improved))
+        if key != operator_name:
+            self._operators[key].record(operator_name, improved)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """``{name: {"tries": int, "wins": int, "weight": float}}`` in operator order."""
@@ -144,14 +170,20 @@ class Mixture(Mutator):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """The learned counts, JSON-ready, for :meth:`load_state_dict` after a restart."""
-        return {
+        """The learned counts, JSON-ready, for :meth:`load_state_dict` after a restart; with
+        the states of the operators it holds that learn (``inner``)."""
+        inner = {name: op.state_dict() for name, op in self._operators.items()}
+        state: dict[str, Any] = {
             "version": STATE_VERSION,
             "counts": {
                 name: {"tries": self._tries[name], "wins": self._wins[name]}
                 for name in self._operators
             },
         }
+        learned = {name: st for name, st in inner.items() if st is not None}
+        if learned:
+            state["inner"] = learned
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore counts saved by :meth:`state_dict`; the operator names must match."""
@@ -180,6 +212,11 @@ class Mixture(Mutator):
                     f"Mixture state for {name!r} needs 0 <= wins <= tries; got {entry!r}"
                 )
             tries[name], wins[name] = t, w
+        inner = state.get("inner", {})
+        if not isinstance(inner, dict) or not set(inner) <= set(self._operators):
+            raise ConfigError(f"Mixture state's inner states name unknown operators: {inner!r:.80}")
+        for name, inner_state in inner.items():
+            self._operators[name].load_state_dict(inner_state)
         self._tries.update(tries)
         self._wins.update(wins)
 

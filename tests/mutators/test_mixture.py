@@ -244,3 +244,28 @@ def test_repr_lists_operators_and_weights() -> None:
         "(ChangeSectionFormat(selector='MetaPrompt', choices=('xml',)), 2.0)], "
         "learn=True, prior=0.5)"
     )
+
+
+def test_a_mixture_inside_a_mixture_learns_and_resumes() -> None:
+    inner = Mixture([DropSection(), ChangeSectionFormat()])
+    outer = Mixture([inner, ChangeInputsPerCall()])
+    assert outer.operator_names() == {"DropSection", "ChangeSectionFormat", "ChangeInputsPerCall"}
+    for _ in range(3):
+        outer.record("DropSection", improved=True)
+    outer.record("ChangeInputsPerCall", improved=False)
+    # The outer mixture credits the inner one; the inner one learns which of its own paid.
+    assert outer.stats()["Mixture"]["wins"] == 3
+    assert inner.stats()["DropSection"]["wins"] == 3
+    assert inner.stats()["ChangeSectionFormat"]["tries"] == 0
+
+    fresh_inner = Mixture([DropSection(), ChangeSectionFormat()])
+    fresh = Mixture([fresh_inner, ChangeInputsPerCall()])
+    fresh.load_state_dict(outer.state_dict())
+    assert fresh.stats() == outer.stats() and fresh_inner.stats() == inner.stats()
+
+
+def test_an_operator_that_learns_nothing_has_no_state() -> None:
+    assert DropSection().state_dict() is None
+    DropSection().record("DropSection", improved=True)  # ignored
+    with pytest.raises(ConfigError, match="DropSection learns nothing"):
+        DropSection().load_state_dict({"version": 1})
