@@ -25,10 +25,23 @@ def test_ascii_counts_match_the_regex(text: str) -> None:
     assert count_tokens(text) == len(_REFERENCE.findall(text))
 
 
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text())
-def test_any_text_counts_match_the_regex(text: str) -> None:
-    assert count_tokens(text) == len(_REFERENCE.findall(text))
+def test_text_without_cjk_counts_words_and_marks(text: str) -> None:
+    plain = _CJK.sub(" ", text)
+    assert count_tokens(plain) == len(_REFERENCE.findall(plain))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.sampled_from("我们今天公园散步ひらがなカタカナ한국어")), st.text())
+def test_each_cjk_character_is_a_token(cjk: str, other: str) -> None:
+    # A run of CJK characters counts one token per character (a word count made it 1), also
+    # next to other text.
+    assert count_tokens(cjk) == len(cjk)
+    assert count_tokens(f"{other} {cjk}") == count_tokens(other) + len(cjk)
 
 
 def test_a_prompt_counts_words_and_marks() -> None:
