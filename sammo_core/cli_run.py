@@ -648,6 +648,7 @@ class _Report:
             requests=requests,
             facts=self.facts(),
             cut_off=self.results.cut_off,
+            tokens_estimated=self.results.tokens_estimated,
         )
 
     def facts(self) -> dict[str, str]:
@@ -685,8 +686,10 @@ class _Report:
             "replies": self.replies,
             # Replies the model cut off at max_tokens: their answers may be incomplete.
             "cut_off": self.results.cut_off,
-            # What the program costs per input (cache or not), apart from what this run spent.
+            # What the program costs per input (cache or not), apart from what this run spent;
+            # the rows whose token counts are estimates (the server reported none) are counted.
             "cost_per_input": self.results.cost_per_input().to_dict(),
+            "tokens_estimated": self.results.tokens_estimated,
             "usage": usage.to_dict(),
             "requests": None if requests is None else requests.to_dict(),
             "seconds": round(elapsed, 3),
@@ -755,6 +758,7 @@ def _print_summary(
     requests: RetryStats | None = None,
     facts: dict[str, str] | None = None,
     cut_off: int = 0,
+    tokens_estimated: int = 0,
 ) -> None:
     from rich.table import Table
 
@@ -771,6 +775,8 @@ def _print_summary(
             table.add_row(_REPLY_ROWS[kind], f"{count:,}")
     if cut_off:  # answers that may be incomplete: raise max_tokens
         table.add_row("cut-off replies (max_tokens)", f"{cut_off:,}")
+    if tokens_estimated:  # costs and token budgets rest on an estimate for these rows
+        table.add_row("rows with estimated tokens", f"{tokens_estimated:,}")
     table.add_row("calls", f"{usage.calls:,}")
     if requests is not None and requests.attempts:
         # What the calls cost on the wire: every attempt, the retries by cause, the waits.

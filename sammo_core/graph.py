@@ -526,6 +526,7 @@ def _rows_for(  # noqa: PLR0917 - the batch's parts, in the order a run has them
     """One row per input of ``batch``, each with a 1/k share of the batch's calls."""
     shares = _shares(results, len(batch))
     text, cached, cut_off = result.text, result.cached, result.cut_off
+    estimated = result.usage_estimated
     return [
         ResultRow(
             row.index,
@@ -540,6 +541,7 @@ def _rows_for(  # noqa: PLR0917 - the batch's parts, in the order a run has them
             None,
             distribution,
             cut_off,
+            estimated,
         )
         for row, prediction in zip(batch, predictions, strict=True)
     ]

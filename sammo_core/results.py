@@ -63,6 +63,8 @@ class ResultRow:
     # gold label -> the program's log-probability of it, when the answer was scored; else None
     label_logprobs: dict[str, float] | None = None
     cut_off: bool = False  # the model stopped at max_tokens: the reply may be incomplete
+    # the token counts are estimates (the server reported none, or impossible ones)
+    tokens_estimated: bool = False
 
     def __init__(  # noqa: PLR0917 - one argument per field, as dataclass would write it
         self,
@@ -84,6 +86,7 @@ class ResultRow:
         error: str | None = None,
         label_logprobs: dict[str, float] | None = None,
         cut_off: bool = False,
+        tokens_estimated: bool = False,
     ) -> None:
         # What dataclass writes for a frozen class, object.__setattr__(self, name, value) per
         # field, costs twice as much as setting the slots directly: a run builds one row per
@@ -107,6 +110,7 @@ class ResultRow:
         s[15](self, error)
         s[16](self, label_logprobs)
         s[17](self, cut_off)
+        s[18](self, tokens_estimated)
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-ready data; whole call and token counts are ints (``1``, not ``1.0``).
@@ -253,6 +257,11 @@ class ResultTable:
     def cut_off(self) -> int:
         """Rows whose reply the model cut off at ``max_tokens``."""
         return sum(r.cut_off for r in self.rows)
+
+    @property
+    def tokens_estimated(self) -> int:
+        """Rows whose token counts (so their cost) are estimates: the server reported none."""
+        return sum(r.tokens_estimated for r in self.rows)
 
     @property
     def scored(self) -> bool:

@@ -561,3 +561,21 @@ def test_optimize_traces_cut_off_replies_per_candidate(tmp_path: Path) -> None:
     lines = (tmp_path / "run" / "trace.jsonl").read_text().splitlines()
     trace = [json.loads(line) for line in lines]
     assert trace[0]["replies"]["cut_off"] == 4  # every validation row of the start program
+
+
+def test_rows_whose_tokens_are_estimates_are_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A server that reports no usage: every row's token counts (so its cost) are estimates,
+    # flagged in the rows, in results.json and in the summary.
+    with ChatServer(reply=question, usage=False) as server:
+        args = [*RUN_YESNO, "--model", "loopback", "--base-url", server.base_url]
+        args += ["--out", str(tmp_path)]
+        assert main(args) == 0
+    rows = [json.loads(x) for x in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert rows and all(r["tokens_estimated"] for r in rows)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["tokens_estimated"] == len(rows)
+    assert results["usage"]["estimated_calls"] == len(rows)
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"rows with estimated tokens │ {len(rows)}" in out
