@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.registry import SUITES
 from search.strategies import STRATEGIES
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
     from search.candidate import Candidate
 
 __all__ = ["register"]
-
-_SUITE_NAMES = ("instruction-tuning", "rag-parsing", "compression", "apo", "quick", "base-model")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "split, score the baseline and the winner on the test split, and write results.json, "
         "the search folders and report.md / report.html / score_vs_budget.png into --out.",
     )
-    run.add_argument("suite", choices=_SUITE_NAMES, help="the suite to run")
+    run.add_argument("suite", choices=list(SUITES), help="the suite to run")
     run.add_argument("--tasks", help="comma-separated task names (default: all in the data dir)")
     run.add_argument(
         "--proposer-model", help="model that proposes rewrites (default: --model itself)"
@@ -790,21 +789,10 @@ def _compare_command(args: argparse.Namespace) -> int:
 # -- list ------------------------------------------------------------------------------------
 
 
-#: The data sets (``sammo-core data fetch NAME``) each suite reads.
-SUITE_DATA = {
-    "instruction-tuning": ("sammo",),
-    "rag-parsing": ("sammo", "geoquery"),
-    "compression": ("sammo",),
-    "apo": ("liar",),
-    "quick": ("sammo",),
-}
-
-
 def _list_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from benchmarks.datasets import resolve_data_dir
-    from benchmarks.suites import SUITES
     from sammo_core.errors import ConfigError
 
     try:
@@ -820,9 +808,9 @@ def _list_command(args: argparse.Namespace) -> int:
     table.add_column("names", overflow="fold")
     table.add_column("data it needs", overflow="fold")
     table.add_column("what it searches", overflow="fold")
-    for suite in SUITES.values():
+    for _, suite in SUITES.loadable():
         tasks = suite.tasks(root) if root is not None else []
-        needs = SUITE_DATA.get(suite.name, ())
+        needs = suite.data
         fetch = " ".join(f"sammo-core data fetch {n};" for n in needs).rstrip(";")
         names = ", ".join(tasks) if tasks else f"(missing: {fetch or 'sammo-core data fetch all'})"
         table.add_row(suite.name, str(len(tasks)), names, ", ".join(needs), suite.description)

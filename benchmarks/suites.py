@@ -44,6 +44,7 @@ import pyglove as pg
 
 from benchmarks import datasets
 from benchmarks.datasets import TaskSplits
+from benchmarks.registry import SUITES
 from mutators.base import Mutation, MutationContext, Mutator, replace, text_children
 from sammo_core.components import Examples, GenerateText, InputData, MetaPrompt, Output, Section
 from sammo_core.data import DataTable
@@ -190,12 +191,15 @@ class BenchTask:
 
 @dataclasses.dataclass(frozen=True)
 class Suite:
-    """A named family of tasks: ``tasks(data_dir)`` lists them, ``build`` makes one."""
+    """A named family of tasks: ``tasks(data_dir)`` lists them, ``build`` makes one; ``data``
+    names the data sets it reads (``sammo-core data fetch NAME``). Suites are the entry
+    points of group ``sammo_core.suites`` (:data:`SUITES`)."""
 
     name: str
     description: str
     tasks: Callable[[DataDir], list[str]]
     build: Callable[[str, DataDir, SuiteOptions], BenchTask]
+    data: tuple[str, ...] = ()
 
 
 # -- objectives ------------------------------------------------------------------------------
@@ -848,53 +852,52 @@ def _quick_tasks(data_dir: DataDir) -> list[str]:
     return [t for t in QUICK_TASKS if t in found]
 
 
-SUITES: dict[str, Suite] = {
-    suite.name: suite
-    for suite in (
-        Suite(
-            "instruction-tuning",
-            "SAMMO's BIG-bench instruction tuning: beam search over examples, format, "
-            "structure, compression and LLM rewrites",
-            _tasks_of("instruction-tuning"),
-            _build_instruction_tuning,
-        ),
-        Suite(
-            "rag-parsing",
-            "GeoQuery -> FunQL with BM25-retrieved examples: enumerate DSL x k x format x "
-            "instructions",
-            _tasks_of("rag-parsing"),
-            _build_rag,
-        ),
-        Suite(
-            "compression",
-            "SAMMO's Super-NaturalInstructions compression: fewest prompt tokens within 2 "
-            "points of the baseline's accuracy",
-            _tasks_of("compression"),
-            _build_compression,
-        ),
-        Suite(
-            "apo",
-            "LIAR with APO's text gradients and paraphrases, beam search",
-            _tasks_of("apo"),
-            _build_apo,
-        ),
-        Suite(
-            "quick",
-            "two instruction-tuning tasks, 8 rows, 6 candidates, no proposer calls: minutes "
-            "on the embedded model",
-            _quick_tasks,
-            _build_quick,
-        ),
-        Suite(
-            "base-model",
-            "instruction-tuning tasks for a base model (local:gemma3) in completion mode: "
-            "from the instruction alone, structure, examples and format operators (no "
-            "proposer), 24 candidates",
-            _tasks_of("instruction-tuning"),
-            _build_base_model,
-        ),
-    )
-}
+INSTRUCTION_TUNING = Suite(
+    "instruction-tuning",
+    "SAMMO's BIG-bench instruction tuning: beam search over examples, format, structure, "
+    "compression and LLM rewrites",
+    _tasks_of("instruction-tuning"),
+    _build_instruction_tuning,
+    data=("sammo",),
+)
+RAG_PARSING = Suite(
+    "rag-parsing",
+    "GeoQuery -> FunQL with BM25-retrieved examples: enumerate DSL x k x format x instructions",
+    _tasks_of("rag-parsing"),
+    _build_rag,
+    data=("sammo", "geoquery"),
+)
+COMPRESSION = Suite(
+    "compression",
+    "SAMMO's Super-NaturalInstructions compression: fewest prompt tokens within 2 points of "
+    "the baseline's accuracy",
+    _tasks_of("compression"),
+    _build_compression,
+    data=("sammo",),
+)
+APO = Suite(
+    "apo",
+    "LIAR with APO's text gradients and paraphrases, beam search",
+    _tasks_of("apo"),
+    _build_apo,
+    data=("liar",),
+)
+QUICK = Suite(
+    "quick",
+    "two instruction-tuning tasks, 8 rows, 6 candidates, no proposer calls: minutes on the "
+    "embedded model",
+    _quick_tasks,
+    _build_quick,
+    data=("sammo",),
+)
+BASE_MODEL = Suite(
+    "base-model",
+    "instruction-tuning tasks for a base model (local:gemma3) in completion mode: from the "
+    "instruction alone, structure, examples and format operators (no proposer), 24 candidates",
+    _tasks_of("instruction-tuning"),
+    _build_base_model,
+    data=("sammo",),
+)
 
 
 def get_suite(name: str) -> Suite:
@@ -905,8 +908,7 @@ def get_suite(name: str) -> Suite:
     >>> get_suite("poetry")
     Traceback (most recent call last):
     ...
-    sammo_core.errors.ConfigError: unknown suite 'poetry'; use one of: instruction-tuning, rag-parsing, compression, apo, quick, base-model
-    """  # noqa: E501
-    if name not in SUITES:
-        raise ConfigError(f"unknown suite {name!r}; use one of: {', '.join(SUITES)}")
-    return SUITES[name]
+    sammo_core.errors.ConfigError: unknown suite 'poetry'; use: apo, base-model, compression, \
+instruction-tuning, quick, rag-parsing
+    """
+    return SUITES.pick(name)

@@ -38,6 +38,15 @@ PLUGIN = {
 
         [project.entry-points."sammo_core.runners"]
         always = "sammo_polite:always"
+
+        [project.entry-points."sammo_core.objectives"]
+        answer_length = "sammo_polite:AnswerLength"
+
+        [project.entry-points."sammo_core.strategies"]
+        greedy = "sammo_polite:greedy"
+
+        [project.entry-points."sammo_core.suites"]
+        tiny = "sammo_polite:TINY"
         """,
     "sammo_polite/__init__.py": """\
         from mutators.structure import DropSection
@@ -60,6 +69,28 @@ PLUGIN = {
 
             def render(self, blocks):
                 return super().render(blocks).upper()
+
+
+        import dataclasses
+
+        from benchmarks.suites import Suite
+        from sammo_core.objectives import FunctionObjective
+        from search.strategies import StrategySettings, beam
+
+
+        def AnswerLength():
+            return FunctionObjective(lambda prediction, gold: len(str(prediction)), "answer_length")
+
+
+        class _Greedy:
+            needs_mutator = True
+
+            def __call__(self, mutator, settings, **common):
+                return beam(mutator, dataclasses.replace(settings, width=1), **common)
+
+
+        greedy = _Greedy()
+        TINY = Suite("tiny", "a plugin's suite of one task", lambda data_dir: ["t"], None)
 
 
         def always(name, options):
@@ -171,3 +202,22 @@ def test_a_plugin_model_scheme_runs_a_program(plugin: Path, tmp_path: Path) -> N
     gold = [r["output"] for r in rows]
     accuracy = json.loads((out / "results.json").read_text())["scores"]["accuracy"]["value"]
     assert accuracy == gold.count("yes") / 10
+
+
+def test_plugin_objectives_strategies_and_suites_are_offered(
+    plugin: Path, tmp_path: Path
+) -> None:
+    helped = " ".join(cli(plugin, "optimize", "--help").stdout.split())
+    assert "greedy" in helped and "answer_length" in helped
+    listed = cli(plugin, "bench", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "tiny" in listed.stdout and "a plugin's suite" in " ".join(listed.stdout.split())
+
+    program, data = tmp_path / "program.py", tmp_path / "data.jsonl"
+    program.write_text(PROGRAM)
+    items(6).save(data)
+    args = ["run", str(program), "--data", str(data), "--model", "always:yes"]
+    done = cli(plugin, *args, "--objective", "answer_length", "--out", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    scores = json.loads((tmp_path / "o" / "results.json").read_text())["scores"]
+    assert scores["answer_length"]["value"] == 3.0  # "yes" on every row
