@@ -204,9 +204,7 @@ def test_a_plugin_model_scheme_runs_a_program(plugin: Path, tmp_path: Path) -> N
     assert accuracy == gold.count("yes") / 10
 
 
-def test_plugin_objectives_strategies_and_suites_are_offered(
-    plugin: Path, tmp_path: Path
-) -> None:
+def test_plugin_objectives_strategies_and_suites_are_offered(plugin: Path, tmp_path: Path) -> None:
     helped = " ".join(cli(plugin, "optimize", "--help").stdout.split())
     assert "greedy" in helped and "answer_length" in helped
     listed = cli(plugin, "bench", "list")
