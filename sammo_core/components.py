@@ -66,6 +66,7 @@ __all__ = [
     "Paragraph",
     "Section",
     "Template",
+    "stable_type_name",
 ]
 
 Blocks = tuple[Block, ...]
@@ -144,6 +145,15 @@ def _short(text: str, limit: int = 48) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def stable_type_name(cls: type) -> str:
+    """The name a saved program gives a built-in class: ``sammo_core.`` and the class name.
+
+    >>> stable_type_name(Section)
+    'sammo_core.Section'
+    """
+    return f"sammo_core.{cls.__name__}"
+
+
 class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
     """Base class of every program node.
 
@@ -157,6 +167,16 @@ class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
     #: annotated on purpose: pyglove turns annotated class attributes into fields. A string
     #: given for one of these fields (or one of its items) is stored as a :class:`Paragraph`.
     child_fields = cast("tuple[str, ...]", ())
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Saved programs name the built-in components by a stable name, "sammo_core.Section",
+        # not by the module that happens to define them: moving a class between modules
+        # breaks no file. Files written with the module path still load (an alias).
+        if cls.__module__.startswith("sammo_core.") and not cls.__name__.startswith("_"):
+            cls.register_for_deserialization(
+                stable_type_name(cls), additional_keys=[f"{cls.__module__}.{cls.__qualname__}"]
+            )
 
     @classmethod
     def _end_annotation_inference(cls, fields: list[Any]) -> list[Any]:

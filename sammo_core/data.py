@@ -71,6 +71,15 @@ class DataTable(pg.JSONConvertible):  # type: ignore[misc]
     sammo_core.errors.DataError: inputs and outputs differ in length: 2 inputs, 1 outputs
     """
 
+    #: The stable name saved files give it (see :func:`sammo_core.components.stable_type_name`).
+    __serialization_key__ = "sammo_core.DataTable"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass is saved under its own module path, never under the stable name above
+        # (pyglove would register it there, in place of this class).
+        cls.__serialization_key__ = f"{cls.__module__}.{cls.__qualname__}"
+        super().__init_subclass__(**kwargs)
+
     __slots__ = ("_canonical", "_constants", "_hash", "_inputs", "_outputs")
 
     _inputs: tuple[Any, ...]
@@ -719,3 +728,7 @@ def _csv_records(
             )
         # DictReader fills a short row's missing columns with None.
         yield here, {k: v for k, v in row.items() if v is not None}
+
+
+# Files written before the stable name called it by its module path: they still load.
+pg.JSONConvertible.register("sammo_core.data.DataTable", DataTable, override_existing=True)

@@ -34,7 +34,8 @@ from sammo_core.soft import SoftTensor
 __all__ = ["dumps", "from_json", "load", "loads", "save", "soft_folder", "to_json"]
 
 _TYPE_KEY = "_type"
-_SOFT_TYPE = f"{SoftTensor.__module__}.{SoftTensor.__name__}"
+#: A soft tensor's type names: the stable one, and the module path older files hold.
+_SOFT_TYPES = frozenset({SoftTensor.__serialization_key__, "sammo_core.soft.SoftTensor"})
 FORMAT_VERSION = 1
 
 
@@ -89,7 +90,7 @@ def _check_types(root: Any, where: str) -> None:
                 if not isinstance(type_name, str):
                     raise SerializationError(
                         f"'_type' at {here or '<root>'} is {orjson.dumps(type_name).decode()}; it "
-                        "must name a component class, e.g. 'sammo_core.components.Output'"
+                        "must name a component class, e.g. 'sammo_core.Output'"
                     )
                 if not _allowed(type_name):
                     raise SerializationError(
@@ -209,7 +210,7 @@ def _read_tensors(data: Any, folder: Path) -> dict[str, SoftTensor]:
         if isinstance(value, list):
             stack.extend(value)
         elif isinstance(value, dict):
-            if value.get(_TYPE_KEY) == _SOFT_TYPE and "data" not in value:
+            if value.get(_TYPE_KEY) in _SOFT_TYPES and "data" not in value:
                 digest = value.get("sha256")
                 if not isinstance(digest, str) or len(digest) != 64 or not digest.isalnum():
                     raise SerializationError(f"soft tensor reference {digest!r} is not a sha256")

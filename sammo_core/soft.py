@@ -82,6 +82,15 @@ class SoftTensor(pg.JSONConvertible):  # type: ignore[misc]  # pyglove ships no 
     sammo_core.errors.ConfigError: a 2x2 float32 tensor needs 16 bytes of data; got 4
     """
 
+    #: The stable name saved files give it (see :func:`sammo_core.components.stable_type_name`).
+    __serialization_key__ = "sammo_core.SoftTensor"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass is saved under its own module path, never under the stable name above
+        # (pyglove would register it there, in place of this class).
+        cls.__serialization_key__ = f"{cls.__module__}.{cls.__qualname__}"
+        super().__init_subclass__(**kwargs)
+
     __slots__ = ("_data", "_digest", "_shape")
 
     def __init__(self, shape: tuple[int, int], data: bytes) -> None:
@@ -328,3 +337,7 @@ dimension must be n_tokens
         init = f", init={self.init!r}" if self.init else ""
         state = f"tensor={self.tensor!r}" if self.tensor is not None else "untrained"
         return f"{ident}SoftPrompt(n_tokens={self.n_tokens}{init}, {state})"
+
+
+# Files written before the stable name called it by its module path: they still load.
+pg.JSONConvertible.register("sammo_core.soft.SoftTensor", SoftTensor, override_existing=True)

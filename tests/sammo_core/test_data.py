@@ -327,7 +327,7 @@ def test_to_json_is_plain_and_from_json_is_strict() -> None:
     table = DataTable(["a"], ["b"], {"k": 1})
     json_value = table.to_json()
     assert json_value == {
-        "_type": "sammo_core.data.DataTable",
+        "_type": "sammo_core.DataTable",
         "inputs": ["a"],
         "outputs": ["b"],
         "constants": {"k": 1},
