@@ -116,6 +116,19 @@ def load_program(
         )
     _check_renders_input(program, path)
     fields = namespace.get("INPUT_FIELDS")
+    if fields is not None and not (
+        isinstance(fields, list | tuple) and all(isinstance(f, str) for f in fields)
+    ):
+        raise ConfigError(
+            f"{path}: INPUT_FIELDS is {_short(fields)}; set it to a list of field names, e.g. "
+            "INPUT_FIELDS = ['question', 'context']"
+        )
+    for name in ("INPUT_FIELD", "OUTPUT_FIELD", "OBJECTIVE"):
+        if not isinstance(namespace.get(name, ""), str):
+            raise ConfigError(
+                f"{path}: {name} is {_short(namespace[name])}; set it to a string, e.g. "
+                f"{name} = {_EXAMPLE_SETTING[name]!r}"
+            )
     return ProgramFile(
         program,
         path,
@@ -125,6 +138,14 @@ def load_program(
         objective=namespace.get("OBJECTIVE"),
         make_program=make,
     )
+
+
+_EXAMPLE_SETTING = {"INPUT_FIELD": "question", "OUTPUT_FIELD": "answer", "OBJECTIVE": "accuracy"}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 #: With ``--labels auto``: outputs with at most this many distinct values are the label set.
@@ -241,6 +262,12 @@ def _run_python_file(path: Path) -> dict[str, Any]:
             f"{exc.filename or path}, line {exc.lineno}: {type(exc).__name__}: {exc.msg}"
             f"{pointer}\nfix the program file and run again"
         ) from None
+    except SystemExit as exc:  # exit() at module level: a script, not a program file
+        raise ConfigError(
+            f"{path}: running the program file called exit({exc.code!r}); a program file "
+            "defines `program` and returns, so guard script code with "
+            "if __name__ == '__main__':"
+        ) from None
     except Exception as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
         where = f"{path}, line {frames[-1].lineno}" if frames else str(path)
@@ -347,8 +374,13 @@ def _load_table(
     except (OSError, orjson.JSONDecodeError) as exc:
         raise DataError(f"{path}: cannot read JSON: {exc}") from exc
     if not isinstance(document, dict) or split not in document:
-        names = ", ".join(sorted(document)) if isinstance(document, dict) else "(none)"
+        names = ", ".join(map(repr, sorted(document))) if isinstance(document, dict) else "(none)"
         raise DataError(f"{path} has no split {split!r}; splits present: {names}")
+    if not isinstance(document[split], list):
+        raise DataError(
+            f"{path}: split {split!r} holds {type(document[split]).__name__}, not a list of "
+            'records such as [{"input": ..., "output": ...}]'
+        )
     return DataTable.from_records(
         document[split], input_field=input_field, output_field=output_field, input_fields=fields
     )
