@@ -348,7 +348,7 @@ def compile_template(text: str) -> jinja2.Template:
 
     env = _environment()
     try:
-        return env.from_string(_bound(env.parse(text)))
+        return env.from_string(_bound(_parse(text)))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
     except (RecursionError, MemoryError, SyntaxError) as exc:
@@ -363,11 +363,32 @@ def template_variables(text: str) -> frozenset[str]:
     from jinja2 import meta
 
     try:
-        return frozenset(meta.find_undeclared_variables(_environment().parse(text)))
+        return frozenset(meta.find_undeclared_variables(_parse(text)))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
     except (RecursionError, MemoryError) as exc:
         raise _too_complex(exc) from exc
+
+
+#: Templates whose syntax tree is deeper than this are refused before jinja compiles them: its
+#: compiler takes time quadratic in the depth of nested loops (minutes for a few hundred), and
+#: Python could not compile the code it makes of them anyway.
+MAX_TEMPLATE_DEPTH = 100
+
+
+def _parse(text: str) -> nodes.Template:
+    """jinja's syntax tree of ``text``, refused when nested past :data:`MAX_TEMPLATE_DEPTH`."""
+    tree = _environment().parse(text)
+    stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TEMPLATE_DEPTH:
+            raise TemplateError(
+                f"template is nested more than {MAX_TEMPLATE_DEPTH} levels deep (loops, "
+                "conditions, expressions); use fewer nested blocks, brackets or parentheses"
+            )
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return tree
 
 
 def _too_complex(exc: BaseException) -> TemplateError:
