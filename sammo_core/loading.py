@@ -24,14 +24,16 @@ import dataclasses
 import runpy
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyglove as pg
 
 from sammo_core.components import Output
 from sammo_core.data import DataTable
-from sammo_core.errors import ConfigError, DataError
+from sammo_core.errors import ConfigError, DataError, SammoError
 from sammo_core.serialization import loads, soft_folder
+
+T = TypeVar("T")
 
 __all__ = [
     "MAX_AUTO_LABELS",
@@ -62,7 +64,7 @@ class ProgramFile:
         """The program ``make_program`` builds from ``examples`` (itself without one)."""
         if self.make_program is None:
             return self
-        program = self.make_program(examples)
+        program = _call_make_program(self.make_program, examples, self.path)
         if not isinstance(program, Output):
             raise ConfigError(
                 f"{self.path}: make_program returned a {type(program).__name__}; return an "
@@ -104,7 +106,7 @@ def load_program(
         program = namespace["program"]
     elif callable(namespace.get("make_program")):
         make = namespace["make_program"]
-        program = make(examples)
+        program = _call_make_program(make, examples, path)
     else:
         raise ConfigError(
             f"{path} defines neither 'program' nor 'make_program(examples)': set "
@@ -249,12 +251,31 @@ def with_call_options(
     return copy
 
 
+def _call_make_program(
+    make: Callable[[DataTable | None], Any], examples: DataTable | None, path: Path
+) -> Any:
+    """``make(examples)``; its errors, as those of the file, become one ConfigError."""
+    try:
+        return _running(path, lambda: make(examples), "make_program(examples)")
+    except ConfigError as exc:
+        if isinstance(exc.__cause__, SammoError):  # already says what is wrong, in one line
+            raise exc.__cause__ from None
+        raise
+
+
 def _run_python_file(path: Path) -> dict[str, Any]:
     """Run a program's ``.py`` file; its errors become one ConfigError naming file and line."""
+    return _running(
+        path, lambda: runpy.run_path(str(path), run_name="__sammo_program__"), "the program file"
+    )
+
+
+def _running(path: Path, call: Callable[[], T], what: str) -> T:
+    """``call()``, code of the program file ``path``; errors name the file and line."""
     import traceback
 
     try:
-        return runpy.run_path(str(path), run_name="__sammo_program__")
+        return call()
     except SyntaxError as exc:
         line = (exc.text or "").rstrip("\n")
         pointer = f"\n    {line}" if line else ""
@@ -264,7 +285,7 @@ def _run_python_file(path: Path) -> dict[str, Any]:
         ) from None
     except SystemExit as exc:  # exit() at module level: a script, not a program file
         raise ConfigError(
-            f"{path}: running the program file called exit({exc.code!r}); a program file "
+            f"{path}: running {what} called exit({exc.code!r}); a program file "
             "defines `program` and returns, so guard script code with "
             "if __name__ == '__main__':"
         ) from None
@@ -273,7 +294,7 @@ def _run_python_file(path: Path) -> dict[str, Any]:
         where = f"{path}, line {frames[-1].lineno}" if frames else str(path)
         code = f"\n    {frames[-1].line}" if frames and frames[-1].line else ""
         raise ConfigError(
-            f"{where}: running the program file raised {type(exc).__name__}: {exc}{code}\n"
+            f"{where}: running {what} raised {type(exc).__name__}: {exc}{code}\n"
             "fix the program file and run again"
         ) from exc
 
