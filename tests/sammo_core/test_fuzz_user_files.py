@@ -127,6 +127,10 @@ SEEDS: dict[str, list[bytes]] = {
         b"{% set n = 2 %}{{ input | upper }}{# note #}\n\n{{- input ~ '!' -}}\n"
         b"{% raw %}{{{% endraw %}",
     ],
+    ".xml.j2": [
+        b"<task>\n{% if x %}Be brief.{% endif %}\n</task>\n<input>\n{{ input }}\n</input>\n",
+        b"{% for s in ['a', 'b'] %}\n<item>\n{{ s }}\n</item>\n{% endfor %}\n{{ input }}",
+    ],
     ".py": [PYTHON_SEED],
     ".jsonl": [
         (EXAMPLES / "yesno.jsonl").read_bytes()[:300],
@@ -267,6 +271,10 @@ NESTING: dict[str, list[tuple[bytes, bytes, bytes]]] = {
         (b"{{ input }}{{ [", b"", b"] }}"),
         (b"{% for a in [1] %}\n\n", b"", b"{% endfor %}"),
     ],
+    ".xml.j2": [
+        (b"<a>\n", b"{{ input }}\n", b"</a>\n"),
+        (b"{% if x %}\n<a>\n", b"", b"</a>\n{% endif %}"),
+    ],
     ".py": [(b"x = [", b"", b"]")],
     ".jsonl": [(b'{"input": [', b"", b'], "output": 1}')],
     "data.json": [(b"[", b"", b"]"), (b'{"a": ', b"1", b"}")],
@@ -313,7 +321,12 @@ def fuzz(n: int) -> Callable[[Any], Any]:
     )
 
 
-PROMPT_TOKENS = {".md": ("markdown",), ".xml": ("xml", "markdown"), ".j2": ("jinja", "markdown")}
+PROMPT_TOKENS = {
+    ".md": ("markdown",),
+    ".xml": ("xml", "markdown"),
+    ".j2": ("jinja", "markdown"),
+    ".xml.j2": ("jinja", "xml"),
+}
 DATA_TOKENS = {".jsonl": ("json",), "data.json": ("json",), ".csv": ("csv",)}
 
 

@@ -75,6 +75,8 @@ CASES = [
          "TypeError"),
     Case("python, exit(3) at module level", ".py", b"raise SystemExit(3)\n", ConfigError,
          "SystemExit (the CLI exits 3)"),
+    Case("python, make_program raising KeyError", ".py", b'def make_program(examples):\n'
+         b'    return {}["x"]\n', ConfigError, "KeyError"),
     Case("jsonl, 100000 nested arrays", ".jsonl", b'{"input": ' + b"[" * DEEP + b"]" * DEEP +
          b', "output": 1}\n', DataError, "RecursionError"),
     Case("json, 100000 nested arrays", ".json", b"[" * DEEP + b"]" * DEEP, DataError,
