@@ -396,7 +396,8 @@ def _complete(lines: list[str], scan: _JinjaScan | None = None) -> bool:
     """Whether ``lines`` close every jinja block they open (and trim nothing after them).
 
     ``scan``, fed the same text, rules out most incomplete texts without compiling them, so a
-    block left open over thousands of lines costs linear time, not a compile per line.
+    block or a string left open over thousands of lines costs linear time, not a compile per
+    line.
     """
     if scan is not None and not scan.complete():
         return False
@@ -408,6 +409,8 @@ def _complete(lines: list[str], scan: _JinjaScan | None = None) -> bool:
     try:
         compile_template(text)
     except TemplateError:
+        if scan is not None:
+            scan.compile_failed()
         return False
     return True
 
@@ -423,7 +426,8 @@ _BLOCK_STATEMENTS = frozenset(
 
 class _JinjaScan:
     """Whether jinja text fed to it so far might be complete: no tag left open, no block
-    opened and not ended. A cheap necessary condition (one pass, no parsing) checked before the
+    opened and not ended, and some ``}`` fed since a compile last failed (text without one
+    closes nothing). A cheap necessary condition (one pass, no parsing) checked before the
     compile that decides."""
 
     def __init__(self) -> None:
@@ -431,8 +435,11 @@ class _JinjaScan:
         self.open: str | None = None  # the kind of the tag being read: "{", "%" or "#"
         self.statement = ""  # the text of the statement tag being read
         self.raw = False
+        self.braces = 0  # "}" characters fed
+        self.failed_at = -1  # ``braces`` when a compile last failed
 
     def feed(self, text: str) -> None:
+        self.braces += text.count("}")
         pos = 0
         while True:
             if self.raw:
@@ -464,7 +471,12 @@ class _JinjaScan:
             self.depth -= 1
 
     def complete(self) -> bool:
-        return self.open is None and not self.raw and self.depth <= 0
+        return (
+            self.open is None and not self.raw and self.depth <= 0 and self.failed_at != self.braces
+        )
+
+    def compile_failed(self) -> None:
+        self.failed_at = self.braces
 
 
 # -- xml -------------------------------------------------------------------------------------
