@@ -24,9 +24,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from sammo_core import dumps
+from sammo_core import DataTable, dumps
 from sammo_core.errors import SammoError
+from sammo_core.example_blocks import extract_examples
 from sammo_core.loading import load_data, load_program
+from sammo_core.prompt_files import render_request
 
 EXAMPLES = Path(__file__).parents[2] / "sammo_core" / "examples"
 HANG_S = 30.0  # far past any real load: a hang detector, not a timing assertion
@@ -342,7 +344,13 @@ def fuzz_program_json(tmp: Path, content: bytes) -> None:
 
 
 def fuzz_prompt_file(tmp: Path, suffix: str, content: bytes) -> None:
-    check_program(tmp, suffix, content)
+    """Load the file; when it loads, render its prompt for one row and find its written
+    examples (as ``run`` and ``optimize`` do), with the same outcomes allowed."""
+    loaded = check_program(tmp, suffix, content).loaded
+    if loaded is not None:
+        program = loaded.program
+        outcome(lambda: render_request(program, {"input": "x"}), content, tmp / "hung-render")
+        outcome(lambda: extract_examples(program, DataTable(["q"], ["a"])), content, tmp / "hung-x")
 
 
 def fuzz_python_file(tmp: Path, content: bytes) -> None:

@@ -68,6 +68,8 @@ CASES = [
          b")" * DEEP + b" }}", TemplateError, "RecursionError"),
     Case("jinja, block open over 20000 blank lines", ".j2", b"{% if input %}" + b"\n\n" * 20_000 +
          b"{% endif %}{{ input }}", None, "hang (over 20 s)"),
+    Case("jinja, string holding '}}' and 20000 blank lines", ".j2", b"{{ input }}{{ '}}" +
+         b"\n\n" * 20_000 + b"' }}", None, "hang (over 30 s; quadratic)"),
     Case("jinja, heading computing 1/0", ".j2", b"# {{ 1/0 }}\n\n{{ input }}", TemplateError,
          "ZeroDivisionError"),
     Case("python, INPUT_FIELDS = 5", ".py", b"from sammo_core import *\nprogram = Output("
