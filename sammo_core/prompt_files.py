@@ -529,6 +529,20 @@ class _Elements:
         closed = sorted(_closed_elements(text), key=lambda e: e.open_start)
         return cls(closed, [e.open_start for e in closed])
 
+    def deepest(self, text: str) -> _Element | None:
+        """The first element that would be a section nested more than
+        :data:`MAX_SECTION_DEPTH` deep, found in one pass (before any jinja is compiled)."""
+        stack: list[_Element] = []  # the sections enclosing the element at hand
+        for element in self.items:
+            while stack and stack[-1].close_end <= element.open_start:
+                stack.pop()
+            lo, hi = (stack[-1].open_end, stack[-1].close_start) if stack else (0, len(text))
+            if _title(element) is not None and _own_lines(text, element, lo, hi):
+                if len(stack) >= MAX_SECTION_DEPTH:
+                    return element
+                stack.append(element)
+        return None
+
     def top(self, lo: int, hi: int) -> Iterator[_Element]:
         """The elements in ``text[lo:hi]`` not inside another one, in document order."""
         i = bisect.bisect_left(self.starts, lo)
@@ -610,7 +624,11 @@ def _read_tagged(
     depth: int = 0,
 ) -> list[_Raw | str]:
     """The sections and paragraphs of ``text[lo:hi]`` (all of ``text`` by default)."""
-    elements = _Elements.of(text) if elements is None else elements
+    if elements is None:
+        elements = _Elements.of(text)
+        deepest = elements.deepest(text)
+        if deepest is not None:
+            raise _too_deep(f"tag <{deepest.name}>")
     hi = len(text) if hi is None else hi
     children: list[_Raw | str] = []
     pending = lo

@@ -56,6 +56,8 @@ CASES = [
          ConfigError, "RecursionError"),
     Case("xml, 100000 nested tags", ".xml", b"<a>\n" * DEEP + b"{{ input }}\n" + b"</a>\n" * DEEP,
          ConfigError, "hang (over 20 s)"),
+    Case("xml jinja template, 100000 nested tags", ".xml.j2", b"<a>\n" * DEEP + b"{{ input }}\n" +
+         b"</a>\n" * DEEP, ConfigError, "hang (over 30 s)"),
     Case("xml, open tag then 50000 spaces", ".xml", b"<a" + b" " * 50_000 + b"\n{{ input }}",
          None, "hang (over 20 s)"),
     Case("xml, 20000 unclosed tags", ".xml", b"<a>\n" * 20_000 + b"</b>\n" * 20_000 +
