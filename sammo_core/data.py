@@ -737,7 +737,7 @@ def _csv_records(
     try:
         header = reader.fieldnames
     except csv.Error as e:
-        raise _csv_error(e, where, reader.line_num) from None
+        raise _csv_error(e, where, reader.reader.line_num) from None
     if header is None:
         return  # an empty file: no header, no rows
     wanted = [*(input_fields if input_fields is not None else (input_field,))]
@@ -756,7 +756,7 @@ def _csv_records(
         except StopIteration:
             return
         except csv.Error as e:
-            raise _csv_error(e, where, reader.line_num) from None
+            raise _csv_error(e, where, reader.reader.line_num) from None
         here = f"{where} line {reader.line_num}"
         if None in row:
             raise DataError(

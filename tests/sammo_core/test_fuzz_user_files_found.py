@@ -131,6 +131,13 @@ def test_nesting_up_to_the_limit_still_loads(tmp_path: Path) -> None:
     assert f"more than {MAX_SECTION_DEPTH} deep" in str(result.error)
 
 
+def test_malformed_csv_error_names_the_line_of_the_bad_row(tmp_path: Path) -> None:
+    content = b'input,output\nx,1\ny,2\n"' + b"a" * 200_000 + b'",1\n'
+    result = check_data(tmp_path, ".csv", content)
+    assert isinstance(result.error, DataError)
+    assert "fuzzed.csv line 4: malformed CSV" in str(result.error)
+
+
 def test_xml_entity_of_a_surrogate_stays_text(tmp_path: Path) -> None:
     result = check_program(
         tmp_path, ".xml", b'<section title="a&#xD800;">\n{{ input }}\n</section>'
