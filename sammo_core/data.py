@@ -621,8 +621,11 @@ def _extract(
     return inp, None if output_field is None else record[output_field]
 
 
-def _present(record: Mapping[str, Any]) -> str:
-    return ", ".join(str(k) for k in record) or "(none)"
+def _present(record: Mapping[str, Any] | Sequence[str]) -> str:
+    """Field names for a message, on one line: a name holding a line break or other control
+    character is quoted with its escapes."""
+    names = [str(k) for k in record]
+    return ", ".join(n if n.isprintable() else repr(n) for n in names) or "(none)"
 
 
 def _kind(value: Any) -> str:
@@ -656,27 +659,60 @@ def _json_error(e: Any) -> str:
     return f"invalid JSON ({e.msg}: line {e.lineno} column {e.colno})"
 
 
-def _jsonl_records(text: str, where: str) -> Iterator[tuple[str, Any]]:
+#: Integers longer than this are refused when read: a table holds 64-bit integers at most.
+_MAX_INT_DIGITS = 40
+
+
+class _BadNumber(ValueError):
+    """A number that JSON data may not hold (raised from inside ``json.loads``)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _BadNumber(f'{name} is not a JSON number; write null or a string such as "{name}"')
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadNumber(f"the number {_short(text)} is too large for a float")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise _BadNumber(f"an integer of {len(text.lstrip('-')):,} digits is too large")
+    return int(text)
+
+
+def _parse_json(text: str, where: str) -> Any:
+    """``text`` as strict JSON: NaN, infinities and huge integers refused, deep nesting too."""
     import json
 
+    try:
+        return json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: {_json_error(e)}") from None
+    except _BadNumber as e:
+        raise DataError(f"{where}: {e}") from None
+    except RecursionError:
+        raise DataError(
+            f"{where}: JSON nested too deeply to read; data values must be flatter"
+        ) from None
+
+
+def _jsonl_records(text: str, where: str) -> Iterator[tuple[str, Any]]:
     # Split on "\n" only: str.splitlines would also break at U+2028 inside JSON strings.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{where} line {number}: {_json_error(e)}") from None
-        yield f"{where} line {number}", record
+        here = f"{where} line {number}"
+        yield here, _parse_json(line, here)
 
 
 def _json_records(text: str, where: str) -> Iterator[tuple[str, Any]]:
-    import json
-
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{where}: {_json_error(e)}") from None
+    document = _parse_json(text, where)
     if isinstance(document, Mapping):
         for key in _JSON_LIST_KEYS:
             if isinstance(document.get(key), list):
@@ -707,7 +743,10 @@ def _csv_records(
     import io
 
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames
+    try:
+        header = reader.fieldnames
+    except csv.Error as e:
+        raise _csv_error(e, where, reader.reader.line_num) from None
     if header is None:
         return  # an empty file: no header, no rows
     wanted = [*(input_fields if input_fields is not None else (input_field,))]
@@ -717,9 +756,16 @@ def _csv_records(
         if field not in header:
             raise DataError(
                 f"{where} line 1: missing field {field!r} in the header; "
-                f"fields present: {', '.join(header) or '(none)'}"
+                f"fields present: {_present(header)}"
             )
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise _csv_error(e, where, reader.reader.line_num) from None
         here = f"{where} line {reader.line_num}"
         if None in row:
             raise DataError(
@@ -728,6 +774,14 @@ def _csv_records(
             )
         # DictReader fills a short row's missing columns with None.
         yield here, {k: v for k, v in row.items() if v is not None}
+
+
+def _csv_error(error: Exception, where: str, line: int) -> DataError:
+    """A CSV the reader rejects (a field past its size limit, a stray quote), as a DataError."""
+    return DataError(
+        f"{where} line {max(line, 1)}: malformed CSV ({error}); quote fields holding commas, "
+        "quotes or line breaks, or use JSONL for very long fields"
+    )
 
 
 # Files written before the stable name called it by its module path: they still load.

@@ -24,14 +24,16 @@ import dataclasses
 import runpy
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyglove as pg
 
 from sammo_core.components import Output
 from sammo_core.data import DataTable
-from sammo_core.errors import ConfigError, DataError
+from sammo_core.errors import ConfigError, DataError, SammoError
 from sammo_core.serialization import loads, soft_folder
+
+T = TypeVar("T")
 
 __all__ = [
     "MAX_AUTO_LABELS",
@@ -62,7 +64,7 @@ class ProgramFile:
         """The program ``make_program`` builds from ``examples`` (itself without one)."""
         if self.make_program is None:
             return self
-        program = self.make_program(examples)
+        program = _call_make_program(self.make_program, examples, self.path)
         if not isinstance(program, Output):
             raise ConfigError(
                 f"{self.path}: make_program returned a {type(program).__name__}; return an "
@@ -104,7 +106,7 @@ def load_program(
         program = namespace["program"]
     elif callable(namespace.get("make_program")):
         make = namespace["make_program"]
-        program = make(examples)
+        program = _call_make_program(make, examples, path)
     else:
         raise ConfigError(
             f"{path} defines neither 'program' nor 'make_program(examples)': set "
@@ -116,6 +118,19 @@ def load_program(
         )
     _check_renders_input(program, path)
     fields = namespace.get("INPUT_FIELDS")
+    if fields is not None and not (
+        isinstance(fields, list | tuple) and all(isinstance(f, str) for f in fields)
+    ):
+        raise ConfigError(
+            f"{path}: INPUT_FIELDS is {_short(fields)}; set it to a list of field names, e.g. "
+            "INPUT_FIELDS = ['question', 'context']"
+        )
+    for name in ("INPUT_FIELD", "OUTPUT_FIELD", "OBJECTIVE"):
+        if not isinstance(namespace.get(name, ""), str):
+            raise ConfigError(
+                f"{path}: {name} is {_short(namespace[name])}; set it to a string, e.g. "
+                f"{name} = {_EXAMPLE_SETTING[name]!r}"
+            )
     return ProgramFile(
         program,
         path,
@@ -125,6 +140,14 @@ def load_program(
         objective=namespace.get("OBJECTIVE"),
         make_program=make,
     )
+
+
+_EXAMPLE_SETTING = {"INPUT_FIELD": "question", "OUTPUT_FIELD": "answer", "OBJECTIVE": "accuracy"}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 #: With ``--labels auto``: outputs with at most this many distinct values are the label set.
@@ -228,12 +251,31 @@ def with_call_options(
     return copy
 
 
+def _call_make_program(
+    make: Callable[[DataTable | None], Any], examples: DataTable | None, path: Path
+) -> Any:
+    """``make(examples)``; its errors, as those of the file, become one ConfigError."""
+    try:
+        return _running(path, lambda: make(examples), "make_program(examples)")
+    except ConfigError as exc:
+        if isinstance(exc.__cause__, SammoError):  # already says what is wrong, in one line
+            raise exc.__cause__ from None
+        raise
+
+
 def _run_python_file(path: Path) -> dict[str, Any]:
     """Run a program's ``.py`` file; its errors become one ConfigError naming file and line."""
+    return _running(
+        path, lambda: runpy.run_path(str(path), run_name="__sammo_program__"), "the program file"
+    )
+
+
+def _running(path: Path, call: Callable[[], T], what: str) -> T:
+    """``call()``, code of the program file ``path``; errors name the file and line."""
     import traceback
 
     try:
-        return runpy.run_path(str(path), run_name="__sammo_program__")
+        return call()
     except SyntaxError as exc:
         line = (exc.text or "").rstrip("\n")
         pointer = f"\n    {line}" if line else ""
@@ -241,12 +283,18 @@ def _run_python_file(path: Path) -> dict[str, Any]:
             f"{exc.filename or path}, line {exc.lineno}: {type(exc).__name__}: {exc.msg}"
             f"{pointer}\nfix the program file and run again"
         ) from None
+    except SystemExit as exc:  # exit() at module level: a script, not a program file
+        raise ConfigError(
+            f"{path}: running {what} called exit({exc.code!r}); a program file "
+            "defines `program` and returns, so guard script code with "
+            "if __name__ == '__main__':"
+        ) from None
     except Exception as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
         where = f"{path}, line {frames[-1].lineno}" if frames else str(path)
         code = f"\n    {frames[-1].line}" if frames and frames[-1].line else ""
         raise ConfigError(
-            f"{where}: running the program file raised {type(exc).__name__}: {exc}{code}\n"
+            f"{where}: running {what} raised {type(exc).__name__}: {exc}{code}\n"
             "fix the program file and run again"
         ) from exc
 
@@ -347,8 +395,13 @@ def _load_table(
     except (OSError, orjson.JSONDecodeError) as exc:
         raise DataError(f"{path}: cannot read JSON: {exc}") from exc
     if not isinstance(document, dict) or split not in document:
-        names = ", ".join(sorted(document)) if isinstance(document, dict) else "(none)"
+        names = ", ".join(map(repr, sorted(document))) if isinstance(document, dict) else "(none)"
         raise DataError(f"{path} has no split {split!r}; splits present: {names}")
+    if not isinstance(document[split], list):
+        raise DataError(
+            f"{path}: split {split!r} holds {type(document[split]).__name__}, not a list of "
+            'records such as [{"input": ..., "output": ...}]'
+        )
     return DataTable.from_records(
         document[split], input_field=input_field, output_field=output_field, input_fields=fields
     )

@@ -50,10 +50,11 @@ Is water wet?
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import dataclasses
 import re
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, TypeVar
@@ -108,6 +109,10 @@ PROMPT_FILE_SUFFIXES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+#: Sections nested deeper than this are refused: no prompt is written so, and a deeper tree
+#: would overflow the stack of the recursive steps that copy, compile and render programs.
+MAX_SECTION_DEPTH = 64
+
 _RESERVED = frozenset({"input", "inputs", "constants"})
 # A jinja keyword or literal ("{{ and }}") is no variable, so no placeholder.
 _KEYWORDS = r"(?:and|or|not|in|is|if|else|true|false|none|True|False|None)\b"
@@ -125,7 +130,9 @@ _LEFT_TRIM = re.compile(r"\A\s*\{[{%#]-")
 _RIGHT_TRIM = re.compile(r"-[}%#]\}\s*\Z")
 _LOADING = re.compile(r"\{%[-+]?\s*(extends|include|import|from)\b")
 _SCOPED = re.compile(r"\{%[-+]?\s*(set|macro|block|call)\b")
-_TAG = re.compile(r"<(/?)([A-Za-z_][\w.:-]*)(\s[^<>]*?)?\s*(/?)>")
+# Attributes are matched greedily and trimmed in code: a lazy group followed by ``\s*`` takes
+# quadratic time on a tag left open before a long run of spaces.
+_TAG = re.compile(r"<(/?)([A-Za-z_][\w.:-]*)((?:\s[^<>]*)?)>")
 _TITLE_ATTR = re.compile(r'\s*title\s*=\s*"([^"]*)"\s*')
 _ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6}));")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
@@ -318,6 +325,8 @@ def _read_headed(text: str, *, jinja: bool) -> _Raw:
         title = _static_title(item.title, jinja)
         while stack[-1][0] >= item.level:
             stack.pop()
+        if len(stack) > MAX_SECTION_DEPTH:
+            raise _too_deep(f"heading {title!r}")
         section = _Raw(title, [])
         stack[-1][1].children.append(section)
         stack.append((item.level, section))
@@ -340,11 +349,18 @@ def _paragraphs(text: str, *, headings: bool, jinja: bool) -> list[str | _Headin
     """Split ``text`` at blank lines (and headings), keeping fenced and jinja blocks whole."""
     items: list[str | _Heading] = []
     lines: list[str] = []
+    scan = _JinjaScan()
     fence: str | None = None
 
+    def add(line: str) -> None:
+        lines.append(line)
+        scan.feed(line + "\n")
+
     def flush() -> None:
+        nonlocal scan
         body = "\n".join(lines).strip("\n")
         lines.clear()
+        scan = _JinjaScan()
         if not body.strip():
             return
         if jinja and items and isinstance(items[-1], str) and _LEFT_TRIM.match(body):
@@ -354,12 +370,12 @@ def _paragraphs(text: str, *, headings: bool, jinja: bool) -> list[str | _Headin
 
     for line in text.split("\n"):
         if fence is not None:
-            lines.append(_unescape_heading(line) if headings else line)
+            add(_unescape_heading(line) if headings else line)
             if re.fullmatch(rf"[ \t]{{0,3}}{fence[0]}{{{len(fence)},}}\s*", line):
                 fence = None
             continue
         heading = _HEADING.fullmatch(line) if headings else None
-        if (heading or not line.strip()) and not (jinja and not _complete(lines)):
+        if (heading or not line.strip()) and not (jinja and not _complete(lines, scan)):
             flush()
             if heading:
                 items.append(_Heading(len(heading.group(1)), " ".join((heading[2] or "").split())))
@@ -367,7 +383,7 @@ def _paragraphs(text: str, *, headings: bool, jinja: bool) -> list[str | _Headin
         opener = _FENCE.match(line)
         if opener:
             fence = opener.group(1)
-        lines.append(_unescape_heading(line) if headings else line)
+        add(_unescape_heading(line) if headings else line)
     flush()
     return items
 
@@ -376,8 +392,15 @@ def _unescape_heading(line: str) -> str:
     return line[1:] if _ESCAPED_HEADING.match(line) else line
 
 
-def _complete(lines: list[str]) -> bool:
-    """Whether ``lines`` close every jinja block they open (and trim nothing after them)."""
+def _complete(lines: list[str], scan: _JinjaScan | None = None) -> bool:
+    """Whether ``lines`` close every jinja block they open (and trim nothing after them).
+
+    ``scan``, fed the same text, rules out most incomplete texts without compiling them, so a
+    block or a string left open over thousands of lines costs linear time, not a compile per
+    line.
+    """
+    if scan is not None and not scan.complete():
+        return False
     text = "\n".join(lines)
     if not _JINJA_OPEN.search(text):
         return True
@@ -386,8 +409,74 @@ def _complete(lines: list[str]) -> bool:
     try:
         compile_template(text)
     except TemplateError:
+        if scan is not None:
+            scan.compile_failed()
         return False
     return True
+
+
+_TAG_OPEN = re.compile(r"\{([{%#])")
+_TAG_CLOSE = {"{": "}}", "%": "%}", "#": "#}"}
+_STATEMENT = re.compile(r"[-+]?\s*(\w*)")
+_END_RAW = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")
+_BLOCK_STATEMENTS = frozenset(
+    {"autoescape", "block", "call", "filter", "for", "if", "macro", "with"}
+)
+
+
+class _JinjaScan:
+    """Whether jinja text fed to it so far might be complete: no tag left open, no block
+    opened and not ended, and some ``}`` fed since a compile last failed (text without one
+    closes nothing). A cheap necessary condition (one pass, no parsing) checked before the
+    compile that decides."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.open: str | None = None  # the kind of the tag being read: "{", "%" or "#"
+        self.statement = ""  # the text of the statement tag being read
+        self.raw = False
+        self.braces = 0  # "}" characters fed
+        self.failed_at = -1  # ``braces`` when a compile last failed
+
+    def feed(self, text: str) -> None:
+        self.braces += text.count("}")
+        pos = 0
+        while True:
+            if self.raw:
+                end_raw = _END_RAW.search(text, pos)
+                if end_raw is None:
+                    return
+                self.raw, pos = False, end_raw.end()
+            elif self.open is not None:
+                end = text.find(_TAG_CLOSE[self.open], pos)
+                if end == -1:
+                    self.statement += text[pos:] if self.open == "%" else ""
+                    return
+                if self.open == "%":
+                    self._statement(self.statement + text[pos:end])
+                self.open, self.statement, pos = None, "", end + 2
+            else:
+                tag = _TAG_OPEN.search(text, pos)
+                if tag is None:
+                    return
+                self.open, pos = tag[1], tag.end()
+
+    def _statement(self, body: str) -> None:
+        word = _STATEMENT.match(body)[1]  # type: ignore[index]
+        if word in _BLOCK_STATEMENTS or (word == "set" and "=" not in body):
+            self.depth += 1
+        elif word == "raw":
+            self.raw = True
+        elif word.startswith("end"):
+            self.depth -= 1
+
+    def complete(self) -> bool:
+        return (
+            self.open is None and not self.raw and self.depth <= 0 and self.failed_at != self.braces
+        )
+
+    def compile_failed(self) -> None:
+        self.failed_at = self.braces
 
 
 # -- xml -------------------------------------------------------------------------------------
@@ -425,31 +514,69 @@ class _Element:
     close_end: int = -1
 
 
-def _top_elements(text: str) -> list[_Element]:
-    """Closed elements not inside another closed element, in document order."""
+@dataclasses.dataclass(frozen=True)
+class _Elements:
+    """The closed elements of a text, sorted by start. They nest properly (a closing tag
+    leaves the elements opened inside it unclosed), so the elements closed inside an element's
+    content are those a reading of that content alone finds: the text is read once, however
+    deep it nests."""
+
+    items: list[_Element]
+    starts: list[int]
+
+    @classmethod
+    def of(cls, text: str) -> _Elements:
+        closed = sorted(_closed_elements(text), key=lambda e: e.open_start)
+        return cls(closed, [e.open_start for e in closed])
+
+    def deepest(self, text: str) -> _Element | None:
+        """The first element that would be a section nested more than
+        :data:`MAX_SECTION_DEPTH` deep, found in one pass (before any jinja is compiled)."""
+        stack: list[_Element] = []  # the sections enclosing the element at hand
+        for element in self.items:
+            while stack and stack[-1].close_end <= element.open_start:
+                stack.pop()
+            lo, hi = (stack[-1].open_end, stack[-1].close_start) if stack else (0, len(text))
+            if _title(element) is not None and _own_lines(text, element, lo, hi):
+                if len(stack) >= MAX_SECTION_DEPTH:
+                    return element
+                stack.append(element)
+        return None
+
+    def top(self, lo: int, hi: int) -> Iterator[_Element]:
+        """The elements in ``text[lo:hi]`` not inside another one, in document order."""
+        i = bisect.bisect_left(self.starts, lo)
+        while i < len(self.items) and self.starts[i] < hi:
+            element = self.items[i]
+            yield element
+            i = bisect.bisect_left(self.starts, element.close_end, lo=i + 1)
+
+
+def _closed_elements(text: str) -> list[_Element]:
+    """The elements of ``text`` whose tags are closed, in the order they close."""
     stack: list[_Element] = []
+    # Positions in ``stack`` of the open elements of each name, so a closing tag finds its
+    # element without scanning the stack (thousands of unclosed tags stay linear).
+    open_at: dict[str, list[int]] = {}
     closed: list[_Element] = []
     for tag in _TAG.finditer(text):
-        closing, name, attrs, self_closing = tag.groups()
-        if self_closing:
+        closing, name, attrs = tag.groups()
+        if attrs.endswith("/"):  # self-closing
             continue
         if not closing:
-            stack.append(_Element(name, attrs or "", tag.start(), tag.end()))
+            open_at.setdefault(name, []).append(len(stack))
+            stack.append(_Element(name, attrs.rstrip(), tag.start(), tag.end()))
             continue
-        for depth in range(len(stack) - 1, -1, -1):
-            if stack[depth].name == name:  # elements opened inside it stay unclosed (text)
-                element = stack[depth]
-                element.close_start, element.close_end = tag.span()
-                closed.append(element)
-                del stack[depth:]
-                break
-    top: list[_Element] = []
-    end = -1
-    for element in sorted(closed, key=lambda e: e.open_start):
-        if element.open_start >= end:
-            top.append(element)
-            end = element.close_end
-    return top
+        if not open_at.get(name):
+            continue
+        depth = open_at[name][-1]
+        element = stack[depth]  # elements opened inside it stay unclosed (text)
+        element.close_start, element.close_end = tag.span()
+        closed.append(element)
+        for inner in stack[depth:]:
+            open_at[inner.name].pop()
+        del stack[depth:]
+    return closed
 
 
 def _title(element: _Element) -> str | None:
@@ -465,33 +592,73 @@ def _unescape_entities(text: str) -> str:
         if name:
             return _ENTITIES[name]
         code = int(dec) if dec else int(hexa, 16)
-        return chr(code) if code <= 0x10FFFF else match.group(0)
+        # A surrogate is no character (it cannot be encoded): it stays as written, like a
+        # number past the last code point.
+        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match[0]
 
     return _ENTITY.sub(entity, text)
 
 
-def _own_lines(text: str, element: _Element) -> bool:
-    line_start = text.rfind("\n", 0, element.open_start) + 1
-    line_end = text.find("\n", element.close_end)
-    after = text[element.close_end :] if line_end == -1 else text[element.close_end : line_end]
+def _own_lines(text: str, element: _Element, lo: int, hi: int) -> bool:
+    """Whether ``element`` is alone on its lines of ``text[lo:hi]``."""
+    line_start = max(text.rfind("\n", lo, element.open_start) + 1, lo)
+    line_end = text.find("\n", element.close_end, hi)
+    after = text[element.close_end : hi if line_end == -1 else line_end]
     return not text[line_start : element.open_start].strip() and not after.strip()
 
 
-def _read_tagged(text: str, *, jinja: bool) -> list[_Raw | str]:
+def _too_deep(where: str) -> ConfigError:
+    return ConfigError(
+        f"prompt file nests sections more than {MAX_SECTION_DEPTH} deep (at {where}); "
+        "flatten its headings or tags"
+    )
+
+
+def _read_tagged(
+    text: str,
+    *,
+    jinja: bool,
+    elements: _Elements | None = None,
+    lo: int = 0,
+    hi: int | None = None,
+    depth: int = 0,
+) -> list[_Raw | str]:
+    """The sections and paragraphs of ``text[lo:hi]`` (all of ``text`` by default)."""
+    if elements is None:
+        elements = _Elements.of(text)
+        deepest = elements.deepest(text)
+        if deepest is not None:
+            raise _too_deep(f"tag <{deepest.name}>")
+    hi = len(text) if hi is None else hi
     children: list[_Raw | str] = []
-    pending = 0
-    for element in _top_elements(text):
+    pending = lo
+    scan, scanned = _JinjaScan(), lo  # the text from ``pending`` up to ``scanned``
+    for element in elements.top(lo, hi):
         title = _title(element)
-        inner = text[element.open_end : element.close_start]
-        if title is None or not _own_lines(text, element):
+        if title is None or not _own_lines(text, element, lo, hi):
             continue
+        inner = text[element.open_end : element.close_start]
         before = text[pending : element.open_start]
-        if jinja and not (_complete([before]) and _complete([inner])):
-            continue  # inside a jinja block: the element is template text
+        if jinja:
+            scan.feed(text[scanned : element.open_start])
+            scanned = element.open_start
+            if not (_complete([before], scan) and _complete([inner])):
+                continue  # inside a jinja block: the element is template text
+            scan, scanned = _JinjaScan(), element.close_end
         children.extend(_text_paragraphs(before, jinja))
-        children.append(_Raw(title, _read_tagged(inner, jinja=jinja)))
+        if depth >= MAX_SECTION_DEPTH:
+            raise _too_deep(f"tag <{element.name}>")
+        content = _read_tagged(
+            text,
+            jinja=jinja,
+            elements=elements,
+            lo=element.open_end,
+            hi=element.close_start,
+            depth=depth + 1,
+        )
+        children.append(_Raw(title, content))
         pending = element.close_end
-    children.extend(_text_paragraphs(text[pending:], jinja))
+    children.extend(_text_paragraphs(text[pending:hi], jinja))
     return children
 
 
@@ -594,7 +761,7 @@ def parse_prompt_file(
                 f"{known}); pass format= one of: {', '.join(PROMPT_FILE_FORMATS)}"
             )
         format = PROMPT_FILE_SUFFIXES[suffix]
-    text = path.read_text(encoding="utf-8")
+    text = _read_prompt_text(path)
     if format == "markdown":
         meta = parse_markdown(text, input_node=input_node)
     elif format == "xml":
@@ -614,6 +781,19 @@ def parse_prompt_file(
         children = [*meta.children, Section("Input", [Template("{{ input }}")])]
         return Output(GenerateText(meta.clone(override={"children": children})), parser="raw")
     raise ConfigError(_no_input_message(path, text, format))
+
+
+def _read_prompt_text(path: Path) -> str:
+    """The file's text (UTF-8, a byte order mark dropped); other bytes raise ConfigError."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"prompt file {str(path)!r} is not UTF-8 text: byte {exc.start} (line {line}) is "
+            f"{data[exc.start : exc.start + 1]!r} ({exc.reason}); save the file as UTF-8"
+        ) from None
 
 
 _SINGLE_BRACED = re.compile(r"(?<!\{)\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}(?!\})")

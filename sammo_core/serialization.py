@@ -128,11 +128,17 @@ def from_json(data: Any, soft_tensors: dict[str, SoftTensor] | None = None) -> C
         raise
     except Exception as exc:  # a file from a stranger: any failure is a bad file, not a bug
         raise SerializationError(
-            f"program JSON does not match the components: {type(exc).__name__}: {exc}"
+            f"program JSON does not match the components: {type(exc).__name__}: {_first_line(exc)}"
         ) from exc
     if not isinstance(program, Component):
         raise SerializationError(f"program JSON holds a {type(program).__name__}, not a component")
     return program
+
+
+def _first_line(exc: Exception, width: int = 300) -> str:
+    """The start of a pyglove message, which may go on to print the whole object over lines."""
+    text = str(exc).strip().split("\n", 1)[0].rstrip(" :{")
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def loads(text: str | bytes, soft_dir: str | Path | None = None) -> Component:

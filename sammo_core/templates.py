@@ -348,17 +348,54 @@ def compile_template(text: str) -> jinja2.Template:
 
     env = _environment()
     try:
-        return env.from_string(_bound(env.parse(text)))
+        return env.from_string(_bound(_parse(text)))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+    except (RecursionError, MemoryError, SyntaxError) as exc:
+        # jinja parses and compiles recursively, then Python compiles the generated code.
+        raise _too_complex(exc) from exc
 
 
 @functools.lru_cache(maxsize=1024)
 def template_variables(text: str) -> frozenset[str]:
-    """The undeclared variables ``text`` reads."""
+    """The undeclared variables ``text`` reads; a syntax error raises TemplateError."""
+    import jinja2
     from jinja2 import meta
 
-    return frozenset(meta.find_undeclared_variables(_environment().parse(text)))
+    try:
+        return frozenset(meta.find_undeclared_variables(_parse(text)))
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise _too_complex(exc) from exc
+
+
+#: Templates whose syntax tree is deeper than this are refused before jinja compiles them: its
+#: compiler takes time quadratic in the depth of nested loops (minutes for a few hundred), and
+#: Python could not compile the code it makes of them anyway.
+MAX_TEMPLATE_DEPTH = 100
+
+
+def _parse(text: str) -> nodes.Template:
+    """jinja's syntax tree of ``text``, refused when nested past :data:`MAX_TEMPLATE_DEPTH`."""
+    tree = _environment().parse(text)
+    stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TEMPLATE_DEPTH:
+            raise TemplateError(
+                f"template is nested more than {MAX_TEMPLATE_DEPTH} levels deep (loops, "
+                "conditions, expressions); use fewer nested blocks, brackets or parentheses"
+            )
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return tree
+
+
+def _too_complex(exc: BaseException) -> TemplateError:
+    return TemplateError(
+        f"template is nested too deeply to compile ({type(exc).__name__}); use fewer nested "
+        "blocks, brackets or parentheses"
+    )
 
 
 def render_template(
@@ -424,6 +461,12 @@ def _render(text: str, variables: Mapping[str, Any], limits: SandboxLimits) -> s
     except RecursionError as exc:
         raise TemplateError(
             "template recursed too deeply (a macro calling itself?); make the template compute less"
+        ) from exc
+    except TemplateError:
+        raise
+    except Exception as exc:  # the template's own code failed: 1/0, "a" - 1, x.y() on a str
+        raise TemplateError(
+            f"template raised {type(exc).__name__} while rendering: {exc}; fix the template"
         ) from exc
     finally:
         _BUDGET.reset(token)
