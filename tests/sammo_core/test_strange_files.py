@@ -1,0 +1,390 @@
+"""Files from someone else (issue 19): run folders, caches and tampered files, from the outside.
+
+Each case plants something in a folder a careless or hostile person handed over (a link, a name
+that climbs out, a tampered or oversized file), runs the command line against the loopback
+server, and checks what a user sees: one ``error:`` line naming the file and what is wrong, no
+traceback, and nothing written or read outside the folder. ``before`` says what the code did
+before the fix (measured).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from sammo_core.cli import main
+from sammo_core.runners import LLMRequest, Message
+from sammo_core.testing.chat_server import ChatServer
+from sammo_core.testing.synthetic import answer, items
+
+PROGRAM = """\
+from sammo_core.testing.synthetic import start_program
+
+program = start_program()
+OBJECTIVE = "accuracy"
+"""
+SECRET = "the victim's own file\nnot to be touched"  # no newline at the end: a "torn" line
+HUGE = 2**65
+
+
+def reply(body: Mapping[str, Any]) -> str:
+    messages = tuple(Message(m["role"], m["content"]) for m in body["messages"])
+    return answer(LLMRequest(messages=messages))
+
+
+@dataclasses.dataclass
+class World:
+    """What a case works with: a scratch folder, the server, a finished run and its inputs."""
+
+    tmp: Path
+    server: ChatServer
+    finished: Path  # a finished optimize run (copy it before changing it)
+    program: Path
+    data: Path
+
+    def optimize(self, out: Path, *extra: str) -> list[str]:
+        return [
+            "optimize", str(self.program), "--data", str(self.data), "--model", "loopback",
+            "--base-url", self.server.base_url, "--strategy", "beam", "--budget", "4",
+            "--width", "2", "--depth", "2", "--operators", "structure", "--seed", "0",
+            "--out", str(out), "--timeout", "5", *extra,
+        ]  # fmt: skip
+
+    def run_args(self, program: Path, *extra: str) -> list[str]:
+        return [
+            "run", str(program), "--data", str(self.data), "--model", "loopback",
+            "--base-url", self.server.base_url, "--timeout", "5", "--limit", "6", *extra,
+        ]  # fmt: skip
+
+    def copy_run(self, name: str = "run") -> Path:
+        target = self.tmp / name
+        shutil.copytree(self.finished, target, symlinks=True)
+        return target
+
+    def victim(self, name: str = "victim.txt") -> Path:
+        path = self.tmp / name
+        path.write_text(SECRET)
+        return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, Path]]:
+    folder = tmp_path_factory.mktemp("inputs")
+    program, data = folder / "program.py", folder / "data.jsonl"
+    program.write_text(PROGRAM)
+    items(24).save(data)
+    yield folder / "run", program, data
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ChatServer]:
+    with ChatServer(reply=reply) as chat:
+        yield chat
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, server: ChatServer, finished: tuple[Path, Path, Path]
+) -> Iterator[World]:
+    run, program, data = finished
+    w = World(tmp_path, server, run, program, data)
+    if not run.is_dir():
+        assert main(w.optimize(run)) == 0
+    yield w
+
+
+def error_line(code: int, err: str) -> str:
+    """The one error line of a command that failed cleanly."""
+    assert code == 1, err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+Check = Callable[[World, pytest.CaptureFixture[str]], None]
+
+
+def call(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+# -- 1. links inside a run or --out folder are never written through ---------------------------
+
+
+def resume_through_a_linked_program_file(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run, victim = w.copy_run(), w.victim()
+    (run / "best_program.json").unlink()
+    (run / "best_program.json").symlink_to(victim)
+    line = error_line(*call(w.optimize(run, "--resume"), capsys))
+    assert "best_program.json is a symbolic link" in line
+    assert victim.read_text() == SECRET
+
+
+def resume_through_a_linked_programs_folder(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run, elsewhere = w.copy_run(), w.tmp / "elsewhere"
+    shutil.move(run / "programs", elsewhere)
+    (run / "programs").symlink_to(elsewhere, target_is_directory=True)
+    before = {p.name: p.read_bytes() for p in elsewhere.iterdir()}
+    line = error_line(*call(w.optimize(run, "--resume"), capsys))
+    assert "programs is a symbolic link" in line
+    assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
+
+
+def resume_with_a_linked_usage_journal(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run, victim = w.copy_run(), w.victim()
+    (run / "usage.jsonl").unlink()
+    (run / "usage.jsonl").symlink_to(victim)
+    line = error_line(*call(w.optimize(run, "--resume"), capsys))
+    assert "usage.jsonl is a symbolic link" in line
+    assert victim.read_text() == SECRET  # was truncated at its last newline
+
+
+def export_into_a_linked_folder(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run, elsewhere = w.copy_run(), w.tmp / "elsewhere"
+    elsewhere.mkdir()
+    victim = elsewhere / "program.json"
+    victim.write_text(SECRET)
+    (run / "export").symlink_to(elsewhere, target_is_directory=True)
+    line = error_line(*call(["export", str(run)], capsys))
+    assert "export is a symbolic link" in line
+    assert victim.read_text() == SECRET
+
+
+def run_out_with_a_linked_predictions_file(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    out, victim = w.tmp / "out", w.victim()
+    out.mkdir()
+    (out / "predictions.jsonl").symlink_to(victim)
+    program = w.finished / "best_program.json"
+    line = error_line(*call(w.run_args(program, "--out", str(out)), capsys))
+    assert "predictions.jsonl is a symbolic link" in line
+    assert victim.read_text() == SECRET
+
+
+# -- 2. names read from files stay inside their folder -----------------------------------------
+
+
+def export_of_a_best_id_that_climbs_out(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run = w.copy_run()
+    outside = w.tmp / "x.json"
+    shutil.copy(run / "best_program.json", outside)
+    result = json.loads((run / "result.json").read_text())
+    result["best"]["id"] = "../../x"
+    (run / "result.json").write_text(json.dumps(result))
+    line = error_line(*call(["export", str(run)], capsys))
+    assert "result.json names '../../x.json'" in line and "outside" in line
+
+
+def bench_report_of_a_prompt_file_that_climbs_out(
+    w: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.report import write_report
+
+    out = w.tmp / "bench"
+    out.mkdir()
+    secret = w.victim("passwd")
+    task = {
+        "objective": "accuracy",
+        "baseline": {"prompt_file": "../passwd", "test": None},
+        "optimized": {"prompt_file": "../passwd", "test": None},
+    }
+    (out / "results.json").write_text(json.dumps({"suite": "quick", "tasks": {"t": task}}))
+    with pytest.raises(Exception) as info:  # noqa: PT011 (the type is checked below)
+        write_report(out)
+    from sammo_core.errors import DataError
+
+    assert isinstance(info.value, DataError), info.value
+    assert "'../passwd'" in str(info.value) and "outside" in str(info.value)
+    assert not any(SECRET in p.read_text() for p in out.glob("report.*"))
+    assert secret.read_text() == SECRET
+
+
+# -- 3. tampered files: one line naming the file and what is wrong ------------------------------
+
+
+def resume_from_a_checkpoint_holding_zz(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run = w.copy_run()
+    (run / "checkpoint.json").write_text("zz")
+    line = error_line(*call(w.optimize(run, "--resume"), capsys))
+    assert "checkpoint.json" in line and "not JSON" in line
+
+
+def resume_from_a_checkpoint_of_the_wrong_shape(
+    w: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = w.copy_run()
+    (run / "checkpoint.json").write_text("[1, 2]")
+    line = error_line(*call(w.optimize(run, "--resume"), capsys))
+    assert "checkpoint.json" in line
+
+
+def run_beside_a_manifest_with_input_fields_5(
+    w: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = w.copy_run()
+    assert main(["export", str(run)]) == 0
+    manifest = run / "export" / "manifest-json.json"
+    data = json.loads(manifest.read_text())
+    data["input_fields"] = 5
+    manifest.write_text(json.dumps(data))
+    line = error_line(*call(w.run_args(run / "export" / "program.json"), capsys))
+    assert "manifest-json.json" in line and "input_fields" in line
+
+
+def run_from_a_cache_row_holding_a_list(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = w.tmp / "cache.sqlite"
+    program = w.finished / "best_program.json"
+    assert main(w.run_args(program, "--cache", str(cache))) == 0
+    with sqlite3.connect(cache) as db:
+        db.execute("UPDATE completions SET value = ?", (b"[1]",))
+    line = error_line(*call(w.run_args(program, "--cache", str(cache)), capsys))
+    assert "cache.sqlite" in line and "not a stored reply" in line
+
+
+def resume_with_a_journal_id_of_2_to_the_65(
+    w: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = w.copy_run()
+    with (run / "usage.jsonl").open("a") as f:
+        record = {"kind": "sent", "id": HUGE, "prompt_tokens": 1, "completion_tokens": 1}
+        f.write(json.dumps(record | {"usd": 0.0}) + "\n")
+    line = error_line(*call(w.optimize(run, "--resume"), capsys))
+    assert "usage.jsonl" in line and str(HUGE) in line
+
+
+def soft_program(w: World) -> tuple[Path, Path]:
+    """A program with a soft prompt saved beside it, and its tensor file."""
+    from sammo_core import GenerateText, MetaPrompt, Output, SoftPrompt
+    from sammo_core.serialization import save
+    from sammo_core.soft import SoftTensor
+
+    tensor = SoftTensor.from_values([[0.5] * 16] * 2)
+    soft = SoftPrompt(n_tokens=2, tensor=tensor)
+    program = Output(GenerateText(MetaPrompt([soft, "Q: {{input}} A:"]), mode="completion"))
+    path = save(program, w.tmp / "soft.json")
+    (file,) = (w.tmp / "soft.soft").iterdir()
+    return path, file
+
+
+def run_a_soft_tensor_with_header_a_list(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    path, file = soft_program(w)
+    file.write_bytes(struct.pack("<Q", 8) + b"[]      ")
+    line = error_line(*call(w.run_args(path), capsys))
+    assert file.name in line and "safetensors" in line
+
+
+def bench_compare_of_a_bad_results_file(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = w.tmp / "a", w.tmp / "b"
+    a.mkdir(), b.mkdir()
+    (a / "results.json").write_text(json.dumps({"tasks": {"t": 5}}))
+    (b / "results.json").write_text(json.dumps({"tasks": {"t": {"objective": "x"}}}))
+    line = error_line(*call(["bench", "compare", str(a), str(b)], capsys))
+    assert "results.json" in line
+
+
+# -- 4. sizes are checked before reading --------------------------------------------------------
+
+
+def run_a_3_gb_soft_tensor_file(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sparse file: 3 GB declared, nothing written. The command runs under a 1.5 GB address
+    space limit, so reading it whole fails."""
+    path, file = soft_program(w)
+    with file.open("r+b") as f:
+        f.truncate(3 << 30)
+    script = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29)); "
+        "from sammo_core.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *w.run_args(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    line = error_line(done.returncode, done.stderr)
+    assert file.name in line and "3,221,225,472 bytes" in line
+
+
+def run_from_a_cache_holding_a_20_mb_reply(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    cache, out = w.tmp / "cache.sqlite", w.tmp / "out"
+    program = w.finished / "best_program.json"
+    assert main(w.run_args(program, "--cache", str(cache), "--max-reply-bytes", "0")) == 0
+    huge = orjson.dumps({"text": "yes " * (5 << 20), "prompt_tokens": 9, "completion_tokens": 9})
+    with sqlite3.connect(cache) as db:
+        db.execute("UPDATE completions SET value = ?", (huge,))
+    code, err = call(w.run_args(program, "--cache", str(cache), "--out", str(out)), capsys)
+    assert code == 0, err
+    assert (out / "predictions.jsonl").stat().st_size < 6 * 300_000
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert rows and all(row["truncated"] for row in rows)
+
+
+# -- 6. seeds of any size -----------------------------------------------------------------------
+
+
+def optimize_with_a_seed_of_2_to_the_64(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    args = w.optimize(w.tmp / "run")
+    args[args.index("--seed") + 1] = str(2**64)
+    code, err = call(args, capsys)
+    assert "Traceback" not in err and "TypeError" not in err, err
+    assert code == 0 or "--seed" in err, err
+
+
+def bench_run_with_a_seed_of_2_to_the_64(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bench", "run", "quick", "--model", "loopback", "--base-url", w.server.base_url]
+    args += ["--seed", str(2**64), "--max-rows", "2", "--budget", "2", "--out", str(w.tmp / "b")]
+    code, err = call(args, capsys)
+    assert "Traceback" not in err and "TypeError" not in err, err
+    assert code in (0, 2) and ("--seed" in err or code == 0), err
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    check: Check
+    before: str
+
+
+CASES = [
+    Case("resume-linked-program", resume_through_a_linked_program_file, "?"),
+    Case("resume-linked-programs-dir", resume_through_a_linked_programs_folder, "?"),
+    Case("resume-linked-journal", resume_with_a_linked_usage_journal, "?"),
+    Case("export-linked-out", export_into_a_linked_folder, "?"),
+    Case("run-linked-predictions", run_out_with_a_linked_predictions_file, "?"),
+    Case("export-best-id-climbs", export_of_a_best_id_that_climbs_out, "?"),
+    Case("bench-prompt-file-climbs", bench_report_of_a_prompt_file_that_climbs_out, "?"),
+    Case("checkpoint-zz", resume_from_a_checkpoint_holding_zz, "?"),
+    Case("checkpoint-list", resume_from_a_checkpoint_of_the_wrong_shape, "?"),
+    Case("manifest-input-fields-5", run_beside_a_manifest_with_input_fields_5, "?"),
+    Case("cache-row-list", run_from_a_cache_row_holding_a_list, "?"),
+    Case("journal-id-2^65", resume_with_a_journal_id_of_2_to_the_65, "?"),
+    Case("safetensors-header-list", run_a_soft_tensor_with_header_a_list, "?"),
+    Case("bench-compare-bad-input", bench_compare_of_a_bad_results_file, "?"),
+    Case("soft-file-3-gb", run_a_3_gb_soft_tensor_file, "?"),
+    Case("cache-20-mb-reply", run_from_a_cache_holding_a_20_mb_reply, "?"),
+    Case("optimize-seed-2^64", optimize_with_a_seed_of_2_to_the_64, "?"),
+    Case("bench-seed-2^64", bench_run_with_a_seed_of_2_to_the_64, "?"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_strange_files(case: Case, world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    case.check(world, capsys)
