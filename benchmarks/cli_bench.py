@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sammo_core.run_files import check_not_linked, write_file
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -56,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ('quick', 'local', '_run_command')
     """
     from mutators.groups import describe_groups  # deferred: keeps the CLI quick to start
-    from sammo_core.cli_run import add_runner_arguments
+    from sammo_core.cli_run import add_runner_arguments, seed_argument
 
     parser = subparsers.add_parser(
         "bench",
@@ -109,7 +111,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="base-model: the label-balanced examples the start program shows (default 4; 0: "
         "the instruction alone)",
     )
-    run.add_argument("--seed", type=int, help="search seed (default 0)")
+    run.add_argument("--seed", type=seed_argument, help="search seed (default 0)")
     run.add_argument(
         "--seeds",
         help="comma-separated search seeds (0,1,2): search every task once per seed, then "
@@ -296,19 +298,16 @@ async def _run_task(
     winner = bench.winner(result)
     base_test, _ = await _test_scores(bench, result.start, result.test_scores, runner)
     best_test, extra = await _test_scores(bench, winner, result.test_scores, runner)
-    prompts = run_dir / "prompts"
-    prompts.mkdir(parents=True, exist_ok=True)
     entries: dict[str, dict[str, Any]] = {}
     for role, cand, test in (
         ("baseline", result.start, base_test),
         ("optimized", winner, best_test),
     ):
         text, tokens = await _render(cand.program, bench.test)
-        (prompts / f"{role}.txt").write_text(text, encoding="utf-8")
-        program_file = run_dir / "programs" / f"{cand.id}.json"
+        prompt_file = write_file(run_dir, f"prompts/{role}.txt", text)
+        program_file = check_not_linked(run_dir, f"programs/{cand.id}.json")
         if not program_file.is_file():
-            program_file.parent.mkdir(parents=True, exist_ok=True)
-            program_file.write_text(dumps(cand.program))
+            write_file(run_dir, f"programs/{cand.id}.json", dumps(cand.program))
         entries[role] = {
             "id": cand.id,
             "val": _score_dict(cand.scores.get(bench.objectives[0].name)),
@@ -318,7 +317,7 @@ async def _run_task(
             "val_scores": _scores(cand.scores),
             "test_scores": _scores(test),
             "prompt_tokens": tokens,
-            "prompt_file": str((prompts / f"{role}.txt").relative_to(out)),
+            "prompt_file": str(prompt_file.relative_to(out)),
             "program_file": str(program_file.relative_to(out)),
         }
     seconds = time.perf_counter() - started
@@ -394,9 +393,7 @@ def _majority_rate(bench: Any) -> float | None:
 def _write_json(path: Path, data: Any) -> None:
     import orjson
 
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
+    write_file(path.parent, path.name, orjson.dumps(data, option=orjson.OPT_INDENT_2))
 
 
 def _finished(

@@ -32,6 +32,8 @@ from typing import Any
 
 import orjson
 
+from sammo_core.run_files import inside, write_file
+
 __all__ = [
     "PLOT_FILE",
     "best_so_far",
@@ -236,10 +238,11 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 
 def _read(out_dir: Path, relative: str | None) -> str:
+    """The text of a file a record names, which must be inside ``out_dir`` (else DataError)."""
     if not relative:
         return ""
-    path = out_dir / relative
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+    path = inside(out_dir, relative, source=out_dir / "results.json")
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
 
 
 def _settings(task: Mapping[str, Any]) -> str:
@@ -449,10 +452,6 @@ def write_report(out_dir: Path, results: Mapping[str, Any] | None = None) -> dic
     plot = plot_progress(out_dir, results)
     if plot is not None:
         written["plot"] = plot
-    markdown = out_dir / "report.md"
-    markdown.write_text(render_markdown(out_dir, results, plot), encoding="utf-8")
-    written["markdown"] = markdown
-    page = out_dir / "report.html"
-    page.write_text(render_html(out_dir, results, plot), encoding="utf-8")
-    written["html"] = page
+    written["markdown"] = write_file(out_dir, "report.md", render_markdown(out_dir, results, plot))
+    written["html"] = write_file(out_dir, "report.html", render_html(out_dir, results, plot))
     return written

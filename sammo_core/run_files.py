@@ -27,16 +27,19 @@ only names inside the folder are read (the file was edited?)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
-from sammo_core.errors import ConfigError, DataError
+from sammo_core.errors import ConfigError, DataError, SammoError
 
 __all__ = [
     "MAX_JSON_BYTES",
     "check_not_linked",
+    "damaged_file",
     "inside",
     "open_append",
     "read_json",
@@ -63,9 +66,12 @@ def check_not_linked(folder: Path, relative: str | os.PathLike[str]) -> Path:
     return path
 
 
-def write_file(folder: Path, relative: str | os.PathLike[str], data: bytes | str) -> Path:
+def write_file(
+    folder: Path, relative: str | os.PathLike[str], data: bytes | str, *, fsync: bool = False
+) -> Path:
     """Write ``data`` to ``folder / relative`` atomically (a new file renamed over the old),
-    creating the folders between; a symbolic link on the way is refused, never followed."""
+    creating the folders between; a symbolic link on the way is refused, never followed.
+    ``fsync`` makes the bytes durable before the rename."""
     path = check_not_linked(folder, relative)
     path.parent.mkdir(parents=True, exist_ok=True)
     check_not_linked(folder, relative)  # a link could have appeared while the folders were made
@@ -76,6 +82,9 @@ def write_file(folder: Path, relative: str | os.PathLike[str], data: bytes | str
         os.fchmod(handle, 0o666 & ~_umask())  # mkstemp creates 0o600; run files are shared
         with os.fdopen(handle, "wb") as out:
             out.write(blob)
+            if fsync:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(temporary, path)  # replaces a link that appeared since, never writes to it
     finally:
         Path(temporary).unlink(missing_ok=True)
@@ -89,7 +98,10 @@ def open_append(folder: Path, relative: str | os.PathLike[str]) -> IO[bytes]:
     try:
         handle = os.open(path, flags, 0o666)
     except OSError as exc:
-        raise ConfigError(f"cannot open {path} to append ({exc.strerror}): {_fix(path)}") from exc
+        raise ConfigError(
+            f"cannot open {path} to append ({exc.strerror}): remove it if it is a link, or "
+            "pass another folder"
+        ) from exc
     return os.fdopen(handle, "ab")
 
 
@@ -144,8 +156,28 @@ def read_json(path: Path, *, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
         raise DataError(f"{path} is not a {what}: nested too deeply") from exc
 
 
-def _fix(path: Path) -> str:
-    return "remove it if it is a link, or pass another folder"
+@contextlib.contextmanager
+def damaged_file(path: Path, what: str) -> Iterator[None]:
+    """Turn a ``KeyError``, ``TypeError``... raised while reading the parsed JSON of ``path``
+    (a field missing or of the wrong type) into one :class:`DataError` naming the file.
+
+    >>> with damaged_file(Path("run/result.json"), "an optimize result"):
+    ...     {"best": 5}["best"]["id"]
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.DataError: run/result.json is not an optimize result (TypeError: 'int' \
+object is not subscriptable); was it edited? Restore it, or pass another file
+    """
+    try:
+        yield
+    except SammoError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise DataError(
+            f"{path} is not {what} ({type(exc).__name__}: {detail[:200]}); was it edited? "
+            "Restore it, or pass another file"
+        ) from exc
 
 
 def _umask() -> int:

@@ -24,11 +24,12 @@ import pyglove as pg
 from mutators.base import PROPOSAL_MAX_TOKENS, Mutation, MutationContext, Mutator, ScoredProgram
 from sammo_core.components import Output
 from sammo_core.data import DataTable
-from sammo_core.errors import BudgetExceededError, ConfigError
+from sammo_core.errors import BudgetExceededError, ConfigError, DataError, SammoError
 from sammo_core.graph import FunctionGraph, content_hash
 from sammo_core.graph import compile as compile_graph
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
+from sammo_core.run_files import check_not_linked, read_json, write_file
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import from_json, to_json
@@ -672,13 +673,20 @@ def _open_run_dir(
         return None, None
     state: dict[str, Any] | None = None
     if resume and (out / CHECKPOINT).is_file():
-        state = orjson.loads((out / CHECKPOINT).read_bytes())
+        state = read_json(out / CHECKPOINT, what="search checkpoint")
+        if not isinstance(state, dict) or not isinstance(state.get("fingerprint"), str):
+            raise DataError(
+                f"{out / CHECKPOINT} is not a search checkpoint (no fingerprint in a JSON "
+                "object): restore it, or delete it to start the search over (calls already "
+                "spent stay counted)"
+            )
         if state["fingerprint"] != fingerprint:
             raise ConfigError(
                 f"the checkpoint in {out} belongs to a different search (other program, "
                 "data, strategy, budget or seed); use a new output directory"
             )
     out.mkdir(parents=True, exist_ok=True)
+    check_not_linked(out, JOURNAL)
     if not resume:
         (out / JOURNAL).unlink(missing_ok=True)
     carried = state is not None and not (out / JOURNAL).is_file()
@@ -688,10 +696,18 @@ def _open_run_dir(
     return state, journal
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+def _load_checkpoint(run: SearchRun, state: dict[str, Any], out: Path | None) -> None:
+    """Restore ``run`` from a checkpoint read from ``out``; a damaged one fails in one line."""
+    try:
+        run.load_state_dict(state)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, SammoError):
+            raise
+        raise DataError(
+            f"{out if out is None else out / CHECKPOINT} is damaged ({type(exc).__name__}: "
+            f"{str(exc)[:200]}): restore it, or delete it to start the search over (calls "
+            "already spent stay counted)"
+        ) from exc
 
 
 class Search(abc.ABC):
@@ -837,16 +853,16 @@ class Search(abc.ABC):
 
         def checkpoint() -> None:
             if out is not None:
-                _write_atomic(out / CHECKPOINT, orjson.dumps(run.state_dict(fingerprint)))
+                write_file(out, CHECKPOINT, orjson.dumps(run.state_dict(fingerprint)))
                 trace = b"".join(
                     orjson.dumps({**c.summary(), "replies": run.replies.get(c.id)}) + b"\n"
                     for c in run.candidates
                 )
-                _write_atomic(out / "trace.jsonl", trace)
+                write_file(out, "trace.jsonl", trace)
 
         try:
             if state is not None:
-                run.load_state_dict(state)
+                _load_checkpoint(run, state, out)
                 await run.index_requests()
             else:
                 start = await run.add(Mutation(program, "the starting program", "start"), None)
