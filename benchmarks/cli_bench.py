@@ -584,12 +584,14 @@ def _run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from benchmarks.report import write_report
+    from sammo_core.run_files import damaged_file
 
     console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
     run = _Run(args, console)
     asyncio.run(run.run_all())
     _print_run_table(run.results)
-    written = write_report(run.out, run.results)
+    with damaged_file(run.out / "results.json", "a bench results file"):  # records kept
+        written = write_report(run.out, run.results)
     files = ", ".join(str(p) for p in [run.out / "results.json", *written.values()])
     console.print(f"wrote {files}", soft_wrap=True)
     return 1 if run.results["errors"] else 0
@@ -643,14 +645,18 @@ def _print_run_table(results: dict[str, Any]) -> None:
 
 
 def _load_results(path: Path) -> dict[str, Any]:
-    import orjson
-
-    from sammo_core.errors import ConfigError
+    from sammo_core.errors import ConfigError, DataError
+    from sammo_core.run_files import damaged_file, read_json
 
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
         raise ConfigError(f"{path} holds no results.json: is it a `sammo-core bench run` --out?")
-    data: dict[str, Any] = orjson.loads(file.read_bytes())
+    data = read_json(file, what="bench results file")
+    if not isinstance(data, dict):
+        raise DataError(f"{file} is not a bench results file: not a JSON object")
+    with damaged_file(file, "a bench results file"):
+        compare_rows(data, data)  # every field a comparison reads, checked now, on this file
+        _describe("A", path, data)
     return data
 
 
@@ -722,27 +728,27 @@ def compare_rows(first: dict[str, Any], second: dict[str, Any]) -> list[tuple[st
     return rows
 
 
+def _describe(label: str, path: Path, r: dict[str, Any]) -> str:
+    o = r.get("options", {})
+    return (
+        f"{label} = {path}: {r.get('suite')} on {r.get('model')} (strategy "
+        f"{o.get('strategy') or 'default'}, budget {o.get('budget') or 'default'}, "
+        + (
+            f"seeds {', '.join(map(str, o['seeds']))}"
+            if o.get("seeds")
+            else f"seed {o.get('seed')}"
+        )
+        + f", {r.get('date', '?')})"
+    )
+
+
 def _compare_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     first, second = _load_results(args.first), _load_results(args.second)
     console = _wide_console()
-
-    def describe(label: str, path: Path, r: dict[str, Any]) -> str:
-        o = r.get("options", {})
-        return (
-            f"{label} = {path}: {r.get('suite')} on {r.get('model')} (strategy "
-            f"{o.get('strategy') or 'default'}, budget {o.get('budget') or 'default'}, "
-            + (
-                f"seeds {', '.join(map(str, o['seeds']))}"
-                if o.get("seeds")
-                else f"seed {o.get('seed')}"
-            )
-            + f", {r.get('date', '?')})"
-        )
-
-    console.print(describe("A", args.first, first), soft_wrap=True)
-    console.print(describe("B", args.second, second), soft_wrap=True)
+    console.print(_describe("A", args.first, first), soft_wrap=True)
+    console.print(_describe("B", args.second, second), soft_wrap=True)
     table = Table(title="optimized test score: A vs B (95% intervals; over seeds: mean ± sd)")
     header = ("task", "objective", "A", "B", "B - A", "tokens A / B", "calls A / B", "s A / B")
     for i, column in enumerate(header):

@@ -208,6 +208,6 @@ def _read_tensors(data: Any, folder: Path) -> dict[str, SoftTensor]:
                         "program file (copy the .soft folder along with the program)"
                     )
                 # The digest is checked when the program is built (SoftTensor.from_json).
-                found[digest] = SoftTensor.from_safetensors(file.read_bytes(), where=str(file))
+                found[digest] = SoftTensor.from_file(file)
             stack.extend(value.values())
     return found

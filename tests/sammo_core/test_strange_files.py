@@ -25,7 +25,15 @@ import orjson
 import pytest
 
 from sammo_core.cli import main
-from sammo_core.runners import LLMRequest, Message
+from sammo_core.runners import (
+    DEFAULT_MAX_REPLY_BYTES,
+    Cache,
+    CachedRunner,
+    LLMRequest,
+    LLMResult,
+    Message,
+    ScriptedRunner,
+)
 from sammo_core.testing.chat_server import ChatServer
 from sammo_core.testing.synthetic import answer, items
 
@@ -329,9 +337,11 @@ def run_from_a_cache_holding_a_20_mb_reply(w: World, capsys: pytest.CaptureFixtu
         db.execute("UPDATE completions SET value = ?", (huge,))
     code, err = call(w.run_args(program, "--cache", str(cache), "--out", str(out)), capsys)
     assert code == 0, err
-    assert (out / "predictions.jsonl").stat().st_size < 6 * 300_000
+    # Six rows, each with the reply at most twice (raw and parsed): 3 MB, not 6 x 40 MB.
+    assert (out / "predictions.jsonl").stat().st_size < 6 * 3 * DEFAULT_MAX_REPLY_BYTES
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-    assert rows and all(row["truncated"] for row in rows)
+    assert len(rows) == 6
+    assert all(len(row["raw_output"].encode()) <= DEFAULT_MAX_REPLY_BYTES for row in rows)
 
 
 # -- 6. seeds of any size -----------------------------------------------------------------------
@@ -383,3 +393,12 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_strange_files(case: Case, world: World, capsys: pytest.CaptureFixture[str]) -> None:
     case.check(world, capsys)
+
+
+def test_a_reply_stored_before_the_cap_is_returned_cut_and_flagged(tmp_path: Path) -> None:
+    request = LLMRequest.from_prompt("hi")
+    with Cache(tmp_path / "c.sqlite") as cache:
+        cache.put("scripted", request, LLMResult("y" * 10_000))  # stored whole, no cap then
+        inner = ScriptedRunner(default="n")
+        again = CachedRunner(inner, cache, max_reply_bytes=100).generate_sync(request)
+    assert (again.text, again.truncated, again.cached, inner.calls) == ("y" * 100, True, True, 0)
