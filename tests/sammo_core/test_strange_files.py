@@ -181,14 +181,16 @@ def export_into_a_linked_folder(w: World, capsys: pytest.CaptureFixture[str]) ->
     assert victim.read_text() == SECRET
 
 
-def run_out_with_a_linked_predictions_file(w: World, capsys: pytest.CaptureFixture[str]) -> None:
-    out, victim = w.tmp / "out", w.victim()
-    out.mkdir()
-    (out / "predictions.jsonl").symlink_to(victim)
-    program = w.finished / "best_program.json"
-    line = error_line(*call(w.run_args(program, "--out", str(out)), capsys))
-    assert "predictions.jsonl is a symbolic link" in line
-    assert victim.read_text() == SECRET
+def run_out_with_a_linked_file(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("program.json", "predictions.jsonl.tmp"):  # each was written through
+        out, victim = w.tmp / f"out-{name}", w.victim(f"victim-{name}")
+        out.mkdir()
+        (out / name).symlink_to(victim)
+        program = w.finished / "best_program.json"
+        code, err = call(w.run_args(program, "--out", str(out)), capsys)
+        assert victim.read_text() == SECRET, name
+        if name == "program.json":
+            assert "program.json is a symbolic link" in error_line(code, err)
 
 
 # -- 2. names read from files stay inside their folder -----------------------------------------
@@ -273,16 +275,16 @@ def resume_with_a_journal_id_of_2_to_the_65(w: World, capsys: pytest.CaptureFixt
     assert "usage.jsonl" in line and "id 3.6893488147419103e+19 is not a whole number" in line
 
 
-def soft_program(w: World) -> tuple[Path, Path]:
-    """A program with a soft prompt saved beside it, and its tensor file."""
-    from sammo_core import GenerateText, MetaPrompt, Output, SoftPrompt
+def soft_program(w: World, width: int = 16) -> tuple[Path, Path]:
+    """A program with a soft prompt (2 x ``width``) saved beside it, and its tensor file."""
+    from sammo_core import GenerateText, InputData, MetaPrompt, Output, SoftPrompt
     from sammo_core.serialization import save
     from sammo_core.soft import SoftTensor
 
-    tensor = SoftTensor.from_values([[0.5] * 16] * 2)
+    tensor = SoftTensor.from_values([[0.5] * width] * 2)
     soft = SoftPrompt(n_tokens=2, tensor=tensor)
-    program = Output(GenerateText(MetaPrompt([soft, "Q: {{input}} A:"]), mode="completion"))
-    path = save(program, w.tmp / "soft.json")
+    prompt = MetaPrompt([soft, "Answer:", InputData()])
+    path = save(Output(GenerateText(prompt, mode="completion")), w.tmp / "soft.json")
     (file,) = (w.tmp / "soft.soft").iterdir()
     return path, file
 
@@ -344,6 +346,35 @@ def run_from_a_cache_holding_a_20_mb_reply(w: World, capsys: pytest.CaptureFixtu
     assert all(len(row["raw_output"].encode()) <= DEFAULT_MAX_REPLY_BYTES for row in rows)
 
 
+# -- 5. soft prompts and weights from elsewhere -------------------------------------------------
+
+
+def run_a_soft_prompt_of_another_width(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    from sammo_core.testing.tiny_hf import tiny_hf_folder
+
+    model = tiny_hf_folder(w.tmp / "tiny")  # 16 wide
+    path, _ = soft_program(w, width=8)
+    args = ["run", str(path), "--data", str(w.data), "--model", f"hf:{model}", "--limit", "1"]
+    line = error_line(*call(args, capsys))
+    assert "is 2x8, but" in line and "takes 16-wide embeddings" in line
+
+
+def run_a_model_folder_with_pickle_weights(w: World, capsys: pytest.CaptureFixture[str]) -> None:
+    torch = pytest.importorskip("torch")
+    from sammo_core.testing.tiny_hf import tiny_hf_model
+
+    tiny, folder = tiny_hf_model(), w.tmp / "pickled"
+    tiny.model.config.save_pretrained(folder)
+    tiny.tokenizer.save_pretrained(folder)
+    torch.save(tiny.model, folder / "pytorch_model.bin")  # a whole pickled module
+    path, _ = soft_program(w)
+    args = ["run", str(path), "--data", str(w.data), "--model", f"hf:{folder}", "--limit", "1"]
+    line = error_line(*call(args, capsys))
+    assert "pytorch_model.bin" in line and ".safetensors files only" in line
+    assert "weights_only" not in capsys.readouterr().err + line
+
+
 # -- 6. seeds of any size -----------------------------------------------------------------------
 
 
@@ -373,7 +404,7 @@ CASES = [
     Case("resume-linked-programs-dir", resume_through_a_linked_programs_folder, "?"),
     Case("resume-linked-journal", resume_with_a_linked_usage_journal, "?"),
     Case("export-linked-out", export_into_a_linked_folder, "?"),
-    Case("run-linked-predictions", run_out_with_a_linked_predictions_file, "?"),
+    Case("run-out-linked-files", run_out_with_a_linked_file, "?"),
     Case("export-best-id-climbs", export_of_a_best_id_that_climbs_out, "?"),
     Case("bench-prompt-file-climbs", bench_resume_of_a_prompt_file_that_climbs_out, "?"),
     Case("checkpoint-zz", resume_from_a_checkpoint_holding_zz, "?"),
@@ -385,6 +416,8 @@ CASES = [
     Case("bench-compare-bad-input", bench_compare_of_a_bad_results_file, "?"),
     Case("soft-file-3-gb", run_a_3_gb_soft_tensor_file, "?"),
     Case("cache-20-mb-reply", run_from_a_cache_holding_a_20_mb_reply, "?"),
+    Case("soft-prompt-other-width", run_a_soft_prompt_of_another_width, "?"),
+    Case("pickle-weights", run_a_model_folder_with_pickle_weights, "?"),
     Case("optimize-seed-2^64", optimize_with_a_seed_of_2_to_the_64, "?"),
     Case("bench-seed-2^64", bench_run_with_a_seed_of_2_to_the_64, "?"),
 ]
