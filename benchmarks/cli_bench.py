@@ -584,14 +584,12 @@ def _run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from benchmarks.report import write_report
-    from sammo_core.run_files import damaged_file
 
     console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
     run = _Run(args, console)
     asyncio.run(run.run_all())
     _print_run_table(run.results)
-    with damaged_file(run.out / "results.json", "a bench results file"):  # records kept
-        written = write_report(run.out, run.results)
+    written = write_report(run.out, run.results)
     files = ", ".join(str(p) for p in [run.out / "results.json", *written.values()])
     console.print(f"wrote {files}", soft_wrap=True)
     return 1 if run.results["errors"] else 0

@@ -143,7 +143,7 @@ def read_json(path: Path, *, what: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
                     f"{path} is {size:,} bytes, more than the {max_bytes:,} a {what} may have: "
                     "is it the right file?"
                 )
-            blob = handle.read(max_bytes + 1)
+            blob = handle.read(size + 1)  # read(n) allocates n bytes up front: n is small
     except OSError as exc:
         raise DataError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
     if len(blob) > max_bytes:
