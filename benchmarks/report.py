@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -186,9 +187,9 @@ def plot_progress(out_dir: Path, results: Mapping[str, Any]) -> Path | None:
     by_calls.legend(fontsize="small", loc="best")
     suite = results.get("suite", "")
     figure.suptitle(f"{suite} on {results.get('model', '?')}: score against budget")
-    path = out_dir / PLOT_FILE
-    figure.savefig(path, dpi=110)
-    return path
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=110)
+    return write_file(out_dir, PLOT_FILE, image.getvalue())
 
 
 # -- tables ----------------------------------------------------------------------------------
