@@ -400,26 +400,102 @@ class Case:
 
 
 CASES = [
-    Case("resume-linked-program", resume_through_a_linked_program_file, "?"),
-    Case("resume-linked-programs-dir", resume_through_a_linked_programs_folder, "?"),
-    Case("resume-linked-journal", resume_with_a_linked_usage_journal, "?"),
-    Case("export-linked-out", export_into_a_linked_folder, "?"),
-    Case("run-out-linked-files", run_out_with_a_linked_file, "?"),
-    Case("export-best-id-climbs", export_of_a_best_id_that_climbs_out, "?"),
-    Case("bench-prompt-file-climbs", bench_resume_of_a_prompt_file_that_climbs_out, "?"),
-    Case("checkpoint-zz", resume_from_a_checkpoint_holding_zz, "?"),
-    Case("checkpoint-list", resume_from_a_checkpoint_of_the_wrong_shape, "?"),
-    Case("manifest-input-fields-5", run_beside_a_manifest_with_input_fields_5, "?"),
-    Case("cache-row-list", run_from_a_cache_row_holding_a_list, "?"),
-    Case("journal-id-2^65", resume_with_a_journal_id_of_2_to_the_65, "?"),
-    Case("safetensors-header-list", run_a_soft_tensor_with_header_a_list, "?"),
-    Case("bench-compare-bad-input", bench_compare_of_a_bad_results_file, "?"),
-    Case("soft-file-3-gb", run_a_3_gb_soft_tensor_file, "?"),
-    Case("cache-20-mb-reply", run_from_a_cache_holding_a_20_mb_reply, "?"),
-    Case("soft-prompt-other-width", run_a_soft_prompt_of_another_width, "?"),
-    Case("pickle-weights", run_a_model_folder_with_pickle_weights, "?"),
-    Case("optimize-seed-2^64", optimize_with_a_seed_of_2_to_the_64, "?"),
-    Case("bench-seed-2^64", bench_run_with_a_seed_of_2_to_the_64, "?"),
+    Case(
+        "resume-linked-program",
+        resume_through_a_linked_program_file,
+        "exit 0; best_program.json written through the link: the file it points to overwritten",
+    ),
+    Case(
+        "resume-linked-programs-dir",
+        resume_through_a_linked_programs_folder,
+        "exit 0; programs/*.json written into the folder the link points to",
+    ),
+    Case(
+        "resume-linked-journal",
+        resume_with_a_linked_usage_journal,
+        "the linked file truncated at its last newline (torn-line repair), then an error",
+    ),
+    Case(
+        "export-linked-out",
+        export_into_a_linked_folder,
+        "exit 0; program.json and manifest written into the folder RUN/export points to",
+    ),
+    Case(
+        "run-out-linked-files",
+        run_out_with_a_linked_file,
+        "exit 0; program.json written through the link (its target overwritten)",
+    ),
+    Case(
+        "export-best-id-climbs",
+        export_of_a_best_id_that_climbs_out,
+        "exit 0; RUN/programs/../../x.json, a file outside the run, exported",
+    ),
+    Case(
+        "bench-prompt-file-climbs",
+        bench_resume_of_a_prompt_file_that_climbs_out,
+        "exit 0; report.md and report.html quote the file outside the run",
+    ),
+    Case("checkpoint-zz", resume_from_a_checkpoint_holding_zz, "traceback: orjson.JSONDecodeError"),
+    Case(
+        "checkpoint-list",
+        resume_from_a_checkpoint_of_the_wrong_shape,
+        "traceback: TypeError (list indices must be integers)",
+    ),
+    Case(
+        "manifest-input-fields-5",
+        run_beside_a_manifest_with_input_fields_5,
+        "traceback: TypeError ('int' object is not iterable)",
+    ),
+    Case(
+        "cache-row-list",
+        run_from_a_cache_row_holding_a_list,
+        "traceback: AttributeError ('list' object has no attribute 'items')",
+    ),
+    Case(
+        "journal-id-2^65",
+        resume_with_a_journal_id_of_2_to_the_65,
+        "traceback: TypeError (Integer exceeds 64-bit range)",
+    ),
+    Case(
+        "safetensors-header-list",
+        run_a_soft_tensor_with_header_a_list,
+        "traceback: AttributeError ('list' object has no attribute 'items')",
+    ),
+    Case(
+        "bench-compare-bad-input",
+        bench_compare_of_a_bad_results_file,
+        "traceback: KeyError 'optimized'",
+    ),
+    Case(
+        "soft-file-3-gb",
+        run_a_3_gb_soft_tensor_file,
+        "the 3 GB read whole (under a 1.5 GB limit: 'error: out of memory')",
+    ),
+    Case(
+        "cache-20-mb-reply",
+        run_from_a_cache_holding_a_20_mb_reply,
+        "exit 0; predictions.jsonl 251,661,525 bytes: the cached 20 MB reply, uncut",
+    ),
+    Case(
+        "soft-prompt-other-width",
+        run_a_soft_prompt_of_another_width,
+        "traceback: RuntimeError (Sizes of tensors must match)",
+    ),
+    Case(
+        "pickle-weights",
+        run_a_model_folder_with_pickle_weights,
+        "traceback: UnpicklingError suggesting weights_only=False",
+    ),
+    Case(
+        "optimize-seed-2^64",
+        optimize_with_a_seed_of_2_to_the_64,
+        "traceback: TypeError (Integer exceeds 64-bit range) writing run.json",
+    ),
+    Case(
+        "bench-seed-2^64",
+        bench_run_with_a_seed_of_2_to_the_64,
+        "traceback: TypeError (Integer exceeds 64-bit range) in the search",
+    ),
 ]
 
 
