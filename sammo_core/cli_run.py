@@ -171,7 +171,7 @@ MAX_SEED = 2**63 - 1
 
 
 def seed_argument(text: str) -> int:
-    """``--seed``: a whole number from 0 to :data:`MAX_SEED`.
+    """``--seed``: a whole number that fits in 64 bits (``-2**63`` to :data:`MAX_SEED`).
 
     >>> seed_argument("7")
     7
@@ -179,16 +179,17 @@ def seed_argument(text: str) -> int:
     Traceback (most recent call last):
     ...
     argparse.ArgumentTypeError: '18446744073709551616' is too large for a seed: use a whole \
-number from 0 to 9223372036854775807 (2**63 - 1)
+number from -2**63 to 2**63 - 1 (9223372036854775807)
     """
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; e.g. 0") from None
-    if not 0 <= value <= MAX_SEED:
-        size = "too large" if value > 0 else "negative"
+    if not -MAX_SEED - 1 <= value <= MAX_SEED:
+        size = "too large" if value > 0 else "too small"
         raise argparse.ArgumentTypeError(
-            f"{text!r} is {size} for a seed: use a whole number from 0 to {MAX_SEED} (2**63 - 1)"
+            f"{text!r} is {size} for a seed: use a whole number from -2**63 to 2**63 - 1 "
+            f"({MAX_SEED})"
         )
     return value
 

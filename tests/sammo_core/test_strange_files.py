@@ -390,6 +390,8 @@ def bench_run_with_a_seed_of_2_to_the_64(w: World, capsys: pytest.CaptureFixture
     code, err = call(w.bench(w.tmp / "b", "--seed", str(2**64)), capsys)
     assert "Traceback" not in err and "TypeError" not in err, err
     assert code in (0, 2) and ("--seed" in err or code == 0), err
+    line = error_line(*call(w.bench(w.tmp / "b", "--seeds", f"0,{2**64}"), capsys))
+    assert f"seed {2**64} is out of range" in line
 
 
 @dataclasses.dataclass(frozen=True)
