@@ -665,7 +665,9 @@ def _export(args: argparse.Namespace) -> int:
     meta = _run_meta(run_dir)
     with damaged_file(run_dir / "run.json", "an optimize run's settings"):
         fields = meta.get("input_fields")
-        fields = None if fields is None else tuple(str(f) for f in fields)
+        if fields is not None and not all(isinstance(f, str) for f in list(fields)):
+            raise TypeError(f"input_fields {fields!r} is not a list of names")
+        fields = None if fields is None else tuple(fields)
         data_hash = " ".join(f"{k}:{v}" for k, v in dict(meta.get("data_hash") or {}).items())
     if args.out is None:  # inside the run folder: no link there may send the export elsewhere
         check_not_linked(run_dir, "export")
