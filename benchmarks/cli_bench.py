@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.registry import SUITES
+from sammo_core.run_files import check_not_linked, write_file
 from search.strategies import STRATEGIES
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ('quick', 'local', '_run_command')
     """
     from mutators.groups import describe_groups  # deferred: keeps the CLI quick to start
-    from sammo_core.cli_run import add_runner_arguments
+    from sammo_core.cli_run import add_runner_arguments, seed_argument
 
     parser = subparsers.add_parser(
         "bench",
@@ -109,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="base-model: the label-balanced examples the start program shows (default 4; 0: "
         "the instruction alone)",
     )
-    run.add_argument("--seed", type=int, help="search seed (default 0)")
+    run.add_argument("--seed", type=seed_argument, help="search seed (default 0)")
     run.add_argument(
         "--seeds",
         help="comma-separated search seeds (0,1,2): search every task once per seed, then "
@@ -296,19 +297,16 @@ async def _run_task(
     winner = bench.winner(result)
     base_test, _ = await _test_scores(bench, result.start, result.test_scores, runner)
     best_test, extra = await _test_scores(bench, winner, result.test_scores, runner)
-    prompts = run_dir / "prompts"
-    prompts.mkdir(parents=True, exist_ok=True)
     entries: dict[str, dict[str, Any]] = {}
     for role, cand, test in (
         ("baseline", result.start, base_test),
         ("optimized", winner, best_test),
     ):
         text, tokens = await _render(cand.program, bench.test)
-        (prompts / f"{role}.txt").write_text(text, encoding="utf-8")
-        program_file = run_dir / "programs" / f"{cand.id}.json"
+        prompt_file = write_file(run_dir, f"prompts/{role}.txt", text)
+        program_file = check_not_linked(run_dir, f"programs/{cand.id}.json")
         if not program_file.is_file():
-            program_file.parent.mkdir(parents=True, exist_ok=True)
-            program_file.write_text(dumps(cand.program))
+            write_file(run_dir, f"programs/{cand.id}.json", dumps(cand.program))
         entries[role] = {
             "id": cand.id,
             "val": _score_dict(cand.scores.get(bench.objectives[0].name)),
@@ -318,7 +316,7 @@ async def _run_task(
             "val_scores": _scores(cand.scores),
             "test_scores": _scores(test),
             "prompt_tokens": tokens,
-            "prompt_file": str((prompts / f"{role}.txt").relative_to(out)),
+            "prompt_file": str(prompt_file.relative_to(out)),
             "program_file": str(program_file.relative_to(out)),
         }
     seconds = time.perf_counter() - started
@@ -394,9 +392,7 @@ def _majority_rate(bench: Any) -> float | None:
 def _write_json(path: Path, data: Any) -> None:
     import orjson
 
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
+    write_file(path.parent, path.name, orjson.dumps(data, option=orjson.OPT_INDENT_2))
 
 
 def _finished(
@@ -666,14 +662,18 @@ def _print_run_table(results: dict[str, Any]) -> None:
 
 
 def _load_results(path: Path) -> dict[str, Any]:
-    import orjson
-
-    from sammo_core.errors import ConfigError
+    from sammo_core.errors import ConfigError, DataError
+    from sammo_core.run_files import damaged_file, read_json
 
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
         raise ConfigError(f"{path} holds no results.json: is it a `sammo-core bench run` --out?")
-    data: dict[str, Any] = orjson.loads(file.read_bytes())
+    data = read_json(file, what="bench results file")
+    if not isinstance(data, dict):
+        raise DataError(f"{file} is not a bench results file: not a JSON object")
+    with damaged_file(file, "a bench results file"):
+        compare_rows(data, data)  # every field a comparison reads, checked now, on this file
+        _describe("A", path, data)
     return data
 
 
@@ -745,27 +745,27 @@ def compare_rows(first: dict[str, Any], second: dict[str, Any]) -> list[tuple[st
     return rows
 
 
+def _describe(label: str, path: Path, r: dict[str, Any]) -> str:
+    o = r.get("options", {})
+    return (
+        f"{label} = {path}: {r.get('suite')} on {r.get('model')} (strategy "
+        f"{o.get('strategy') or 'default'}, budget {o.get('budget') or 'default'}, "
+        + (
+            f"seeds {', '.join(map(str, o['seeds']))}"
+            if o.get("seeds")
+            else f"seed {o.get('seed')}"
+        )
+        + f", {r.get('date', '?')})"
+    )
+
+
 def _compare_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     first, second = _load_results(args.first), _load_results(args.second)
     console = _wide_console()
-
-    def describe(label: str, path: Path, r: dict[str, Any]) -> str:
-        o = r.get("options", {})
-        return (
-            f"{label} = {path}: {r.get('suite')} on {r.get('model')} (strategy "
-            f"{o.get('strategy') or 'default'}, budget {o.get('budget') or 'default'}, "
-            + (
-                f"seeds {', '.join(map(str, o['seeds']))}"
-                if o.get("seeds")
-                else f"seed {o.get('seed')}"
-            )
-            + f", {r.get('date', '?')})"
-        )
-
-    console.print(describe("A", args.first, first), soft_wrap=True)
-    console.print(describe("B", args.second, second), soft_wrap=True)
+    console.print(_describe("A", args.first, first), soft_wrap=True)
+    console.print(_describe("B", args.second, second), soft_wrap=True)
     table = Table(title="optimized test score: A vs B (95% intervals; over seeds: mean ± sd)")
     header = ("task", "objective", "A", "B", "B - A", "tokens A / B", "calls A / B", "s A / B")
     for i, column in enumerate(header):

@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import difflib
 import html
+import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from sammo_core.errors import DataError
+from sammo_core.run_files import damaged_file, inside, read_json, write_file
 
 __all__ = [
     "PLOT_FILE",
@@ -103,7 +107,10 @@ def load_trace(path: Path) -> list[dict[str, Any]]:
     """The candidates of a search's ``trace.jsonl``, in evaluation order ([] if absent)."""
     if not path.is_file():
         return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    try:
+        return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"{path} is not a search trace (JSON lines): {exc}") from exc
 
 
 def best_so_far(
@@ -148,7 +155,8 @@ def plot_progress(out_dir: Path, results: Mapping[str, Any]) -> Path | None:
 
     series = []
     for name, task in flat_tasks(results).items():
-        trace = load_trace(out_dir / task["run_dir"] / "trace.jsonl")
+        where = inside(out_dir, f"{task['run_dir']}/trace.jsonl", source=out_dir / "results.json")
+        trace = load_trace(where)
         search_calls = task.get("usage", {}).get("search", {}).get("calls")
         points = best_so_far(
             trace, task["objective"], task.get("direction", "maximize"), search_calls
@@ -179,9 +187,9 @@ def plot_progress(out_dir: Path, results: Mapping[str, Any]) -> Path | None:
     by_calls.legend(fontsize="small", loc="best")
     suite = results.get("suite", "")
     figure.suptitle(f"{suite} on {results.get('model', '?')}: score against budget")
-    path = out_dir / PLOT_FILE
-    figure.savefig(path, dpi=110)
-    return path
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=110)
+    return write_file(out_dir, PLOT_FILE, image.getvalue())
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -236,10 +244,11 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 
 def _read(out_dir: Path, relative: str | None) -> str:
+    """The text of a file a record names, which must be inside ``out_dir`` (else DataError)."""
     if not relative:
         return ""
-    path = out_dir / relative
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+    path = inside(out_dir, relative, source=out_dir / "results.json")
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
 
 
 def _settings(task: Mapping[str, Any]) -> str:
@@ -443,16 +452,18 @@ def write_report(out_dir: Path, results: Mapping[str, Any] | None = None) -> dic
 
     ``results`` defaults to ``out_dir/results.json``. Returns the paths written by kind.
     """
+    file = out_dir / "results.json"
     if results is None:
-        results = orjson.loads((out_dir / "results.json").read_bytes())
+        results = read_json(file, what="bench results file")
     written: dict[str, Path] = {}
-    plot = plot_progress(out_dir, results)
-    if plot is not None:
-        written["plot"] = plot
-    markdown = out_dir / "report.md"
-    markdown.write_text(render_markdown(out_dir, results, plot), encoding="utf-8")
-    written["markdown"] = markdown
-    page = out_dir / "report.html"
-    page.write_text(render_html(out_dir, results, plot), encoding="utf-8")
-    written["html"] = page
+    with damaged_file(file, "a bench results file"):  # records read back, maybe edited
+        if not isinstance(results, Mapping):
+            raise TypeError(f"a JSON {type(results).__name__}, not an object")
+        plot = plot_progress(out_dir, results)
+        if plot is not None:
+            written["plot"] = plot
+        markdown = render_markdown(out_dir, results, plot)
+        page = render_html(out_dir, results, plot)
+    written["markdown"] = write_file(out_dir, "report.md", markdown)
+    written["html"] = write_file(out_dir, "report.html", page)
     return written

@@ -74,6 +74,11 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             raise ConfigError(
                 f"--seeds {text!r}: {part!r} is not an integer; {_SEEDS_FIX}"
             ) from None
+        if not -(2**63) <= seed < 2**63:  # stored as a 64-bit JSON integer in results.json
+            raise ConfigError(
+                f"--seeds {text!r}: seed {part} is out of range; use whole numbers from -2**63 "
+                "to 2**63 - 1"
+            )
         if seed in seeds:
             raise ConfigError(f"--seeds {text!r} names seed {seed} twice; give each seed once")
         seeds.append(seed)

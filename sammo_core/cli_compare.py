@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sammo_core.run_files import write_file
+
 if TYPE_CHECKING:
     from sammo_core.objectives import Objective
     from sammo_core.stats import PairedComparison
@@ -276,6 +278,4 @@ def _write_comparison(
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "sammo_core_version": __version__,
     }
-    tmp = out / "comparison.json.tmp"
-    tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    tmp.replace(out / "comparison.json")
+    write_file(out, "comparison.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))

@@ -28,6 +28,7 @@ import orjson
 
 from sammo_core.cli_compare import COMPARE_HELP
 from sammo_core.objectives import OBJECTIVES
+from sammo_core.run_files import write_file
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, MODES
 from sammo_core.runners.http_transport import DEFAULT_MAX_BODY_BYTES
 
@@ -173,6 +174,34 @@ def positive_int_argument(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; e.g. 3") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+#: Seeds are stored in run files as JSON integers, so they fit in a signed 64-bit integer.
+MAX_SEED = 2**63 - 1
+
+
+def seed_argument(text: str) -> int:
+    """``--seed``: a whole number that fits in 64 bits (``-2**63`` to :data:`MAX_SEED`).
+
+    >>> seed_argument("7")
+    7
+    >>> seed_argument(str(2**64))
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '18446744073709551616' is too large for a seed: use a whole \
+number from -2**63 to 2**63 - 1 (9223372036854775807)
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; e.g. 0") from None
+    if not -MAX_SEED - 1 <= value <= MAX_SEED:
+        size = "too large" if value > 0 else "too small"
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is {size} for a seed: use a whole number from -2**63 to 2**63 - 1 "
+            f"({MAX_SEED})"
+        )
     return value
 
 
@@ -472,11 +501,8 @@ def check_out_dir(out: Path, files: tuple[str, ...]) -> None:
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     """Write records as JSON lines, atomically (a crash leaves the old file or the new one)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("wb") as f:
-        for record in records:
-            f.write(orjson.dumps(record, default=str) + b"\n")
-    tmp.replace(path)
+    lines = b"".join(orjson.dumps(record, default=str) + b"\n" for record in records)
+    write_file(path.parent, path.name, lines)  # never through a link planted at ``path``
 
 
 _OUT_FILES = ("results.json", "predictions.jsonl", "program.json")
@@ -696,11 +722,11 @@ class _Report:
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "sammo_core_version": __version__,
         }
-        (out / "program.json").write_text(dumps(self.program))
+        write_file(out, "program.json", dumps(self.program))
         write_jsonl(out / "predictions.jsonl", self.results.to_records())
-        tmp = out / "results.json.tmp"
-        tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2, default=str))
-        tmp.replace(out / "results.json")
+        write_file(
+            out, "results.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2, default=str)
+        )
 
 
 def describe_scoring(program: Any, results: Any) -> str:

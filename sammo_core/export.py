@@ -49,7 +49,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +59,7 @@ from sammo_core.components import Component, Examples, GenerateText, Output
 from sammo_core.errors import ConfigError
 from sammo_core.graph import compile
 from sammo_core.prompt_files import escape_jinja, render_request
+from sammo_core.run_files import write_file
 from sammo_core.selectors import find
 from sammo_core.serialization import dumps
 
@@ -656,30 +656,9 @@ def write_export(
     text = export_program(program, format, input_fields=input_fields, constants=constants)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    export_path = _write_atomic(
-        out / EXPORT_FILES[format], text if format == "jinja" else text + "\n"
-    )
+    # Never through a link planted in the folder; fsync'ed, as exports are for keeping.
+    export_text = text if format == "jinja" else text + "\n"
+    export_path = write_file(out, EXPORT_FILES[format], export_text, fsync=True)
     manifest_text = json.dumps(checked, indent=2) + "\n"
-    manifest_path = _write_atomic(out / MANIFEST_FILES[format], manifest_text)
+    manifest_path = write_file(out, MANIFEST_FILES[format], manifest_text, fsync=True)
     return export_path, manifest_path
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0o600; exports are for sharing
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask

@@ -333,18 +333,32 @@ def _check_renders_input(program: Output, path: Path) -> None:
 
 def _with_manifest(loaded: ProgramFile) -> ProgramFile:
     """Take the objective and fields from the export manifest beside a program JSON."""
-    import orjson
-
     from sammo_core.graph import compile
+    from sammo_core.run_files import read_json
 
     manifest = loaded.path.with_name("manifest-json.json")
+    if not manifest.is_file():
+        return loaded
     try:
-        data = orjson.loads(manifest.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        data = read_json(manifest, what="export manifest", max_bytes=1 << 20)
+    except DataError:  # not JSON: not a manifest of ours, so it says nothing about the program
         return loaded
     if not isinstance(data, dict) or data.get("program_hash") != compile(loaded.program).hash:
         return loaded
+    for name in ("input_field", "output_field", "objective"):
+        if not isinstance(data.get(name), str | None):
+            raise DataError(
+                f"{manifest}: {name} is {data[name]!r}, not a name; fix or delete the manifest "
+                "(the program runs without it)"
+            )
     fields = data.get("input_fields")
+    if fields is not None and (
+        not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)
+    ):
+        raise DataError(
+            f"{manifest}: input_fields is {fields!r}, not a list of names; fix or delete the "
+            "manifest (the program runs without it)"
+        )
     return dataclasses.replace(
         loaded,
         input_field=data.get("input_field") or loaded.input_field,

@@ -18,8 +18,6 @@ refusing a file whose bytes no longer match its digest.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ import pyglove as pg
 from sammo_core.components import Component
 from sammo_core.data import DataTable
 from sammo_core.errors import SerializationError
+from sammo_core.run_files import check_not_linked, write_file
 from sammo_core.soft import SoftTensor
 
 __all__ = ["dumps", "from_json", "load", "loads", "save", "soft_folder", "to_json"]
@@ -183,11 +182,10 @@ def save(program: Component, path: str | Path) -> Path:
     text = orjson.dumps(to_json(program, tensors), option=orjson.OPT_INDENT_2)
     folder = soft_folder(path)
     for digest, tensor in tensors.items():
-        target = folder / f"{digest}.safetensors"
-        if not target.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(target, tensor.to_safetensors())
-    _write_atomic(path, text)
+        name = f"{folder.name}/{digest}.safetensors"
+        if not check_not_linked(path.parent, name).is_file():
+            write_file(path.parent, name, tensor.to_safetensors())
+    write_file(path.parent, path.name, text)
     return path
 
 
@@ -195,16 +193,6 @@ def load(path: str | Path) -> Component:
     """Read a program file written by :func:`save` (or :func:`dumps`)."""
     path = Path(path)
     return loads(path.read_bytes(), soft_dir=soft_folder(path))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
 
 
 def _read_tensors(data: Any, folder: Path) -> dict[str, SoftTensor]:
@@ -227,6 +215,6 @@ def _read_tensors(data: Any, folder: Path) -> dict[str, SoftTensor]:
                         "program file (copy the .soft folder along with the program)"
                     )
                 # The digest is checked when the program is built (SoftTensor.from_json).
-                found[digest] = SoftTensor.from_safetensors(file.read_bytes(), where=str(file))
+                found[digest] = SoftTensor.from_file(file)
             stack.extend(value.values())
     return found

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -198,24 +199,47 @@ class SoftTensor(pg.JSONConvertible):  # type: ignore[misc]  # pyglove ships no 
         """Read :meth:`to_safetensors` output (any safetensors file with one 2-D F32 tensor)."""
         try:
             (size,) = struct.unpack_from("<Q", blob)
-            if size > min(len(blob) - 8, 1 << 20):
-                raise ValueError(f"header length {size} exceeds the file")
-            header = json.loads(blob[8 : 8 + size])
-            tensors = {k: v for k, v in header.items() if k != "__metadata__"}
-            if len(tensors) != 1:
-                raise ValueError(f"expected one tensor, found {sorted(tensors)}")
-            (spec,) = tensors.values()
-            start, end = spec["data_offsets"]
-            if spec["dtype"] != "F32" or len(spec["shape"]) != 2:
-                found = f"{spec['dtype']} {spec['shape']}"
-                raise ValueError(f"expected a 2-D F32 tensor, found {found}")
+            shape, data_bytes = _safetensors_header(blob[8 : 8 + size], size, len(blob) - 8)
             data = blob[8 + size :]
-            if (start, end) != (0, len(data)):
-                raise ValueError(f"data offsets {[start, end]} do not cover the {len(data)} bytes")
-            return cls((int(spec["shape"][0]), int(spec["shape"][1])), data)
-        except (ValueError, KeyError, TypeError, struct.error, ConfigError) as exc:
-            message = f"{where} is not a soft tensor safetensors file: {exc}"
-            raise SerializationError(message) from exc
+            if data_bytes != len(data):
+                raise ValueError(
+                    f"data offsets [0, {data_bytes}] do not cover the {len(data)} bytes"
+                )
+            return cls(shape, data)
+        except (ValueError, struct.error, ConfigError) as exc:
+            raise SerializationError(
+                f"{where} is not a soft tensor safetensors file: {exc}"
+            ) from exc
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> SoftTensor:
+        """Read a safetensors file of one 2-D F32 tensor, checking the sizes its header declares
+        against the file's before reading the data (a huge or padded file is never read whole).
+
+        >>> import tempfile, pathlib
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "t.safetensors"
+        >>> _ = file.write_bytes(SoftTensor.from_values([[1.0, 2.0]]).to_safetensors())
+        >>> SoftTensor.from_file(file).shape
+        (1, 2)
+        """
+        where = str(path)
+        try:
+            with open(path, "rb") as f:
+                total = os.fstat(f.fileno()).st_size
+                (size,) = struct.unpack("<Q", f.read(8))
+                shape, data_bytes = _safetensors_header(f.read(min(size, 1 << 20)), size, total - 8)
+                if 8 + size + data_bytes != total:
+                    raise ValueError(
+                        f"the file is {total:,} bytes, but its header declares "
+                        f"{8 + size + data_bytes:,} (a {shape[0]}x{shape[1]} tensor)"
+                    )
+                return cls(shape, f.read(data_bytes))
+        except OSError as exc:
+            raise SerializationError(f"cannot read {where}: {exc.strerror or exc}") from exc
+        except (ValueError, struct.error, ConfigError) as exc:
+            raise SerializationError(
+                f"{where} is not a soft tensor safetensors file: {exc}"
+            ) from exc
 
     # -- JSON (pyglove's hooks; see sammo_core.serialization) ------------------------------
 
@@ -337,6 +361,46 @@ dimension must be n_tokens
         init = f", init={self.init!r}" if self.init else ""
         state = f"tensor={self.tensor!r}" if self.tensor is not None else "untrained"
         return f"{ident}SoftPrompt(n_tokens={self.n_tokens}{init}, {state})"
+
+
+#: The largest soft tensor read: 64 M float32 values (far beyond any prompt of any model).
+MAX_SOFT_BYTES = 256 << 20
+
+
+def _safetensors_header(head: bytes, size: int, room: int) -> tuple[tuple[int, int], int]:
+    """The shape and data size a safetensors header of ``size`` bytes declares for its one
+    2-D F32 tensor; ``room`` is what the file holds after the length (ValueError if wrong)."""
+    if size > min(room, 1 << 20):
+        raise ValueError(f"header length {size} exceeds the file")
+    try:
+        header = json.loads(head)
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"the header is not JSON ({type(exc).__name__})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"the header is a JSON {type(header).__name__}, not an object")
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    if len(tensors) != 1:
+        raise ValueError(f"expected one tensor, found {sorted(tensors)[:5]}")
+    ((name, spec),) = tensors.items()
+    if not isinstance(spec, dict):
+        raise ValueError(f"tensor {name!r} is described by {spec!r}, not an object")
+    dtype, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
+    if (
+        dtype != "F32"
+        or not isinstance(shape, list)
+        or len(shape) != 2
+        or not all(type(n) is int and 0 < n < 2**31 for n in shape)
+    ):
+        raise ValueError(f"expected a 2-D F32 tensor, found {str(dtype)[:20]} {str(shape)[:40]}")
+    data_bytes = shape[0] * shape[1] * 4
+    if data_bytes > MAX_SOFT_BYTES:
+        raise ValueError(
+            f"a {shape[0]}x{shape[1]} tensor ({data_bytes:,} bytes) is larger than any soft "
+            f"prompt ({MAX_SOFT_BYTES:,} bytes at most)"
+        )
+    if offsets != [0, data_bytes]:
+        raise ValueError(f"data offsets {str(offsets)[:40]} do not cover the {data_bytes} bytes")
+    return (shape[0], shape[1]), data_bytes
 
 
 # Files written before the stable name called it by its module path: they still load.

@@ -22,13 +22,15 @@ import orjson
 import pyglove as pg
 
 from mutators.base import PROPOSAL_MAX_TOKENS, Mutation, MutationContext, Mutator, ScoredProgram
+from renderers.errors import RenderError
 from sammo_core.components import Output
 from sammo_core.data import DataTable
-from sammo_core.errors import BudgetExceededError, ConfigError
+from sammo_core.errors import BudgetExceededError, ConfigError, DataError, SammoError
 from sammo_core.graph import FunctionGraph, content_hash
 from sammo_core.graph import compile as compile_graph
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
+from sammo_core.run_files import check_not_linked, read_json, write_file
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import from_json, to_json
@@ -675,13 +677,20 @@ def _open_run_dir(
         return None, None
     state: dict[str, Any] | None = None
     if resume and (out / CHECKPOINT).is_file():
-        state = orjson.loads((out / CHECKPOINT).read_bytes())
+        state = read_json(out / CHECKPOINT, what="search checkpoint")
+        if not isinstance(state, dict) or not isinstance(state.get("fingerprint"), str):
+            raise DataError(
+                f"{out / CHECKPOINT} is not a search checkpoint (no fingerprint in a JSON "
+                "object): restore it, or delete it to start the search over (calls already "
+                "spent stay counted)"
+            )
         if state["fingerprint"] != fingerprint:
             raise ConfigError(
                 f"the checkpoint in {out} belongs to a different search (other program, "
                 "data, strategy, budget or seed); use a new output directory"
             )
     out.mkdir(parents=True, exist_ok=True)
+    check_not_linked(out, JOURNAL)
     if not resume:
         (out / JOURNAL).unlink(missing_ok=True)
     carried = state is not None and not (out / JOURNAL).is_file()
@@ -691,10 +700,63 @@ def _open_run_dir(
     return state, journal
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+def _load_checkpoint(run: SearchRun, state: dict[str, Any], out: Path | None) -> None:
+    """Restore ``run`` from a checkpoint read from ``out``; a damaged one fails in one line."""
+    try:
+        run.load_state_dict(state)
+        _check_loaded(run)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, SammoError):
+            raise
+        raise DataError(
+            f"{out if out is None else out / CHECKPOINT} is damaged ({type(exc).__name__}: "
+            f"{str(exc)[:200]}): restore it, or delete it to start the search over (calls "
+            "already spent stay counted)"
+        ) from exc
+
+
+async def _restore(run: SearchRun, state: dict[str, Any], out: Path | None) -> None:
+    """Restore ``run`` from a checkpoint and index its requests; a damaged one: DataError."""
+    _load_checkpoint(run, state, out)
+    try:
+        await run.index_requests()
+    except RenderError as exc:  # a program edited into one that cannot render
+        raise DataError(
+            f"{out if out is None else out / CHECKPOINT} holds a program that cannot be "
+            f"rendered ({exc}): restore it, or delete it to start the search over"
+        ) from exc
+
+
+def _is_count(value: Any, below: float = 2**63) -> bool:
+    return type(value) is int and 0 <= value < below
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _check_loaded(run: SearchRun) -> None:
+    """What a search relies on in a restored run (ValueError naming what is not so): ids in
+    order, parents and the population among the candidates, counts and numbers in range."""
+    n = len(run.candidates)
+    if not _is_count(run.step) or not isinstance(run.stopped, str | None):
+        raise ValueError(f"step {run.step!r} or stopped {run.stopped!r} is out of place")
+    for i, c in enumerate(run.candidates):
+        links = [c.parent, c.same_as]
+        if c.id != i or not all(link is None or _is_count(link, i) for link in links):
+            raise ValueError(f"candidate {i} has id {c.id!r}, parent {c.parent!r}")
+        texts = (c.hash, c.operator, c.description)
+        counts = (c.step, c.spent_calls, c.spent_tokens, *(x for x in (c.rows, c.rung) if x))
+        if not all(isinstance(t, str) for t in texts) or not all(map(_is_count, counts)):
+            raise ValueError(f"candidate {i} has a field of the wrong type")
+        if not _is_number(c.spent_usd) or type(c.eliminated) is not bool:
+            raise ValueError(f"candidate {i} has spent_usd or eliminated of the wrong type")
+        for score in c.scores.values():
+            bounds = (score.value, *(x for x in (score.ci_low, score.ci_high) if x is not None))
+            if not all(map(_is_number, bounds)):
+                raise ValueError(f"candidate {i} has a score that is not a number")
+    if not all(_is_count(i, n) for i in [*run.population, *run.results]):
+        raise ValueError(f"population {run.population!r} names candidates that do not exist")
 
 
 class Search(abc.ABC):
@@ -849,17 +911,16 @@ class Search(abc.ABC):
 
         def checkpoint() -> None:
             if out is not None:
-                _write_atomic(out / CHECKPOINT, orjson.dumps(run.state_dict(fingerprint)))
+                write_file(out, CHECKPOINT, orjson.dumps(run.state_dict(fingerprint)))
                 trace = b"".join(
                     orjson.dumps({**c.summary(), "replies": run.replies.get(c.id)}) + b"\n"
                     for c in run.candidates
                 )
-                _write_atomic(out / "trace.jsonl", trace)
+                write_file(out, "trace.jsonl", trace)
 
         try:
             if state is not None:
-                run.load_state_dict(state)
-                await run.index_requests()
+                await _restore(run, state, out)
             else:
                 start = await run.add(Mutation(program, "the starting program", "start"), None)
                 if start is None:  # pragma: no cover - the first add always evaluates
@@ -905,4 +966,4 @@ def _keep_report(
     report = test_report(result, test)
     if out is not None and report is not None and not result.report_reused:
         state = {**run.state_dict(fingerprint), "test_report": report}
-        _write_atomic(out / CHECKPOINT, orjson.dumps(state))
+        write_file(out, CHECKPOINT, orjson.dumps(state))

@@ -22,10 +22,12 @@ from sammo_core.cli_run import (
     add_runner_arguments,
     labelled_program,
     load_program_from_args,
+    seed_argument,
     table_console,
 )
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import OBJECTIVES
+from sammo_core.run_files import write_file
 from sammo_core.runners.pricing import price_for
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
 from search.racing import RACING_MODES, Racing, parse_rungs
@@ -159,7 +161,7 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=seed_argument,
         default=0,
         help="seed of the data split and of every random choice of the search (default 0)",
     )
@@ -484,7 +486,7 @@ def _search(args: argparse.Namespace, console: Any) -> int:
         "output_field": args.output_field or loaded.output_field,
         "input_fields": None if loaded.input_fields is None else list(loaded.input_fields),
     }
-    (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+    write_file(args.out, "run.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     result = run_keeping(go())
     if result.report_reused:
         console.print(
@@ -658,10 +660,9 @@ def register_export(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _export(args: argparse.Namespace) -> int:
-    import orjson
-
     from sammo_core.errors import ConfigError
     from sammo_core.export import build_manifest, write_export
+    from sammo_core.run_files import check_not_linked, damaged_file, inside, read_json
     from sammo_core.serialization import load
 
     run_dir: Path = args.run_dir
@@ -675,22 +676,31 @@ def _export(args: argparse.Namespace) -> int:
             f"{run_dir} holds no result.json: is it an optimize --out folder, and did the run "
             "finish? (continue a stopped run with optimize --resume)"
         )
-    result = orjson.loads(result_file.read_bytes())
-    chosen = _choose(result, args.pick, run_dir)
-    program_file = run_dir / "programs" / f"{chosen['id']}.json"
-    if not program_file.is_file():
-        program_file = run_dir / "best_program.json"
-    program = load(program_file)  # with the soft prompt tensors saved beside it
-    prior = chosen.get("label_prior")
-    if prior and program.calibration != "none" and not list(program.label_prior):
-        # The prior the winner fitted on validation travels with it: no calibration calls.
-        import pyglove as pg
+    with damaged_file(result_file, "an optimize result"):
+        result = read_json(result_file, what="optimize result")
+        chosen = _choose(result, args.pick, run_dir)
+        program_file = inside(run_dir / "programs", f"{chosen['id']}.json", source=result_file)
+        if not program_file.is_file():
+            program_file = inside(run_dir, "best_program.json", source=result_file)
+        program = load(program_file)  # with the soft prompt tensors saved beside it
+        prior = chosen.get("label_prior")
+        if prior and program.calibration != "none" and not list(program.label_prior):
+            # The prior the winner fitted on validation travels with it: no calibration calls.
+            import pyglove as pg
 
-        values = [float(prior[str(label)]) for label in program.child.labels]
-        program = pg.clone(program, deep=True, override={"label_prior": values})
+            values = [float(prior[str(label)]) for label in program.child.labels]
+            program = pg.clone(program, deep=True, override={"label_prior": values})
+        scores = dict(chosen.get("test_scores") or chosen["scores"])
+        budget_used = dict(result["usage"])
     meta = _run_meta(run_dir)
-    scores = dict(chosen.get("test_scores") or chosen["scores"])
-    fields = meta.get("input_fields")
+    with damaged_file(run_dir / "run.json", "an optimize run's settings"):
+        fields = meta.get("input_fields")
+        if fields is not None and not all(isinstance(f, str) for f in list(fields)):
+            raise TypeError(f"input_fields {fields!r} is not a list of names")
+        fields = None if fields is None else tuple(fields)
+        data_hash = " ".join(f"{k}:{v}" for k, v in dict(meta.get("data_hash") or {}).items())
+    if args.out is None:  # inside the run folder: no link there may send the export elsewhere
+        check_not_linked(run_dir, "export")
     out = args.out or run_dir / "export"
     # The adapter first: the manifest names it only once it is written.
     adapter = program_adapter(program, out, str(meta.get("model", "unknown")))
@@ -698,13 +708,12 @@ def _export(args: argparse.Namespace) -> int:
         program,
         model=str(meta.get("model", "unknown")),
         scores=scores,
-        data_hash=" ".join(f"{k}:{v}" for k, v in (meta.get("data_hash") or {}).items())
-        or "unknown",
-        budget_used=result["usage"],
+        data_hash=data_hash or "unknown",
+        budget_used=budget_used,
         objective=meta.get("objective"),
         input_field=meta.get("input_field"),
         output_field=meta.get("output_field"),
-        input_fields=None if fields is None else tuple(fields),
+        input_fields=fields,
         adapter=None if adapter is None else ADAPTER_DIR,
     )
     formats = [args.format] if args.format == "json" else [args.format, "json"]
@@ -721,10 +730,16 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _run_meta(run_dir: Path) -> dict[str, Any]:
-    import orjson
+    from sammo_core.errors import DataError
+    from sammo_core.run_files import read_json
 
     meta = run_dir / "run.json"
-    return dict(orjson.loads(meta.read_bytes())) if meta.is_file() else {}
+    if not meta.is_file():
+        return {}
+    data = read_json(meta, what="optimize run's settings file")
+    if not isinstance(data, dict):
+        raise DataError(f"{meta} is not an optimize run's settings: not a JSON object")
+    return data
 
 
 def _choose(result: dict[str, Any], pick: str, run_dir: Path) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sammo_core.errors import ConfigError
+from sammo_core.run_files import write_file
 
 __all__ = [
     "ADAPTER_DIR",
@@ -160,7 +161,7 @@ def prompt_tune(args: argparse.Namespace) -> int:
         "output_field": args.output_field or loaded.output_field,
         "input_fields": None if loaded.input_fields is None else list(loaded.input_fields),
     }
-    (args.out / "run.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+    write_file(args.out, "run.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     console.print(
         f"[bold]PromptTuning[/] on {args.model}: train {len(train)}, val {len(val)}, test "
         f"{len(test)} rows; labels {labels}; {config.describe()}"

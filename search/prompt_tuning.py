@@ -293,20 +293,18 @@ class PromptTuningResult:
         return "\n".join(lines) + "\n"
 
     def save(self, out: Path) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save as safetensors_bytes
 
+        from sammo_core.run_files import check_not_linked, write_file
         from sammo_core.serialization import save
 
-        programs = out / "programs"
-        programs.mkdir(parents=True, exist_ok=True)
-        save(self.start, programs / "0.json")
-        save(self.program, programs / "1.json")
+        save(self.start, check_not_linked(out, "programs/0.json"))
+        save(self.program, check_not_linked(out, "programs/1.json"))
         save(self.program, out / "best_program.json")
-        save_file({"soft_prompt": self.tensor.contiguous()}, str(out / SOFT_TENSOR_FILE))
-        (out / "report.md").write_text(self.report())
-        tmp = out / "result.json.tmp"
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        tmp.replace(out / "result.json")
+        tensor = safetensors_bytes({"soft_prompt": self.tensor.contiguous()})
+        write_file(out, SOFT_TENSOR_FILE, tensor)
+        write_file(out, "report.md", self.report())
+        write_file(out, "result.json", json.dumps(self.to_dict(), indent=2))
 
 
 def _plain(score: Score) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import orjson
 
 from sammo_core.data import DataTable
 from sammo_core.objectives import Objective, Score
+from sammo_core.run_files import write_file
 from sammo_core.runners.accounting import AccountingRunner, Usage
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import dumps
@@ -237,14 +238,10 @@ class SearchResult:
 
     def save(self, out: Path) -> None:
         """Write ``result.json`` and the programs of the start, the best and the front."""
-        programs = out / "programs"
-        programs.mkdir(parents=True, exist_ok=True)
         for cand in _unique([self.start, self.best, *self.front]):
-            (programs / f"{cand.id}.json").write_text(dumps(cand.program))
-        (out / "best_program.json").write_text(dumps(self.best.program))
-        tmp = out / "result.json.tmp"
-        tmp.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
-        tmp.replace(out / "result.json")
+            write_file(out, f"programs/{cand.id}.json", dumps(cand.program))
+        write_file(out, "best_program.json", dumps(self.best.program))
+        write_file(out, "result.json", orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
 
 
 def test_report(result: SearchResult, test: DataTable | None) -> dict[str, Any] | None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sammo_core.errors import ConfigError
+from sammo_core.run_files import write_file
 
 if TYPE_CHECKING:
     import torch
@@ -179,28 +179,29 @@ def batch_rows(seed: int, step: int, n_rows: int, batch_size: int) -> list[int]:
 
 def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The metadata and tensors of a checkpoint file (no pickle: safetensors only)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-        tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - not a dict
-    if "state" not in meta:
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 - not a dict
+        state = json.loads(meta["state"]) if "state" in meta else None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a soft prompt checkpoint: {exc}") from exc
+    if not isinstance(state, dict):
         raise ConfigError(f"{path} is not a soft prompt checkpoint (no state in its metadata)")
-    return json.loads(meta["state"]), tensors
+    return state, tensors
 
 
 def _write_checkpoint(path: Path, state: TrainState, fingerprint: str) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {"tensor": state.tensor.detach().contiguous(), "best": state.best.contiguous()}
     tensors |= {f"optim.{k}": v.detach().contiguous() for k, v in state.optimizer.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"state": json.dumps(state.meta(fingerprint))})
-    os.replace(tmp, path)
+    blob = save(tensors, metadata={"state": json.dumps(state.meta(fingerprint))})
+    write_file(path.parent, path.name, blob)  # never through a link in the run folder
     trace = "".join(json.dumps(record) + "\n" for record in state.trace)
-    trace_tmp = path.with_name(TRACE_FILE + ".tmp")
-    trace_tmp.write_text(trace)
-    os.replace(trace_tmp, path.with_name(TRACE_FILE))
+    write_file(path.parent, TRACE_FILE, trace)
 
 
 def _load_state(path: Path, fingerprint: str, shape: tuple[int, ...]) -> TrainState:

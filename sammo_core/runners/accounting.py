@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from sammo_core.errors import BudgetExceededError, CacheMissError, ConfigError
+from sammo_core.run_files import check_not_linked, open_append
 from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 from sammo_core.runners.pricing import estimate_cost
 
@@ -246,13 +247,14 @@ class UsageJournal:
         self.path = Path(path)
         self.tag = tag
         self.fsync = fsync
+        check_not_linked(self.path.parent, self.path.name)  # never truncate or append elsewhere
         self.usage, self.next_id, tags = _replay(self.path)
         if tags and tags[-1] != tag:
             raise ConfigError(
                 f"the usage journal {self.path} belongs to run {tags[-1]!r}, not {tag!r}; "
                 "use a new output directory or delete the file to start over"
             )
-        self._file = self.path.open("ab")
+        self._file = open_append(self.path.parent, self.path.name)
         self._written = 0  # lines written; lines 1..synced are on disk
         self._synced = 0
         self._round: asyncio.Task[None] | None = None
@@ -329,6 +331,43 @@ class UsageJournal:
             self._file.close()
 
 
+_MAX_COUNT = 2**63 - 1  # ids and counts are written back as JSON integers
+_USAGE_COUNTS = frozenset(
+    ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "saved_prompt_tokens",
+     "saved_completion_tokens")
+)  # fmt: skip
+_USAGE_AMOUNTS = frozenset(("usd", "wall_seconds"))
+
+
+def _count(value: Any, name: str) -> int:
+    """A count read from a journal: a whole number from 0 to 2**63 - 1 (else ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+        raise ValueError(f"{name} {value!r} is not a whole number from 0 to 2**63 - 1")
+    return value
+
+
+def _amount(value: Any, name: str) -> float:
+    """Dollars or seconds read from a journal: a finite number >= 0 (else ValueError)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} {value!r} is not a number")
+    if not 0 <= value < 1e18:  # also refuses nan
+        raise ValueError(f"{name} {value!r} is not a finite number >= 0")
+    return float(value)
+
+
+def _journal_usage(data: Any) -> Usage:
+    """The usage of a ``done`` or ``carry`` record, every field checked (else ValueError)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"usage {data!r} is not an object")
+    unknown = set(data) - _USAGE_COUNTS - _USAGE_AMOUNTS
+    if unknown:
+        raise ValueError(f"usage has unknown fields {sorted(unknown)}")
+    checked: dict[str, Any] = {
+        k: _count(v, k) if k in _USAGE_COUNTS else _amount(v, k) for k, v in data.items()
+    }
+    return Usage(**checked)
+
+
 def _replay(path: Path) -> tuple[Usage, int, list[str]]:
     """Usage, the next free call id and the run tags of a journal file (empty if missing)."""
     if not path.is_file():
@@ -347,20 +386,21 @@ def _replay(path: Path) -> tuple[Usage, int, list[str]]:
             if kind == "open":
                 tags.append(record["tag"])
             elif kind == "sent":
-                call_id = int(record["id"])
+                call_id = _count(record["id"], "id")
                 pending[call_id] = Reservation(
-                    record["prompt_tokens"],
-                    record["completion_tokens"],
-                    record["usd"],
-                    record.get("calls", 1),  # journals written before requests made several
+                    _count(record["prompt_tokens"], "prompt_tokens"),
+                    _count(record["completion_tokens"], "completion_tokens"),
+                    _amount(record["usd"], "usd"),
+                    # journals written before requests made several calls have no "calls"
+                    _count(record.get("calls", 1), "calls"),
                 )
                 next_id = max(next_id, call_id + 1)
             elif kind == "carry":
-                used = used + Usage(**record["usage"])
+                used = used + _journal_usage(record["usage"])
             elif kind == "done":
-                call_id = int(record["id"])
+                call_id = _count(record["id"], "id")
                 pending.pop(call_id, None)
-                used = used + Usage(**record["usage"])
+                used = used + _journal_usage(record["usage"])
                 next_id = max(next_id, call_id + 1)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(

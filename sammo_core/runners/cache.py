@@ -42,7 +42,7 @@ from typing import Literal, get_args
 
 import orjson
 
-from sammo_core.errors import CacheMissError, ConfigError, RunnerError
+from sammo_core.errors import CacheMissError, ConfigError, DataError, RunnerError
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Runner
 
 __all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key"]
@@ -265,7 +265,7 @@ class Cache:
                 self._misses += 1
                 return None
             self._hits += 1
-        return LLMResult.from_dict(orjson.loads(row[0]))
+        return stored_result(row[0], self.path)
 
     def contains(self, model: str, request: LLMRequest, *, endpoint: str | None = None) -> bool:
         """Whether an entry is stored (without counting a hit or a miss)."""
@@ -500,8 +500,8 @@ class CachedRunner(Runner):
         leader = entry is None
         if entry is None:
             stored = self.cache.get(model, request, endpoint=endpoint)
-            if stored is not None:
-                return dataclasses.replace(stored, cached=True)
+            if stored is not None:  # the cap holds for replies stored before it, or without it
+                return dataclasses.replace(stored.capped(self.max_reply_bytes), cached=True)
             if self.cache.mode == "replay":
                 where = f" at {endpoint}" if endpoint is not None else ""
                 stale = (
@@ -546,3 +546,59 @@ class CachedRunner(Runner):
     async def aclose(self) -> None:
         """Close the inner runner (the cache stays open; close it yourself)."""
         await self.inner.aclose()
+
+
+_RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "text": str,
+    "prompt_tokens": int,
+    "completion_tokens": int,
+    "model": str,
+    "cached": bool,
+    "cost_usd": (int, float),
+    "truncated": bool,
+    "label_logprobs": list,
+    "calls": int,
+    "overhead": list,
+}
+
+
+def stored_result(value: bytes | str, path: Path) -> LLMResult:
+    """The :class:`LLMResult` a cache row holds, every field checked, or a
+    :class:`~sammo_core.errors.DataError` naming the cache file (a row edited or damaged).
+
+    >>> stored_result(b'{"text": "yes", "prompt_tokens": 3}', Path("c.sqlite")).text
+    'yes'
+    >>> stored_result(b"[1]", Path("c.sqlite"))
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.DataError: cache c.sqlite holds an entry that is not a stored reply \
+(a JSON object with text, tokens...; got list); delete the file (or the entry) to record it again
+    """
+    try:
+        data = orjson.loads(value)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        raise _bad_row(path, f"not JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        raise _bad_row(path, f"a JSON object with text, tokens...; got {type(data).__name__}")
+    for name, kind in _RESULT_TYPES.items():
+        if name in data and not isinstance(data[name], kind):
+            raise _bad_row(path, f"{name} is {str(data[name])[:40]!r}")
+    for name in ("prompt_tokens", "completion_tokens", "calls"):
+        if isinstance(data.get(name), bool) or not 0 <= data.get(name, 0) < 2**63:
+            raise _bad_row(path, f"{name} is {data[name]!r}")
+    numbers = [*data.get("label_logprobs", ()), *data.get("overhead", ())]
+    if len(data.get("overhead", (0, 0, 0))) != 3 or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in numbers
+    ):
+        raise _bad_row(path, "label_logprobs or overhead is not a list of numbers")
+    try:
+        return LLMResult.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise _bad_row(path, str(exc)) from exc
+
+
+def _bad_row(path: Path, why: str) -> DataError:
+    return DataError(
+        f"cache {path} holds an entry that is not a stored reply ({why}); delete the file (or "
+        "the entry) to record it again"
+    )

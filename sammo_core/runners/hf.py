@@ -146,11 +146,32 @@ def _load(path: Path) -> tuple[Any, Any]:
         if (converted / "config.json").is_file():
             return _load(converted)
     folder, gguf = (path, None) if path.is_dir() else (path.parent, path.name)
+    if gguf is None:
+        _check_safetensors(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
+    # safetensors only: pickle weights (.bin) can run code when loaded, so they are never read.
+    safe = {} if gguf is not None else {"use_safetensors": True}
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=gguf, dtype=torch.float32, **safe
+    )
     if gguf is not None:
         _keep_converted(model, tokenizer, _converted_folder(path))
     return model, tokenizer
+
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def _check_safetensors(folder: Path) -> None:
+    """Refuse a Hugging Face folder whose weights are not in safetensors files."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+    found = f"only pickle files ({', '.join(pickled[:3])})" if pickled else "no weights"
+    raise ConfigError(
+        f"model folder {folder} holds {found}: sammo-core reads weights from .safetensors files "
+        "only (pickle files can run code when loaded); use a folder with model.safetensors"
+    )
 
 
 def _keep_converted(model: Any, tokenizer: Any, folder: Path) -> None:
@@ -345,6 +366,13 @@ def request_prompt(hf: HFModel, request: LLMRequest) -> tuple[str, SoftTensor | 
                 "takes one, first in the prompt: merge them into one SoftPrompt"
             )
         soft = request.soft_prompts[0]
+        if soft.shape[1] != hf.hidden_size:
+            raise ConfigError(
+                f"the soft prompt {SoftPrompt.placeholder_for(soft)} is {soft.shape[0]}x"
+                f"{soft.shape[1]}, but {hf.name} takes {hf.hidden_size}-wide embeddings: it was "
+                "trained for another model; run it with that model, or train one for this model "
+                "(optimize --strategy prompt-tuning)"
+            )
         mark = SoftPrompt.placeholder_for(soft)
         opening = [i for i, m in enumerate(messages) if m.content.startswith(mark)]
         if not opening:
