@@ -332,11 +332,9 @@ class UsageJournal:
 
 
 _MAX_COUNT = 2**63 - 1  # ids and counts are written back as JSON integers
-_USAGE_COUNTS = frozenset(
-    ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "saved_prompt_tokens",
-     "saved_completion_tokens")
-)  # fmt: skip
 _USAGE_AMOUNTS = frozenset(("usd", "wall_seconds"))
+#: Every other field of Usage is a count (so a field added to Usage is read back too).
+_USAGE_COUNTS = frozenset(f.name for f in dataclasses.fields(Usage)) - _USAGE_AMOUNTS
 
 
 def _count(value: Any, name: str) -> int:
