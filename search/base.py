@@ -502,13 +502,15 @@ class SearchRun:
         self.candidates.append(candidate)
         self.by_hash[candidate.hash] = candidate.id
         self.replies[candidate.id] = replies
-        record = getattr(self.search._mutator, "record", None)
-        if parent is not None and callable(record):
+        mutator = self.search._mutator
+        if parent is not None and mutator is not None:
             primary = self.objectives[0].name
             better = not candidate.eliminated and (
                 fitness(candidate, self.objectives[:1]) > fitness(parent, self.objectives[:1])
             )
-            record(mutation.operator, better and candidate.score(primary) != parent.score(primary))
+            mutator.record(
+                mutation.operator, better and candidate.score(primary) != parent.score(primary)
+            )
         if self.on_progress is not None:
             self.on_progress(
                 Progress(
@@ -526,7 +528,7 @@ class SearchRun:
     # -- checkpoints -----------------------------------------------------------------------
 
     def state_dict(self, fingerprint: str) -> dict[str, Any]:
-        mutator_state = getattr(self.search._mutator, "state_dict", None)
+        mutator = self.search._mutator
         keep = set(self.population) | {self.best().id}
         return {
             "version": CHECKPOINT_VERSION,
@@ -546,7 +548,7 @@ class SearchRun:
             "results": {
                 str(i): self.results[i].to_records() for i in sorted(keep) if i in self.results
             },
-            "mutator": mutator_state() if callable(mutator_state) else None,
+            "mutator": None if mutator is None else mutator.state_dict(),
             "usage": self.ledger.usage.to_dict(),
         }
 
@@ -578,9 +580,9 @@ class SearchRun:
             int(i): ResultTable.from_rows([ResultRow(**r) for r in rows])
             for i, rows in state["results"].items()
         }
-        loader = getattr(self.search._mutator, "load_state_dict", None)
-        if state["mutator"] is not None and callable(loader):
-            loader(state["mutator"])
+        mutator = self.search._mutator
+        if state["mutator"] is not None and mutator is not None:
+            mutator.load_state_dict(state["mutator"])
 
 
 def _score_from(d: dict[str, Any]) -> Score:
