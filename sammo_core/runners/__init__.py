@@ -9,7 +9,14 @@ neither openai, llama_cpp nor torch.
 """
 
 from sammo_core.runners.accounting import AccountingRunner, Budget, Ledger, Usage
-from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Message, Runner
+from sammo_core.runners.base import (
+    DEFAULT_MAX_REPLY_BYTES,
+    LLMRequest,
+    LLMResult,
+    Message,
+    Runner,
+    WrapperRunner,
+)
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode, cache_key
 from sammo_core.runners.factory import (
     RunnerStack,
@@ -64,6 +71,7 @@ __all__ = [
     "TokenBucket",
     "TransformersRunner",
     "Usage",
+    "WrapperRunner",
     "build_runner",
     "build_runner_from_args",
     "cache_key",

@@ -36,7 +36,7 @@ import orjson
 
 from sammo_core.errors import BudgetExceededError, CacheMissError, ConfigError
 from sammo_core.run_files import check_not_linked, open_append
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner, WrapperRunner
 from sammo_core.runners.pricing import estimate_cost
 
 __all__ = [
@@ -609,7 +609,7 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class AccountingRunner(Runner):
+class AccountingRunner(WrapperRunner):
     """Counts what ``inner`` uses and enforces an optional :class:`Budget` (see :class:`Ledger`).
 
     Each call reserves an upper bound of its cost on the ledger before it is sent and settles
@@ -638,22 +638,13 @@ class AccountingRunner(Runner):
             raise ConfigError("pass the budget to the shared Ledger, not to each AccountingRunner")
         if default_max_tokens is not None and default_max_tokens < 1:
             raise ConfigError(f"default_max_tokens must be >= 1 or None; got {default_max_tokens}")
-        self.inner = inner
+        super().__init__(inner)
         self.ledger = ledger if ledger is not None else Ledger(budget)
         self.default_max_tokens = default_max_tokens
 
     @property
     def budget(self) -> Budget | None:
         return self.ledger.budget
-
-    @property
-    def model(self) -> str:
-        """The inner runner's model name."""
-        return self.inner.model
-
-    @model.setter
-    def model(self, value: str) -> None:
-        raise AttributeError(f"{type(self).__name__}.model follows the inner runner; set it there")
 
     def __repr__(self) -> str:
         return f"AccountingRunner({self.inner!r}, budget={self.budget!r})"
@@ -696,10 +687,9 @@ class AccountingRunner(Runner):
             request = dataclasses.replace(request, max_tokens=self.default_max_tokens)
         # A wrapped cache that will answer costs nothing, so no budget can refuse it. There is
         # no await between this check and the inner call, so the answer still holds then.
-        will_hit = getattr(self.inner, "will_hit", None)
-        free = callable(will_hit) and bool(will_hit(request))
+        free = self.inner.will_hit(request)
         ticket = await self.ledger.reserve(None if free else self.reservation(request))
-        if free and self.ledger.hits_are_calls and not will_hit(request):  # type: ignore[misc]
+        if free and self.ledger.hits_are_calls and not self.inner.will_hit(request):
             # It waited for room, and the identical call in flight it was to share failed.
             self.ledger.settle(ticket, None, _Unsent(), self.inner.model)
             free = False
@@ -726,7 +716,7 @@ class AccountingRunner(Runner):
         await self.inner.aclose()
 
 
-class CompletionCap(Runner):
+class CompletionCap(WrapperRunner):
     """Sends requests that carry no ``max_tokens`` with ``max_tokens``; others as they are.
 
     >>> import asyncio
@@ -740,12 +730,8 @@ class CompletionCap(Runner):
     def __init__(self, inner: Runner, max_tokens: int) -> None:
         if max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1; got {max_tokens}")
-        self.inner = inner
+        super().__init__(inner)
         self.max_tokens = max_tokens
-
-    @property
-    def model(self) -> str:  # type: ignore[override]
-        return self.inner.model
 
     def __repr__(self) -> str:
         return f"CompletionCap({self.inner!r}, max_tokens={self.max_tokens})"
@@ -759,10 +745,6 @@ class CompletionCap(Runner):
         if request.max_tokens is None:
             request = dataclasses.replace(request, max_tokens=self.max_tokens)
         return self.inner.planned_calls(request)
-
-    async def aclose(self) -> None:
-        """Close the inner runner."""
-        await self.inner.aclose()
 
 
 def _fmt(value: float) -> str:

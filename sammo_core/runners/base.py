@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sammo_core.errors import ConfigError, RunnerError
 
 if TYPE_CHECKING:
+    from sammo_core.runners.retry import RetryStats
     from sammo_core.soft import SoftTensor
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Message",
     "Mode",
     "Runner",
+    "WrapperRunner",
     "best_label",
     "label_continuation",
     "refuse_soft_prompts",
@@ -410,3 +412,70 @@ class Runner(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release resources; the default does nothing."""
+
+    def will_hit(self, request: LLMRequest) -> bool:
+        """Whether :meth:`generate` would answer ``request`` right now without a call to the
+        model (a cache that holds it): budgets let such requests through. Default: no."""
+        del request
+        return False
+
+    @property
+    def retry_stats(self) -> RetryStats | None:
+        """Requests sent, retries by cause and time waiting, for a runner that retries (an
+        endpoint's); ``None`` for one that does not (scripted, embedded)."""
+        return None
+
+
+class WrapperRunner(Runner):
+    """A runner that adds something around ``inner`` (a cache, a budget, a throttle, a cap)
+    and passes the rest through: ``model`` and ``endpoint`` are the inner runner's, and so are
+    :meth:`planned_calls`, :meth:`will_hit`, :attr:`retry_stats` and :meth:`aclose`, unless a
+    wrapper changes them. Subclasses implement :meth:`generate`.
+
+    >>> from sammo_core.runners import ScriptedRunner
+    >>> class Shouting(WrapperRunner):
+    ...     async def generate(self, request):
+    ...         result = await self.inner.generate(request)
+    ...         return dataclasses.replace(result, text=result.text.upper())
+    >>> Shouting(ScriptedRunner(default="ok", model="m")).generate_sync(
+    ...     LLMRequest.from_prompt("hi")).text, Shouting(ScriptedRunner(model="m")).model
+    ('OK', 'm')
+    """
+
+    def __init__(self, inner: Runner) -> None:
+        self.inner = inner
+
+    @property
+    def model(self) -> str:
+        """The inner runner's model name."""
+        return self.inner.model
+
+    @model.setter
+    def model(self, value: str) -> None:
+        raise AttributeError(f"{type(self).__name__}.model follows the inner runner; set it there")
+
+    @property
+    def endpoint(self) -> str | None:
+        """The inner runner's endpoint."""
+        return self.inner.endpoint
+
+    @endpoint.setter
+    def endpoint(self, value: str | None) -> None:
+        raise AttributeError(f"{type(self).__name__}.endpoint follows the inner runner")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.inner!r})"
+
+    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
+        return self.inner.planned_calls(request)
+
+    def will_hit(self, request: LLMRequest) -> bool:
+        return self.inner.will_hit(request)
+
+    @property
+    def retry_stats(self) -> RetryStats | None:
+        return self.inner.retry_stats
+
+    async def aclose(self) -> None:
+        """Close the inner runner."""
+        await self.inner.aclose()

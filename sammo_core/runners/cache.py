@@ -43,7 +43,13 @@ from typing import Literal, get_args
 import orjson
 
 from sammo_core.errors import CacheMissError, ConfigError, DataError, RunnerError
-from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import (
+    DEFAULT_MAX_REPLY_BYTES,
+    LLMRequest,
+    LLMResult,
+    Runner,
+    WrapperRunner,
+)
 
 __all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key"]
 
@@ -429,7 +435,7 @@ class _InFlight:
     waiters: int = 0
 
 
-class CachedRunner(Runner):
+class CachedRunner(WrapperRunner):
     """Serves requests from a :class:`Cache`, calling ``inner`` only on a miss.
 
     A hit returns the stored result with ``cached=True``; so does a request that joined an
@@ -464,21 +470,21 @@ class CachedRunner(Runner):
     ) -> None:
         if max_reply_bytes is not None and max_reply_bytes < 1:
             raise ConfigError(f"max_reply_bytes must be >= 1 or None; got {max_reply_bytes}")
-        self.inner = inner
+        super().__init__(inner)
         self.cache = cache
         self.max_reply_bytes = max_reply_bytes
-        self.endpoint = endpoint if endpoint is not None else inner.endpoint
+        self._endpoint = endpoint
         self.deduplicated = 0
         self._inflight: dict[str, _InFlight] = {}
 
     @property
-    def model(self) -> str:
-        """The inner runner's model name."""
-        return self.inner.model
+    def endpoint(self) -> str | None:
+        """The endpoint in the cache keys: the label given, else the inner runner's."""
+        return self._endpoint if self._endpoint is not None else self.inner.endpoint
 
-    @model.setter
-    def model(self, value: str) -> None:
-        raise AttributeError(f"{type(self).__name__}.model follows the inner runner; set it there")
+    @endpoint.setter
+    def endpoint(self, value: str | None) -> None:
+        raise AttributeError("CachedRunner.endpoint is set once: CachedRunner(..., endpoint=...)")
 
     def __repr__(self) -> str:
         return f"CachedRunner({self.inner!r}, {self.cache!r}, endpoint={self.endpoint!r})"

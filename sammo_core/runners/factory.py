@@ -189,20 +189,15 @@ def build_runner_from_args(
 def runner_stats(runner: Runner | RunnerStack) -> RetryStats:
     """The retry statistics of the backend under ``runner``'s wrappers.
 
-    Wrappers are followed through their ``inner`` runner; a backend without retries (scripted,
-    embedded) reports zeros.
+    Wrappers pass their inner runner's through (``WrapperRunner.retry_stats``); a backend
+    without retries (scripted, embedded) reports zeros.
 
     >>> from sammo_core.runners import ScriptedRunner
     >>> runner_stats(ScriptedRunner(default="x")).attempts
     0
     """
-    current: object = runner.backend if isinstance(runner, RunnerStack) else runner
-    while isinstance(current, Runner):
-        stats = getattr(current, "retry_stats", None)
-        if isinstance(stats, RetryStats):
-            return stats
-        current = getattr(current, "inner", None)
-    return RetryStats()
+    current = runner.backend if isinstance(runner, RunnerStack) else runner
+    return current.retry_stats or RetryStats()
 
 
 def _check_reachable(model: str, base_url: str | None, api_key: str | None) -> None:

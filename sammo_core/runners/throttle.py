@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from sammo_core.errors import ConfigError
-from sammo_core.runners.base import LLMRequest, LLMResult, Runner
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner, WrapperRunner
 from sammo_core.tokens import count_tokens
 
 __all__ = [
@@ -299,7 +299,7 @@ class _Slot:
         self._limiter.release()
 
 
-class ThrottledRunner(Runner):
+class ThrottledRunner(WrapperRunner):
     """Wraps a runner with a :class:`Limiter`: bounded concurrency and per-minute rates.
 
     Each request is charged :func:`estimate_tokens` against ``tokens_per_minute``, if set.
@@ -325,19 +325,10 @@ class ThrottledRunner(Runner):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.limiter = Limiter(
             max_concurrency, requests_per_minute, tokens_per_minute, clock=clock, sleep=sleep
         )
-
-    @property
-    def model(self) -> str:
-        """The inner runner's model name."""
-        return self.inner.model
-
-    @model.setter
-    def model(self, value: str) -> None:
-        raise AttributeError(f"{type(self).__name__}.model follows the inner runner; set it there")
 
     def __repr__(self) -> str:
         return f"ThrottledRunner({self.inner!r}, {self.limiter!r})"
@@ -354,9 +345,3 @@ class ThrottledRunner(Runner):
                 return await self.inner.generate(request)
         async with self.limiter.slot(self.limiter.charge_for(request)):
             return await self.inner.generate(request)
-
-    def planned_calls(self, request: LLMRequest) -> tuple[LLMRequest, ...]:
-        return self.inner.planned_calls(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
