@@ -256,11 +256,9 @@ def _tree_lines(node: Component | str, prefix: str = "", last: bool = True, root
 
 
 async def _build_children(children: Sequence[Component], ctx: RunContext) -> Blocks:
-    from sammo_core.graph import render_node
-
     blocks: list[Block] = []
     for child in children:
-        blocks.extend(await render_node(child, ctx))
+        blocks.extend(await ctx.render(child))
     return tuple(blocks)
 
 
@@ -629,17 +627,15 @@ class GenerateText(Component):
 
     async def request(self, ctx: RunContext) -> LLMRequest:
         """Render the messages of this call for ``ctx.inputs``."""
-        from sammo_core.graph import render_node
-
         messages: list[Message] = []
         if self.system is not None:
             system = (
                 self.system
                 if isinstance(self.system, str)
-                else _blocks_to_text(await render_node(self.system, ctx), ctx)
+                else _blocks_to_text(await ctx.render(self.system), ctx)
             )
             messages.append(Message("system", system))
-        messages.append(Message("user", _blocks_to_text(await render_node(self.prompt, ctx), ctx)))
+        messages.append(Message("user", _blocks_to_text(await ctx.render(self.prompt), ctx)))
         return LLMRequest(
             messages=tuple(messages),
             temperature=self.temperature,

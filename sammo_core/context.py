@@ -24,15 +24,17 @@ from sammo_core.errors import ConfigError
 from sammo_core.runners.base import LLMRequest, LLMResult, Runner
 
 if TYPE_CHECKING:
-    from renderers import SectionFormat
+    from renderers import Block, SectionFormat
     from sammo_core.data import Row
 
-__all__ = ["NotPlannable", "Planning", "RenderCache", "RunContext", "RunState", "Slot"]
+__all__ = ["NotPlannable", "Planning", "Render", "RenderCache", "RunContext", "RunState", "Slot"]
 
 T = TypeVar("T")
 
 #: A per-call text of a node that depends on the input: what its ``Text`` block would hold.
 Slot = Callable[["RunContext"], str]
+#: How a run builds a node's blocks in a context (set by the compiled graph).
+Render = Callable[[Any, "RunContext"], Awaitable["tuple[Block, ...]"]]
 
 
 class NotPlannable(Exception):  # a signal, caught inside the run path
@@ -120,9 +122,15 @@ class RunState:
         static_ids: frozenset[int],
         hashes: Mapping[int, str],
         cache: RenderCache | None = None,
+        *,
         no_share: frozenset[int] = frozenset(),
+        render: Render | None = None,
     ) -> None:
         self.runner = runner
+        #: How a node's blocks are built in this run (the compiled graph's render-once rule):
+        #: components render their children through :meth:`RunContext.render`, never by
+        #: importing the graph.
+        self.render = render
         self.static_ids = static_ids
         self.hashes = hashes
         self.cache = cache
@@ -180,6 +188,13 @@ class RunContext:
         if data_format is None or data_format == self.data_format:
             return self
         return dataclasses.replace(self, data_format=data_format)
+
+    async def render(self, node: Any) -> tuple[Block, ...]:
+        """``node``'s blocks in this context, built as the run builds every node (once per run
+        for a static node); without a run, by the node itself."""
+        if self.state.render is None:
+            return tuple(await node.build(self))
+        return await self.state.render(node, self)
 
     async def call(self, request: LLMRequest) -> LLMResult:
         """Send one request through the run's runner and record its result."""

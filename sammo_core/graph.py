@@ -282,7 +282,12 @@ class FunctionGraph:
 
     def _state(self, runner: Runner | None, cache: RenderCache | None = None) -> RunState:
         return RunState(
-            runner, self.static_ids, self._hash_by_id, cache, no_share=self._calling_ids
+            runner,
+            self.static_ids,
+            self._hash_by_id,
+            cache,
+            no_share=self._calling_ids,
+            render=render_node,
         )
 
     async def render_plan(self, constants: Mapping[str, Any] | None = None) -> RenderPlan | None:
