@@ -616,7 +616,7 @@ def _report_run(run: _Run, console: Any) -> int:
 
 def _wide_console() -> Any:
     """A console for tables: the terminal's width, or unlimited when piped to a file."""
-    from sammo_core.cli_run import table_console
+    from sammo_core.console import table_console
 
     return table_console()
 

@@ -100,7 +100,7 @@ def _list_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from benchmarks.datasets import SUITES, list_tasks, resolve_data_dir
-    from sammo_core.cli_run import table_console
+    from sammo_core.console import table_console
     from sammo_core.errors import ConfigError
 
     try:

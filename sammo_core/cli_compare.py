@@ -238,7 +238,7 @@ class _Pair:
 
 
 def _print_line(text: str) -> None:
-    from sammo_core.cli_run import table_console
+    from sammo_core.console import table_console
 
     table_console().print(text, markup=False, highlight=False)
 

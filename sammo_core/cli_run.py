@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sammo_core.cli_compare import COMPARE_HELP
+from sammo_core.console import table_console
 from sammo_core.objectives import OBJECTIVES
 from sammo_core.run_files import write_file
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, MODES
@@ -418,19 +419,6 @@ def progress_bar(console: Console) -> Progress:
         console=console,
         transient=True,
     )
-
-
-def table_console() -> Console:
-    """The console for tables on stdout: the terminal's width, or unlimited when piped.
-
-    Piped to a file or another program, rich would cut tables at 80 columns ("label_accura...");
-    there every table is printed whole.
-    """
-    import sys
-
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 10_000)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -167,6 +167,10 @@ class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
     #: annotated on purpose: pyglove turns annotated class attributes into fields. A string
     #: given for one of these fields (or one of its items) is stored as a :class:`Paragraph`.
     child_fields = cast("tuple[str, ...]", ())
+    #: Whether this node is a soft prompt (learned embeddings sent with its call, see
+    #: :mod:`sammo_core.soft`); such a node answers :meth:`soft_values`. Not annotated, so
+    #: not a field.
+    is_soft_prompt = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -207,6 +211,10 @@ class Component(pg.Object):  # type: ignore[misc]  # pyglove ships no type stubs
         ``data_format`` is the one inherited at the node. ``None`` (the default): not possible.
         """
         return None
+
+    def soft_values(self) -> Any:
+        """The learned values a soft prompt node sends with its call (see ``is_soft_prompt``)."""
+        raise ConfigError(f"{type(self).__name__} is not a soft prompt")
 
     def children_nodes(self) -> Iterator[Component]:
         """Direct child components in render order."""
@@ -336,17 +344,18 @@ class MetaPrompt(Component):
         _check_data_format(self.data_format)
 
     async def build(self, ctx: RunContext) -> Blocks:
-        from sammo_core.soft import SoftPrompt
-
         # Soft prompts that open the prompt stay ahead of it in every section format (a JSON
         # document would put them inside a list), where a runner expects them.
         children = list(self.children)
         lead = 0
-        while lead < len(children) and isinstance(children[lead], SoftPrompt):
+        while lead < len(children) and children[lead].is_soft_prompt:
             lead += 1
         blocks = await _build_children(children[lead:], ctx.with_data_format(self.data_format))
         text = _render(self.section_format, blocks, ctx)
-        placeholders = [cast("SoftPrompt", c).placeholder() for c in children[:lead]]
+        placeholders = [
+            "".join(b.text for b in await ctx.render(c) if isinstance(b, Text))
+            for c in children[:lead]
+        ]
         return (Text("\n\n".join([*placeholders, text]) if placeholders else text),)
 
 
@@ -675,21 +684,13 @@ class GenerateText(Component):
 
     def _soft_tensors(self) -> tuple[Any, ...]:
         """The tensors of the soft prompts this call renders, in render order."""
-        from sammo_core.soft import SoftPrompt
-
         found: list[Any] = []
         # Depth first, in render order: the system message, then the prompt.
         stack = [c for c in (self.prompt, self.system) if isinstance(c, Component)]
         while stack:
             node = stack.pop()
-            if isinstance(node, SoftPrompt):
-                if node.tensor is None:
-                    raise ConfigError(
-                        f"{node.label()} has no learned values yet: train it (sammo-core "
-                        "optimize --strategy prompt-tuning --model hf:gemma3) or give it "
-                        "tensor=SoftTensor(...)"
-                    )
-                found.append(node.tensor)
+            if node.is_soft_prompt:
+                found.append(node.soft_values())
             elif not isinstance(node, GenerateText):  # a nested call sends its own
                 stack.extend(reversed(list(node.children_nodes())))
         return tuple(found)

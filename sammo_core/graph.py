@@ -53,7 +53,7 @@ from sammo_core.scoring import (
     label_distribution,
     most_likely,
 )
-from sammo_core.soft import SoftTensor
+from sammo_core.soft_tensor import SoftTensor
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import functools
 import math
-import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +36,7 @@ import orjson
 from sammo_core.errors import ConfigError, DataError
 from sammo_core.registry import Registry
 from sammo_core.results import ResultRow, ResultTable
+from sammo_core.stats import binomial, bootstrap_ci, mean_interval, paired_difference
 
 __all__ = [
     "F1",
@@ -173,210 +172,6 @@ def _format_number(value: float) -> str:
     if abs(value) >= 0.001:
         return f"{value:.3f}"
     return f"{value:.3g}"
-
-
-def bootstrap_ci(
-    per_item: Sequence[float], level: float = 0.95, n_resamples: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``per_item``; deterministic for a seed.
-
-    Draws ``n_resamples`` resamples (with replacement, from ``random.Random(seed)``) and returns
-    the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of their means. Equal items give
-    ``(v, v)``. An empty sequence raises :class:`DataError`: no data, no interval.
-
-    A resample is drawn by counting, not row by row: its mean depends only on how often it
-    holds each distinct value, and those counts are multinomial, drawn as one binomial per
-    distinct value (for 0/1 scores, one binomial draw per resample). So the cost grows with the
-    number of distinct values, not with the number of rows; items with many distinct values
-    (more than one per :data:`_ROWS_PER_VALUE` rows) are resampled row by row.
-
-    >>> bootstrap_ci([1.0, 1.0, 1.0])
-    (1.0, 1.0)
-    >>> low, high = bootstrap_ci([0.0, 1.0] * 50, seed=3)
-    >>> low < 0.5 < high, bootstrap_ci([0.0, 1.0] * 50, seed=3) == (low, high)
-    (True, True)
-    """
-    items = [float(v) for v in per_item]
-    if not items:
-        raise DataError("bootstrap_ci needs at least one item; got none")
-    if not 0.0 < level < 1.0:
-        raise ConfigError(f"bootstrap level must lie strictly between 0 and 1; got {level!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-        raise ConfigError(f"n_resamples must be a positive int; got {n_resamples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed must be an int; got {seed!r}")
-    if all(v == items[0] for v in items):
-        return (items[0], items[0])
-    n = len(items)
-    counts = Counter(items)
-    if len(counts) * _ROWS_PER_VALUE <= n or len(counts) == 2:
-        # Sorted so that the draws do not depend on the order of the rows. The interval
-        # depends only on these counts, which repeat across a search's candidates (n rows of
-        # 0/1 scores have n + 1 possible counts), so it is computed once per distinct key.
-        values = tuple(sorted(counts.items()))
-        signs = tuple(math.copysign(1.0, v) for v, _ in values)  # 0.0 == -0.0 as keys
-        return _counted_ci(values, signs, n=n, level=level, n_resamples=n_resamples, seed=seed)
-    rng = random.Random(seed)
-    means = sorted(math.fsum(rng.choices(items, k=n)) / n for _ in range(n_resamples))
-    return _quantiles(means, level, n_resamples)
-
-
-def mean_interval(
-    per_item: Sequence[float], level: float = 0.95, n_resamples: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """The interval of the mean of ``per_item``: Wilson's when every item is 0 or 1, else
-    :func:`bootstrap_ci`.
-
-    0/1 items make the mean a share of rows (an accuracy), a binomial proportion, whose Wilson
-    interval (:func:`sammo_core.stats.wilson_interval`) keeps its coverage on few rows and near
-    0 or 1, where a bootstrap claims certainty: all four rows right resample to 1.0 every time.
-
-    >>> [round(x, 3) for x in mean_interval([1.0, 1.0, 1.0, 1.0])]
-    [0.51, 1.0]
-    >>> mean_interval([0.5, 0.5])  # not 0/1: the bootstrap's
-    (0.5, 0.5)
-    """
-    from sammo_core.stats import is_binary, wilson_interval  # stats builds on this module
-
-    items = [float(v) for v in per_item]
-    if not is_binary(items):
-        return bootstrap_ci(items, level, n_resamples, seed)
-    return wilson_interval(int(math.fsum(items)), len(items), level)
-
-
-def paired_difference(
-    a: Sequence[float],
-    b: Sequence[float],
-    level: float = 0.95,
-    n_resamples: int = 1000,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """The mean of ``a - b`` over the same items, with a paired bootstrap interval.
-
-    ``a`` and ``b`` score the *same* rows (two programs on one test split); resampling the
-    rows' differences keeps the pairing, so the interval is far narrower than two separate
-    intervals when both programs get the same rows right. An interval that excludes 0 says
-    the difference holds on rows like these.
-
-    >>> winner = [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0] * 10
-    >>> start = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0] * 10
-    >>> diff, low, high = paired_difference(winner, start)
-    >>> diff, low > 0
-    (0.25, True)
-    """
-    if len(a) != len(b):
-        raise DataError(f"paired scores need the same rows; got {len(a)} and {len(b)} items")
-    diffs = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
-    low, high = bootstrap_ci(diffs, level, n_resamples, seed)
-    return math.fsum(diffs) / len(diffs), low, high
-
-
-@functools.lru_cache(maxsize=4096)
-def _counted_ci(
-    values: tuple[tuple[float, int], ...],
-    signs: tuple[float, ...],  # part of the cache key only
-    *,
-    n: int,
-    level: float,
-    n_resamples: int,
-    seed: int,
-) -> tuple[float, float]:
-    """:func:`bootstrap_ci` of items given as ``(value, count)`` pairs, sorted by value."""
-    rng = random.Random(seed)
-    means = sorted(_counted_mean(rng, values, n) for _ in range(n_resamples))
-    return _quantiles(means, level, n_resamples)
-
-
-def _quantiles(means: list[float], level: float, n_resamples: int) -> tuple[float, float]:
-    """The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of sorted ``means``."""
-    tail = (1.0 - level) / 2.0
-    low = means[min(n_resamples - 1, math.floor(tail * n_resamples))]
-    high = means[max(0, math.ceil((1.0 - tail) * n_resamples) - 1)]
-    return (low, high)
-
-
-#: Below this many rows per distinct value, :func:`bootstrap_ci` resamples row by row.
-_ROWS_PER_VALUE = 8
-
-
-def _counted_mean(rng: random.Random, values: Sequence[tuple[float, int]], n: int) -> float:
-    """The mean of one resample of ``n`` items, drawn as multinomial counts of ``values``.
-
-    ``values`` pairs each distinct value with how often it occurs (summing to ``n``); each
-    count is binomial given the counts drawn before it.
-    """
-    left, rest = n, n  # resample slots still to fill; items of the values not yet drawn
-    parts: list[float] = []
-    for value, count in values[:-1]:
-        drawn = binomial(rng, left, count / rest)
-        parts.append(drawn * value)
-        left -= drawn
-        rest -= count
-    parts.append(left * values[-1][0])
-    return math.fsum(parts) / n
-
-
-def binomial(rng: random.Random, n: int, p: float) -> int:
-    """One draw from Binomial(``n``, ``p``) using only ``rng.random()``: bit for bit reproducible.
-
-    The algorithm of Python 3.12's ``random.binomialvariate`` (Devroye's geometric method when
-    ``n * p < 10``, else Hörmann's BTRS), so draws match it for the same generator state and
-    take O(1) expected time however large ``n`` is.
-
-    >>> rng = random.Random(0)
-    >>> draws = [binomial(rng, 1000, 0.25) for _ in range(2000)]
-    >>> 245 < sum(draws) / len(draws) < 255, min(draws) >= 0, max(draws) <= 1000
-    (True, True, True)
-    >>> binomial(rng, 10, 0.0), binomial(rng, 10, 1.0)
-    (0, 10)
-    """
-    if n < 0 or not 0.0 <= p <= 1.0:
-        raise ConfigError(f"binomial needs n >= 0 and 0 <= p <= 1; got n={n!r}, p={p!r}")
-    if p == 0.0:
-        return 0
-    if p == 1.0:
-        return n
-    random_ = rng.random
-    if n == 1:
-        return int(random_() < p)
-    if p > 0.5:
-        return n - binomial(rng, n, 1.0 - p)
-    if n * p < 10.0:
-        x = y = 0
-        c = math.log2(1.0 - p)
-        if not c:
-            return x
-        while True:
-            y += math.floor(math.log2(random_()) / c) + 1
-            if y > n:
-                return x
-            x += 1
-    spq = math.sqrt(n * p * (1.0 - p))
-    b = 1.15 + 2.53 * spq
-    a = -0.0873 + 0.0248 * b + 0.01 * p
-    c = n * p + 0.5
-    vr = 0.92 - 4.2 / b
-    setup = False
-    alpha = lpq = h = 0.0
-    m = 0
-    while True:
-        u = random_() - 0.5
-        us = 0.5 - abs(u)
-        k = math.floor((2.0 * a / us + b) * u + c)
-        if k < 0 or k > n:
-            continue
-        v = random_()
-        if us >= 0.07 and v <= vr:
-            return k
-        if not setup:
-            alpha = (2.83 + 5.1 / b) * spq
-            lpq = math.log(p / (1.0 - p))
-            m = math.floor((n + 1) * p)
-            h = math.lgamma(m + 1) + math.lgamma(n - m + 1)
-            setup = True
-        v *= alpha / (a / (us * us) + b)
-        if math.log(v) <= h - math.lgamma(k + 1) - math.lgamma(n - k + 1) + (k - m) * lpq:
-            return k
 
 
 class Objective(abc.ABC):

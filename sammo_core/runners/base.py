@@ -24,7 +24,7 @@ from sammo_core.errors import ConfigError, RunnerError
 
 if TYPE_CHECKING:
     from sammo_core.runners.retry import RetryStats
-    from sammo_core.soft import SoftTensor
+    from sammo_core.soft_tensor import SoftTensor
 
 __all__ = [
     "DEFAULT_MAX_REPLY_BYTES",
@@ -352,7 +352,7 @@ def refuse_soft_prompts(request: LLMRequest, model: str) -> None:
 
     Runners that send text (OpenAI-compatible endpoints, llama.cpp, scripted) call it first.
 
-    >>> from sammo_core.soft import SoftTensor
+    >>> from sammo_core.soft_tensor import SoftTensor
     >>> soft = SoftTensor.from_values([[0.0, 1.0]])
     >>> refuse_soft_prompts(LLMRequest.from_prompt("<soft-prompt>", soft_prompts=(soft,)), "gpt")
     Traceback (most recent call last):
@@ -360,7 +360,7 @@ def refuse_soft_prompts(request: LLMRequest, model: str) -> None:
     sammo_core.errors.ConfigError: model 'gpt' cannot run soft prompts ... --model hf:gemma3 ...
     """
     if request.soft_prompts:
-        from sammo_core.soft import HF_RUNNER_HINT
+        from sammo_core.soft_tensor import HF_RUNNER_HINT
 
         shapes = ", ".join(f"{s.shape[0]}x{s.shape[1]}" for s in request.soft_prompts)
         raise ConfigError(

@@ -51,7 +51,7 @@ from sammo_core.runners.base import (
 if TYPE_CHECKING:
     import torch
 
-    from sammo_core.soft import SoftTensor
+    from sammo_core.soft_tensor import SoftTensor
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -355,7 +355,7 @@ def request_prompt(hf: HFModel, request: LLMRequest) -> tuple[str, SoftTensor | 
     :func:`label_logprobs` does.
     """
     from sammo_core.runners.base import Message
-    from sammo_core.soft import SoftPrompt
+    from sammo_core.soft_tensor import soft_placeholder
 
     messages = list(request.messages)
     soft: SoftTensor | None = None
@@ -368,12 +368,12 @@ def request_prompt(hf: HFModel, request: LLMRequest) -> tuple[str, SoftTensor | 
         soft = request.soft_prompts[0]
         if soft.shape[1] != hf.hidden_size:
             raise ConfigError(
-                f"the soft prompt {SoftPrompt.placeholder_for(soft)} is {soft.shape[0]}x"
+                f"the soft prompt {soft_placeholder(soft)} is {soft.shape[0]}x"
                 f"{soft.shape[1]}, but {hf.name} takes {hf.hidden_size}-wide embeddings: it was "
                 "trained for another model; run it with that model, or train one for this model "
                 "(optimize --strategy prompt-tuning)"
             )
-        mark = SoftPrompt.placeholder_for(soft)
+        mark = soft_placeholder(soft)
         opening = [i for i, m in enumerate(messages) if m.content.startswith(mark)]
         if not opening:
             raise ConfigError(

@@ -475,7 +475,7 @@ def test_binomial_rejects_bad_arguments() -> None:
 def test_bootstrap_resamples_each_distinct_count_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # A search scores many candidates whose 0/1 scores repeat the same counts: the interval
     # for a count is drawn once, and the same every time (rows in any order).
-    from sammo_core import objectives
+    from sammo_core import stats as objectives  # the bootstrap lives in sammo_core.stats
 
     objectives._counted_ci.cache_clear()
     draws = 0
