@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -102,14 +103,27 @@ PLUGIN = {
 
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The plugin package, installed by pip into a folder of its own."""
-    root = tmp_path_factory.mktemp("plugin")
-    source, target = root / "src", root / "site"
+    """The plugin package installed into a folder of its own, laid out as ``pip install
+    --target`` lays it out (the package and its ``.dist-info`` with the entry points); built
+    here rather than by pip, which needs the ``wheel`` package a fresh venv may lack."""
+    target = tmp_path_factory.mktemp("plugin") / "site"
+    project = tomllib.loads(textwrap.dedent(PLUGIN["pyproject.toml"]))["project"]
     for name, text in PLUGIN.items():
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        (source / name).write_text(textwrap.dedent(text))
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*pip, "--target", str(target), str(source)], check=True)
+        if name != "pyproject.toml":
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            (target / name).write_text(textwrap.dedent(text))
+    info = target / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "".join(
+            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in entries.items()) + "\n"
+            for group, entries in project["entry-points"].items()
+        )
+    )
+    (info / "INSTALLER").write_text("sammo-core tests\n")
     return target
 
 
