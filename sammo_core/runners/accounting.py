@@ -178,12 +178,19 @@ def prompt_token_bound(request: LLMRequest) -> int:
     :data:`TEMPLATE_TOKENS_PER_MESSAGE` per message and :data:`TEMPLATE_TOKENS_PER_REQUEST`
     once. (:func:`~sammo_core.tokens.count_tokens` is an estimate, not a bound: it counts words.)
 
+    A soft prompt's learned embeddings are tokens the model reads beyond the text: each adds
+    its ``n_tokens`` (its placeholder's bytes are counted too, so the bound stays a bound).
+
     >>> prompt_token_bound(LLMRequest.from_prompt("Hello, world!"))  # 13 bytes + 8 + 64
     85
     """
     content = sum(len(m.content.encode("utf-8")) for m in request.messages)
+    soft = sum(tensor.shape[0] for tensor in request.soft_prompts)
     return (
-        content + TEMPLATE_TOKENS_PER_MESSAGE * len(request.messages) + TEMPLATE_TOKENS_PER_REQUEST
+        content
+        + soft
+        + TEMPLATE_TOKENS_PER_MESSAGE * len(request.messages)
+        + TEMPLATE_TOKENS_PER_REQUEST
     )
 
 

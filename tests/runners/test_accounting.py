@@ -431,3 +431,14 @@ def test_calls_in_flight_share_fsyncs_and_none_leaves_before_its_line_is_on_disk
     assert 1 <= group_fsyncs < 8, "32 calls booked together share a few fsyncs, not 32"
     with UsageJournal(path, tag="run") as again:
         assert again.usage.calls == 32
+
+
+def test_a_soft_prompt_s_tokens_are_reserved() -> None:
+    from sammo_core.runners.accounting import prompt_token_bound
+    from sammo_core.soft_tensor import SoftTensor
+
+    plain = LLMRequest.from_prompt("<soft-prompt n=100 sha=0> Hello")
+    tensor = SoftTensor.from_values([[0.0, 1.0]] * 100)
+    soft = dataclasses.replace(plain, soft_prompts=(tensor,))
+    # 100 learned embeddings the model reads beyond the text: a token budget reserves them.
+    assert prompt_token_bound(soft) == prompt_token_bound(plain) + 100
