@@ -210,7 +210,10 @@ SUMMARY_HEADER = (
 
 def summary_rows(results: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """One row per task of the summary table (see :data:`SUMMARY_HEADER`)."""
+    from sammo_core.runners.pricing import cost_text
+
     rows: list[tuple[str, ...]] = []
+    model = results.get("model")
     for name, task in results.get("tasks", {}).items():
         base, best = task["baseline"], task["optimized"]
         base_test, best_test = base.get("test"), best.get("test")
@@ -228,7 +231,7 @@ def summary_rows(results: Mapping[str, Any]) -> list[tuple[str, ...]]:
                 "-" if task.get("majority_rate") is None else f"{task['majority_rate']:.3f}",
                 tokens,
                 f"{task['calls']:,}",
-                f"{task['usd']:.4f}",
+                cost_text(task["usd"], model if isinstance(model, str) else None),
                 f"{task['seconds']:.1f}",
             )
         )

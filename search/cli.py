@@ -28,7 +28,7 @@ from sammo_core.cli_run import (
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import OBJECTIVES
 from sammo_core.run_files import write_file
-from sammo_core.runners.pricing import price_for
+from sammo_core.runners.pricing import cost_text
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
 from search.racing import RACING_MODES, Racing, parse_rungs
 from search.strategies import STRATEGIES
@@ -564,21 +564,6 @@ def racing_lines(result: SearchResult) -> list[str]:
             "reused its scores (no call)"
         )
     return lines
-
-
-def cost_text(usd: float, model: str | None) -> str:
-    """Dollars spent, or that they are unknown: a hosted model without a known price costs
-    something that ``$0.0000`` would misstate as free (embedded models are free).
-
-    >>> cost_text(0.0, "openai:my-finetune"), cost_text(0.0, "local:gemma3")
-    ('cost unknown (no price for openai:my-finetune)', '$0.0000')
-    >>> cost_text(0.012, "gpt-4o-mini")
-    '$0.0120'
-    """
-    if usd or model is None or model.startswith(("local", "hf:", "scripted")):
-        return f"${usd:.4f}"
-    name = model.split(":", 1)[1] if ":" in model else model
-    return f"${usd:.4f}" if price_for(name) is not None else f"cost unknown (no price for {model})"
 
 
 def print_report(result: SearchResult, seconds: float, *, model: str | None = None) -> None:

@@ -20,7 +20,7 @@ import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["PRICES", "PRICES_AS_OF", "Price", "estimate_cost", "price_for"]
+__all__ = ["PRICES", "PRICES_AS_OF", "Price", "cost_text", "estimate_cost", "price_for"]
 
 PRICES_AS_OF = "2025-08-15"
 
@@ -87,3 +87,18 @@ def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> flo
     cost = (prompt_tokens * price.input_per_m + completion_tokens * price.output_per_m) / 1e6
     # Round away float noise (0.1 + 0.2) while keeping far below a millionth of a cent.
     return round(cost, 12)
+
+
+def cost_text(usd: float, model: str | None) -> str:
+    """Dollars spent, or that they are unknown: a hosted model without a known price costs
+    something that ``$0.0000`` would misstate as free (embedded models are free).
+
+    >>> cost_text(0.0, "openai:my-finetune"), cost_text(0.0, "local:gemma3")
+    ('cost unknown (no price for openai:my-finetune)', '$0.0000')
+    >>> cost_text(0.012, "gpt-4o-mini")
+    '$0.0120'
+    """
+    if usd or model is None or model.startswith(("local", "hf:", "scripted")):
+        return f"${usd:.4f}"
+    name = model.split(":", 1)[1] if ":" in model else model
+    return f"${usd:.4f}" if price_for(name) is not None else f"cost unknown (no price for {model})"

@@ -132,6 +132,8 @@ def test_run_quick_writes_results_report_and_plot(
     md = (out / "report.md").read_text()
     assert "| task | objective | baseline (test) | optimized (test) |" in md
     assert "| implicatures | label_accuracy | 1.000 [0.510, 1.000] |" in md
+    # An unpriced hosted model's dollars are unknown, not $0.0000 (which read as free).
+    assert "cost unknown (no price for loopback)" in md and "| 0.0000 |" not in md
     assert "![best validation score against budget](score_vs_budget.png)" in md
     assert "### Diff from the baseline prompt" in md
     assert "Does Speaker 2's answer mean yes or no?" in md  # the winning prompt
