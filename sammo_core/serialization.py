@@ -30,7 +30,16 @@ from sammo_core.errors import SerializationError
 from sammo_core.run_files import check_not_linked, write_file
 from sammo_core.soft import SoftTensor
 
-__all__ = ["dumps", "from_json", "load", "loads", "save", "soft_folder", "to_json"]
+__all__ = [
+    "dumps",
+    "from_json",
+    "legacy_json",
+    "load",
+    "loads",
+    "save",
+    "soft_folder",
+    "to_json",
+]
 
 _TYPE_KEY = "_type"
 #: A soft tensor's type names: the stable one, and the module path older files hold.
@@ -218,3 +227,37 @@ def _read_tensors(data: Any, folder: Path) -> dict[str, SoftTensor]:
                 found[digest] = SoftTensor.from_file(file)
             stack.extend(value.values())
     return found
+
+
+#: Type names files held before the stable names, where the class is not (any longer) at
+#: ``module.Class`` of its stable name's class.
+_LEGACY_NAMES = {"sammo_core.SoftTensor": "sammo_core.soft.SoftTensor"}
+
+
+def legacy_json(program: Component) -> dict[str, Any]:
+    """:func:`to_json` with the type names of the release before the stable names (each class
+    by its module path): what identifies a program where a digest was taken of it then (a
+    search's checkpoint fingerprint), so runs started before still resume.
+
+    >>> from sammo_core import Output, GenerateText, MetaPrompt
+    >>> legacy_json(Output(GenerateText(MetaPrompt([]))))["program"]["_type"]
+    'sammo_core.components.Output'
+    """
+
+    def rename(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {k: rename(v) for k, v in value.items()}
+            name = out.get(_TYPE_KEY)
+            if isinstance(name, str) and name.count(".") == 1 and name.startswith("sammo_core."):
+                cls = pg.JSONConvertible.class_from_typename(name)
+                legacy = _LEGACY_NAMES.get(name)
+                if legacy is None and isinstance(cls, type):
+                    legacy = f"{cls.__module__}.{cls.__qualname__}"
+                out[_TYPE_KEY] = legacy or name
+            return out
+        if isinstance(value, list):
+            return [rename(v) for v in value]
+        return value
+
+    renamed: dict[str, Any] = rename(to_json(program))
+    return renamed

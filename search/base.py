@@ -33,7 +33,7 @@ from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.run_files import check_not_linked, read_json, write_file
 from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
 from sammo_core.runners.base import Runner
-from sammo_core.serialization import from_json, to_json
+from sammo_core.serialization import from_json, legacy_json, to_json
 from search.budget import SearchBudget
 from search.candidate import Candidate, fitness
 from search.charging import Tab, TabLedger, charging
@@ -857,7 +857,8 @@ class Search(abc.ABC):
             "objectives": [o.name for o in self.objectives],
             "budget": dataclasses.asdict(self.budget),
             "seed": self.seed,
-            "program": orjson.dumps(to_json(program)).decode(),
+            # With the type names of before the stable names, so earlier runs still resume.
+            "program": orjson.dumps(legacy_json(program)).decode(),
             "train": None if train is None else train.content_hash(),
             "val": val.content_hash(),
         }

@@ -65,3 +65,12 @@ def test_a_subclass_does_not_take_the_stable_name() -> None:
 
     assert pg.JSONConvertible.class_from_typename("sammo_core.DataTable") is DataTable
     assert Mine.__serialization_key__.endswith(".Mine")
+
+
+@pytest.mark.parametrize("path", [p for p in PROGRAMS if p.stem != "soft"], ids=lambda p: p.stem)
+def test_the_legacy_form_is_what_the_earlier_release_wrote(path: Path) -> None:
+    # A search's checkpoint fingerprint hashes this form, so runs started before the stable
+    # names resume (the soft program's file holds its tensor by reference, not inline).
+    from sammo_core.serialization import legacy_json
+
+    assert legacy_json(load(path)) == json.loads(path.read_text())
