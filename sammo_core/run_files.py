@@ -119,10 +119,19 @@ def inside(folder: Path, name: Any, *, source: Path) -> Path:
             f"{source} names {name!r}, a path outside {folder}: only names inside the folder "
             "are read (the file was edited?)"
         )
+    if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in plain.parts):
+        raise DataError(
+            f"{source} names {name[:80]!r}..., a file name longer than any file system takes "
+            "(the file was edited?)"
+        )
     path = Path(folder)
     for part in plain.parts:
         path = path / part
-        if path.is_symlink():
+        try:
+            linked = path.is_symlink()
+        except OSError as exc:  # a name the file system refuses
+            raise DataError(f"{source} names {name[:80]!r}, which cannot be read: {exc}") from None
+        if linked:
             raise DataError(
                 f"{source} names {name!r}, but {path} is a symbolic link (to "
                 f"{os.readlink(path)}): only files inside {folder} are read; remove the link"

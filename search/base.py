@@ -753,6 +753,9 @@ def _check_loaded(run: SearchRun) -> None:
             raise ValueError(f"candidate {i} has a field of the wrong type")
         if not _is_number(c.spent_usd) or type(c.eliminated) is not bool:
             raise ValueError(f"candidate {i} has spent_usd or eliminated of the wrong type")
+        missing = [o.name for o in run.objectives if o.name not in c.scores]
+        if missing:
+            raise ValueError(f"candidate {i} has no score for {', '.join(missing)}")
         for score in c.scores.values():
             bounds = (score.value, *(x for x in (score.ci_low, score.ci_high) if x is not None))
             if not all(map(_is_number, bounds)):

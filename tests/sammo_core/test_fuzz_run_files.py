@@ -337,3 +337,23 @@ def test_the_valid_files_load(finished: Path) -> None:
     ).shape == (1, 8)
     assert stored_result(VALID_ROW, Path("c.sqlite")).text == "yes"
     assert main(["export", str(finished), "--out", str(finished.parent / "again")]) == 0
+
+
+# -- what the long fuzzers found (kept as plain cases) ------------------------------------------
+
+
+def test_a_checkpoint_candidate_without_its_score_is_one_line(finished: Path) -> None:
+    # Found by the slow fuzzer: a candidate whose scores were emptied loaded, then the search
+    # crashed with KeyError 'accuracy' while ranking.
+    state = json.loads(READERS["checkpoint"][0](finished))
+    state["candidates"][1]["scores"] = {}
+    check_checkpoint(finished, json.dumps(state).encode())
+
+
+def test_a_bench_run_dir_too_long_for_the_file_system_is_one_line(finished: Path) -> None:
+    # Found by the slow fuzzer: run_dir a deeply nested list became a 600-character file name,
+    # and reading it raised OSError (File name too long).
+    results = json.loads(READERS["bench-results"][0](finished))
+    for task in results["tasks"].values():
+        task["run_dir"] = [[[[1]]]] * 200
+    check_bench_results(finished, json.dumps(results).encode())
