@@ -29,7 +29,7 @@ import orjson
 from sammo_core.cli_compare import COMPARE_HELP
 from sammo_core.console import table_console
 from sammo_core.objectives import OBJECTIVES
-from sammo_core.run_files import write_file
+from sammo_core.run_files import make_folder, write_file
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, MODES
 from sammo_core.runners.http_transport import DEFAULT_MAX_BODY_BYTES
 
@@ -469,14 +469,7 @@ def check_out_dir(out: Path, files: tuple[str, ...]) -> None:
     """
     from sammo_core.errors import ConfigError
 
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {str(out)!r} is a file; pass a directory (created if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"--out {str(out)!r} cannot be created ({exc.strerror}); pass a writable directory"
-        ) from None
+    make_folder(out, "--out")
     for name in files:
         if (out / name).is_dir():
             raise ConfigError(

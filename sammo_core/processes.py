@@ -31,6 +31,7 @@ from types import FrameType
 from typing import Any
 
 from sammo_core.errors import ConfigError
+from sammo_core.run_files import make_folder
 
 __all__ = [
     "LOCK_FILE",
@@ -75,17 +76,7 @@ def lock_folder(folder: Path, flag: str = "--out") -> Iterator[Path]:
     except ImportError:  # pragma: no cover - Windows
         yield folder
         return
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(
-            f"{flag} {str(folder)!r} is a file; pass a directory (created if missing)"
-        )
-    created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"{flag} {str(folder)!r} cannot be created ({exc.strerror}); pass a writable folder"
-        ) from None
+    created = make_folder(folder, flag)
     path = folder / LOCK_FILE
     fd = _take(path, folder, flag, fcntl)
     try:

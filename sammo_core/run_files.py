@@ -193,3 +193,29 @@ def _umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
     os.umask(mask)
     return mask
+
+
+def make_folder(folder: Path, flag: str) -> bool:
+    """Make ``folder`` (parents too) for the command-line option ``flag``; whether it was made
+    here. A file in its place, or a folder that cannot be made, is a one-line ConfigError.
+
+    >>> import tempfile
+    >>> make_folder(Path(tempfile.mkstemp()[1]), "--out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: --out '...' is a file; pass a directory (created if missing)
+    """
+    from sammo_core.errors import ConfigError
+
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"{flag} {str(folder)!r} is a file; pass a directory (created if missing)"
+        )
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"{flag} {str(folder)!r} cannot be created ({exc.strerror}); pass a writable directory"
+        ) from None
+    return created
