@@ -30,10 +30,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from importlib.metadata import EntryPoint, entry_points
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from renderers.errors import RenderError
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["BUILTIN_DISTRIBUTION", "Registry"]
 
@@ -69,6 +71,9 @@ class Registry(Mapping[str, T], Generic[T]):
 
     @functools.cached_property
     def _entries(self) -> dict[str, EntryPoint]:
+        # Read on first use, not at import: importing packages costs no metadata scan.
+        from importlib.metadata import entry_points
+
         found = list(entry_points(group=self.group))
         if not found:
             raise self._error(
