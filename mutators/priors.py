@@ -18,19 +18,26 @@ operators the mutator does not hold is ignored (another suite's operators).
 
 The file (``priors.json``) is JSON::
 
-    {"format": "sammo-core priors", "version": 1, "tasks": ["implicatures", ...],
-     "operators": {"ChangeSectionFormat": {"tries": 12, "wins": 5}, ...},
-     "choices": {"MetaPrompt.section_format": {"xml": 2}, ...}}
+    {"format": "sammo-core priors", "version": 1,
+     "tasks": {"implicatures": {
+         "operators": {"ChangeSectionFormat": {"tries": 12, "wins": 5}, ...},
+         "choices": {"MetaPrompt.section_format": {"xml": 2}, ...}}, ...}}
+
+Tasks stay apart in the file so that ``bench run --priors`` can leave each task's own searches
+out of the priors it starts that task from (:meth:`Priors.without`).
 
 >>> from mutators.format import ChangeSectionFormat
 >>> from mutators.mixture import Mixture
 >>> from mutators.structure import DropSection
->>> a = Priors(("a",), {"ChangeSectionFormat": (6, 4), "DropSection": (6, 0)},
-...            {"MetaPrompt.section_format": {"xml": 1}})
->>> b = Priors(("b",), {"ChangeSectionFormat": (2, 2)}, {"MetaPrompt.section_format": {"xml": 1}})
+>>> a = Priors({"a": Learned({"ChangeSectionFormat": (6, 4), "DropSection": (6, 0)},
+...                          {"MetaPrompt.section_format": {"xml": 1}})})
+>>> b = Priors({"b": Learned({"ChangeSectionFormat": (2, 2)},
+...                          {"MetaPrompt.section_format": {"xml": 1}})})
 >>> both = Priors.merge([a, b])
->>> both.tasks, both.operators["ChangeSectionFormat"]
+>>> both.tasks, both.total.operators["ChangeSectionFormat"]
 (('a', 'b'), (8, 6))
+>>> both.without("b").total.operators["ChangeSectionFormat"]
+(6, 4)
 >>> mix = Mixture([DropSection(), ChangeSectionFormat()])
 >>> applied = apply_priors(mix, both, strength=4)
 >>> round(mix.weight("ChangeSectionFormat"), 2), round(mix.weight("DropSection"), 2)
@@ -61,6 +68,7 @@ from sammo_core.selectors import find
 __all__ = [
     "DEFAULT_STRENGTH",
     "FORMAT",
+    "Learned",
     "Priors",
     "apply_priors",
     "chosen_values",
@@ -76,44 +84,105 @@ DEFAULT_STRENGTH = 8.0
 
 
 @dataclasses.dataclass(frozen=True)
-class Priors:
-    """Operator credit and winning choices learned on ``tasks``.
+class Learned:
+    """What searches on one task learned: ``operators`` maps an operator name to
+    ``(tries, wins)``; ``choices`` maps a field key (``NodeType.field``, see
+    :attr:`~mutators.fields.ChangeField.choice_key`) to how many winners chose each value (as
+    text) over their start's."""
 
-    ``operators`` maps an operator name to ``(tries, wins)``; ``choices`` maps a field key
-    (``NodeType.field``, see :attr:`~mutators.fields.ChangeField.choice_key`) to how many
-    winners chose each value (as text) over their start's.
-    """
-
-    tasks: tuple[str, ...]
     operators: Mapping[str, tuple[int, int]]
     choices: Mapping[str, Mapping[str, int]] = dataclasses.field(default_factory=dict)
 
+    def __add__(self, other: Learned) -> Learned:
+        operators = dict(self.operators)
+        for name, (t, w) in other.operators.items():
+            old = operators.get(name, (0, 0))
+            operators[name] = (old[0] + t, old[1] + w)
+        choices = {key: dict(counts) for key, counts in self.choices.items()}
+        for key, counts in other.choices.items():
+            into = choices.setdefault(key, {})
+            for value, count in counts.items():
+                into[value] = into.get(value, 0) + count
+        return Learned(operators, choices)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operators": {
+                name: {"tries": t, "wins": w} for name, (t, w) in sorted(self.operators.items())
+            },
+            "choices": {key: dict(sorted(v.items())) for key, v in sorted(self.choices.items())},
+        }
+
+    @staticmethod
+    def from_json(data: Any, where: str) -> Learned:
+        """Read :meth:`to_json`'s output; errors name ``where`` (file and task)."""
+        if not isinstance(data, dict):
+            raise DataError(f"{where}: must be an object; got {data!r:.80}")
+        raw_ops = data.get("operators", {})
+        if not isinstance(raw_ops, dict):
+            raise DataError(f'{where}: "operators" must be an object; got {raw_ops!r:.80}')
+        operators: dict[str, tuple[int, int]] = {}
+        for name, entry in raw_ops.items():
+            t = entry.get("tries") if isinstance(entry, dict) else None
+            w = entry.get("wins") if isinstance(entry, dict) else None
+            if not (_count(t) and _count(w) and w <= t):  # type: ignore[operator]
+                raise DataError(
+                    f"{where}: operator {name!r} needs whole numbers 0 <= wins <= tries; "
+                    f"got {entry!r:.80}"
+                )
+            operators[name] = (t, w)  # type: ignore[assignment]
+        raw_choices = data.get("choices", {})
+        if not isinstance(raw_choices, dict):
+            raise DataError(f'{where}: "choices" must be an object; got {raw_choices!r:.80}')
+        choices: dict[str, dict[str, int]] = {}
+        for key, counts in raw_choices.items():
+            if not isinstance(counts, dict) or not all(map(_count, counts.values())):
+                raise DataError(
+                    f"{where}: choices of {key!r} must map values to whole numbers >= 0; "
+                    f"got {counts!r:.80}"
+                )
+            choices[key] = dict(counts)
+        return Learned(operators, choices)
+
+
+@dataclasses.dataclass(frozen=True)
+class Priors:
+    """What searches learned, task by task (``by_task``), so that a task's own searches can
+    be left out of the priors it starts from (:meth:`without`)."""
+
+    by_task: Mapping[str, Learned]
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.by_task)
+
+    @property
+    def total(self) -> Learned:
+        """Every task's credit and choices, summed."""
+        total = Learned({}, {})
+        for learned in self.by_task.values():
+            total = total + learned
+        return total
+
     @staticmethod
     def merge(many: Iterable[Priors]) -> Priors:
-        """The sum of several tasks' priors (tasks in order, each once)."""
-        tasks: list[str] = []
-        operators: dict[str, tuple[int, int]] = {}
-        choices: dict[str, dict[str, int]] = {}
+        """Several priors as one: a task learned in several (seeds) is summed."""
+        by_task: dict[str, Learned] = {}
         for p in many:
-            tasks += [t for t in p.tasks if t not in tasks]
-            for name, (t, w) in p.operators.items():
-                old = operators.get(name, (0, 0))
-                operators[name] = (old[0] + t, old[1] + w)
-            for key, counts in p.choices.items():
-                into = choices.setdefault(key, {})
-                for value, count in counts.items():
-                    into[value] = into.get(value, 0) + count
-        return Priors(tuple(tasks), operators, choices)
+            for task, learned in p.by_task.items():
+                by_task[task] = by_task[task] + learned if task in by_task else learned
+        return Priors(by_task)
+
+    def without(self, task: str) -> Priors:
+        """These priors less what was learned on ``task`` (leave-one-task-out: a task's own
+        searches never steer it)."""
+        return Priors({t: v for t, v in self.by_task.items() if t != task})
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "version": VERSION,
-            "tasks": list(self.tasks),
-            "operators": {
-                name: {"tries": t, "wins": w} for name, (t, w) in sorted(self.operators.items())
-            },
-            "choices": {key: dict(sorted(v.items())) for key, v in sorted(self.choices.items())},
+            "tasks": {task: learned.to_json() for task, learned in self.by_task.items()},
         }
 
     def dumps(self) -> bytes:
@@ -124,15 +193,16 @@ class Priors:
     def from_json(data: Any, source: str = "priors") -> Priors:
         """Read what :meth:`to_json` wrote, naming ``source`` in every error.
 
-        >>> Priors.from_json({"format": "sammo-core priors", "version": 1, "tasks": ["t"],
-        ...                   "operators": {"DropSection": {"tries": 3, "wins": 1}}}).operators
+        >>> ok = {"format": "sammo-core priors", "version": 1,
+        ...       "tasks": {"t": {"operators": {"DropSection": {"tries": 3, "wins": 1}}}}}
+        >>> Priors.from_json(ok).total.operators
         {'DropSection': (3, 1)}
-        >>> Priors.from_json({"format": "sammo-core priors", "version": 1, "tasks": [],
-        ...                   "operators": {"DropSection": {"tries": 1, "wins": 2}}}, "p.json")
+        >>> ok["tasks"]["t"]["operators"]["DropSection"]["wins"] = 4
+        >>> Priors.from_json(ok, "p.json")
         Traceback (most recent call last):
         ...
-        sammo_core.errors.DataError: p.json: operator 'DropSection' needs whole numbers \
-0 <= wins <= tries; got {'tries': 1, 'wins': 2}
+        sammo_core.errors.DataError: p.json, task 't': operator 'DropSection' needs whole \
+numbers 0 <= wins <= tries; got {'tries': 3, 'wins': 4}
         """
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise DataError(
@@ -144,34 +214,15 @@ class Priors:
                 f"{source}: priors version {data.get('version')!r}; this sammo-core reads "
                 f"version {VERSION}"
             )
-        tasks = data.get("tasks", [])
-        if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
-            raise DataError(f'{source}: "tasks" must be a list of names; got {tasks!r:.80}')
-        raw_ops = data.get("operators", {})
-        if not isinstance(raw_ops, dict):
-            raise DataError(f'{source}: "operators" must be an object; got {raw_ops!r:.80}')
-        operators: dict[str, tuple[int, int]] = {}
-        for name, entry in raw_ops.items():
-            t = entry.get("tries") if isinstance(entry, dict) else None
-            w = entry.get("wins") if isinstance(entry, dict) else None
-            if not (_count(t) and _count(w) and w <= t):  # type: ignore[operator]
-                raise DataError(
-                    f"{source}: operator {name!r} needs whole numbers 0 <= wins <= tries; "
-                    f"got {entry!r:.80}"
-                )
-            operators[name] = (t, w)  # type: ignore[assignment]
-        raw_choices = data.get("choices", {})
-        if not isinstance(raw_choices, dict):
-            raise DataError(f'{source}: "choices" must be an object; got {raw_choices!r:.80}')
-        choices: dict[str, dict[str, int]] = {}
-        for key, counts in raw_choices.items():
-            if not isinstance(counts, dict) or not all(map(_count, counts.values())):
-                raise DataError(
-                    f"{source}: choices of {key!r} must map values to whole numbers >= 0; "
-                    f"got {counts!r:.80}"
-                )
-            choices[key] = dict(counts)
-        return Priors(tuple(tasks), operators, choices)
+        tasks = data.get("tasks", {})
+        if not isinstance(tasks, dict):
+            raise DataError(f'{source}: "tasks" must be an object; got {tasks!r:.80}')
+        return Priors(
+            {
+                str(task): Learned.from_json(entry, f"{source}, task {task!r}")
+                for task, entry in tasks.items()
+            }
+        )
 
     @staticmethod
     def load(path: str | Path) -> Priors:
@@ -255,6 +306,7 @@ def apply_priors(mutator: Mutator, priors: Priors, *, strength: float = DEFAULT_
         or not (math.isfinite(strength) and strength > 0)
     ):
         raise ConfigError(f"priors strength must be a finite number > 0; got {strength!r}")
+    total = priors.total
     known: set[str] = set()
     credited: set[str] = set()
 
@@ -264,11 +316,11 @@ def apply_priors(mutator: Mutator, priors: Priors, *, strength: float = DEFAULT_
             for child in op.operators:
                 names = child.operator_names()
                 known.update(names)
-                tries = sum(priors.operators.get(n, (0, 0))[0] for n in names)
-                wins = sum(priors.operators.get(n, (0, 0))[1] for n in names)
+                tries = sum(total.operators.get(n, (0, 0))[0] for n in names)
+                wins = sum(total.operators.get(n, (0, 0))[1] for n in names)
                 if tries:
                     credit[child.name] = _scaled(tries, wins, strength)
-                    credited.update(n for n in names if n in priors.operators)
+                    credited.update(n for n in names if n in total.operators)
                 visit(child)
             op.set_priors(credit)
 
@@ -276,7 +328,7 @@ def apply_priors(mutator: Mutator, priors: Priors, *, strength: float = DEFAULT_
     fields = 0
     for op in leaves(mutator):
         if isinstance(op, ChangeField):
-            counts = priors.choices.get(op.choice_key, {})
+            counts = total.choices.get(op.choice_key, {})
             op.set_preferences({v: min(float(c), strength) for v, c in counts.items()})
             fields += bool(op.preferences)
     plural = "s" if len(priors.tasks) != 1 else ""

@@ -14,14 +14,14 @@ its tasks' into ``OUT/priors.json``; ``--priors FILE`` starts a search from such
 ...                     depth=1, seed=0, budget=SearchBudget(candidates=4))
 >>> result = asyncio.run(search.run(start_program(), val=items(8), runner=synthetic_model()))
 >>> priors = priors_of(result, search.mutator, "synthetic")
->>> priors.tasks, priors.operators["ChangeSectionFormat"][0]
+>>> priors.tasks, priors.total.operators["ChangeSectionFormat"][0]
 (('synthetic',), 3)
 """
 
 from __future__ import annotations
 
 from mutators.base import Mutator
-from mutators.priors import Priors, chosen_values
+from mutators.priors import Learned, Priors, chosen_values
 from search.result import SearchResult
 
 __all__ = ["priors_of"]
@@ -35,4 +35,4 @@ def priors_of(result: SearchResult, mutator: Mutator | None, task: str) -> Prior
     choices = (
         {} if mutator is None else chosen_values(mutator, result.start.program, result.best.program)
     )
-    return Priors((task,), operators, choices)
+    return Priors({task: Learned(operators, choices)})

@@ -13,7 +13,7 @@ import pytest
 
 from mutators.format import ChangeDataFormat, ChangeSectionFormat
 from mutators.mixture import Mixture
-from mutators.priors import Priors, apply_priors
+from mutators.priors import Learned, Priors, apply_priors
 from mutators.structure import DropSection, ReorderSections
 from sammo_core import GenerateText, InputData, MetaPrompt, Output, Section
 from sammo_core.cli import main
@@ -40,7 +40,7 @@ def test_credit_from_other_tasks_shifts_the_draw_to_the_operators_that_paid() ->
     ops = lambda: [DropSection(), ReorderSections(), ChangeSectionFormat()]  # noqa: E731
     plain = draws(Mixture(ops()))
     steered = Mixture(ops())
-    priors = Priors(("a", "b"), {"ChangeSectionFormat": (20, 15), "DropSection": (20, 0)})
+    priors = Priors({"a": Learned({"ChangeSectionFormat": (20, 15), "DropSection": (20, 0)})})
     apply_priors(steered, priors)
     after = draws(steered)
     assert after["ChangeSectionFormat"] > plain["ChangeSectionFormat"] + 40
@@ -57,14 +57,14 @@ def test_preferred_values_come_first_more_often_but_all_stay_possible() -> None:
 
     uniform = first_values(ChangeSectionFormat())
     op = ChangeSectionFormat()
-    apply_priors(op, Priors(("a",), {}, {"MetaPrompt.section_format": {"xml": 4}}))
+    apply_priors(op, Priors({"a": Learned({}, {"MetaPrompt.section_format": {"xml": 4}})}))
     steered = first_values(op)
     assert steered["xml"] > uniform["xml"] + 80
     assert set(steered) == set(uniform) == {"plain", "xml", "json"}
 
 
 def test_priors_file_round_trip_and_errors(tmp_path: Path) -> None:
-    p = Priors(("t",), {"DropSection": (3, 1)}, {"MetaPrompt.data_format": {"json": 2}})
+    p = Priors({"t": Learned({"DropSection": (3, 1)}, {"MetaPrompt.data_format": {"json": 2}})})
     path = tmp_path / "priors.json"
     path.write_bytes(p.dumps())
     assert Priors.load(path) == p
@@ -78,7 +78,7 @@ def test_priors_file_round_trip_and_errors(tmp_path: Path) -> None:
 
 def test_mixture_state_keeps_priors_for_resume() -> None:
     mix = Mixture([DropSection(), ChangeDataFormat()])
-    apply_priors(mix, Priors(("t",), {"DropSection": (4, 3)}))
+    apply_priors(mix, Priors({"t": Learned({"DropSection": (4, 3)})}))
     mix.record("ChangeDataFormat", improved=True)
     again = Mixture([DropSection(), ChangeDataFormat()])
     again.load_state_dict(json.loads(json.dumps(mix.state_dict())))
@@ -97,7 +97,8 @@ def test_optimize_writes_priors_and_the_next_run_starts_from_them(
         first = tmp_path / "first"
         assert main(optimize_args(program, data, server.base_url, first)) == 0
         learned = json.loads((first / "priors.json").read_text())
-        assert learned["tasks"] == ["program"]
+        assert list(learned["tasks"]) == ["program"]
+        learned = learned["tasks"]["program"]
         result = json.loads((first / "result.json").read_text())
         tries = {op["operator"]: op["tries"] for op in result["operators"]}
         assert {k: v["tries"] for k, v in learned["operators"].items()} == tries
