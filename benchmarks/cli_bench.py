@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from benchmarks.suites import BenchTask
+    from mutators.priors import Priors
     from sammo_core.objectives import Score
     from sammo_core.runners.accounting import Usage
     from sammo_core.runners.base import Runner
@@ -109,6 +110,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         help="base-model: the label-balanced examples the start program shows (default 4; 0: "
         "the instruction alone)",
+    )
+    run.add_argument(
+        "--priors",
+        default="none",
+        metavar="FILE|none",
+        help="start each task's search from what paid on the OTHER tasks of FILE (a "
+        "priors.json of bench run or optimize; a task's own entry is always left out); none "
+        "(default): afresh",
     )
     run.add_argument("--seed", type=seed_argument, help="search seed (default 0)")
     run.add_argument(
@@ -264,13 +273,22 @@ async def _run_task(
     label: str,
     resume: bool,
     console: Any,
+    priors: Priors | None = None,
 ) -> dict[str, Any]:
     from benchmarks.seeds import paired_test
     from sammo_core.cli_run import progress_bar
     from sammo_core.serialization import dumps
     from search.base import Progress as SearchProgress
+    from search.priors import priors_of
 
     search = bench.make_search()
+    steered = None
+    if priors is not None and search.has_mutator:
+        from mutators.priors import apply_priors
+
+        others = priors.without(bench.name)
+        console.print(f"{label}: {apply_priors(search.mutator, others)}", soft_wrap=True)
+        steered = list(others.tasks)
     started = time.perf_counter()
     with progress_bar(console) as progress:
         bar = progress.add_task(label, total=search.budget.candidates)
@@ -348,6 +366,12 @@ async def _run_task(
         },
         "baseline": entries["baseline"],
         "optimized": entries["optimized"],
+        # What this search learned (bench run writes every task's into OUT/priors.json), and
+        # the tasks whose priors steered it.
+        "learned": priors_of(result, search.mutator if search.has_mutator else None, bench.name)
+        .by_task[bench.name]
+        .to_json(),
+        "priors_from": steered,
         "lineage": [c.summary() for c in result.lineage(winner)],
         "usage": {
             "search": search_usage.to_dict(),
@@ -457,6 +481,7 @@ def _new_results(
         "test_rows": args.test_rows,
         "operators": args.operators,
         **({"racing": args.racing} if args.racing != "off" else {}),
+        **({"priors": args.priors} if args.priors.strip().lower() != "none" else {}),
     }
     results: dict[str, Any] = {
         "suite": suite,
@@ -496,6 +521,7 @@ class _Run:
             "proposer_model": self.proposer_model,
             "data_dir": str(self.data_dir),
         }
+        self.priors = _load_priors(args.priors)
         resumable = args.resume and (self.out / "results.json").is_file()
         self.prior = _load_results(self.out) if resumable else None
         self.results = _new_results(args, self.suite.name, self.settings, self.seeds)
@@ -571,6 +597,7 @@ class _Run:
             label=f"{bench.name} seed {seed}" if self.multi else bench.name,
             resume=args.resume,
             console=console,
+            priors=self.priors,
         )
 
 
@@ -604,11 +631,36 @@ def _run_command(args: argparse.Namespace) -> int:
         return _report_run(run, console)
 
 
+def _load_priors(spec: str) -> Priors | None:
+    """``--priors FILE|none``."""
+    from mutators.priors import Priors
+
+    return None if spec.strip().lower() == "none" else Priors.load(spec)
+
+
+def suite_priors(results: dict[str, Any]) -> Priors:
+    """What every task's searches learned (seeds summed), from a bench ``results.json``."""
+    from mutators.priors import Learned, Priors
+
+    runs = results.get("seeds", [results])
+    by_task: dict[str, Learned] = {}
+    for run in runs:
+        for name, record in run["tasks"].items():
+            if "learned" not in record:
+                continue  # a record of a release before priors
+            learned = Learned.from_json(record["learned"], f"results.json, task {name!r}")
+            by_task[name] = by_task[name] + learned if name in by_task else learned
+    return Priors(by_task)
+
+
 def _report_run(run: _Run, console: Any) -> int:
     from benchmarks.report import write_report
 
     _print_run_table(run.results)
     written = write_report(run.out, run.results)
+    learned = suite_priors(run.results)
+    if learned.by_task:
+        written["priors"] = write_file(run.out, "priors.json", learned.dumps())
     files = ", ".join(str(p) for p in [run.out / "results.json", *written.values()])
     console.print(f"wrote {files}", soft_wrap=True)
     return 1 if run.results["errors"] else 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -351,8 +352,13 @@ def choose_children(
     n: int,
     *,
     context: MutationContext | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[Mutation]:
     """Up to ``n`` children built from ``candidates`` in an order drawn from ``rng``.
+
+    With ``weights`` (one per candidate, each > 0) the order is a weighted draw without
+    replacement (Efraimidis-Spirakis exponential keys): a candidate of weight 3 tends to come
+    before one of weight 1; without, every order is equally likely.
 
     Children equal to the parent, to an earlier child or to a program in ``context.exclude``
     (by content hash) are skipped, so an operator may offer overlapping edits; so are children
@@ -375,7 +381,14 @@ def choose_children(
     seen = {content_hash(parent)} | (context.exclude if context is not None else frozenset())
     guard = answer_slot_problem(parent) is None
     children: list[Mutation] = []
-    for index in rng.sample(range(len(candidates)), len(candidates)):
+    if weights is None:
+        order = rng.sample(range(len(candidates)), len(candidates))
+    else:
+        if len(weights) != len(candidates) or not all(w > 0 for w in weights):
+            raise ValueError(f"need one weight > 0 per candidate; got {list(weights)!r}")
+        keys = [-math.log(1.0 - rng.random()) / w for w in weights]
+        order = sorted(range(len(candidates)), key=keys.__getitem__)
+    for index in order:
         if len(children) >= n:
             break
         description, build = candidates[index]

@@ -64,9 +64,42 @@ class ChangeField(Mutator, Generic[V]):
     def __init__(self, selector: str | None = None, *, choices: Sequence[V]) -> None:
         super().__init__(selector)
         self.choices: tuple[V, ...] = tuple(dict.fromkeys(choices))
+        #: Weights by value (as text) that favour values that won elsewhere; empty: none.
+        self.preferences: dict[str, float] = {}
 
     def __repr__(self) -> str:
-        return f"{self.name}(selector={self.selector!r}, choices={self.choices})"
+        return f"{self.name}(selector={self.selector!r}, choices={self.choices}{self._prefs()})"
+
+    def _prefs(self) -> str:
+        """The preferences as they join the repr (and so a search's fingerprint), if any."""
+        return f", preferences={self.preferences}" if self.preferences else ""
+
+    @property
+    def choice_key(self) -> str:
+        """The name of the edited field in a priors file: ``NodeType.field``."""
+        return f"{self.node_type.__name__}.{self.field}"
+
+    def set_preferences(self, counts: dict[str, float]) -> None:
+        """Draw values that won elsewhere first more often: value ``v`` gets weight
+        ``1 + counts[str(v)]`` (others 1), so no value is ever ruled out. Empty: uniform.
+
+        >>> from mutators.format import ChangeSectionFormat
+        >>> op = ChangeSectionFormat()
+        >>> op.set_preferences({"xml": 3})
+        >>> op
+        ChangeSectionFormat(selector='MetaPrompt', choices=('json', 'markdown', 'plain', 'xml'), \
+preferences={'xml': 3.0})
+        """
+        clean: dict[str, float] = {}
+        for value, count in counts.items():
+            if isinstance(count, bool) or not isinstance(count, (int, float)) or not count >= 0:
+                raise ConfigError(
+                    f"preference count of {value!r} for {self.name} must be a number >= 0; "
+                    f"got {count!r}"
+                )
+            if count > 0:
+                clean[str(value)] = float(count)
+        self.preferences = clean
 
     def eligible(self, node: Any, program: Output) -> bool:
         """Whether ``node`` (a ``node_type`` in ``program``) may change at all (default: yes)."""
@@ -114,12 +147,17 @@ class ChangeField(Mutator, Generic[V]):
         context: MutationContext | None = None,
     ) -> list[Mutation]:
         targets = self.targets(program)
+        pairs = [(m, value) for m in targets for value in self.allowed(program, m)]
         candidates: list[Edit] = [
             (self.describe(m, value, program, targets), partial(self.build, program, m, value))
-            for m in targets
-            for value in self.allowed(program, m)
+            for m, value in pairs
         ]
-        return choose_children(self, program, candidates, rng, n, context=context)
+        weights = (
+            [1.0 + self.preferences.get(str(value), 0.0) for _, value in pairs]
+            if self.preferences
+            else None
+        )
+        return choose_children(self, program, candidates, rng, n, context=context, weights=weights)
 
 
 def count_choices(what: str, choices: Sequence[int], minimum: int, example: str) -> tuple[int, ...]:

@@ -110,7 +110,7 @@ class ChangeDataFormat(ChangeField[str]):
     def __repr__(self) -> str:
         return (
             f"{self.name}(selector={self.selector!r}, choices={self.choices}, "
-            f"auto_parser_only={self.auto_parser_only})"
+            f"auto_parser_only={self.auto_parser_only}{self._prefs()})"
         )
 
     def eligible(self, node: Any, program: Output) -> bool:

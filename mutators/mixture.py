@@ -4,11 +4,13 @@ Each child comes from one applicable operator drawn by weight. The search report
 :meth:`Mixture.record` whether a child from an operator improved on its parent; the effective
 weight of an operator is
 
-    base_weight * (wins + prior) / (tries + 2 * prior)
+    base_weight * (wins + prior_wins + prior) / (tries + prior_tries + 2 * prior)
 
-the mean of a Beta(wins + prior, losses + prior) posterior on its success rate, scaled by its
-base weight. With no data every operator sits at ``base_weight / 2``; ``prior`` says how many
-pseudo-wins and pseudo-losses temper early results (larger: slower to react).
+the mean of a Beta(wins + prior_wins + prior, losses + prior_losses + prior) posterior on its
+success rate, scaled by its base weight. With no data every operator sits at
+``base_weight / 2``; ``prior`` says how many pseudo-wins and pseudo-losses temper early results
+(larger: slower to react). ``prior_tries`` and ``prior_wins`` are zero unless
+:meth:`Mixture.set_priors` gave credit learned on other tasks (see :mod:`mutators.priors`).
 
 >>> import asyncio, random
 >>> from sammo_core import GenerateText, InputData, MetaPrompt, Output, Section
@@ -106,6 +108,8 @@ class Mixture(Mutator):
         self.prior = float(prior)
         self._tries = dict.fromkeys(names, 0)
         self._wins = dict.fromkeys(names, 0)
+        self._prior_tries: dict[str, float] = {}
+        self._prior_wins: dict[str, float] = {}
 
     @property
     def operators(self) -> tuple[Mutator, ...]:
@@ -113,7 +117,14 @@ class Mixture(Mutator):
 
     def __repr__(self) -> str:
         ops = ", ".join(f"({op!r}, {self._base[name]})" for name, op in self._operators.items())
-        return f"{self.name}([{ops}], learn={self.learn}, prior={self.prior})"
+        text = f"{self.name}([{ops}], learn={self.learn}, prior={self.prior}"
+        if self._prior_tries:  # only then: a search's fingerprint without priors is unchanged
+            credit = {
+                name: [round(self._prior_tries[name], 6), round(self._prior_wins[name], 6)]
+                for name in self._prior_tries
+            }
+            text += f", priors={credit}"
+        return text + ")"
 
     # -- learning ------------------------------------------------------------------------------
 
@@ -123,8 +134,35 @@ class Mixture(Mutator):
         base = self._base[operator_name]
         if not self.learn:
             return base
-        tries, wins = self._tries[operator_name], self._wins[operator_name]
+        tries = self._tries[operator_name] + self._prior_tries.get(operator_name, 0.0)
+        wins = self._wins[operator_name] + self._prior_wins.get(operator_name, 0.0)
         return base * (wins + self.prior) / (tries + 2 * self.prior)
+
+    def set_priors(self, credit: dict[str, tuple[float, float]]) -> None:
+        """Start from credit learned elsewhere: ``{operator: (tries, wins)}`` pseudo-counts
+        added to the counts of this search (operators not named get none). Replaces earlier
+        priors; :meth:`state_dict` keeps them, so a resumed search weighs as before.
+
+        >>> from mutators.format import ChangeSectionFormat
+        >>> from mutators.structure import DropSection
+        >>> mix = Mixture([DropSection(), ChangeSectionFormat()])
+        >>> mix.set_priors({"ChangeSectionFormat": (4.0, 3.0)})
+        >>> round(mix.weight("ChangeSectionFormat"), 3), mix.weight("DropSection")
+        (0.667, 0.5)
+        >>> mix.set_priors({"Paraphrase": (1.0, 2.0)})
+        Traceback (most recent call last):
+        ...
+        sammo_core.errors.ConfigError: unknown operator 'Paraphrase'; this mixture has: \
+DropSection, ChangeSectionFormat
+        """
+        tries: dict[str, float] = {}
+        wins: dict[str, float] = {}
+        for name, pair in credit.items():
+            self._check_name(name)
+            t, w = _credit_pair(name, pair)
+            if t > 0:
+                tries[name], wins[name] = t, w
+        self._prior_tries, self._prior_wins = tries, wins
 
     def operator_names(self) -> frozenset[str]:
         return frozenset().union(*(op.operator_names() for op in self._operators.values()))
@@ -183,6 +221,11 @@ class Mixture(Mutator):
         learned = {name: st for name, st in inner.items() if st is not None}
         if learned:
             state["inner"] = learned
+        if self._prior_tries:
+            state["priors"] = {
+                name: [self._prior_tries[name], self._prior_wins[name]]
+                for name in self._prior_tries
+            }
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -215,8 +258,12 @@ class Mixture(Mutator):
         inner = state.get("inner", {})
         if not isinstance(inner, dict) or not set(inner) <= set(self._operators):
             raise ConfigError(f"Mixture state's inner states name unknown operators: {inner!r:.80}")
+        priors = state.get("priors", {})
+        if not isinstance(priors, dict):
+            raise ConfigError(f"Mixture state's priors must be a mapping; got {priors!r:.80}")
         for name, inner_state in inner.items():
             self._operators[name].load_state_dict(inner_state)
+        self.set_priors({name: tuple(pair) for name, pair in priors.items()})
         self._tries.update(tries)
         self._wins.update(wins)
 
@@ -265,3 +312,20 @@ class Mixture(Mutator):
             # calls of the candidates being scored keep their slots busy.
             await asyncio.sleep(0)
         return children
+
+
+def _credit_pair(name: str, pair: Any) -> tuple[float, float]:
+    """``(tries, wins)`` checked: finite numbers with ``0 <= wins <= tries``."""
+    ok = (
+        isinstance(pair, (tuple, list))
+        and len(pair) == 2
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in pair
+        )
+    )
+    if not ok or not 0 <= pair[1] <= pair[0]:
+        raise ConfigError(
+            f"prior credit of {name!r} must be (tries, wins) with 0 <= wins <= tries; got {pair!r}"
+        )
+    return float(pair[0]), float(pair[1])

@@ -818,6 +818,11 @@ class Search(abc.ABC):
             )
 
     @property
+    def has_mutator(self) -> bool:
+        """Whether an operator proposes the children (not so for enumerating strategies)."""
+        return self._mutator is not None
+
+    @property
     def mutator(self) -> Mutator:
         """The operator proposing children (strategies that enumerate a space have none)."""
         if self._mutator is None:

@@ -30,8 +30,9 @@ from sammo_core.objectives import OBJECTIVES
 from sammo_core.run_files import write_file
 from sammo_core.runners.pricing import cost_text
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
+from search.priors import priors_of
 from search.racing import RACING_MODES, Racing, parse_rungs
-from search.strategies import STRATEGIES
+from search.strategies import STRATEGIES, pick_strategy
 
 if TYPE_CHECKING:
     from mutators.base import Mutator
@@ -205,6 +206,13 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="with --racing halving: the share of a rung's candidates that go on (default 1/3)",
     )
     p.add_argument(
+        "--priors",
+        default="none",
+        metavar="FILE|none",
+        help="start from what paid on other tasks: a priors.json written by optimize "
+        "(RUN_DIR/priors.json) or bench run (OUT/priors.json); none (default) starts afresh",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         required=True,
@@ -232,7 +240,7 @@ def parse_rungs_arg(text: str) -> tuple[int, ...]:
 
 def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objective]) -> Search:
     from search.budget import SearchBudget
-    from search.strategies import StrategySettings, pick_strategy
+    from search.strategies import StrategySettings
 
     settings = StrategySettings(
         width=args.width,
@@ -253,6 +261,30 @@ def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objec
         max_tokens=args.max_tokens,
         racing=Racing(args.racing, rungs=args.rungs, keep=args.keep),
     )
+
+
+def use_priors(spec: str, mutator: Mutator | None, strategy: str) -> str | None:
+    """``--priors FILE|none``: give the search's ``mutator`` the priors in FILE; returns the
+    line to print (``None`` for none).
+
+    >>> use_priors("none", None, "enumerate") is None
+    True
+    >>> use_priors("p.json", None, "enumerate")
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: --priors p.json: --strategy enumerate draws no operators, \
+so priors cannot steer it; use --strategy beam, evolution or random, or --priors none
+    """
+    from mutators.priors import Priors, apply_priors
+
+    if spec.strip().lower() == "none":
+        return None
+    if mutator is None:
+        raise ConfigError(
+            f"--priors {spec}: --strategy {strategy} draws no operators, so priors cannot "
+            "steer it; use --strategy beam, evolution or random, or --priors none"
+        )
+    return f"{apply_priors(mutator, Priors.load(spec))} (from {spec})"
 
 
 def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
@@ -408,13 +440,54 @@ def _optimize(args: argparse.Namespace) -> int:
             return 130
 
 
+def _meta(
+    args: argparse.Namespace, loaded: Any, objective_spec: str, splits: tuple[Any, Any, Any]
+) -> dict[str, Any]:
+    """What ``run.json`` records of an optimize run: its options, files and data hashes."""
+    train, val, test = splits
+    return {
+        "model": args.model,
+        "proposer_model": args.proposer_model or args.model,
+        "program": str(args.program),
+        "data": str(args.data),
+        "val_data": None if args.val_data is None else str(args.val_data),
+        "test_data": None if args.test_data is None else str(args.test_data),
+        "data_hash": {
+            "train": train.content_hash(),
+            "val": val.content_hash(),
+            "test": test.content_hash(),
+        },
+        "strategy": args.strategy,
+        "operators": args.operators,
+        "budget": args.budget,
+        "seed": args.seed,
+        "objective": objective_spec,
+        "input_field": args.input_field or loaded.input_field,
+        "output_field": args.output_field or loaded.output_field,
+        "input_fields": None if loaded.input_fields is None else list(loaded.input_fields),
+        "priors": args.priors,
+    }
+
+
+def _print_requests(task: Any, proposer: Any) -> None:
+    """What the calls cost on the wire: every attempt, the retries by cause, the waits."""
+    from sammo_core.runners.factory import runner_stats
+
+    requests = {"task model": runner_stats(task)}
+    if proposer is not task:
+        requests["proposer model"] = runner_stats(proposer)
+    for who, stats in requests.items():
+        if stats.attempts:
+            table_console().print(f"{who}: {stats.summary()}")
+
+
 def _search(args: argparse.Namespace, console: Any) -> int:
     import orjson
 
     from mutators.groups import mixture_of
     from sammo_core.graph import compile
     from sammo_core.objectives import parse_objectives
-    from sammo_core.runners.factory import build_runner_from_args, runner_stats
+    from sammo_core.runners.factory import build_runner_from_args
 
     loaded = load_program_from_args(args)
     train, val, test = _splits(args, loaded)
@@ -422,6 +495,8 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     loaded, objective_spec = _labelled(args, loaded, [train, val])
     objectives = parse_objectives(objective_spec)
     search = _strategy(args, mixture_of(args.operators), objectives)
+    mutator = search.mutator if pick_strategy(args.strategy).needs_mutator else None
+    priors_line = use_priors(args.priors, mutator, args.strategy)
     task = build_runner_from_args(args)
     proposer = task
     if args.proposer_model and args.proposer_model != args.model:
@@ -433,6 +508,8 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     )
     if args.strategy != "enumerate":
         console.print(what_can_change(search.mutator, loaded.program), highlight=False)
+    if priors_line:
+        console.print(priors_line, highlight=False)
     started = time.perf_counter()
 
     async def go() -> SearchResult:
@@ -465,47 +542,32 @@ def _search(args: argparse.Namespace, console: Any) -> int:
                     await proposer.aclose()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "model": args.model,
-        "proposer_model": args.proposer_model or args.model,
-        "program": str(args.program),
-        "data": str(args.data),
-        "val_data": None if args.val_data is None else str(args.val_data),
-        "test_data": None if args.test_data is None else str(args.test_data),
-        "data_hash": {
-            "train": train.content_hash(),
-            "val": val.content_hash(),
-            "test": test.content_hash(),
-        },
-        "strategy": args.strategy,
-        "operators": args.operators,
-        "budget": args.budget,
-        "seed": args.seed,
-        "objective": objective_spec,
-        "input_field": args.input_field or loaded.input_field,
-        "output_field": args.output_field or loaded.output_field,
-        "input_fields": None if loaded.input_fields is None else list(loaded.input_fields),
-    }
+    meta = _meta(args, loaded, objective_spec, (train, val, test))
     write_file(args.out, "run.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2))
     result = run_keeping(go())
+    task_name = Path(str(args.program)).stem
+    write_file(args.out, PRIORS_FILE, priors_of(result, mutator, task_name).dumps())
     if result.report_reused:
         console.print(
             f"the run in {args.out} had finished ({result.stopped}): its report again, "
             "with no new call"
         )
     print_report(result, time.perf_counter() - started, model=args.model)
-    # What the calls cost on the wire: every attempt, the retries by cause, the waits.
-    requests = {"task model": runner_stats(task)}
-    if proposer is not task:
-        requests["proposer model"] = runner_stats(proposer)
-    for who, stats in requests.items():
-        if stats.attempts:
-            table_console().print(f"{who}: {stats.summary()}")
+    _print_requests(task, proposer)
     console.print(f"run written to {args.out} (export with: sammo-core export {args.out})")
     return 0
 
 
-_RUN_FILES = ("run.json", "result.json", "checkpoint.json", "checkpoint.safetensors", "trace.jsonl")
+#: The file in an optimize run folder with what the run learned (see :mod:`search.priors`).
+PRIORS_FILE = "priors.json"
+_RUN_FILES = (
+    "run.json",
+    "result.json",
+    "checkpoint.json",
+    "checkpoint.safetensors",
+    "trace.jsonl",
+    PRIORS_FILE,
+)
 
 
 def _check_out_path(out: Path, *, resume: bool, force: bool) -> None:
