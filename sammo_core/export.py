@@ -1,6 +1,6 @@
 """Exporting a program as a portable file, with a manifest saying where it came from.
 
-Four formats (:data:`EXPORT_FORMATS`):
+Five formats (:data:`EXPORT_FORMATS`):
 
 * ``json`` -- :func:`sammo_core.dumps` of the program; :func:`sammo_core.loads` reads it back
   equal. The only format that keeps everything (examples chosen per input, minibatching,
@@ -10,6 +10,9 @@ Four formats (:data:`EXPORT_FORMATS`):
   its formats insert verbatim (see below). Literal ``{{``/``{%``/``{#`` are escaped.
 * ``markdown`` -- the user message for people to read, the input shown as ``{{ input }}``;
   literal braces are not escaped.
+* ``poml`` -- a POML file (:func:`sammo_core.poml_files.program_to_poml`): the ``poml``
+  package renders it, with the context ``{"input": X}``, to the prompt the program sends for
+  ``X`` (up to :func:`~sammo_core.poml_files.normalize_poml`); one message, like ``jinja``.
 * ``messages`` -- OpenAI chat messages, a JSON list of ``{"role", "content"}`` objects (the
   system message first when there is one); contents are jinja templates as above.
 
@@ -82,9 +85,9 @@ __all__ = [
     "write_export",
 ]
 
-ExportFormat: TypeAlias = Literal["markdown", "jinja", "json", "messages"]
+ExportFormat: TypeAlias = Literal["markdown", "jinja", "json", "messages", "poml"]
 #: The export formats.
-EXPORT_FORMATS: tuple[str, ...] = ("jinja", "json", "markdown", "messages")
+EXPORT_FORMATS: tuple[str, ...] = ("jinja", "json", "markdown", "messages", "poml")
 #: The file :func:`write_export` writes for each format.
 EXPORT_FILES: Mapping[str, str] = MappingProxyType(
     {
@@ -92,12 +95,13 @@ EXPORT_FILES: Mapping[str, str] = MappingProxyType(
         "json": "program.json",
         "markdown": "prompt.md",
         "messages": "messages.json",
+        "poml": "prompt.poml",
     }
 )
 #: The manifest :func:`write_export` writes beside each format's file: one per format, so
 #: exporting several formats into one folder keeps every manifest.
 MANIFEST_FILES: Mapping[str, str] = MappingProxyType(
-    {name: f"manifest-{name}.json" for name in ("jinja", "json", "markdown", "messages")}
+    {name: f"manifest-{name}.json" for name in EXPORT_FORMATS}
 )
 MANIFEST_VERSION = 1
 
@@ -259,6 +263,10 @@ def export_program(
         raise ConfigError(
             f"unknown export format {format!r}; use one of: {', '.join(EXPORT_FORMATS)}"
         )
+    if format == "poml":
+        from sammo_core.poml_files import program_to_poml
+
+        return program_to_poml(program, input_fields=input_fields, constants=constants)
     templates = program_template(
         program, input_fields=input_fields, constants=constants, escape=format != "markdown"
     )

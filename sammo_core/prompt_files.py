@@ -95,7 +95,7 @@ Child: TypeAlias = Component | str
 T = TypeVar("T")
 
 #: The readers :func:`parse_prompt_file` picks from.
-PROMPT_FILE_FORMATS = ("markdown", "template", "xml")
+PROMPT_FILE_FORMATS = ("markdown", "poml", "template", "xml")
 #: File name suffixes and the reader each one selects.
 PROMPT_FILE_SUFFIXES: Mapping[str, str] = MappingProxyType(
     {
@@ -106,6 +106,7 @@ PROMPT_FILE_SUFFIXES: Mapping[str, str] = MappingProxyType(
         ".j2": "template",
         ".jinja": "template",
         ".jinja2": "template",
+        ".poml": "poml",
     }
 )
 
@@ -766,6 +767,10 @@ def parse_prompt_file(
         meta = parse_markdown(text, input_node=input_node)
     elif format == "xml":
         meta = parse_xml(text, input_node=input_node)
+    elif format == "poml":
+        from sammo_core.poml_files import parse_poml
+
+        meta = parse_poml(text, where=str(path))
     elif format == "template":
         inner = suffixes[-2] if len(suffixes) >= 2 else ""
         structure: Structure = "xml" if inner == ".xml" else "markdown"

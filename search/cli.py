@@ -690,10 +690,11 @@ def register_export(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("run_dir", type=Path, help="the --out folder of an optimize run")
     p.add_argument(
         "--format",
-        choices=("markdown", "jinja", "json", "messages"),
+        choices=("markdown", "jinja", "json", "messages", "poml"),
         default="json",
         help="markdown (prompt.md, for people), jinja (prompt.jinja), json (program.json, the "
-        "complete program; default) or messages (messages.json, OpenAI chat messages); "
+        "complete program; default), messages (messages.json, OpenAI chat messages) or poml "
+        "(prompt.poml, POML markup); "
         "program.json is written with every format, so the export can be run",
     )
     p.add_argument(

@@ -1,0 +1,855 @@
+"""POML files in and out: Microsoft's Prompt Orchestration Markup Language as a program file.
+
+:func:`parse_poml` reads a ``.poml`` file into the same model of a prompt as the other prompt
+files (:mod:`sammo_core.prompt_files`): a :class:`MetaPrompt` in the ``markdown`` section
+format, whose rendering equals the ``poml`` package's (its default ``chat`` rendering, which
+holds one human message for the files read here). :func:`program_to_poml` writes a program
+back as POML whose rendering by the ``poml`` package (context ``{"input": X}``) is the prompt
+the program sends for ``X``.
+
+Read (tag names as POML spells them, case and dashes aside):
+
+* components with a header caption (``<role>``, ``<task>``, ``<output-format>``,
+  ``<stepwise-instructions>``, ``<examples>``, ``<cp caption="...">``, and any captioned
+  component given ``captionStyle="header"``) become :class:`Section` nodes titled by the
+  caption; ``bold``/``plain`` captions (``<hint>``, ``<qa>``) are written into the paragraph
+  as POML writes them (``**Hint:** ...``); ``hidden`` ones keep the content only;
+* text, ``<p>``, ``<list>``/``<item>``, ``<b>``, ``<i>``, ``<s>``, ``<u>``, ``<span>``,
+  ``<code>``, ``<br>`` become paragraphs; ``<h>`` followed by ``<section>`` a section;
+* ``<examples chat="false">``/``<example>``/``<input>``/``<output>`` become a section of
+  examples as POML writes them (``**Input:** ...``). Chat examples (POML's default) are sent
+  by POML as separate human and AI messages, which a program does not hold: refused;
+* ``<let>`` (a value or a literal), ``for=`` and ``if=`` are evaluated when the file is read;
+  ``{{ }}`` expressions that read a name no ``<let>`` sets stay :class:`Template` nodes:
+  ``{{ input }}`` is the input, ``{{ question }}`` the field ``question`` of a dict input (a
+  single such name takes a non-dict input whole), as in the other prompt files.
+
+Anything else (``<img>``, ``<document>``, ``<table>``, ``<stylesheet>``, ``<include>``,
+``<tool-definition>``, messages and speakers, syntaxes other than markdown, ...) raises
+:class:`ConfigError` naming the tag, its line and what to do.
+
+Whitespace: POML documents whitespace in its default ``filter`` mode as insignificant (runs
+collapse to one space, content is trimmed) and leaves blank lines to the writer. Renderings are
+compared after :func:`normalize_poml`: each line trimmed and its runs of spaces and tabs made
+one, runs of blank lines made one, blank lines at either end dropped. Line breaks and paragraph
+breaks count; only the spaces POML's filter leaves at element boundaries (``text \\n\\n- item``)
+and its blank-line runs do not.
+
+>>> meta = parse_poml("<poml><role>You are terse.</role><p>Q: {{ input }}</p></poml>")
+>>> from sammo_core.prompt_files import render_prompt
+>>> print(render_prompt(meta, "Why?"))
+# Role
+<BLANKLINE>
+You are terse.
+<BLANKLINE>
+Q: Why?
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from xml.parsers import expat
+
+from sammo_core.components import Component, MetaPrompt, Output, Section, Template
+from sammo_core.errors import ConfigError
+from sammo_core.prompt_files import escape_jinja
+
+__all__ = ["normalize_poml", "parse_poml", "poml_messages", "program_to_poml"]
+
+_RESERVED = frozenset({"input", "inputs", "constants"})
+_EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_JS_TOKEN = re.compile(
+    r"""\s+|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|===|!==|==|!=|&&|\|\||<=|>=|"""
+    r"""[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?|[-+*/%<>!.,()\[\]{}:]"""
+)
+_JS_WORDS = {"&&": " and ", "||": " or ", "!": " not ", "===": "==", "!==": "!=", "null": "none"}
+_JS_WORDS["undefined"] = "none"
+_FOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)", re.DOTALL)
+
+# Tag names are compared lowercased without dashes or underscores (POML takes kebab and camel).
+_ALIASES = {
+    "paragraph": "p", "captionedparagraph": "cp", "listitem": "item", "bold": "b",
+    "italic": "i", "strike": "s", "strikethrough": "s", "underline": "u", "inline": "span",
+    "newline": "br", "header": "h", "subcontent": "section", "question": "qa",
+    "exampleset": "examples", "exampleinput": "input", "exampleoutput": "output",
+    "text": "poml",
+}  # fmt: skip
+#: Captioned components: default caption and caption style.
+_CAPTIONED = {
+    "role": ("Role", "header"), "task": ("Task", "header"),
+    "outputformat": ("Output Format", "header"),
+    "stepwiseinstructions": ("Stepwise Instructions", "header"),
+    "hint": ("Hint", "bold"), "introducer": ("Introducer", "hidden"), "cp": (None, "header"),
+    "examples": ("Examples", "header"), "example": ("Example", "hidden"),
+    "input": ("Input", "bold"), "output": ("Output", "bold"),
+}  # fmt: skip
+_INLINE = {"b": "**", "i": "*", "s": "~~", "u": "__", "span": ""}
+_BULLETS = {"dash": "- ", "star": "* ", "plus": "+ "}
+_CAPTION_ATTRS = {
+    "caption", "captionstyle", "captiontexttransform", "captionending", "captioncolon",
+    "captionserialized",
+}  # fmt: skip
+_COMMON_ATTRS = {"for", "if", "whitespace", "blankline", "classname", "name", "type"}
+_ATTRS: dict[str, set[str]] = {
+    "poml": {"syntax", "whitespace", "classname"},
+    "p": set(), "section": set(), "h": set(), "span": set(), "b": set(), "i": set(),
+    "s": set(), "u": set(), "item": set(),
+    "list": {"liststyle"}, "code": {"inline", "lang"}, "br": {"newlinecount"},
+    "let": {"value", "default"}, "examples": {"chat", "introducer"}, "example": {"chat"},
+    "qa": {"questioncaption", "answercaption"},
+}  # fmt: skip
+_REFUSED = {
+    "img": "images", "image": "images", "audio": "audio", "video": "video",
+    "document": "documents", "doc": "documents", "table": "tables", "obj": "data objects",
+    "object": "data objects", "dataobj": "data objects", "webpage": "web pages",
+    "folder": "folders", "tree": "trees", "conversation": "conversations",
+    "msgcontent": "messages", "systemmsg": "messages", "systemmessage": "messages",
+    "humanmsg": "messages", "humanmessage": "messages", "usermsg": "messages",
+    "aimsg": "messages", "aimessage": "messages", "toolrequest": "tool calls",
+    "toolresponse": "tool calls", "tooldefinition": "tools", "tool": "tools",
+    "outputschema": "output schemas", "runtime": "runtime parameters",
+    "stylesheet": "stylesheets", "include": "includes", "meta": "meta settings",
+}  # fmt: skip
+
+
+def normalize_poml(text: str) -> str:
+    """A rendering "up to whitespace" (see the module docstring).
+
+    >>> normalize_poml("# Task\\n\\n\\nDo it. \\n\\n  More   text.\\n")
+    '# Task\\n\\nDo it.\\n\\nMore text.'
+    """
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+
+
+# -- reading the XML ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Node:
+    tag: str
+    written: str  # the tag as written, for messages
+    attrs: dict[str, str]
+    line: int
+    children: list[_Node | str] = dataclasses.field(default_factory=list)
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+def _read_tree(text: str, where: str) -> _Node:
+    if not re.match(r"\s*<poml[\s>/]", text):
+        raise ConfigError(
+            f"{where}: a POML file starts with <poml>; wrap the prompt in <poml>...</poml>"
+        )
+    parser = expat.ParserCreate()
+    stack: list[_Node] = []
+    root: list[_Node] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        tag = _key(name)
+        node = _Node(
+            _ALIASES.get(tag, tag),
+            name,
+            {_key(k): v for k, v in attrs.items()},
+            parser.CurrentLineNumber,
+        )
+        (stack[-1].children if stack else root).append(node)
+        stack.append(node)
+
+    def end(name: str) -> None:
+        stack.pop()
+
+    def characters(data: str) -> None:
+        if stack:
+            children = stack[-1].children
+            if children and isinstance(children[-1], str):
+                children[-1] += data
+            else:
+                children.append(data)
+
+    def doctype(*args: Any) -> None:
+        raise ConfigError(f"{where}: a POML file has no <!DOCTYPE>; remove it")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    parser.StartDoctypeDeclHandler = doctype
+    try:
+        parser.Parse(text, True)
+    except expat.ExpatError as exc:
+        raise ConfigError(
+            f"{where}, line {exc.lineno}: not well-formed POML "
+            f"({expat.errors.messages[exc.code]}); quote attribute values and close every tag"
+        ) from None
+    return root[0]
+
+
+# -- expressions -------------------------------------------------------------------------------
+
+
+def _jinja_expression(js: str, where: str) -> str:
+    """A POML (JavaScript) expression as a jinja2 one, for the subset both share."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(js):
+        match = _JS_TOKEN.match(js, pos)
+        if match is None:
+            raise ConfigError(
+                f"{where}: the expression {{{{ {js.strip()} }}}} uses {js[pos]!r}, which is "
+                "not read here (names, literals, . [] + - * / %, comparisons, && || !); "
+                "compute the value before the prompt and pass it as a field"
+            )
+        token = match.group(0)
+        out.append(_JS_WORDS.get(token, token))
+        pos = match.end()
+    return "".join(out).strip()
+
+
+def _environment() -> Any:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class JSLike(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"+"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "+" and (isinstance(left, str) or isinstance(right, str)):
+                return _js_string(left) + _js_string(right)
+            return super().call_binop(context, operator, left, right)
+
+    import jinja2
+
+    return JSLike(undefined=jinja2.StrictUndefined)
+
+
+def _js_string(value: Any) -> str:
+    """``value`` as JavaScript writes it into a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return ",".join("" if v is None else _js_string(v) for v in value)
+    if isinstance(value, Mapping):
+        return "[object Object]"
+    return str(value)
+
+
+def _jinja_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_jinja_literal(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        items = (f"{json.dumps(str(k))}: {_jinja_literal(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    return repr(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dyn:
+    """An expression that reads the input: kept for a :class:`Template`."""
+
+    expr: str
+    names: frozenset[str]
+    static: tuple[tuple[str, Any], ...]
+
+
+@dataclasses.dataclass
+class _Para:
+    parts: list[str | _Dyn]
+    inline: bool  # text written directly in a component, not a block of its own
+
+
+@dataclasses.dataclass
+class _Sec:
+    title: str
+    items: list[_Para | _Sec]
+
+
+_Item = _Para | _Sec
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scope:
+    values: Mapping[str, Any]
+    chat: bool | None = None  # the chat setting of the enclosing <examples>
+    in_example: bool = False
+    in_list: bool = False
+
+    def bind(self, **values: Any) -> _Scope:
+        return dataclasses.replace(self, values={**self.values, **values})
+
+
+# -- components --------------------------------------------------------------------------------
+
+
+class _Reader:
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.env = _environment()
+
+    def at(self, node: _Node) -> str:
+        return f"{self.where}, line {node.line}"
+
+    def refuse(self, node: _Node, what: str, fix: str) -> ConfigError:
+        return ConfigError(f"{self.at(node)}: <{node.written}> {what}; {fix}")
+
+    # expressions
+
+    def parts(self, text: str, scope: _Scope, node: _Node) -> list[str | _Dyn]:
+        """The text with its ``{{ }}`` expressions evaluated, or kept where they read input."""
+        import jinja2
+        from jinja2 import meta
+
+        parts: list[str | _Dyn] = []
+        pos = 0
+        for match in _EXPRESSION.finditer(text):
+            parts.append(text[pos : match.start()])
+            expr = _jinja_expression(match.group(1), self.at(node))
+            try:
+                names = meta.find_undeclared_variables(self.env.parse(f"{{{{ {expr} }}}}"))
+            except jinja2.TemplateSyntaxError as exc:
+                raise ConfigError(
+                    f"{self.at(node)}: cannot read the expression {match.group(0)!r} "
+                    f"({exc.message}); write names, literals and simple operators"
+                ) from None
+            if names <= set(scope.values):
+                parts.append(_js_string(self.evaluate(expr, scope, node)))
+            else:
+                static = tuple((n, scope.values[n]) for n in sorted(names) if n in scope.values)
+                parts.append(_Dyn(expr, frozenset(names), static))
+            pos = match.end()
+        parts.append(text[pos:])
+        return [p for p in parts if p != ""]
+
+    def evaluate(self, expr: str, scope: _Scope, node: _Node) -> Any:
+        import jinja2
+
+        try:
+            value = self.env.compile_expression(expr, undefined_to_none=False)(**scope.values)
+            if isinstance(value, jinja2.Undefined):
+                value._fail_with_undefined_error()
+            return value
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(
+                f"{self.at(node)}: {exc.message} in {expr!r}, which is evaluated when the file "
+                "is read; set it with <let> (conditions and loops cannot read the input)"
+            ) from None
+        except (jinja2.TemplateError, TypeError, ValueError, ZeroDivisionError) as exc:
+            raise ConfigError(
+                f"{self.at(node)}: cannot evaluate {expr!r} ({exc}); simplify the expression"
+            ) from None
+
+    def static(self, text: str, scope: _Scope, node: _Node, what: str) -> str:
+        parts = self.parts(text, scope, node)
+        if any(isinstance(p, _Dyn) for p in parts):
+            raise self.refuse(
+                node, f"{what} {text!r} reads the input", "only text may read the input"
+            )
+        return "".join(str(p) for p in parts)
+
+    # elements
+
+    def element(self, node: _Node, scope: _Scope) -> list[_Item] | list[str | _Dyn]:
+        if "for" in node.attrs:
+            match = _FOR.fullmatch(node.attrs["for"])
+            if match is None:
+                raise self.refuse(node, f"has for={node.attrs['for']!r}", 'write for="x in xs"')
+            items = self.evaluate(_jinja_expression(match[2], self.at(node)), scope, node)
+            if not isinstance(items, list | tuple):
+                raise self.refuse(node, f"loops over {items!r}", "loop over a list")
+            once = dataclasses.replace(
+                node, attrs={k: v for k, v in node.attrs.items() if k != "for"}
+            )
+            out: list[Any] = []
+            for i, item in enumerate(items):
+                loop = {
+                    "index": i,
+                    "length": len(items),
+                    "first": i == 0,
+                    "last": i == len(items) - 1,
+                }
+                out.extend(self.element(once, scope.bind(**{match[1]: item, "loop": loop})))
+            return out
+        if "if" in node.attrs:
+            condition = node.attrs["if"]
+            inner = _EXPRESSION.fullmatch(condition.strip())
+            value = self.evaluate(
+                _jinja_expression(inner[1] if inner else condition, self.at(node)), scope, node
+            )
+            if value in (False, None, 0, "") or (isinstance(value, float) and math.isnan(value)):
+                return []
+        self.check_attrs(node)
+        if node.tag in _INLINE or node.tag == "br" or self.inline_code(node):
+            return self.inline(node, scope)
+        return self.block(node, scope)
+
+    def check_attrs(self, node: _Node) -> None:
+        if node.tag in _REFUSED:
+            raise self.refuse(
+                node,
+                f"({_REFUSED[node.tag]}) has no counterpart in a sammo program",
+                "remove it, or write its content as text (a program reads one input per row)",
+            )
+        if node.tag not in _ATTRS and node.tag not in _CAPTIONED:
+            raise self.refuse(
+                node,
+                "is not a POML component read here",
+                "use <role>, <task>, <cp caption=...>, <p>, <list>, <examples> ... (see "
+                "sammo_core.poml_files)",
+            )
+        allowed = _COMMON_ATTRS | _ATTRS.get(node.tag, set())
+        if node.tag in _CAPTIONED:
+            allowed |= _CAPTION_ATTRS
+        for name in node.attrs:
+            if name not in allowed:
+                raise self.refuse(
+                    node,
+                    f"has the attribute {name!r}, which is not read here",
+                    "remove it (speakers, stylesheets and writer options have no counterpart)",
+                )
+        space = node.attrs.get("whitespace", "filter")
+        if space not in ("filter", "pre", "trim"):
+            raise self.refuse(node, f"has whiteSpace={space!r}", "use filter, pre or trim")
+
+    def inline_code(self, node: _Node) -> bool:
+        return node.tag == "code" and node.attrs.get("inline", "true") != "false"
+
+    def inline(self, node: _Node, scope: _Scope) -> list[str | _Dyn]:
+        if node.tag == "br":
+            return ["\n" * int(node.attrs.get("newlinecount", "1"))]
+        mark = "`" if node.tag == "code" else _INLINE[node.tag]
+        parts: list[str | _Dyn] = [mark]
+        for child in node.children:
+            if isinstance(child, str):
+                parts += self.text(child, node, scope)
+                continue
+            inner = self.element(child, scope)
+            if any(isinstance(x, _Para | _Sec) for x in inner):
+                raise self.refuse(
+                    child, f"is a block inside <{node.written}>", "move it out of the inline tag"
+                )
+            parts += inner  # type: ignore[arg-type]
+        return [*parts, mark]
+
+    def text(self, text: str, node: _Node, scope: _Scope) -> list[str | _Dyn]:
+        if node.attrs.get("whitespace", "filter") == "filter":
+            text = re.sub(r"\s+", " ", text)
+        return self.parts(text, scope, node)
+
+    def block(self, node: _Node, scope: _Scope) -> list[_Item]:
+        tag = node.tag
+        if tag == "let":
+            raise self.refuse(node, "is misplaced", "put <let> directly in a container")
+        if tag == "list":
+            return [self.list_(node, scope)]
+        if tag == "item":
+            if not scope.in_list:
+                raise self.refuse(node, "is outside a <list>", "put it in <list>...</list>")
+            inner = dataclasses.replace(scope, in_list=False)
+            return [_Para(self.inline_parts(node, inner), inline=False)]
+        if tag == "code":
+            lang = node.attrs.get("lang", "")
+            body = self.inline_parts(node, scope)
+            return [_Para([f"```{lang}\n", *body, "\n```"], inline=False)]
+        if tag in ("h", "section"):
+            raise self.refuse(
+                node,
+                "is read only as <h>Title</h> directly followed by <section>...</section>",
+                'or write <cp caption="Title">...</cp>',
+            )
+        if tag == "poml":
+            raise self.refuse(node, "is nested", "remove the inner <poml>")
+        if tag == "examples":
+            return self.examples(node, scope)
+        if tag == "qa":
+            return self.qa(node, scope)
+        if tag in ("example", "input", "output"):
+            return self.example_part(node, scope)
+        items = self.children(node, scope)
+        if tag == "p":
+            return [_Para(i.parts, inline=False) if isinstance(i, _Para) else i for i in items]
+        return self.captioned(node, scope, items)
+
+    def example_part(self, node: _Node, scope: _Scope) -> list[_Item]:
+        chat = node.attrs.get("chat")
+        if node.tag == "example":
+            in_chat = scope.chat if chat is None else chat != "false"
+            if in_chat is None or in_chat:
+                raise self.refuse(
+                    node,
+                    "is a chat example (POML's default), which POML sends as separate human "
+                    "and AI messages that a sammo program does not hold",
+                    'add chat="false" to <examples> (or <example>) to write it inline as '
+                    "**Input:** ... **Output:** ...",
+                )
+            inner = dataclasses.replace(scope, chat=False, in_example=True)
+            return self.captioned(node, scope, self.children(node, inner))
+        if not scope.in_example:
+            raise self.refuse(node, "is outside an <example>", "put it in <example>")
+        return self.captioned(node, scope, self.children(node, scope))
+
+    def examples(self, node: _Node, scope: _Scope) -> list[_Item]:
+        if node.attrs.get("chat", "true") != "false":
+            raise self.refuse(
+                node,
+                "holds chat examples (POML's default), which POML sends as separate human and "
+                "AI messages that a sammo program does not hold",
+                'add chat="false" to write them inline as **Input:** ... **Output:** ...',
+            )
+        items: list[_Item] = []
+        if node.attrs.get("introducer"):
+            text = self.static(node.attrs["introducer"], scope, node, "introducer")
+            items.append(_Para([text], inline=False))
+        items += self.children(node, dataclasses.replace(scope, chat=False))
+        return self.captioned(node, scope, items)
+
+    def qa(self, node: _Node, scope: _Scope) -> list[_Item]:
+        style = node.attrs.get("captionstyle", "bold")
+        if style not in ("bold", "plain"):
+            raise self.refuse(node, f"has captionStyle={style!r}", "use bold or plain")
+        question = node.attrs.get("questioncaption", "Question")
+        answer = self.caption_text(node, node.attrs.get("answercaption", "Answer"), style, True)
+        items = self.children(node, scope)
+        return [
+            *self.with_caption(node, scope, items, question, style),
+            _Para([answer], inline=False),
+        ]
+
+    def list_(self, node: _Node, scope: _Scope) -> _Para:
+        style = node.attrs.get("liststyle", "dash")
+        if style not in (*_BULLETS, "decimal", "latin"):
+            raise self.refuse(
+                node, f"has listStyle={style!r}", "use dash, star, plus, decimal or latin"
+            )
+        parts: list[str | _Dyn] = []
+        index = 0
+        for child in node.children:
+            if isinstance(child, str):
+                if child.strip():
+                    raise self.refuse(node, "holds text outside <item>", "put it in an <item>")
+                continue
+            in_list = dataclasses.replace(scope, in_list=True)
+            for item in self.element(child, in_list) if child.tag == "item" else [child]:
+                if not isinstance(item, _Para):
+                    raise self.refuse(child, "is not an <item>", "a <list> holds <item>s")
+                marker = _BULLETS.get(style) or (
+                    f"{index + 1}. " if style == "decimal" else f"{chr(97 + index % 26)}. "
+                )
+                parts += ["\n" if index else "", marker, *_strip(item.parts)]
+                index += 1
+        return _Para(parts, inline=False)
+
+    def inline_parts(self, node: _Node, scope: _Scope) -> list[str | _Dyn]:
+        items = self.children(node, scope)
+        if len(items) > 1 or any(isinstance(i, _Sec) for i in items):
+            raise self.refuse(node, "holds blocks", "write text and inline tags only in it")
+        return _strip(items[0].parts) if items else []  # type: ignore[union-attr]
+
+    def children(self, node: _Node, scope: _Scope) -> list[_Item]:
+        """The paragraphs and sections of ``node``'s content."""
+        items: list[_Item] = []
+        run: list[str | _Dyn] = []
+        heading: tuple[_Node, str] | None = None
+
+        def flush() -> None:
+            parts = _strip(run)
+            if parts:
+                items.append(_Para(parts, inline=True))
+            run.clear()
+
+        for child in node.children:
+            if isinstance(child, str):
+                if heading is None:
+                    run += self.text(child, node, scope)
+                elif child.strip():
+                    raise self.refuse(heading[0], "is not followed by <section>", "add one")
+                continue
+            if heading is not None:
+                if child.tag != "section":
+                    raise self.refuse(heading[0], "is not followed by <section>", "add one")
+                self.check_attrs(child)
+                items.append(_Sec(heading[1], self.children(child, scope)))
+                heading = None
+                continue
+            if child.tag == "let":
+                scope = self.let(child, scope)
+                continue
+            if child.tag == "h":
+                flush()
+                self.check_attrs(child)
+                title = "".join(str(p) for p in self.inline_parts(child, scope))
+                heading = (child, title)
+                continue
+            out = self.element(child, scope)
+            if out and isinstance(out[0], _Para | _Sec):
+                flush()
+                items += out
+            else:
+                run += out  # type: ignore[arg-type]
+        if heading is not None:
+            raise self.refuse(heading[0], "is not followed by <section>", "add one")
+        flush()
+        return items
+
+    def let(self, node: _Node, scope: _Scope) -> _Scope:
+        self.check_attrs(node)
+        if "src" in node.attrs:
+            raise self.refuse(node, "reads a file", "write the value inline")
+        name = node.attrs.get("name")
+        if name is None:
+            raise self.refuse(node, "has no name", 'write <let name="x" value="..."/>')
+        if node.attrs.get("default") == "true" and name in scope.values:
+            return scope
+        if "value" in node.attrs:
+            raw = node.attrs["value"].strip()
+            inner = _EXPRESSION.fullmatch(raw)
+            value = self.evaluate(
+                _jinja_expression(inner[1] if inner else raw, self.at(node)), scope, node
+            )
+        else:
+            text = "".join(c for c in node.children if isinstance(c, str)).strip()
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = text
+        return scope.bind(**{name: value})
+
+    def caption_text(self, node: _Node, caption: str, style: str, colon: bool) -> str:
+        transform = node.attrs.get("captiontexttransform", "none")
+        if transform == "upper":
+            caption = caption.upper()
+        elif transform == "lower":
+            caption = caption.lower()
+        elif transform == "capitalize":
+            caption = caption[:1].upper() + caption[1:]
+        elif transform != "none":
+            raise self.refuse(
+                node,
+                f"has captionTextTransform={transform!r}",
+                "use upper, lower, capitalize or none",
+            )
+        caption += ":" if colon else ""
+        return f"**{caption}**" if style == "bold" else caption
+
+    def captioned(self, node: _Node, scope: _Scope, items: list[_Item]) -> list[_Item]:
+        default, style = _CAPTIONED[node.tag]
+        caption = node.attrs.get("caption", default)
+        if caption is None:
+            raise self.refuse(node, "has no caption", 'write <cp caption="Title">')
+        style = node.attrs.get("captionstyle", style)
+        return self.with_caption(node, scope, items, caption, style)
+
+    def with_caption(
+        self, node: _Node, scope: _Scope, items: list[_Item], caption: str, style: str
+    ) -> list[_Item]:
+        if style == "hidden":
+            return items
+        if style not in ("header", "bold", "plain"):
+            raise self.refuse(
+                node, f"has captionStyle={style!r}", "use header, bold, plain or hidden"
+            )
+        caption = self.static(caption, scope, node, "caption")
+        ending = node.attrs.get("captionending")
+        if ending is None:
+            colon = node.attrs.get("captioncolon", str(style != "header").lower()) == "true"
+            ending = "colon" if colon else "none"
+        if ending not in ("colon", "newline", "colon-newline", "none"):
+            raise self.refuse(
+                node, f"has captionEnding={ending!r}", "use colon, newline, colon-newline or none"
+            )
+        title = self.caption_text(node, caption, style, ending.startswith("colon"))
+        if style == "header":
+            return [_Sec(title, items)]
+        if items and isinstance(items[0], _Para) and items[0].inline:
+            sep = "\n" if ending.endswith("newline") else " "
+            return [_Para([title + sep, *items[0].parts], inline=False), *items[1:]]
+        return [_Para([title], inline=False), *items]
+
+
+def _strip(parts: Sequence[str | _Dyn]) -> list[str | _Dyn]:
+    parts = list(parts)
+    while parts and isinstance(parts[0], str) and not parts[0].strip(" \t\r\n"):
+        parts.pop(0)
+    while parts and isinstance(parts[-1], str) and not parts[-1].strip(" \t\r\n"):
+        parts.pop()
+    if parts and isinstance(parts[0], str):
+        parts[0] = parts[0].lstrip(" \t\r\n")
+    if parts and isinstance(parts[-1], str):
+        parts[-1] = parts[-1].rstrip(" \t\r\n")
+    return parts
+
+
+# -- to components -----------------------------------------------------------------------------
+
+
+def _fields(items: Sequence[_Item]) -> set[str]:
+    names: set[str] = set()
+    for item in items:
+        if isinstance(item, _Sec):
+            names |= _fields(item.items)
+        else:
+            for part in item.parts:
+                if isinstance(part, _Dyn):
+                    names |= part.names - {n for n, _ in part.static}
+    return names - _RESERVED
+
+
+def _component(item: _Item, single_field: bool) -> Component | str:
+    if isinstance(item, _Sec):
+        return Section(item.title, [_component(i, single_field) for i in item.items])
+    parts = _strip(item.parts)
+    if not any(isinstance(p, _Dyn) for p in parts):
+        return "".join(str(p) for p in parts)
+    sets: dict[str, str] = {}
+    body: list[str] = []
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            body.append(escape_jinja(part, final=i == len(parts) - 1))
+            continue
+        for name, value in part.static:
+            sets[name] = _jinja_literal(value)
+        for name in sorted(part.names - _RESERVED - {n for n, _ in part.static}):
+            field = f"input[{json.dumps(name)}]"
+            sets[name] = f"{field} if input is mapping else input" if single_field else field
+        body.append(f"{{{{ {part.expr} }}}}")
+    prefix = "".join(f"{{% set {name} = {value} %}}" for name, value in sorted(sets.items()))
+    return Template(prefix + "".join(body))
+
+
+def parse_poml(text: str, *, where: str = "POML file") -> MetaPrompt:
+    """Read POML markup into a :class:`MetaPrompt` (see the module docstring).
+
+    >>> meta = parse_poml('<poml><hint>Be brief.</hint><task>Sum {{ a }} and {{ b }}.</task></poml>')
+    >>> from sammo_core.prompt_files import render_prompt
+    >>> print(render_prompt(meta, {"a": 1, "b": 2}))
+    **Hint:** Be brief.
+    <BLANKLINE>
+    # Task
+    <BLANKLINE>
+    Sum 1 and 2.
+    >>> parse_poml('<poml>\\n<img src="cat.png"/></poml>', where="x.poml")
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: x.poml, line 2: <img> (images) has no counterpart in a sammo program; ...
+    """  # noqa: E501
+    root = _read_tree(text, where)
+    reader = _Reader(where)
+    reader.check_attrs(root)
+    syntax = root.attrs.get("syntax", "markdown")
+    if syntax != "markdown":
+        raise reader.refuse(root, f"has syntax={syntax!r}", 'only syntax="markdown" is read')
+    items = reader.children(root, _Scope({}))
+    fields = _fields(items)
+    return MetaPrompt([_component(i, len(fields) == 1) for i in items], "markdown")
+
+
+# -- writing POML ------------------------------------------------------------------------------
+
+_ESCAPES = {"&": '{{ "\\x26" }}', "<": '{{ "\\x3c" }}', "'": '{{ "\\x27" }}'}
+
+
+def _poml_text(template: str, quote: bool = False) -> str:
+    """A jinja template (as :func:`program_template` writes it) as POML text: its expressions
+    are JavaScript too; ``&`` and ``<``, which POML's reader refuses even as entities, become
+    expressions (and ``'`` in a single-quoted attribute)."""
+    special = re.compile("[&<']" if quote else "[&<]")
+    out: list[str] = []
+    pos = 0
+    for match in _EXPRESSION.finditer(template):
+        literal = template[pos : match.start()]
+        out.append(special.sub(lambda m: _ESCAPES[m.group(0)], literal))
+        out.append(match.group(0).replace("&", "\\x26").replace("<", "\\x3c"))
+        pos = match.end()
+    out.append(special.sub(lambda m: _ESCAPES[m.group(0)], template[pos:]))
+    return "".join(out)
+
+
+def program_to_poml(
+    program: Output,
+    *,
+    input_fields: Sequence[str] = (),
+    constants: Mapping[str, Any] | None = None,
+) -> str:
+    """The program as a POML file: rendered by the ``poml`` package with the context
+    ``{"input": X}`` it gives the prompt the program sends for ``X`` (up to
+    :func:`normalize_poml`). Sections become ``<cp caption="...">`` and paragraphs
+    ``<p whiteSpace="pre">``; the input is ``{{ input }}`` (``{{ input.field }}`` with
+    ``input_fields``). Programs no template can express, and programs with a system message,
+    raise :class:`ConfigError`.
+
+    >>> from sammo_core import GenerateText, MetaPrompt, Section, Template
+    >>> program = Output(GenerateText(MetaPrompt([Section("Task", ["Say a & b."]),
+    ...     Template("Q: {{ input }}")])))
+    >>> print(program_to_poml(program))
+    <poml>
+    <cp caption='Task'>
+    <p whiteSpace="pre">Say a {{ "\\x26" }} b.
+    <BLANKLINE>
+    Q: {{ input }}</p>
+    </cp>
+    </poml>
+
+    (Text after a section is read as part of it, as markdown shows it: the prompt is the same.)
+    """
+    from renderers.document import SectionBlock, Text
+    from renderers.sections import MarkdownFormat
+    from sammo_core.export import program_template
+
+    templates = program_template(program, input_fields=input_fields, constants=constants)
+    if len(templates) > 1:
+        raise ConfigError(
+            "the program has a system message, which the POML export does not write (POML "
+            "sends all its text in one message here); export format 'messages' or 'json' "
+            "keeps it"
+        )
+    text = templates[0][1]
+    markdown = MarkdownFormat()
+    meta = getattr(program.child, "prompt", None)
+    is_markdown = isinstance(meta, MetaPrompt) and meta.section_format == "markdown"
+    blocks = markdown.parse(text) if is_markdown else (Text(text),)
+
+    def write(block: Any) -> list[str]:
+        if isinstance(block, SectionBlock):
+            inner = [line for child in block.children for line in write(child)]
+            if block.title is None:
+                return inner
+            return [f"<cp caption='{_poml_text(block.title, quote=True)}'>", *inner, "</cp>"]
+        assert isinstance(block, Text)
+        body = markdown.escape_text(block.text) if is_markdown else block.text
+        return [f'<p whiteSpace="pre">{_poml_text(body)}</p>']
+
+    lines = [line for block in blocks for line in write(block)]
+    return "\n".join(["<poml>", *lines, "</poml>"])
+
+
+def poml_messages(
+    source: str, context: Mapping[str, Any] | None = None, *, chat: bool = True
+) -> list[tuple[str, str]]:
+    """The ``poml`` package's rendering of POML ``source`` (a path or markup), as
+    ``(speaker, content)`` pairs: the reference a ``.poml`` import is checked against. Needs
+    the ``poml`` extra (``pip install 'sammo-core[poml]'``, which brings its own Node.js)."""
+    try:
+        import poml  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigError(
+            "rendering POML needs the poml package: pip install 'sammo-core[poml]'"
+        ) from None
+    result = poml.poml(source, context=dict(context or {}), chat=chat, format="dict")
+    messages = result["messages"]
+    if isinstance(messages, str):
+        return [("human", messages)]
+    return [(str(m["speaker"]), str(m["content"])) for m in messages]
