@@ -10,7 +10,7 @@ Five formats (:data:`EXPORT_FORMATS`):
   its formats insert verbatim (see below). Literal ``{{``/``{%``/``{#`` are escaped.
 * ``markdown`` -- the user message for people to read, the input shown as ``{{ input }}``;
   literal braces are not escaped.
-* ``poml`` -- a POML file (:func:`sammo_core.poml_files.program_to_poml`): the ``poml``
+* ``poml`` -- a POML file (:func:`sammo_core.poml_export.program_to_poml`): the ``poml``
   package renders it, with the context ``{"input": X}``, to the prompt the program sends for
   ``X`` (up to :func:`~sammo_core.poml_files.normalize_poml`); one message, like ``jinja``.
 * ``messages`` -- OpenAI chat messages, a JSON list of ``{"role", "content"}`` objects (the
@@ -264,7 +264,7 @@ def export_program(
             f"unknown export format {format!r}; use one of: {', '.join(EXPORT_FORMATS)}"
         )
     if format == "poml":
-        from sammo_core.poml_files import program_to_poml
+        from sammo_core.poml_export import program_to_poml
 
         return program_to_poml(program, input_fields=input_fields, constants=constants)
     templates = program_template(

@@ -3,9 +3,9 @@
 :func:`parse_poml` reads a ``.poml`` file into the same model of a prompt as the other prompt
 files (:mod:`sammo_core.prompt_files`): a :class:`MetaPrompt` in the ``markdown`` section
 format, whose rendering equals the ``poml`` package's (its default ``chat`` rendering, which
-holds one human message for the files read here). :func:`program_to_poml` writes a program
-back as POML whose rendering by the ``poml`` package (context ``{"input": X}``) is the prompt
-the program sends for ``X``.
+holds one human message for the files read here).
+:func:`sammo_core.poml_export.program_to_poml` writes a program back as POML whose rendering
+by the ``poml`` package (context ``{"input": X}``) is the prompt the program sends for ``X``.
 
 Read (tag names as POML spells them, case and dashes aside):
 
@@ -55,11 +55,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.parsers import expat
 
-from sammo_core.components import Component, MetaPrompt, Output, Section, Template
+from sammo_core.components import Component, MetaPrompt, Section, Template
 from sammo_core.errors import ConfigError
 from sammo_core.prompt_files import escape_jinja
 
-__all__ = ["normalize_poml", "parse_poml", "poml_messages", "program_to_poml"]
+__all__ = ["normalize_poml", "parse_poml"]
 
 _RESERVED = frozenset({"input", "inputs", "constants"})
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -755,101 +755,3 @@ def parse_poml(text: str, *, where: str = "POML file") -> MetaPrompt:
     items = reader.children(root, _Scope({}))
     fields = _fields(items)
     return MetaPrompt([_component(i, len(fields) == 1) for i in items], "markdown")
-
-
-# -- writing POML ------------------------------------------------------------------------------
-
-_ESCAPES = {"&": '{{ "\\x26" }}', "<": '{{ "\\x3c" }}', "'": '{{ "\\x27" }}'}
-
-
-def _poml_text(template: str, quote: bool = False) -> str:
-    """A jinja template (as :func:`program_template` writes it) as POML text: its expressions
-    are JavaScript too; ``&`` and ``<``, which POML's reader refuses even as entities, become
-    expressions (and ``'`` in a single-quoted attribute)."""
-    special = re.compile("[&<']" if quote else "[&<]")
-    out: list[str] = []
-    pos = 0
-    for match in _EXPRESSION.finditer(template):
-        literal = template[pos : match.start()]
-        out.append(special.sub(lambda m: _ESCAPES[m.group(0)], literal))
-        out.append(match.group(0).replace("&", "\\x26").replace("<", "\\x3c"))
-        pos = match.end()
-    out.append(special.sub(lambda m: _ESCAPES[m.group(0)], template[pos:]))
-    return "".join(out)
-
-
-def program_to_poml(
-    program: Output,
-    *,
-    input_fields: Sequence[str] = (),
-    constants: Mapping[str, Any] | None = None,
-) -> str:
-    """The program as a POML file: rendered by the ``poml`` package with the context
-    ``{"input": X}`` it gives the prompt the program sends for ``X`` (up to
-    :func:`normalize_poml`). Sections become ``<cp caption="...">`` and paragraphs
-    ``<p whiteSpace="pre">``; the input is ``{{ input }}`` (``{{ input.field }}`` with
-    ``input_fields``). Programs no template can express, and programs with a system message,
-    raise :class:`ConfigError`.
-
-    >>> from sammo_core import GenerateText, MetaPrompt, Section, Template
-    >>> program = Output(GenerateText(MetaPrompt([Section("Task", ["Say a & b."]),
-    ...     Template("Q: {{ input }}")])))
-    >>> print(program_to_poml(program))
-    <poml>
-    <cp caption='Task'>
-    <p whiteSpace="pre">Say a {{ "\\x26" }} b.
-    <BLANKLINE>
-    Q: {{ input }}</p>
-    </cp>
-    </poml>
-
-    (Text after a section is read as part of it, as markdown shows it: the prompt is the same.)
-    """
-    from renderers.document import SectionBlock, Text
-    from renderers.sections import MarkdownFormat
-    from sammo_core.export import program_template
-
-    templates = program_template(program, input_fields=input_fields, constants=constants)
-    if len(templates) > 1:
-        raise ConfigError(
-            "the program has a system message, which the POML export does not write (POML "
-            "sends all its text in one message here); export format 'messages' or 'json' "
-            "keeps it"
-        )
-    text = templates[0][1]
-    markdown = MarkdownFormat()
-    meta = getattr(program.child, "prompt", None)
-    is_markdown = isinstance(meta, MetaPrompt) and meta.section_format == "markdown"
-    blocks = markdown.parse(text) if is_markdown else (Text(text),)
-
-    def write(block: Any) -> list[str]:
-        if isinstance(block, SectionBlock):
-            inner = [line for child in block.children for line in write(child)]
-            if block.title is None:
-                return inner
-            return [f"<cp caption='{_poml_text(block.title, quote=True)}'>", *inner, "</cp>"]
-        assert isinstance(block, Text)
-        body = markdown.escape_text(block.text) if is_markdown else block.text
-        return [f'<p whiteSpace="pre">{_poml_text(body)}</p>']
-
-    lines = [line for block in blocks for line in write(block)]
-    return "\n".join(["<poml>", *lines, "</poml>"])
-
-
-def poml_messages(
-    source: str, context: Mapping[str, Any] | None = None, *, chat: bool = True
-) -> list[tuple[str, str]]:
-    """The ``poml`` package's rendering of POML ``source`` (a path or markup), as
-    ``(speaker, content)`` pairs: the reference a ``.poml`` import is checked against. Needs
-    the ``poml`` extra (``pip install 'sammo-core[poml]'``, which brings its own Node.js)."""
-    try:
-        import poml  # type: ignore[import-untyped]
-    except ImportError:
-        raise ConfigError(
-            "rendering POML needs the poml package: pip install 'sammo-core[poml]'"
-        ) from None
-    result = poml.poml(source, context=dict(context or {}), chat=chat, format="dict")
-    messages = result["messages"]
-    if isinstance(messages, str):
-        return [("human", messages)]
-    return [(str(m["speaker"]), str(m["content"])) for m in messages]

@@ -17,7 +17,8 @@ import pytest
 from sammo_core import ConfigError, GenerateText, MetaPrompt, Output, Section, Template, find
 from sammo_core.export import build_manifest, export_program, write_export
 from sammo_core.loading import load_program
-from sammo_core.poml_files import normalize_poml, parse_poml, poml_messages, program_to_poml
+from sammo_core.poml_export import poml_messages, program_to_poml
+from sammo_core.poml_files import normalize_poml, parse_poml
 from sammo_core.prompt_files import parse_prompt_file, render_request
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures" / "poml").glob("*.poml"))
