@@ -3,6 +3,7 @@ when candidates race (see :mod:`search.racing`)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 
@@ -11,12 +12,14 @@ import pyglove as pg
 from sammo_core.components import Output
 from sammo_core.context import RenderCache
 from sammo_core.data import DataTable
+from sammo_core.errors import ConfigError
 from sammo_core.graph import FunctionGraph, compile
 from sammo_core.objectives import Objective, Score, evaluate
 from sammo_core.results import ResultTable
 from sammo_core.runners.accounting import CompletionCap
 from sammo_core.runners.base import Runner
 from sammo_core.runners.throttle import ThrottledRunner, ThrottleStats
+from search.panel import Panel, combine
 from search.racing import Race
 
 __all__ = ["Evaluation", "Evaluator"]
@@ -50,6 +53,11 @@ class Evaluator:
     Several programs may be evaluated at once (a search step evaluates all its children
     together); their calls share one limit of ``max_concurrency`` calls in flight.
 
+    ``runner`` may be a :class:`~search.panel.Panel`: each program is then run on every model
+    of the panel (each model with its own limit of ``max_concurrency``), and its scores are the
+    panel's combined scores plus each model's (see :mod:`search.panel`); :attr:`runner` is the
+    first model's, and the evaluation's ``results`` its result table. Racing needs one model.
+
     >>> import asyncio
     >>> from sammo_core.objectives import Accuracy
     >>> from sammo_core.runners import ScriptedRunner
@@ -68,14 +76,15 @@ class Evaluator:
     def __init__(
         self,
         data: DataTable,
-        runner: Runner,
+        runner: Runner | Panel,
         objectives: Sequence[Objective],
         max_concurrency: int = 32,
         *,
         max_tokens_per_input: int | None = None,
     ) -> None:
         self.data = data
-        self.runner = runner
+        self.panel = runner if isinstance(runner, Panel) else None
+        self.runner: Runner = runner.first if isinstance(runner, Panel) else runner
         self.objectives = list(objectives)
         self.max_concurrency = max_concurrency
         self.max_tokens_per_input = max_tokens_per_input
@@ -84,7 +93,15 @@ class Evaluator:
         # are rendered once for the whole search.
         self._renders = RenderCache()
         # Outside any accounting wrapper, so a call waiting for a slot has reserved nothing.
-        self._limited = ThrottledRunner(runner, max_concurrency)
+        self._limited = ThrottledRunner(self.runner, max_concurrency)
+        self._members = (
+            None
+            if self.panel is None
+            else {
+                model: self._limited if i == 0 else ThrottledRunner(member, max_concurrency)
+                for i, (model, member) in enumerate(self.panel.runners.items())
+            }
+        )
 
     @property
     def stats(self) -> ThrottleStats:
@@ -112,6 +129,21 @@ class Evaluator:
         return await graph.requests_digest(self.data, self._renders)
 
     async def _score(self, program: Output, graph: FunctionGraph, race: Race | None) -> Evaluation:
+        if self._members is not None:
+            assert self.panel is not None
+            if race is not None:
+                raise ConfigError(
+                    "racing scores candidates on a few rows of one model; with several models "
+                    "use --racing off"
+                )
+            runs = [self._run(program, graph, None, member) for member in self._members.values()]
+            member_tables = await asyncio.gather(*runs)
+            per_model = {
+                model: evaluate(table, self.objectives)
+                for model, table in zip(self._members, member_tables, strict=True)
+            }
+            scores = combine(per_model, self.objectives, self.panel.across)
+            return Evaluation(graph.hash, scores, member_tables[0])
         if race is None:
             results = await self._run(program, graph, None)
             return Evaluation(graph.hash, evaluate(results, self.objectives), results)
@@ -139,11 +171,16 @@ class Evaluator:
         raise AssertionError("unreachable: the last rung ends the race")  # pragma: no cover
 
     async def _run(
-        self, program: Output, graph: FunctionGraph, rows: Sequence[int] | None
+        self,
+        program: Output,
+        graph: FunctionGraph,
+        rows: Sequence[int] | None,
+        member: Runner | None = None,
     ) -> ResultTable:
-        """Run ``program`` on the rows ``rows`` of the split (all when ``None``); the result
-        rows keep their indices in the split."""
-        runner: Runner = self._limited
+        """Run ``program`` on the rows ``rows`` of the split (all when ``None``) through
+        ``member`` (a panel's model; default: the one runner); the result rows keep their
+        indices in the split."""
+        runner: Runner = self._limited if member is None else member
         if self.max_tokens_per_input is not None:
             runner = CompletionCap(runner, self.max_tokens_per_input * program.inputs_per_call)
         data = self.data if rows is None else self.data.select(rows)

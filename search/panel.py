@@ -1,0 +1,114 @@
+"""Several models, one program: a :class:`Panel` scores every candidate on each model, and the
+search selects on their scores combined ``across`` the models (mean or min).
+
+A candidate's scores hold the combined score under each objective's own name (what the search
+selects on, so every strategy, Pareto front and report works unchanged) and each model's score
+under ``objective@model`` (:func:`model_key`), so that reports can show a column per model.
+
+* ``mean``: the mean of the models' values; per row, the mean of the models' row scores (so a
+  paired comparison of two candidates stays paired, row by row), with its interval;
+* ``min``: the worst model's score, whole (its rows and interval): a prompt is as good as it is
+  on the model it suits least. For an objective to minimise, the worst is the largest.
+
+>>> from sammo_core.objectives import Accuracy, Score
+>>> a = {"accuracy": Score("accuracy", 0.75, per_item=(1.0, 1.0, 1.0, 0.0), n=4)}
+>>> b = {"accuracy": Score("accuracy", 0.25, per_item=(0.0, 1.0, 0.0, 0.0), n=4)}
+>>> mean = combine({"big": a, "small": b}, [Accuracy()], "mean")
+>>> mean["accuracy"].value, mean["accuracy"].per_item, mean["accuracy@small"].value
+(0.5, (0.5, 1.0, 0.5, 0.0), 0.25)
+>>> combine({"big": a, "small": b}, [Accuracy()], "min")["accuracy"].value
+0.25
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal, get_args
+
+from sammo_core.errors import ConfigError
+from sammo_core.objectives import Objective, Score
+from sammo_core.runners.base import Runner
+from sammo_core.stats import mean_interval
+
+__all__ = ["ACROSS", "Across", "Panel", "combine", "model_key"]
+
+Across = Literal["mean", "min"]
+#: The ways a panel's scores are combined.
+ACROSS: tuple[str, ...] = get_args(Across)
+
+
+def model_key(objective: str, model: str) -> str:
+    """The key of one model's score among a candidate's scores: ``objective@model``.
+
+    >>> model_key("label_accuracy", "local:gemma3")
+    'label_accuracy@local:gemma3'
+    """
+    return f"{objective}@{model}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Panel:
+    """The models (name -> runner, in order) that score every candidate, and how their scores
+    combine. Pass one as a search's ``runner``.
+
+    >>> from sammo_core.runners import ScriptedRunner
+    >>> Panel({"a": ScriptedRunner(default="x")}, across="max")
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: across must be one of mean, min; got 'max'
+    """
+
+    runners: Mapping[str, Runner]
+    across: Across = "mean"
+
+    def __post_init__(self) -> None:
+        if not self.runners:
+            raise ConfigError("a Panel needs at least one model; e.g. Panel({'local': runner})")
+        if self.across not in ACROSS:
+            raise ConfigError(f"across must be one of {', '.join(ACROSS)}; got {self.across!r}")
+        for name in self.runners:
+            if not isinstance(name, str) or not name or "@" in name:
+                raise ConfigError(f"panel model names must be text without '@'; got {name!r}")
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(self.runners)
+
+    @property
+    def first(self) -> Runner:
+        """The first model's runner (what proposals default to)."""
+        return next(iter(self.runners.values()))
+
+
+def _mean_score(name: str, scores: Sequence[Score], seed: int = 0) -> Score:
+    value = math.fsum(s.value for s in scores) / len(scores)
+    items = [s.per_item for s in scores]
+    if any(i is None for i in items) or len({len(i or ()) for i in items}) != 1:
+        return Score(name, value, n=scores[0].n)
+    rows = tuple(math.fsum(col) / len(col) for col in zip(*items, strict=True))
+    low, high = mean_interval(rows, seed=seed) if rows else (None, None)
+    return Score(name, value, low, high, rows, scores[0].n)
+
+
+def combine(
+    per_model: Mapping[str, Mapping[str, Score]], objectives: Sequence[Objective], across: Across
+) -> dict[str, Score]:
+    """Each objective's combined score under its name, and each model's under
+    :func:`model_key` (see the module docstring)."""
+    combined: dict[str, Score] = {}
+    for objective in objectives:
+        name = objective.name
+        scores = [per_model[m][name] for m in per_model]
+        if across == "mean":
+            combined[name] = _mean_score(name, scores)
+        else:
+            pick = min if objective.direction == "maximize" else max
+            combined[name] = pick(scores, key=lambda s: s.value)
+    for model, own in per_model.items():
+        for name, score in own.items():
+            combined[model_key(name, model)] = dataclasses.replace(
+                score, name=model_key(name, model)
+            )
+    return combined
