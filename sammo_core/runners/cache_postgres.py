@@ -151,7 +151,7 @@ class PostgresCache:
         except psycopg.Error as exc:
             raise ConfigError(
                 f"cannot open the PostgreSQL cache {self.location}: "
-                f"{_one_line(exc, self.url)}; start the server or fix --cache ({_URL_FORM})"
+                f"{_one_line(exc, self.url)}; start the server or fix the URL ({_URL_FORM})"
             ) from None
         return conn
 
