@@ -104,6 +104,7 @@ class PostgresCache:
         if not is_postgres_url(url):
             raise ConfigError(f"{mask_url(url)!r} is not a PostgreSQL URL; write it {_URL_FORM}")
         self.url = url
+        self._location = mask_url(url)
         self.stale = False
         self._lock = threading.Lock()
         self._hits = 0
@@ -123,10 +124,16 @@ class PostgresCache:
     @property
     def location(self) -> str:
         """The URL with its password masked."""
-        return mask_url(self.url)
+        return self._location
 
     def __repr__(self) -> str:
         return f"PostgresCache({self.location!r}, mode={self.mode!r})"
+
+    @property
+    def server_pid(self) -> int | None:
+        """The server process that serves this connection (for measurements), if open."""
+        with self._lock:
+            return None if self._conn is None else int(self._conn.info.backend_pid)
 
     @property
     def hits(self) -> int:

@@ -58,7 +58,7 @@ def find_bin_dir() -> Path | None:
         candidates.append(Path(os.environ[_BIN_ENV]))
     on_path = shutil.which("initdb")
     if on_path:
-        candidates.append(Path(on_path).parent)
+        candidates.append(Path(on_path).resolve().parent)
     debian = Path("/usr/lib/postgresql")
     if debian.is_dir():
         versions = sorted(
