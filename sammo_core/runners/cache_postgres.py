@@ -168,7 +168,12 @@ class PostgresCache:
         conn = self._connection()
         try:
             tables = self._tables(conn)
-            self.stale = any(v < KEY_VERSION and rows for v, rows in tables.items())
+            self.stale = any(
+                conn.execute(f"SELECT EXISTS (SELECT 1 FROM {_TABLE_PREFIX}{v})").fetchone()
+                == (True,)
+                for v in tables
+                if v < KEY_VERSION
+            )
             if self.mode == "readwrite" and KEY_VERSION not in tables:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
@@ -193,20 +198,15 @@ class PostgresCache:
             raise
 
     @staticmethod
-    def _tables(conn: psycopg.Connection[Any]) -> dict[int, int]:
-        """``{key version: estimated rows}`` of the cache tables on the search path."""
+    def _tables(conn: psycopg.Connection[Any]) -> list[int]:
+        """The key versions that have a cache table on the search path."""
         rows = conn.execute(
-            "SELECT c.relname, GREATEST(c.reltuples, 0)::bigint FROM pg_class c "
-            "WHERE c.relkind = 'r' AND c.relname LIKE %s "
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE %s "
             "AND pg_table_is_visible(c.oid)",
             (_TABLE_PREFIX + "%",),
         ).fetchall()
-        found = {}
-        for name, estimate in rows:
-            suffix = str(name).removeprefix(_TABLE_PREFIX)
-            if suffix.isdigit():
-                found[int(suffix)] = int(estimate)
-        return found
+        suffixes = (str(name).removeprefix(_TABLE_PREFIX) for (name,) in rows)
+        return sorted(int(suffix) for suffix in suffixes if suffix.isdigit())
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None:
@@ -343,7 +343,7 @@ class PostgresCache:
 
         def count(conn: psycopg.Connection[Any]) -> dict[int, int]:
             counts = {}
-            for version in sorted(self._tables(conn)):
+            for version in self._tables(conn):
                 table = f"{_TABLE_PREFIX}{version}"
                 (rows,) = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone() or (0,)
                 counts[version] = int(rows)
