@@ -77,7 +77,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--cache",
         type=cache_path_argument,
-        help="persistent SQLite cache of completions (e.g. cache.sqlite)",
+        help="persistent cache of completions: a SQLite file (e.g. cache.sqlite) or a "
+        "PostgreSQL database that many processes share (postgresql://USER@HOST:PORT/DB; the "
+        "[postgres] extra)",
     )
     group.add_argument(
         "--replay",
@@ -141,14 +143,35 @@ write it like http://127.0.0.1:8000/v1 or http://[::1]:8000/v1
     return text
 
 
-def cache_path_argument(text: str) -> Path:
-    """``--cache``: a file path (created if missing), never a directory.
+def cache_path_argument(text: str) -> Path | str:
+    """``--cache``: a file path (created if missing), never a directory; or a
+    ``postgresql://`` URL (kept as text, checked to parse; its password never shown).
 
     >>> cache_path_argument(".")
     Traceback (most recent call last):
     ...
     argparse.ArgumentTypeError: '.' is a directory; name a file in it, e.g. --cache cache.sqlite
+    >>> cache_path_argument("postgresql://sammo@db:5432/cache")
+    'postgresql://sammo@db:5432/cache'
+    >>> cache_path_argument("postgresql://sammo:s3cret@db:port/cache")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: 'postgresql://***@db:port/cache' is not a valid URL (Port could \
+not be cast to integer value as 'port'); write it postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE
     """
+    from sammo_core.runners.cache_store import is_postgres_url, mask_url
+
+    if is_postgres_url(text):
+        import urllib.parse
+
+        fix = "write it postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE"
+        try:
+            urllib.parse.urlsplit(text).port  # noqa: B018  (a bad port raises here)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(
+                f"{mask_url(text)!r} is not a valid URL ({exc}); {fix}"
+            ) from None
+        return text
     path = Path(text)
     if path.is_dir():
         example = path / "cache.sqlite"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from sammo_core.testing.postgres_server import PostgresServer, missing_reason, postgres_server
+
+_databases = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +37,20 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | None]:
+    """One throwaway PostgreSQL server for the session (``None`` where the server binaries are
+    missing; with ``SAMMO_REQUIRE_POSTGRES=1`` that is an error instead)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer | None) -> str:
+    """The URL of a new, empty database on the session's server; the test is skipped where
+    there is no server (see :func:`postgres`)."""
+    if postgres is None:
+        pytest.skip(missing_reason())
+    return postgres.create_database(f"test_{next(_databases)}")

@@ -23,6 +23,7 @@ import re
 import shlex
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,19 @@ from typing import Any
 import pytest
 
 from benchmarks import datasets, fetch
-from benchmarks.harness import peer_compare, peer_env, perf, scored_compare, throughput
+from benchmarks.harness import (
+    cache_speed,
+    peer_compare,
+    peer_env,
+    perf,
+    scored_compare,
+    throughput,
+)
+from sammo_core import cli_cache
 from sammo_core.cli import main
+from sammo_core.runners.cache_store import is_postgres_url
 from sammo_core.testing.chat_server import ChatServer
+from sammo_core.testing.postgres_server import PostgresServer
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -50,6 +61,7 @@ SMALL = {
     "benchmarks.harness.peer_compare": ["--no-setup", "--tasks", "implicatures", "--val-rows", "2",
                                 "--test-rows", "2", "--budget", "2"],
     "benchmarks.harness.scored_compare": SCORED_TINY,
+    "benchmarks.harness.cache_speed": ["--n", "40", "--writers", "2"],
 }  # fmt: skip
 #: The slow test's size for the peer comparison (as written it runs for hours), with the peers'
 #: virtualenvs where --setup keeps them outside the test's home folder.
@@ -180,8 +192,29 @@ def needs_transformers(words: list[str]) -> bool:
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
+def needs_postgres(words: list[str]) -> bool:
+    """A command of the PostgreSQL cache section: it names a database, or measures one."""
+    return any(is_postgres_url(w) for w in words) or "benchmarks.harness.cache_speed" in words
+
+
+def on_test_database(
+    words: list[str], server: PostgresServer, stand_ins: dict[str, list[str]]
+) -> list[str]:
+    """``words`` with the README's URL replaced by a database of the test's server (made on
+    first use), whose URL the benchmark gets too."""
+    if "postgres_url" not in stand_ins:
+        url = server.create_database(f"readme_{uuid.uuid4().hex[:12]}")
+        stand_ins["postgres_url"] = [url]
+        speed = stand_ins.get("benchmarks.harness.cache_speed", [])
+        stand_ins["benchmarks.harness.cache_speed"] = [*speed, "--url", url]
+    url = stand_ins["postgres_url"][0]
+    return [url if is_postgres_url(w) else w for w in words]
+
+
 def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
     """Run one README command in this process, as its console script or module would."""
+    if words[:2] == ["sammo-core", "cache"]:  # plugin-free: the same handler the entry point names
+        return cli_cache.main(words[2:])
     if words[0] == "sammo-core":
         args = words[1:]
         if "--model" in args and any(a.startswith("hf:") for a in args):
@@ -193,7 +226,11 @@ def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
             args[i : i + 2] = stand_ins["model"]
         return main(args)
     assert words[:2] == ["python", "-m"], words
-    modules = {"benchmarks.harness.perf": perf, "benchmarks.harness.throughput": throughput}
+    modules = {
+        "benchmarks.harness.perf": perf,
+        "benchmarks.harness.throughput": throughput,
+        "benchmarks.harness.cache_speed": cache_speed,
+    }
     if words[2] in ("benchmarks.harness.peer_compare", "benchmarks.harness.scored_compare"):
         # The loopback model through --base-url and --model, in place of Gemma.
         model = stand_ins.get("model", [])
@@ -217,7 +254,7 @@ class YesNo:
 
 
 def test_every_readme_command_runs_in_order(
-    fresh_clone: Path, capsys: pytest.CaptureFixture[str]
+    fresh_clone: Path, capsys: pytest.CaptureFixture[str], postgres: PostgresServer | None
 ) -> None:
     commands = shell_commands()
     assert [" ".join(c[:3]) for c in commands][:3] == [
@@ -236,6 +273,10 @@ def test_every_readme_command_runs_in_order(
         for words in commands:
             if needs_transformers(words) and not HAS_TORCH:
                 continue  # the soft-prompt commands need the [soft] extra (the slow test has it)
+            if needs_postgres(words):
+                if postgres is None:
+                    continue  # no server binaries here (.ci/run installs them and requires it)
+                words = on_test_database(words, postgres, stand_ins)
             code = execute(words, stand_ins)
             printed = capsys.readouterr()
             assert code == 0, f"{shlex.join(words)} exited {code}: {printed.err[-2000:]}"
@@ -248,6 +289,11 @@ def test_every_readme_command_runs_in_order(
             if words[:3] == ["python", "-m", "benchmarks.harness.peer_compare"]:
                 assert "| implicatures | sammo-core |" in printed.out
                 assert printed.out.count("skipped: no virtualenv") == 2  # SAMMO's and DSPy's
+            if words[:3] == ["sammo-core", "cache", "copy"]:
+                assert printed.out.startswith("copied ")
+                assert printed.out.rstrip().endswith("it holds 20 rows")
+            if "--replay" in words and "--cache" in words:
+                assert "cache hits" in printed.out
             if words[1:3] == ["bench", "list"]:
                 assert "implicatures" in printed.out and "data it needs" in printed.out
     export = fresh_clone / "runs" / "yesno" / "export"
@@ -266,14 +312,20 @@ def test_every_readme_command_runs_in_order(
     importlib.util.find_spec("llama_cpp") is None,
     reason='needs the embedded runner: pip install -e ".[local]"',
 )
-def test_every_readme_command_runs_as_written_on_the_embedded_model(fresh_clone: Path) -> None:
+def test_every_readme_command_runs_as_written_on_the_embedded_model(
+    fresh_clone: Path, postgres: PostgresServer | None
+) -> None:
+    tiny = {
+        "benchmarks.harness.peer_compare": PEERS_TINY,
+        "benchmarks.harness.scored_compare": SCORED_TINY,
+    }
     for words in shell_commands():
         if needs_transformers(words) and not HAS_TORCH:
             continue  # the soft-prompt commands need the [soft] extra, which CI installs
-        tiny = {
-            "benchmarks.harness.peer_compare": PEERS_TINY,
-            "benchmarks.harness.scored_compare": SCORED_TINY,
-        }
+        if needs_postgres(words):
+            if postgres is None:
+                continue
+            words = on_test_database(words, postgres, tiny)
         assert execute(words, tiny) == 0, shlex.join(words)
     assert (fresh_clone / "runs" / "yesno" / "export" / "program.json").is_file()
 

@@ -3,9 +3,10 @@
 Backends: :class:`ScriptedRunner` (tests), :class:`OpenAIRunner` (any OpenAI-compatible
 endpoint), :class:`LlamaCppRunner` (embedded model) and :class:`TransformersRunner` (an
 in-process transformers model: soft prompts, rank classification; the ``soft`` extra).
-Wrappers: :class:`CachedRunner`, :class:`ThrottledRunner`, :class:`AccountingRunner`.
+Wrappers: :class:`CachedRunner` (over a :class:`CacheStore`: the SQLite :class:`Cache` or a
+shared :class:`PostgresCache`), :class:`ThrottledRunner`, :class:`AccountingRunner`.
 :func:`build_runner` assembles the usual stack from a model name. Importing this package loads
-neither openai, llama_cpp nor torch.
+neither openai, llama_cpp, torch nor psycopg.
 """
 
 from sammo_core.runners.accounting import AccountingRunner, Budget, Ledger, Usage
@@ -18,6 +19,8 @@ from sammo_core.runners.base import (
     WrapperRunner,
 )
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode, cache_key
+from sammo_core.runners.cache_postgres import PostgresCache
+from sammo_core.runners.cache_store import CacheStore, open_cache
 from sammo_core.runners.factory import (
     RunnerStack,
     build_runner,
@@ -50,6 +53,7 @@ __all__ = [
     "Budget",
     "Cache",
     "CacheMode",
+    "CacheStore",
     "CachedRunner",
     "LLMRequest",
     "LLMResult",
@@ -59,6 +63,7 @@ __all__ = [
     "Message",
     "OpenAIRunner",
     "OpenAIRunnerStats",
+    "PostgresCache",
     "RetryEvent",
     "RetryPolicy",
     "RetryStats",
@@ -77,6 +82,7 @@ __all__ = [
     "cache_key",
     "estimate_cost",
     "estimate_tokens",
+    "open_cache",
     "runner_stats",
     "with_retries",
 ]

@@ -36,9 +36,9 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, get_args
 
 import orjson
 
@@ -50,15 +50,14 @@ from sammo_core.runners.base import (
     Runner,
     WrapperRunner,
 )
+from sammo_core.runners.cache_store import CacheMode, CacheRow, CacheStore, check_mode
 
-__all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key"]
+__all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key", "stored_result"]
 
-CacheMode = Literal["readwrite", "replay", "off"]
-_MODES: tuple[str, ...] = get_args(CacheMode)
 # Bump when the key payload changes, so old files miss instead of returning wrong answers.
 # 2: the endpoint joined the key. Files record the version they were written with in SQLite's
 # user_version, so a replay that misses can say why.
-_KEY_VERSION = 2
+KEY_VERSION = 2
 _BUSY_TIMEOUT_S = 30.0
 #: The environment variable that sets how long a write waits for a cache another process locks.
 BUSY_TIMEOUT_ENV = "SAMMO_CACHE_BUSY_TIMEOUT"
@@ -113,7 +112,7 @@ def cache_key(model: str, request: LLMRequest, *, endpoint: str | None = None) -
     # 0 and 0.0 are the same temperature; orjson would write them differently.
     payload["temperature"] = float(payload["temperature"])
     blob = orjson.dumps(
-        {"v": _KEY_VERSION, "endpoint": endpoint, "model": model, "request": payload},
+        {"v": KEY_VERSION, "endpoint": endpoint, "model": model, "request": payload},
         option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(blob).hexdigest()
@@ -158,6 +157,10 @@ class Cache:
             reads nor writes and opens no file.
 
     Values hold ``LLMResult.to_dict()`` (text, token counts, model, cost) and nothing secret.
+    The first complete answer stored for a key stays: :meth:`put` returns the entry the file
+    holds, another process's if it stored one first. It keeps the
+    :class:`~sammo_core.runners.cache_store.CacheStore` protocol, as
+    :class:`~sammo_core.runners.cache_postgres.PostgresCache` does.
     ``stale`` says the file holds entries written with an older key version (they never match).
     One connection per object, guarded by a lock, so many asyncio tasks or threads may share
     it; other processes may open the same file.
@@ -175,16 +178,16 @@ class Cache:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.sqlite"
     >>> request = LLMRequest.from_prompt("Hi")
     >>> with Cache(path) as cache:
-    ...     cache.put("m", request, LLMResult("Hello", 1, 1, model="m"))
-    ...     (cache.get("m", request).text, cache.get("other", request), len(cache))
-    ('Hello', None, 1)
+    ...     first = cache.put("m", request, LLMResult("Hello", 1, 1, model="m"))
+    ...     later = cache.put("m", request, LLMResult("Hi there", 1, 2, model="m"))
+    ...     (later.text, cache.get("m", request).text, cache.get("other", request), len(cache))
+    ('Hello', 'Hello', None, 1)
     """
 
     def __init__(
         self, path: str | Path, mode: CacheMode = "readwrite", *, busy_timeout: float | None = None
     ) -> None:
-        if mode not in _MODES:
-            raise ConfigError(f"cache mode {mode!r} is not one of {', '.join(_MODES)}")
+        mode = check_mode(mode)
         if busy_timeout is None:
             busy_timeout = busy_timeout_from_env()
         if not 0 <= busy_timeout < float("inf"):
@@ -214,11 +217,11 @@ class Cache:
         try:
             _setup(conn)
             (version,) = conn.execute("PRAGMA user_version").fetchone()
-            if version < _KEY_VERSION:
+            if version < KEY_VERSION:
                 (rows,) = conn.execute("SELECT EXISTS(SELECT 1 FROM completions)").fetchone()
                 self.stale = bool(rows)
                 if mode == "readwrite":
-                    conn.execute(f"PRAGMA user_version = {_KEY_VERSION}")
+                    conn.execute(f"PRAGMA user_version = {KEY_VERSION}")
         except sqlite3.Error as exc:
             conn.close()
             raise ConfigError(f"cannot open cache file {str(self.path)!r}: {exc}") from exc
@@ -229,6 +232,11 @@ class Cache:
 
     def __repr__(self) -> str:
         return f"Cache({str(self.path)!r}, mode={self.mode!r})"
+
+    @property
+    def location(self) -> str:
+        """The file, for messages."""
+        return str(self.path)
 
     @property
     def hits(self) -> int:
@@ -295,11 +303,13 @@ class Cache:
         result: LLMResult,
         *,
         endpoint: str | None = None,
-    ) -> None:
+    ) -> LLMResult:
         """Store ``result`` (committed before returning, unless another process locks the file:
-        see the class); a no-op unless mode is readwrite."""
+        see the class) unless an entry is stored already: the first complete answer stays.
+        Returns the entry the file holds now (``result`` as stored, or the earlier one); a
+        no-op that returns ``result`` unless mode is readwrite."""
         if self.mode != "readwrite":
-            return
+            return result
         # The runner's own overhead (a one-off probe) belongs to the run that paid it, not to
         # the answer a hit stands for.
         stored = dataclasses.replace(result, cached=False, overhead=(0, 0, 0))
@@ -312,7 +322,14 @@ class Cache:
                 time.monotonic() - self._locked_since >= self.busy_timeout
             )
             if not gave_up and self._flush():  # having given up, it waits no more
-                return
+                row = (
+                    self._connection()
+                    .execute("SELECT value FROM completions WHERE key = ?", (key,))
+                    .fetchone()
+                )
+                return (
+                    stored if row is None or row[0] == value else stored_result(row[0], self.path)
+                )
             now = time.monotonic()
             if self._locked_since is None:
                 self._locked_since = now
@@ -324,7 +341,7 @@ class Cache:
                     BUSY_TIMEOUT_ENV,
                 )
             if now - self._locked_since < self.busy_timeout:
-                return
+                return stored
             target = self._spill()
         raise RunnerError(
             f"cache {str(self.path)!r} stayed locked by another process for "
@@ -343,7 +360,7 @@ class Cache:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO completions (key, value, created) VALUES (?, ?, ?)",
+                    "INSERT OR IGNORE INTO completions (key, value, created) VALUES (?, ?, ?)",
                     [(key, value, created) for key, (value, created) in self._pending.items()],
                 )
                 conn.execute("COMMIT")
@@ -395,6 +412,63 @@ class Cache:
         with self._lock:
             (count,) = self._connection().execute("SELECT COUNT(*) FROM completions").fetchone()
         return int(count)
+
+    def read_rows(self, after: str = "", limit: int = 1000) -> list[CacheRow]:
+        """Up to ``limit`` stored rows with keys above ``after``, in key order (a file keeps
+        the rows of older key versions in the same table: they come along, and never match).
+
+        >>> from sammo_core.runners import LLMRequest, LLMResult
+        >>> with Cache(":memory:") as cache:
+        ...     stored = cache.put("m", LLMRequest.from_prompt("Hi"), LLMResult("Hello"))
+        ...     [(len(key), orjson.loads(value)["text"]) for key, value, _ in cache.read_rows()]
+        [(64, 'Hello')]
+        """
+        if self.mode == "off":
+            return []
+        with self._lock:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT key, value, created FROM completions WHERE key > ? "
+                    "ORDER BY key LIMIT ?",
+                    (after, limit),
+                )
+                .fetchall()
+            )
+        return [(str(key), bytes(value), float(created)) for key, value, created in rows]
+
+    def add_rows(self, rows: Iterable[CacheRow]) -> int:
+        """Store ``rows`` (in one transaction) whose keys are not stored yet; how many were
+        new. Each value must read back as a stored reply."""
+        if self.mode != "readwrite":
+            raise ConfigError(f"cache {str(self.path)!r} is open read-only (mode={self.mode!r})")
+        checked = []
+        for key, value, created in rows:
+            stored_result(value, self.path)
+            checked.append((key, value, created))
+        with self._lock:
+            conn = self._connection()
+            before = conn.total_changes
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO completions (key, value, created) VALUES (?, ?, ?)",
+                    checked,
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return conn.total_changes - before
+
+    def rows_by_version(self) -> dict[int, int]:
+        """``{version: rows}``: a file records one key version (the newest that wrote to
+        it), and ``stale`` says that older ones wrote rows too."""
+        if self.mode == "off":
+            return {}
+        with self._lock:
+            (version,) = self._connection().execute("PRAGMA user_version").fetchone()
+        return {int(version): len(self)}
 
     def close(self) -> None:
         """Close the file (answers still kept from a locked file go beside it: see the class);
@@ -463,7 +537,7 @@ class CachedRunner(WrapperRunner):
     def __init__(
         self,
         inner: Runner,
-        cache: Cache,
+        cache: CacheStore,
         max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
         *,
         endpoint: str | None = None,
@@ -517,7 +591,7 @@ class CachedRunner(WrapperRunner):
                     else ""
                 )
                 raise CacheMissError(
-                    f"replay-only cache {str(self.cache.path)!r} has no entry for model "
+                    f"replay-only cache {self.cache.location!r} has no entry for model "
                     f"{model!r}{where} and the prompt starting {request.prompt_text[:80]!r}"
                     f"{stale}; run once with mode='readwrite' to record it"
                 )
@@ -540,8 +614,8 @@ class CachedRunner(WrapperRunner):
     async def _fetch(self, key: str, request: LLMRequest) -> LLMResult:
         try:
             result = (await self.inner.generate(request)).capped(self.max_reply_bytes)
-            self.cache.put(self.inner.model, request, result, endpoint=self.endpoint)
-            return result
+            held = self.cache.put(self.inner.model, request, result, endpoint=self.endpoint)
+            return same_answer(result, held.capped(self.max_reply_bytes))
         finally:
             self._inflight.pop(key, None)
 
@@ -568,7 +642,33 @@ _RESULT_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def stored_result(value: bytes | str, path: Path) -> LLMResult:
+def same_answer(paid: LLMResult, held: LLMResult) -> LLMResult:
+    """``paid`` (the call this process made) answering as ``held`` (the entry a cache kept,
+    another writer's when it stored one first), so that every process returns the same
+    answer; the counts stay what this call spent.
+
+    >>> paid = LLMResult("Lyon", 5, 2, overhead=(1, 0, 0))
+    >>> same = same_answer(paid, LLMResult("Paris", 5, 1))
+    >>> (same.text, same.completion_tokens, same.overhead)
+    ('Paris', 2, (1, 0, 0))
+    """
+    if (held.text, held.truncated, held.label_logprobs, held.cut_off) == (
+        paid.text,
+        paid.truncated,
+        paid.label_logprobs,
+        paid.cut_off,
+    ):
+        return paid
+    return dataclasses.replace(
+        paid,
+        text=held.text,
+        truncated=held.truncated,
+        label_logprobs=held.label_logprobs,
+        cut_off=held.cut_off,
+    )
+
+
+def stored_result(value: bytes | str, path: Path | str) -> LLMResult:
     """The :class:`LLMResult` a cache row holds, every field checked, or a
     :class:`~sammo_core.errors.DataError` naming the cache file (a row edited or damaged).
 
@@ -603,7 +703,7 @@ def stored_result(value: bytes | str, path: Path) -> LLMResult:
         raise _bad_row(path, str(exc)) from exc
 
 
-def _bad_row(path: Path, why: str) -> DataError:
+def _bad_row(path: Path | str, why: str) -> DataError:
     return DataError(
         f"cache {path} holds an entry that is not a stored reply ({why}); delete the file (or "
         "the entry) to record it again"

@@ -35,7 +35,8 @@ from sammo_core.errors import ConfigError
 from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
 from sammo_core.runners.backends import BackendOptions, build_backend, scheme_of
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, Runner
-from sammo_core.runners.cache import Cache, CachedRunner, CacheMode
+from sammo_core.runners.cache import CachedRunner
+from sammo_core.runners.cache_store import CacheMode, CacheStore, open_cache
 from sammo_core.runners.http_transport import DEFAULT_MAX_BODY_BYTES
 from sammo_core.runners.retry import RetryPolicy, RetryStats
 
@@ -74,7 +75,7 @@ class RunnerStack:
 
     runner: AccountingRunner
     backend: Runner
-    cache: Cache | None
+    cache: CacheStore | None
 
     @property
     def usage(self) -> Usage:
@@ -115,8 +116,10 @@ def build_runner(
     ``max_reply_bytes`` caps the reply text returned and stored (``None``: no cap);
     ``max_body_bytes`` the bytes of an endpoint's reply body read, decoded. Cache keys
     hold the model name and the endpoint (the base URL), so one model name at two servers
-    never shares answers. ``cache_endpoint`` replaces the endpoint in the keys with a label:
-    give it to equivalent servers (replicas of the same weights) to share one cache.
+    never shares answers. ``cache`` is a SQLite file, or a ``postgresql://`` URL for a cache
+    many processes and machines share (the ``postgres`` extra). ``cache_endpoint`` replaces
+    the endpoint in the keys with a label: give it to equivalent servers (replicas of the
+    same weights) to share one cache.
     """
     options = BackendOptions(
         base_url=base_url,
@@ -131,8 +134,15 @@ def build_runner(
     )
     if scheme_of(model) is None:
         _check_reachable(model, base_url, api_key)
-    backend = build_backend(model, options)
-    store = Cache(cache, mode=cache_mode) if cache is not None else None
+    # The cache opens first: a database that cannot be reached fails before a backend
+    # (an HTTP client, a loaded model) exists to be closed.
+    store = open_cache(cache, mode=cache_mode) if cache is not None else None
+    try:
+        backend = build_backend(model, options)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     inner: Runner = (
         CachedRunner(backend, store, max_reply_bytes, endpoint=cache_endpoint)
         if store is not None
