@@ -25,10 +25,17 @@ spent, and is shown as missed), and the winner's test score and true accuracy. T
 means per condition and the paired difference (priors - afresh) with a 95% bootstrap interval
 over the pairs.
 
+With ``--model`` (say ``local:gemma3``) the same three runs go to that model instead of the
+loopback one, on ``--suite`` (say ``base-model``, answers by label likelihood): no true
+accuracy then, only the test split.
+
 Run it with::
 
     python -m benchmarks.harness.priors_compare                         # 7 tasks x 10 seeds
     python -m benchmarks.harness.priors_compare --seeds 10-29 --budget 8
+    python -m benchmarks.harness.priors_compare --model local:gemma3 --suite base-model \
+        --tasks implicatures,navigate,metaphor_boolean --learn-seeds 0 --seeds 1-2 \
+        --learn-budget 12 --budget 8 --val-rows 30 --test-rows 60
 
 A benchmark reports figures; it asserts nothing.
 """
@@ -113,7 +120,14 @@ class FeatureOracle:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.harness.priors_compare")
-    p.add_argument("--tasks", help="comma-separated instruction-tuning tasks (default: all)")
+    p.add_argument("--tasks", help="comma-separated tasks of --suite (default: all)")
+    p.add_argument("--suite", default="instruction-tuning", help="the suite (instruction-tuning)")
+    p.add_argument(
+        "--model", help="a model instead of the loopback one (e.g. local:gemma3; no true accuracy)"
+    )
+    p.add_argument("--operators", default=OPERATORS, help=f"operator groups ({OPERATORS})")
+    p.add_argument("--val-rows", type=int, help="validation rows (over --max-rows)")
+    p.add_argument("--test-rows", type=int, help="test rows (over --max-rows)")
     p.add_argument("--learn-seeds", default="0-2", help="seeds of the learning run (0-2)")
     p.add_argument("--seeds", default="10-19", help="seeds compared with and without (10-19)")
     p.add_argument("--learn-budget", type=int, default=24, help="candidates per learning search")
@@ -132,12 +146,19 @@ def _seeds(text: str) -> str:
     return text
 
 
-def _bench(server: ChatServer, out: Path, args: argparse.Namespace, *extra: str) -> None:
+def _bench(server: ChatServer | None, out: Path, args: argparse.Namespace, *extra: str) -> None:
     from sammo_core.cli import main as cli
 
-    argv = ["bench", "run", "instruction-tuning", "--model", "oracle", "--base-url"]
-    argv += [server.base_url, "--operators", OPERATORS, "--max-rows", str(args.max_rows)]
-    argv += ["--out", str(out), "--timeout", "30", *extra]
+    argv = ["bench", "run", args.suite]
+    if server is None:
+        argv += ["--model", args.model]
+    else:
+        argv += ["--model", "oracle", "--base-url", server.base_url, "--timeout", "30"]
+    argv += ["--operators", args.operators, "--max-rows", str(args.max_rows)]
+    for flag, value in (("--val-rows", args.val_rows), ("--test-rows", args.test_rows)):
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += ["--out", str(out), *extra]
     if args.tasks:
         argv += ["--tasks", args.tasks]
     if args.data_dir:
@@ -149,9 +170,12 @@ def _bench(server: ChatServer, out: Path, args: argparse.Namespace, *extra: str)
         raise SystemExit(f"bench run failed ({code}): {' '.join(argv)}\n{sink.getvalue()[-2000:]}")
 
 
-def pair_metrics(out: Path, record: Mapping[str, Any], target_gain: float) -> dict[str, float]:
+def pair_metrics(
+    out: Path, record: Mapping[str, Any], target_gain: float, oracle: bool = True
+) -> dict[str, float]:
     """Calls to reach the start's val + ``target_gain`` (``reached`` 0/1), the search's calls,
-    the winner's test score and true accuracy, for one (task, seed) record."""
+    the winner's test score and (under the loopback ``oracle``) true accuracy, for one (task,
+    seed) record."""
     lines = (out / record["run_dir"] / "trace.jsonl").read_text().splitlines()
     trace = [json.loads(x) for x in lines if x.strip()]
     objective = record["objective"]
@@ -170,15 +194,15 @@ def pair_metrics(out: Path, record: Mapping[str, Any], target_gain: float) -> di
         "calls_to_target": calls_to if reached else total,
         "calls": total,
         "test": float(record["optimized"]["test"]["value"]),
-        "true": true_accuracy(prompt, record["task"], last) if last else math.nan,
+        "true": true_accuracy(prompt, record["task"], last) if last and oracle else math.nan,
     }
 
 
-def _pairs(out: Path, target_gain: float) -> dict[tuple[str, int], dict[str, float]]:
+def _pairs(out: Path, target_gain: float, oracle: bool) -> dict[tuple[str, int], dict[str, float]]:
     results = json.loads((out / "results.json").read_text())
     runs = results.get("seeds", [{"seed": results["options"]["seed"], **results}])
     return {
-        (name, run["seed"]): pair_metrics(out, record, target_gain)
+        (name, run["seed"]): pair_metrics(out, record, target_gain, oracle)
         for run in runs
         for name, record in run["tasks"].items()
     }
@@ -190,16 +214,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
-    suite = SUITES["instruction-tuning"]
+    suite = SUITES[args.suite]
     names = args.tasks.split(",") if args.tasks else suite.tasks(data_dir)
-    tables = {}
-    for name in names:
-        s = load_sammo_instruction_tuning(data_dir, name)
-        tables[name] = [s.train, s.val, s.test] + ([s.incontext] if s.incontext else [])
     console = Console()
     with contextlib.ExitStack() as stack:
         out = args.out or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        server = stack.enter_context(ChatServer(reply=FeatureOracle(tables)))
+        server = None
+        if args.model is None:
+            tables = {}
+            for name in names:
+                s = load_sammo_instruction_tuning(data_dir, name)
+                tables[name] = [s.train, s.val, s.test] + ([s.incontext] if s.incontext else [])
+            server = stack.enter_context(ChatServer(reply=FeatureOracle(tables)))
         console.print(f"learning priors: {len(names)} tasks x seeds {args.learn_seeds} ...")
         _bench(server, out / "learn", args, "--seeds", _seeds(args.learn_seeds), "--budget",
                str(args.learn_budget))  # fmt: skip
@@ -211,12 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"{label}: {len(names)} tasks x seeds {args.seeds} ...")
             _bench(server, out / label, args, "--seeds", _seeds(args.seeds), "--budget",
                    str(args.budget), *extra)  # fmt: skip
-            runs[label] = _pairs(out / label, args.target_gain)
+            runs[label] = _pairs(out / label, args.target_gain, oracle=server is not None)
     keys = sorted(runs["afresh"])
+    model = args.model or "the loopback model"
     table = Table(
-        title=f"Search priors, leave-one-task-out: {len(names)} instruction-tuning tasks x "
-        f"{len({s for _, s in keys})} seeds ({len(keys)} pairs), budget {args.budget} "
-        f"candidates, operators {OPERATORS}; target: start val + {args.target_gain}"
+        title=f"Search priors, leave-one-task-out, on {model}: {len(names)} {args.suite} tasks "
+        f"x {len({s for _, s in keys})} seeds ({len(keys)} pairs), budget {args.budget} "
+        f"candidates, operators {args.operators}; target: start val + {args.target_gain}"
     )
     for column in ("", "afresh", "priors", "priors - afresh [95% CI over pairs]"):
         table.add_column(column, justify="right")
@@ -229,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         a = [runs["afresh"][k][metric] for k in keys]
         b = [runs["priors"][k][metric] for k in keys]
+        if any(math.isnan(x) for x in a + b):
+            continue  # true accuracy: the loopback model's only
         diff, low, high = paired_difference(b, a, seed=0)
         table.add_row(
             label,
