@@ -36,6 +36,7 @@ from benchmarks.harness import (
     peer_compare,
     peer_env,
     perf,
+    priors_compare,
     scored_compare,
     throughput,
 )
@@ -62,6 +63,9 @@ SMALL = {
                                 "--test-rows", "2", "--budget", "2"],
     "benchmarks.harness.scored_compare": SCORED_TINY,
     "benchmarks.harness.cache_speed": ["--n", "40", "--writers", "2"],
+    "benchmarks.harness.priors_compare": ["--tasks", "implicatures,navigate", "--learn-seeds", "0",
+                                          "--seeds", "10", "--budget", "2", "--learn-budget", "2",
+                                          "--max-rows", "4"],
 }  # fmt: skip
 #: The slow test's size for the peer comparison (as written it runs for hours), with the peers'
 #: virtualenvs where --setup keeps them outside the test's home folder.
@@ -230,6 +234,7 @@ def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
         "benchmarks.harness.perf": perf,
         "benchmarks.harness.throughput": throughput,
         "benchmarks.harness.cache_speed": cache_speed,
+        "benchmarks.harness.priors_compare": priors_compare,
     }
     if words[2] in ("benchmarks.harness.peer_compare", "benchmarks.harness.scored_compare"):
         # The loopback model through --base-url and --model, in place of Gemma.
