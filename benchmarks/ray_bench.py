@@ -88,7 +88,7 @@ def _connect(ray: Any, address: str, workers: int | None) -> None:
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     try:
         if address == LOCAL:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
+            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **options)
         else:
             if workers is not None:
                 raise ConfigError(
