@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sammo_core.errors import ConfigError, SammoError
@@ -103,6 +104,25 @@ def _connect(ray: Any, address: str, workers: int | None) -> None:
         ) from None
 
 
+def for_workers(args: argparse.Namespace, data_dir: Path) -> argparse.Namespace:
+    """``args`` as workers get them: the paths made absolute (a worker does not run in the
+    driver's working directory), the data folder the driver resolved.
+
+    >>> shipped = for_workers(argparse.Namespace(out=Path("o"), cache="c.db"), Path("d"))
+    >>> shipped.out.is_absolute(), Path(shipped.cache).is_absolute(), shipped.data_dir.name
+    (True, True, 'd')
+    >>> for_workers(argparse.Namespace(out=Path("o"), cache="postgresql://h/db"), Path("d")).cache
+    'postgresql://h/db'
+    """
+    shipped = argparse.Namespace(**vars(args))
+    shipped.out = Path(args.out).absolute()
+    shipped.data_dir = Path(data_dir).absolute()
+    cache = getattr(args, "cache", None)
+    if cache is not None and "://" not in str(cache):  # a file, not a database URL
+        shipped.cache = type(cache)(Path(cache).absolute())
+    return shipped
+
+
 def _journal_name(role: str) -> str:
     return JOURNAL if role == "task" else JOURNAL.replace(".jsonl", f"-{role}.jsonl")
 
@@ -134,9 +154,10 @@ async def outcomes_on_ray(
         }
         driver_node = ray.get_runtime_context().get_node_id()
         job = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(run_job)
+        shipped = for_workers(args, run.data_dir)
         refs = [
             job.remote(
-                args,
+                shipped,
                 seed,
                 name,
                 where=run.where(i, seed, len(pairs)),
