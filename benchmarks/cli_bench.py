@@ -36,7 +36,7 @@ from sammo_core.run_files import check_not_linked, write_file
 from search.strategies import STRATEGIES
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Sequence
 
     from benchmarks.suites import BenchTask
     from mutators.priors import Priors
@@ -57,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     >>> args.suite, args.model, args.func.__name__
     ('quick', 'local', '_run_command')
     """
+    from benchmarks.ray_bench import add_ray_arguments
     from mutators.groups import describe_groups  # deferred: keeps the CLI quick to start
     from sammo_core.cli_run import add_runner_arguments, seed_argument
 
@@ -150,6 +151,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "its results.json holds for the same settings",
     )
     add_runner_arguments(run)
+    add_ray_arguments(run)
     run.set_defaults(func=_run_command)
 
     compare = actions.add_parser(
@@ -528,47 +530,83 @@ class _Run:
 
     async def run_all(self) -> None:
         """Every (task, seed), seed by seed (each finished seed is a whole run of the suite),
-        rewriting ``results.json`` after each."""
+        rewriting ``results.json`` after each; with ``--ray``, each a job on a Ray cluster
+        (:mod:`benchmarks.ray_bench`), their records taken in the same order."""
         from benchmarks.seeds import aggregate
+
+        results = self.results
+        started = time.perf_counter()
+        pairs = [(k, seed, name) for k, seed in enumerate(self.seeds) for name in self.names]
+        if self.args.ray is not None:
+            from benchmarks.ray_bench import outcomes_on_ray
+
+            outcomes = outcomes_on_ray(self, pairs)
+        else:
+            outcomes = self.outcomes_here(pairs)
+        i = 0
+        async for record, error in outcomes:
+            k, seed, name = pairs[i]
+            i += 1
+            entry = results["seeds"][k] if self.multi else results
+            if error is not None:
+                where = self.where(i, seed, len(pairs))
+                self.console.print(f"[red]{name}{where}: {error}[/]")
+                entry["errors"][name] = error
+                if self.multi:
+                    results["errors"][f"{name} (seed {seed})"] = error
+            elif record is not None:
+                entry["tasks"][record["task"]] = record
+            if self.multi:
+                results["aggregate"] = aggregate(results["seeds"])
+            results["seconds"] = round(time.perf_counter() - started, 3)
+            _write_json(self.out / "results.json", results)
+
+    def where(self, i: int, seed: int, total: int) -> str:
+        """How the console names job ``i`` of ``total`` (its seed, in a multi-seed run)."""
+        return f" seed {seed} ({i}/{total})" if self.multi else ""
+
+    async def outcomes_here(
+        self, pairs: Sequence[tuple[int, int, str]]
+    ) -> AsyncIterator[tuple[dict[str, Any] | None, str | None]]:
+        """Each ``(k, seed, task)`` job in this process, one after the other: its record, or
+        its error's text."""
         from sammo_core.errors import SammoError
         from sammo_core.runners.factory import build_runner_from_args
 
-        args, results = self.args, self.results
-        started = time.perf_counter()
+        args = self.args
         task_stack = build_runner_from_args(args)
         proposer_stack = (
             task_stack
             if self.proposer_model == args.model
             else build_runner_from_args(args, model=self.proposer_model)
         )
-        pairs = [(k, seed, name) for k, seed in enumerate(self.seeds) for name in self.names]
         try:
-            for i, (k, seed, name) in enumerate(pairs, start=1):
-                entry = results["seeds"][k] if self.multi else results
-                where = f" seed {seed} ({i}/{len(pairs)})" if self.multi else ""
+            for i, (_, seed, name) in enumerate(pairs, start=1):
+                where = self.where(i, seed, len(pairs))
                 try:
                     record = await self.run_one(seed, name, where, task_stack, proposer_stack)
                 except SammoError as exc:
-                    self.console.print(f"[red]{name}{where}: {exc}[/]")
-                    entry["errors"][name] = str(exc)
-                    if self.multi:
-                        results["errors"][f"{name} (seed {seed})"] = str(exc)
+                    yield None, str(exc)
                 else:
-                    entry["tasks"][record["task"]] = record
-                if self.multi:
-                    results["aggregate"] = aggregate(results["seeds"])
-                results["seconds"] = round(time.perf_counter() - started, 3)
-                _write_json(self.out / "results.json", results)
+                    yield record, None
         finally:
             await task_stack.aclose()
             if proposer_stack is not task_stack:
                 await proposer_stack.aclose()
 
     async def run_one(
-        self, seed: int, name: str, where: str, task_stack: Any, proposer_stack: Any
+        self,
+        seed: int,
+        name: str,
+        where: str,
+        task_stack: Any,
+        proposer_stack: Any,
+        *,
+        resume: bool | None = None,
     ) -> dict[str, Any]:
         """The record of task ``name`` at ``seed``: kept from the previous run (``--resume``)
-        or searched now."""
+        or searched now (continuing its checkpoint with ``resume``; default ``--resume``). The
+        one job of a suite, in this process or in a Ray worker."""
         args, console, suite = self.args, self.console, self.suite
         built = suite.build(name, self.data_dir, _suite_options(args, seed))
         bench = _for_model(built, args.model, console)
@@ -595,7 +633,7 @@ class _Run:
             out=self.out,
             run_dir=run_dir / f"seed-{seed}" if self.multi else run_dir,
             label=f"{bench.name} seed {seed}" if self.multi else bench.name,
-            resume=args.resume,
+            resume=args.resume if resume is None else resume,
             console=console,
             priors=self.priors,
         )

@@ -26,5 +26,5 @@ def test_all_is_sorted_and_complete(name: str) -> None:
 
 def test_importing_the_packages_loads_no_llm_client_model_or_plot_library() -> None:
     modules = ["sammo_core", "sammo_core.runners", "mutators", "search", "renderers"]
-    heavy = ["openai", "httpx", "llama_cpp", "matplotlib", "networkx", "psycopg"]
+    heavy = ["openai", "httpx", "llama_cpp", "matplotlib", "networkx", "psycopg", "ray"]
     assert loaded_by_importing(modules, heavy) == []
