@@ -112,7 +112,7 @@ def prompt_tune(args: argparse.Namespace) -> int:
 
     from sammo_core.cli_run import load_program_from_args
     from sammo_core.runners.hf import load_hf_model
-    from search.cli import _check_out_dir, _splits
+    from search.cli_inputs import check_out_dir, splits
     from search.prompt_tuning import PromptTuning
     from search.soft_training import TrainConfig
 
@@ -132,9 +132,9 @@ def prompt_tune(args: argparse.Namespace) -> int:
         patience=args.patience,
         seed=args.seed,
     )
-    _check_out_dir(args.out, resume=args.resume, force=args.force)
+    check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
-    train, val, test = _splits(args, loaded)
+    train, val, test = splits(args, loaded)
     labels = _labels(args, [train, val, test])
     spec = args.model[len(HF_PREFIX) :]
     console.print(f"loading {args.model} ...")
