@@ -31,7 +31,7 @@ from sammo_core.graph import compile as compile_graph
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.run_files import check_not_linked, read_json, write_file
-from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
+from sammo_core.runners.accounting import Ledger, Usage, UsageJournal, accounted
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import from_json, legacy_json, to_json
 from search.budget import SearchBudget
@@ -899,10 +899,9 @@ class Search(abc.ABC):
         # A calls budget counts the calls the search makes, answered by a cache or not, so the
         # search does the same work on a warm cache as on a cold one.
         ledger = TabLedger(self.budget.runner_budget(), journal=journal, hits_are_calls=True)
-        task = AccountingRunner(runner, ledger=ledger)
-        proposing = AccountingRunner(
-            proposer or runner, ledger=ledger, default_max_tokens=PROPOSAL_MAX_TOKENS
-        )
+        # The stack as given (a CLI's includes its accounting layer), counted on the ledger.
+        task = accounted(runner, ledger)
+        proposing = accounted(proposer or runner, ledger, default_max_tokens=PROPOSAL_MAX_TOKENS)
         per_input = self.max_tokens or default_max_tokens(val, train)
         evaluator = Evaluator(
             val, task, self.objectives, self.max_concurrency, max_tokens_per_input=per_input

@@ -401,8 +401,8 @@ def _search(args: argparse.Namespace, console: Any) -> int:
                     train=train,
                     val=val,
                     test=test,
-                    runner=task.backend if task.cache is None else task.runner.inner,
-                    proposer=proposer.backend if proposer.cache is None else proposer.runner.inner,
+                    runner=task.runner,  # the stack as built, accounting included
+                    proposer=proposer.runner,
                     out_dir=args.out,
                     resume=args.resume,
                     on_progress=show,

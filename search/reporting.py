@@ -30,7 +30,7 @@ import orjson
 from sammo_core.data import DataTable
 from sammo_core.objectives import Objective, Score
 from sammo_core.run_files import write_file
-from sammo_core.runners.accounting import AccountingRunner, Usage
+from sammo_core.runners.accounting import Ledger, Usage, accounted
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import dumps
 from search.candidate import Candidate
@@ -78,7 +78,7 @@ class TestReport:
             if again is not None:
                 return again
         # Outside the search budget, but counted: test_usage, and total_usage with the search.
-        reporter = AccountingRunner(runner)
+        reporter = accounted(runner, Ledger())
         scores: dict[int, Mapping[str, Score]] = {}
         if test is not None:
             evaluator = Evaluator(

@@ -49,6 +49,7 @@ __all__ = [
     "Reservation",
     "Usage",
     "UsageJournal",
+    "accounted",
     "prompt_token_bound",
 ]
 
@@ -721,6 +722,31 @@ class AccountingRunner(WrapperRunner):
     async def aclose(self) -> None:
         """Close the inner runner."""
         await self.inner.aclose()
+
+
+def accounted(
+    runner: Runner, ledger: Ledger, *, default_max_tokens: int | None = None
+) -> AccountingRunner:
+    """``runner``'s calls counted and limited on ``ledger``, with one accounting layer.
+
+    A caller that owns a ledger (a search, with its budget and per-candidate tabs) takes the
+    runner stack it is given as it is: when the stack's top is an :class:`AccountingRunner`
+    without a budget of its own (the stack :func:`~sammo_core.runners.factory.build_stack`
+    makes), the layers below it are counted on ``ledger`` instead of being wrapped in a second
+    accounting layer, so no call is reserved or counted twice. Any other runner, or an
+    accounting runner whose budget must still hold, is wrapped.
+
+    >>> from sammo_core.runners.scripted import ScriptedRunner
+    >>> scripted = ScriptedRunner(default="ok")
+    >>> mine = Ledger(Budget(calls=5))
+    >>> accounted(AccountingRunner(scripted), mine).inner is scripted
+    True
+    >>> accounted(AccountingRunner(scripted, Budget(calls=9)), mine).inner.budget
+    Budget(calls=9, tokens=None, usd=None)
+    """
+    if isinstance(runner, AccountingRunner) and runner.budget is None:
+        runner = runner.inner
+    return AccountingRunner(runner, ledger=ledger, default_max_tokens=default_max_tokens)
 
 
 class CompletionCap(WrapperRunner):
