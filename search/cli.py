@@ -129,7 +129,7 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         default="beam",
         help="beam (default), evolution (regularized evolution), enumerate (over pg.oneof "
         "choices in the program), random, or prompt-tuning (trains a soft prompt by gradient "
-        "descent on --model hf:gemma3; --budget counts steps; see the prompt tuning options)",
+        "descent on --model hf:gemma3: training, not a search; --train-budget counts its steps)",
     )
     p.add_argument(
         "--operators",
@@ -143,9 +143,9 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         default=None,
         help="N candidates, or key=value pairs: candidates=40,calls=2000,tokens=...,usd=... "
         "(calls, tokens and usd hold for the task and proposer calls together, across "
-        "--resume; each call's worst case is reserved before it is sent). With --strategy "
-        f"prompt-tuning: N steps, or steps=N,seconds=S (default: {DEFAULT_BUDGET} candidates; "
-        f"prompt tuning {DEFAULT_TRAINING_STEPS} steps)",
+        f"--resume; each call's worst case is reserved before it is sent; default "
+        f"{DEFAULT_BUDGET} candidates). Prompt tuning trains instead of searching: its budget "
+        "is --train-budget (steps), which --budget still sets there",
     )
     p.add_argument(
         "--max-tokens",
@@ -325,13 +325,29 @@ def _labelled(args: argparse.Namespace, loaded: Any, tables: list[Any]) -> tuple
 
 
 def _default_budget(args: argparse.Namespace, console: Any) -> None:
-    """Fill in ``--budget`` when it is not given, and say so."""
+    """Fill in ``--budget`` when it is not given, and say so. Prompt tuning's budget is
+    ``--train-budget`` (training steps); ``--budget`` still sets it, its old spelling."""
+    from sammo_core.errors import ConfigError
+
+    tuning = args.strategy == PROMPT_TUNING
+    train = getattr(args, "train_budget", None)
+    if train is not None:
+        if not tuning:
+            raise ConfigError(
+                f"--train-budget {train} is prompt tuning's (--strategy prompt-tuning); a "
+                "search's budget is --budget (candidates, or candidates=N,calls=N,...)"
+            )
+        if args.budget is not None:
+            raise ConfigError(
+                f"--train-budget {train} and --budget {args.budget} both set prompt tuning's "
+                "training budget; pass --train-budget alone"
+            )
+        args.budget = train
     if args.budget is not None:
         return
-    tuning = args.strategy == PROMPT_TUNING
     args.budget = str(DEFAULT_TRAINING_STEPS if tuning else DEFAULT_BUDGET)
-    unit = "training steps" if tuning else "candidates"
-    console.print(f"budget: {args.budget} {unit} (the default; --budget to change it)")
+    flag, unit = ("--train-budget", "training steps") if tuning else ("--budget", "candidates")
+    console.print(f"budget: {args.budget} {unit} (the default; {flag} to change it)")
 
 
 def _optimize(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ Wrappers: :class:`CachedRunner`, :class:`ThrottledRunner`, :class:`AccountingRun
 neither openai, llama_cpp nor torch.
 """
 
-from sammo_core.runners.accounting import AccountingRunner, Budget, Ledger, Usage
+from sammo_core.runners.accounting import AccountingRunner, Budget, CallBudget, Ledger, Usage
 from sammo_core.runners.base import (
     DEFAULT_MAX_REPLY_BYTES,
     LLMRequest,
@@ -51,6 +51,7 @@ __all__ = [
     "Cache",
     "CacheMode",
     "CachedRunner",
+    "CallBudget",
     "LLMRequest",
     "LLMResult",
     "Ledger",
