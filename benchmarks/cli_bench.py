@@ -254,12 +254,12 @@ async def _test_scores(
     bench: BenchTask, candidate: Candidate, known: Any, runner: Runner
 ) -> tuple[dict[str, Score], Usage]:
     """Test scores of ``candidate``: from the search result, or evaluated now."""
-    from sammo_core.runners.accounting import AccountingRunner, Usage
+    from sammo_core.runners.accounting import Ledger, Usage, accounted
     from search.evaluator import Evaluator
 
     if candidate.id in known:
         return dict(known[candidate.id]), Usage()
-    reporter = AccountingRunner(runner)
+    reporter = accounted(runner, Ledger())
     evaluator = Evaluator(bench.test, reporter, list(bench.objectives))
     evaluation = await evaluator.evaluate(candidate.program)
     return evaluation.scores, reporter.usage
@@ -628,8 +628,8 @@ class _Run:
         run_dir = self.out / _task_dir_name(bench.name)
         return await _run_task(
             bench,
-            runner=_inner(task_stack),
-            proposer=_inner(proposer_stack),
+            runner=task_stack.runner,  # the stacks as built: the search counts on them
+            proposer=proposer_stack.runner,
             out=self.out,
             run_dir=run_dir / f"seed-{seed}" if self.multi else run_dir,
             label=f"{bench.name} seed {seed}" if self.multi else bench.name,
@@ -637,11 +637,6 @@ class _Run:
             console=console,
             priors=self.priors,
         )
-
-
-def _inner(stack: Any) -> Runner:
-    # The search accounts for itself; it gets the cache (if any) over the backend.
-    return stack.backend if stack.cache is None else stack.runner.inner  # type: ignore[no-any-return]
 
 
 def _run_command(args: argparse.Namespace) -> int:

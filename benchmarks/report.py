@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.score_text import format_score
 from sammo_core.errors import DataError
 from sammo_core.run_files import damaged_file, inside, read_json, write_file
 
@@ -55,22 +56,6 @@ _BACKTICKS = re.compile(r"`{3,}")
 
 
 # -- small pieces ----------------------------------------------------------------------------
-
-
-def format_score(score: Mapping[str, Any] | None) -> str:
-    """``value [low, high]`` of a score dict (``Score.to_dict()``), or ``-`` when missing.
-
-    >>> format_score({"value": 0.74, "ci_low": 0.65, "ci_high": 0.82})
-    '0.740 [0.650, 0.820]'
-    >>> format_score({"value": 12.0, "ci_low": None, "ci_high": None}), format_score(None)
-    ('12', '-')
-    """
-    if not score:
-        return "-"
-    value = float(score["value"])
-    if score.get("ci_low") is None or score.get("ci_high") is None:
-        return f"{value:,.3f}".rstrip("0").rstrip(".")
-    return f"{value:.3f} [{float(score['ci_low']):.3f}, {float(score['ci_high']):.3f}]"
 
 
 def prompt_diff(before: str, after: str) -> str:

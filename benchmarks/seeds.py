@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from benchmarks.score_text import format_score
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import Score
 from sammo_core.stats import compare_paired
@@ -282,8 +283,6 @@ def _p_cell(record: Mapping[str, Any]) -> str:
 def per_seed_rows(results: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """One row per (task, seed) of a multi-seed run, grouped by task (:data:`PER_SEED_HEADER`;
     McNemar p shows the rows only the winner / only the baseline got right)."""
-    from benchmarks.report import format_score
-
     by_task: dict[str, list[tuple[str, ...]]] = {}
     for entry in results.get("seeds", []):
         for name, record in entry.get("tasks", {}).items():

@@ -119,9 +119,9 @@ class _Pair:
     """The two programs, their rows and the one runner stack; what each run has done."""
 
     def __init__(self, args: argparse.Namespace, console: Any) -> None:
-        from sammo_core.cli_run import _OUT_FILES, _load_inputs, check_out_dir
         from sammo_core.errors import ConfigError
         from sammo_core.graph import compile
+        from sammo_core.run_inputs import OUT_FILES, check_out_dir, load_inputs
         from sammo_core.runners.accounting import AccountingRunner
         from sammo_core.runners.factory import build_runner_from_args
 
@@ -133,8 +133,8 @@ class _Pair:
                 "with (a .py file, a saved program .json or a prompt file)"
             )
         self.roles = {role: _role_args(args, role) for role in ROLES}
-        loaded, data, objective = _load_inputs(self.roles["program"])
-        other_loaded, other_data, own = _load_inputs(self.roles["other"])
+        loaded, data, objective = load_inputs(self.roles["program"])
+        other_loaded, other_data, own = load_inputs(self.roles["other"])
         if list(other_data.outputs) != list(data.outputs):
             raise ConfigError(
                 f"PROGRAM and OTHER read different gold outputs from {str(args.data)!r} (their "
@@ -154,7 +154,7 @@ class _Pair:
         if args.out is not None:
             check_out_dir(args.out, ("comparison.json",))
             for role in ROLES:
-                check_out_dir(args.out / role, _OUT_FILES)
+                check_out_dir(args.out / role, OUT_FILES)
         self.stack = build_runner_from_args(args)
         # One stack (cache, limits, retries) for both; each program's calls counted apart.
         self.runners = {role: AccountingRunner(self.stack.runner) for role in ROLES}
@@ -164,7 +164,7 @@ class _Pair:
 
     async def go(self) -> None:
         """Run PROGRAM, then OTHER, on the rows."""
-        from sammo_core.cli_run import progress_bar
+        from sammo_core.run_inputs import progress_bar
 
         try:
             for role in ROLES:
@@ -193,12 +193,12 @@ class _Pair:
     def finish(self, stopped: str | None) -> None:
         """Print (and with ``--out`` write) each program's report, then the comparison when
         both runs are complete."""
-        from sammo_core.cli_run import _print_summary, _Report
+        from sammo_core.run_report import RunReport, print_summary
 
         reports = {}
         for role in ROLES:
             ran = role in self.seconds
-            report = _Report(
+            report = RunReport(
                 args=self.roles[role],
                 program=self.programs[role].program,
                 program_hash=self.graphs[role].hash,
@@ -214,7 +214,7 @@ class _Pair:
             partial = "" if ran else f" (partial: {report.stopped})"
             elapsed = self.seconds.get(role, 0.0)
             _print_line(f"{role.upper()}: {self.roles[role].program}")
-            _print_summary(
+            print_summary(
                 self.console,
                 scores=report.scores,
                 usage=self.runners[role].usage,

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from sammo_core.graph import compile as compile_graph
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.run_files import check_not_linked, read_json, write_file
-from sammo_core.runners.accounting import AccountingRunner, Ledger, Usage, UsageJournal
+from sammo_core.runners.accounting import Ledger, Usage, UsageJournal, accounted
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import from_json, legacy_json, to_json
 from search.budget import SearchBudget
@@ -40,7 +40,8 @@ from search.charging import Tab, TabLedger, charging
 from search.evaluator import Evaluation, Evaluator
 from search.pareto import pareto_front
 from search.racing import Race, RaceEntry, Racing, in_race_order
-from search.result import SearchResult, test_report
+from search.reporting import TestReport, kept_report, reported, save_result
+from search.result import SearchResult
 
 __all__ = ["Batch", "Progress", "Search", "SearchRun", "default_max_tokens", "gather_all"]
 
@@ -903,10 +904,9 @@ class Search(abc.ABC):
         # A calls budget counts the calls the search makes, answered by a cache or not, so the
         # search does the same work on a warm cache as on a cold one.
         ledger = TabLedger(self.budget.runner_budget(), journal=journal, hits_are_calls=True)
-        task = AccountingRunner(runner, ledger=ledger)
-        proposing = AccountingRunner(
-            proposer or runner, ledger=ledger, default_max_tokens=PROPOSAL_MAX_TOKENS
-        )
+        # The stack as given (a CLI's includes its accounting layer), counted on the ledger.
+        task = accounted(runner, ledger)
+        proposing = accounted(proposer or runner, ledger, default_max_tokens=PROPOSAL_MAX_TOKENS)
         per_input = self.max_tokens or default_max_tokens(val, train)
         evaluator = Evaluator(
             val, task, self.objectives, self.max_concurrency, max_tokens_per_input=per_input
@@ -957,24 +957,67 @@ class Search(abc.ABC):
         finally:
             if journal is not None:
                 journal.close()
-        result = await SearchResult.build(
+        result = await _finish(
             run,
             test=test,
             runner=runner,
-            seconds=time.perf_counter() - started,
-            out=out,
+            started=started,
             earlier=None if state is None else state.get("test_report"),
         )
-        _keep_report(out, run, fingerprint, result, test)
+        _write_result(out, run, fingerprint, result, test)
         return result
 
 
-def _keep_report(
+async def _finish(
+    run: SearchRun,
+    *,
+    test: DataTable | None,
+    runner: Runner,
+    started: float,
+    earlier: Mapping[str, Any] | None,
+) -> SearchResult:
+    """The result of ``run``: its start, best and front, with their test report made now (or
+    taken from ``earlier``, what :func:`~search.reporting.kept_report` kept)."""
+    objectives = run.objectives
+    start, best = run.candidates[0], run.best()
+    contenders = run.contenders()  # racing may have stopped some before the whole split
+    front = pareto_front(contenders, objectives) if len(objectives) > 1 else [best]
+    report = await TestReport.make(
+        reported([start, best, *front]),
+        test=test,
+        runner=runner,
+        objectives=objectives,
+        max_concurrency=run.search.max_concurrency,
+        max_tokens_per_input=run.evaluator.max_tokens_per_input,
+        earlier=earlier,
+    )
+    return SearchResult(
+        objectives=objectives,
+        candidates=run.candidates,
+        start=start,
+        best=best,
+        front=front,
+        test_scores=report.scores,
+        usage=run.ledger.usage,
+        test_usage=report.usage,
+        stopped=run.stopped or "done",
+        steps=run.step,
+        seconds=time.perf_counter() - started,
+        strategy=type(run.search).__name__,
+        params=run.search.settings(),
+        report_reused=report.reused,
+    )
+
+
+def _write_result(
     out: Path | None, run: SearchRun, fingerprint: str, result: SearchResult, test: DataTable | None
 ) -> None:
-    """Keep the test report in the checkpoint, so that a resume of this finished run reports
-    it again with no call."""
-    report = test_report(result, test)
-    if out is not None and report is not None and not result.report_reused:
+    """Write the result's files, and keep the test report in the checkpoint, so that a resume
+    of this finished run reports it again with no call."""
+    if out is None:
+        return
+    save_result(result, out)
+    report = kept_report(result, test)
+    if report is not None and not result.report_reused:
         state = {**run.state_dict(fingerprint), "test_report": report}
         write_file(out, CHECKPOINT, orjson.dumps(state))

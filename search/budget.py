@@ -1,11 +1,13 @@
-"""Search budgets: candidates evaluated, LLM calls, tokens and dollars."""
+"""Search budgets: candidates evaluated, and the limits on what the calls spend (calls,
+tokens, dollars: a :class:`~sammo_core.runners.accounting.CallBudget`, which the runners' ledger
+enforces)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from sammo_core.errors import ConfigError
-from sammo_core.runners.accounting import Budget
+from sammo_core.runners.accounting import CallBudget
 
 __all__ = ["SearchBudget"]
 
@@ -38,14 +40,14 @@ class SearchBudget:
             raise ConfigError("a search needs a budget: set candidates, calls, tokens or usd")
         if self.candidates is not None and self.candidates < 1:
             raise ConfigError(f"candidates budget must be >= 1; got {self.candidates}")
-        # Budget validates calls, tokens and usd.
+        # CallBudget validates calls, tokens and usd.
         self.runner_budget()
 
-    def runner_budget(self) -> Budget | None:
+    def runner_budget(self) -> CallBudget | None:
         """The part a runner's ledger enforces."""
         if self.calls is None and self.tokens is None and self.usd is None:
             return None
-        return Budget(calls=self.calls, tokens=self.tokens, usd=self.usd)
+        return CallBudget(calls=self.calls, tokens=self.tokens, usd=self.usd)
 
     @classmethod
     def parse(cls, text: str) -> SearchBudget:

@@ -29,6 +29,7 @@ from sammo_core.errors import ConfigError
 from sammo_core.objectives import OBJECTIVES
 from sammo_core.run_files import write_file
 from sammo_core.runners.pricing import cost_text
+from search.cli_inputs import check_out_dir, check_out_path, splits
 from search.cli_soft import ADAPTER_DIR, add_prompt_tuning_arguments, program_adapter, prompt_tune
 from search.priors import priors_of
 from search.racing import RACING_MODES, Racing, parse_rungs
@@ -129,7 +130,7 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         default="beam",
         help="beam (default), evolution (regularized evolution), enumerate (over pg.oneof "
         "choices in the program), random, or prompt-tuning (trains a soft prompt by gradient "
-        "descent on --model hf:gemma3; --budget counts steps; see the prompt tuning options)",
+        "descent on --model hf:gemma3: training, not a search; --train-budget counts its steps)",
     )
     p.add_argument(
         "--operators",
@@ -143,9 +144,9 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         default=None,
         help="N candidates, or key=value pairs: candidates=40,calls=2000,tokens=...,usd=... "
         "(calls, tokens and usd hold for the task and proposer calls together, across "
-        "--resume; each call's worst case is reserved before it is sent). With --strategy "
-        f"prompt-tuning: N steps, or steps=N,seconds=S (default: {DEFAULT_BUDGET} candidates; "
-        f"prompt tuning {DEFAULT_TRAINING_STEPS} steps)",
+        f"--resume; each call's worst case is reserved before it is sent; default "
+        f"{DEFAULT_BUDGET} candidates). Prompt tuning trains instead of searching: its budget "
+        "is --train-budget (steps), which --budget still sets there",
     )
     p.add_argument(
         "--max-tokens",
@@ -287,59 +288,6 @@ so priors cannot steer it; use --strategy beam, evolution or random, or --priors
     return f"{apply_priors(mutator, Priors.load(spec))} (from {spec})"
 
 
-def _splits(args: argparse.Namespace, loaded: Any) -> tuple[Any, Any, Any]:
-    """Train, validation and test: files as they are, the rest drawn from ``--data``."""
-    from sammo_core.errors import ConfigError
-    from sammo_core.loading import load_data
-
-    def read(path: Path) -> Any:
-        return load_data(
-            path,
-            input_field=args.input_field or loaded.input_field,
-            output_field=args.output_field or loaded.output_field,
-            input_fields=loaded.input_fields,
-        )
-
-    text = args.split or "0.5,0.25,0.25"
-    try:
-        fractions = [float(x) for x in text.split(",")]
-    except ValueError as exc:
-        raise ConfigError(f"--split {text!r} must be three fractions, e.g. 0.5,0.25,0.25") from exc
-    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9:
-        raise ConfigError(f"--split {text!r} must be three fractions summing to 1")
-    if args.val_data is not None and args.test_data is not None and args.split is not None:
-        raise ConfigError(
-            f"--split {text!r} has no effect with both --val-data and --test-data (all of "
-            "--data is the training split); drop --split"
-        )
-
-    data = read(args.data)
-
-    def two_way(keep: float, other: float, name: str) -> tuple[Any, Any]:
-        if keep + other <= 0:
-            raise ConfigError(
-                f"--split {text!r} leaves nothing for train and {name}; e.g. 0.5,0.25,0.25"
-            )
-        first, second = data.split(keep / (keep + other), None, seed=args.seed)
-        return first, second
-
-    train_f, val_f, test_f = fractions
-    if args.val_data is not None and args.test_data is not None:
-        train, val, test = data, read(args.val_data), read(args.test_data)
-    elif args.val_data is not None:
-        train, test = two_way(train_f, test_f, "test")
-        val = read(args.val_data)
-    elif args.test_data is not None:
-        train, val = two_way(train_f, val_f, "validation")
-        test = read(args.test_data)
-    else:
-        train, val, test = data.split(*fractions, seed=args.seed)[:3]
-    if len(val) == 0:
-        where = args.val_data if args.val_data is not None else args.data
-        raise ConfigError(f"the validation split of {where} is empty; use more data")
-    return train, val, test
-
-
 def what_can_change(mutator: Mutator, program: Any) -> str:
     """Which operators find something to change in ``program``, and which find nothing (a
     prompt file without headings gives the structure operators nothing to drop or reorder).
@@ -409,13 +357,29 @@ def _labelled(args: argparse.Namespace, loaded: Any, tables: list[Any]) -> tuple
 
 
 def _default_budget(args: argparse.Namespace, console: Any) -> None:
-    """Fill in ``--budget`` when it is not given, and say so."""
+    """Fill in ``--budget`` when it is not given, and say so. Prompt tuning's budget is
+    ``--train-budget`` (training steps); ``--budget`` still sets it, its old spelling."""
+    from sammo_core.errors import ConfigError
+
+    tuning = args.strategy == PROMPT_TUNING
+    train = getattr(args, "train_budget", None)
+    if train is not None:
+        if not tuning:
+            raise ConfigError(
+                f"--train-budget {train} is prompt tuning's (--strategy prompt-tuning); a "
+                "search's budget is --budget (candidates, or candidates=N,calls=N,...)"
+            )
+        if args.budget is not None:
+            raise ConfigError(
+                f"--train-budget {train} and --budget {args.budget} both set prompt tuning's "
+                "training budget; pass --train-budget alone"
+            )
+        args.budget = train
     if args.budget is not None:
         return
-    tuning = args.strategy == PROMPT_TUNING
     args.budget = str(DEFAULT_TRAINING_STEPS if tuning else DEFAULT_BUDGET)
-    unit = "training steps" if tuning else "candidates"
-    console.print(f"budget: {args.budget} {unit} (the default; --budget to change it)")
+    flag, unit = ("--train-budget", "training steps") if tuning else ("--budget", "candidates")
+    console.print(f"budget: {args.budget} {unit} (the default; {flag} to change it)")
 
 
 def _optimize(args: argparse.Namespace) -> int:
@@ -425,11 +389,11 @@ def _optimize(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
     _default_budget(args, console)
-    _check_out_path(args.out, resume=args.resume, force=args.force)
+    check_out_path(args.out, resume=args.resume, force=args.force)
     with lock_folder(args.out):  # one process writes a run folder at a time
         if args.strategy == PROMPT_TUNING:
             return prompt_tune(args)
-        _check_out_dir(args.out, resume=args.resume, force=args.force)
+        check_out_dir(args.out, resume=args.resume, force=args.force)
         try:
             return _search(args, console)
         except KeyboardInterrupt:
@@ -490,7 +454,7 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     from sammo_core.runners.factory import build_runner_from_args
 
     loaded = load_program_from_args(args)
-    train, val, test = _splits(args, loaded)
+    train, val, test = splits(args, loaded)
     loaded = _written_examples(args, loaded, train, console)
     loaded, objective_spec = _labelled(args, loaded, [train, val])
     objectives = parse_objectives(objective_spec)
@@ -530,8 +494,8 @@ def _search(args: argparse.Namespace, console: Any) -> int:
                     train=train,
                     val=val,
                     test=test,
-                    runner=task.backend if task.cache is None else task.runner.inner,
-                    proposer=proposer.backend if proposer.cache is None else proposer.runner.inner,
+                    runner=task.runner,  # the stack as built, accounting included
+                    proposer=proposer.runner,
                     out_dir=args.out,
                     resume=args.resume,
                     on_progress=show,
@@ -560,39 +524,6 @@ def _search(args: argparse.Namespace, console: Any) -> int:
 
 #: The file in an optimize run folder with what the run learned (see :mod:`search.priors`).
 PRIORS_FILE = "priors.json"
-_RUN_FILES = (
-    "run.json",
-    "result.json",
-    "checkpoint.json",
-    "checkpoint.safetensors",
-    "trace.jsonl",
-    PRIORS_FILE,
-)
-
-
-def _check_out_path(out: Path, *, resume: bool, force: bool) -> None:
-    """Refuse contradicting flags and an ``--out`` that is a file, before the folder is made."""
-    from sammo_core.errors import ConfigError
-
-    if resume and force:
-        raise ConfigError("--resume and --force contradict each other: pass one of them")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder: pass a folder for the run")
-
-
-def _check_out_dir(out: Path, *, resume: bool, force: bool) -> None:
-    """Refuse to start a fresh run over an earlier one unless ``--force``."""
-    from sammo_core.errors import ConfigError
-
-    _check_out_path(out, resume=resume, force=force)
-    if resume or force or not out.is_dir():
-        return
-    earlier = [name for name in _RUN_FILES if (out / name).exists()]
-    if earlier:
-        raise ConfigError(
-            f"--out {out} already holds a run ({', '.join(earlier)}): add --resume to continue "
-            f"it, pass a new folder (e.g. --out {out}-2), or add --force to replace it"
-        )
 
 
 def racing_lines(result: SearchResult) -> list[str]:

@@ -60,6 +60,12 @@ def add_prompt_tuning_arguments(parser: argparse.ArgumentParser) -> argparse._Ar
         help="steps between validation scores and checkpoints (default 10)",
     )
     g.add_argument(
+        "--train-budget",
+        metavar="STEPS",
+        help="training budget: N steps, or steps=N,seconds=S (default 50 steps); --budget N "
+        "is read the same way here, as before",
+    )
+    g.add_argument(
         "--patience",
         type=int,
         help="stop after this many validation scores without a new best (default: never)",
@@ -112,8 +118,8 @@ def prompt_tune(args: argparse.Namespace) -> int:
 
     from sammo_core.cli_run import load_program_from_args
     from sammo_core.runners.hf import load_hf_model
-    from search.cli import _check_out_dir, _splits
-    from search.prompt_tuning import PromptTuning
+    from search.cli_inputs import check_out_dir, splits
+    from search.prompt_tuning import PromptTuner
     from search.soft_training import TrainConfig
 
     console = Console(stderr=True, soft_wrap=True)  # a log keeps each line whole
@@ -132,14 +138,14 @@ def prompt_tune(args: argparse.Namespace) -> int:
         patience=args.patience,
         seed=args.seed,
     )
-    _check_out_dir(args.out, resume=args.resume, force=args.force)
+    check_out_dir(args.out, resume=args.resume, force=args.force)
     loaded = load_program_from_args(args)
-    train, val, test = _splits(args, loaded)
+    train, val, test = splits(args, loaded)
     labels = _labels(args, [train, val, test])
     spec = args.model[len(HF_PREFIX) :]
     console.print(f"loading {args.model} ...")
     hf = load_hf_model(spec)  # before anything is written: a bad --model leaves no run behind
-    strategy = PromptTuning(
+    strategy = PromptTuner(
         hf, labels, n_tokens=args.soft_tokens, init=args.soft_init, config=config
     )
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,6 @@
-"""``PromptTuning``: the gradient-based strategy that learns a program's soft prompt.
+"""``PromptTuner``: gradient descent on a program's soft prompt. It trains a tensor; it is not
+a :class:`~search.base.Search` over programs (the old name, ``PromptTuning``, is kept as an
+alias for one release, and ``result.json`` still names the strategy ``PromptTuning``).
 
 Given a program whose prompt starts with a :class:`~sammo_core.soft.SoftPrompt` (or a hard
 program, to which one is prepended: the *hybrid* of a hard-prompt search's winner and a soft
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_N_TOKENS",
+    "PromptTuner",
     "PromptTuning",
     "PromptTuningResult",
     "attach_soft_prompt",
@@ -208,12 +211,12 @@ def init_tensor(hf: HFModel, n_tokens: int, text: str, seed: int) -> torch.Tenso
         return embed(torch.tensor([ids]))[0].detach().float().clone()  # type: ignore[no-any-return,unused-ignore]
 
 
-# -- the strategy --------------------------------------------------------------------------
+# -- the trainer ---------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class PromptTuningResult:
-    """What :meth:`PromptTuning.run` returns and writes (``result.json``, ``report.md``)."""
+    """What :meth:`PromptTuner.run` returns and writes (``result.json``, ``report.md``)."""
 
     start: Output
     program: Output
@@ -317,7 +320,7 @@ def _fmt(score: Score | None) -> str:
     return f"{score.value:.3f} [{score.ci_low:.3f}, {score.ci_high:.3f}] (n={score.n})"
 
 
-class PromptTuning:
+class PromptTuner:
     """Train the soft prompt of a program (see the module docstring).
 
     Args:
@@ -468,3 +471,8 @@ class PromptTuning:
         if out_dir is not None:
             result.save(Path(out_dir))
         return result
+
+
+#: The old name of :class:`PromptTuner`, kept for one release (deprecated: it trains a soft
+#: prompt; it is no :class:`~search.base.Search`).
+PromptTuning = PromptTuner

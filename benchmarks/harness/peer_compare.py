@@ -43,7 +43,6 @@ import argparse
 import contextlib
 import dataclasses
 import math
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -65,6 +64,7 @@ from benchmarks.harness.peer_env import (
     peer_unavailable,
     setup_peers,
 )
+from benchmarks.harness.side_script import run_side, table_pairs
 from benchmarks.report import fence, prompt_diff
 from sammo_core.errors import ConfigError
 from sammo_core.stats import PairedComparison, format_p
@@ -327,10 +327,6 @@ class Settings:
             raise ConfigError("--tasks names no task; pass e.g. --tasks implicatures")
 
 
-def _pairs(table: Any) -> list[list[Any]]:
-    return [[row.input, row.output] for row in table]
-
-
 def peer_job(
     task: str, data_dir: Path | None, settings: Settings, base_url: str, model: str
 ) -> dict[str, Any]:
@@ -343,9 +339,9 @@ def peer_job(
         "task": task,
         "instructions": splits.instructions,
         "labels": list(splits.labels or ()),
-        "train": _pairs(splits.train),
-        "val": _pairs(splits.val[: settings.val_rows]),
-        "test": _pairs(splits.test[: settings.test_rows]),
+        "train": table_pairs(splits.train),
+        "val": table_pairs(splits.val[: settings.val_rows]),
+        "test": table_pairs(splits.test[: settings.test_rows]),
         "budget": settings.budget,
         "seed": settings.seed,
         "max_examples": MAX_EXAMPLES,
@@ -365,18 +361,9 @@ def run_peer(name: str, python: Path, job: Mapping[str, Any], timeout: float, lo
     script = Path(__file__).parents[1] / "peers" / PEERS[name][2]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as err:
-        done = subprocess.run(
-            [str(python), str(script)],
-            input=orjson.dumps(job).decode(),
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            return orjson.loads(line[len(RESULT_PREFIX) :])
+        done = run_side(python, script, job, prefix=RESULT_PREFIX, timeout=timeout, stderr=err)
+    if done.result is not None:
+        return done.result
     tail = log.read_text(errors="replace").strip().splitlines()[-3:]
     raise RuntimeError(f"{name} side exited {done.returncode}: {' / '.join(tail)} (log: {log})")
 

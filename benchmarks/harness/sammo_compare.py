@@ -48,7 +48,9 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.harness.side_script import run_side, table_pairs
 from benchmarks.harness.synthetic_server import MODEL, SyntheticServer
+from benchmarks.harness.tables import figures_table
 from benchmarks.harness.throughput import int_list
 from mutators.examples import ChangeExampleCount
 from mutators.mixture import Mixture
@@ -187,10 +189,6 @@ class SearchFigure:
 # -- sammo-core's side ---------------------------------------------------------------------------
 
 
-def _pairs(table: DataTable) -> list[list[Any]]:
-    return [[row.input, row.output] for row in table]
-
-
 async def _ours_eval(
     server: SyntheticServer, data: DataTable, concurrency: int
 ) -> tuple[float, float]:
@@ -257,18 +255,10 @@ def sammo_unavailable(python: str | None, timeout: float = 120.0) -> str | None:
 
 def run_sammo_side(python: str, job: Mapping[str, Any], timeout: float) -> dict[str, Any]:
     """Run one job of :mod:`benchmarks.peers._sammo_side` and return its result."""
-    done = subprocess.run(
-        [python, str(SIDE_SCRIPT)],
-        input=orjson.dumps(job).decode(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            result: dict[str, Any] = orjson.loads(line[len(RESULT_PREFIX) :])
-            return result
+    done = run_side(python, SIDE_SCRIPT, job, prefix=RESULT_PREFIX, timeout=timeout)
+    if done.result is not None:
+        result: dict[str, Any] = done.result
+        return result
     tail = "\n".join(done.stderr.strip().splitlines()[-15:])
     raise RuntimeError(f"the SAMMO side failed (exit {done.returncode}):\n{tail}")
 
@@ -279,8 +269,8 @@ def _job(task: str, base_url: str, concurrency: int, data: DataTable) -> dict[st
         "base_url": base_url,
         "model": MODEL,
         "concurrency": concurrency,
-        "rows": _pairs(data),
-        "pool": _pairs(synthetic.items(12, start=1000)),
+        "rows": table_pairs(data),
+        "pool": table_pairs(synthetic.items(12, start=1000)),
         "texts": {
             "task": synthetic.TASK,
             "distractor": synthetic.DISTRACTOR,
@@ -319,7 +309,7 @@ def compare_eval(
     if sammo_python is not None:
         server.reset()
         job = _job("eval", server.base_url, concurrency, data)
-        job |= {"timeout": timeout, "warmup": _pairs(WARMUP)}
+        job |= {"timeout": timeout, "warmup": table_pairs(WARMUP)}
         out = run_sammo_side(sammo_python, job, timeout)
         stats = server.stats()
         stats["completions"] -= out["warmup_calls"]
@@ -404,13 +394,11 @@ def _lineage(result: SearchResult) -> list[str]:
 
 
 def _eval_table(figures: Sequence[EvalFigure]) -> Table:
-    table = Table(title="a. plain evaluation of one fixed prompt")
     columns = [
         *("side", "rows", "conc.", "wall s", "vs ours", "ideal s", "eff."),
         *("overhead ms/row", "calls", "max in flight", "accuracy"),
     ]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "side" else "right")
+    table = figures_table("a. plain evaluation of one fixed prompt", columns)
     ours = {f.rows: f.wall_s for f in figures if f.side == "sammo-core"}
     for f in figures:
         table.add_row(
@@ -435,13 +423,11 @@ def _search_table(figures: Sequence[SearchFigure], settings: SearchSettings) -> 
         f"{settings.mutations_per_parent} mutations per parent, {settings.candidates} candidates, "
         f"{settings.rows} rows"
     )
-    table = Table(title=title)
     columns = [
         *("side", "wall s", "vs ours", "calls", "ideal s", "eff.", "max in flight"),
         *("candidates", "distinct", "start acc.", "best acc."),
     ]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "side" else "right")
+    table = figures_table(title, columns)
     ours = figures[0].wall_s if figures else 0.0
     for f in figures:
         table.add_row(

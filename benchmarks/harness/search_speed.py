@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.harness.synthetic_server import MODEL, SyntheticServer
+from benchmarks.harness.tables import figures_table
 from mutators.base import Mutator
 from mutators.content import Paraphrase
 from mutators.examples import ChangeExampleCount, SwapExamples
@@ -137,13 +138,11 @@ def measure(server: SyntheticServer, args: argparse.Namespace) -> SearchSpeed:
 
 
 def _table(figures: Sequence[SearchSpeed], title: str) -> Table:
-    table = Table(title=title)
     columns = (
         *("run", "candidates", "calls", "max in flight", "ideal s", "measured s", "ratio"),
         "client cpu s",
     )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "run" else "right")
+    table = figures_table(title, columns)
     for i, f in enumerate(figures, 1):
         table.add_row(
             str(i),

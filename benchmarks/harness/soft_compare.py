@@ -11,7 +11,7 @@ for each instruction-tuning task (SAMMO's BIG-bench splits) on an in-process mod
   (:class:`~sammo_core.runners.hf.TransformersRunner` with the labels on the call);
 * **soft**: a soft prompt in place of the instruction (``--soft-tokens`` virtual tokens
   initialized from the instruction's token embeddings, then the input), trained by
-  :class:`~search.prompt_tuning.PromptTuning` on the training split;
+  :class:`~search.prompt_tuning.PromptTuner` on the training split;
 * **hybrid**: the same soft prompt training on top of the hard winner.
 
 It prints and writes (``--out``, default ``runs/soft_compare``) a table of test accuracy with
@@ -101,7 +101,7 @@ def compare_task(task: str, hf: HFModel, args: argparse.Namespace) -> list[Compa
     from benchmarks.datasets import load_sammo_instruction_tuning
     from benchmarks.suites import SuiteOptions, get_suite
     from sammo_core.runners.hf import TransformersRunner
-    from search.prompt_tuning import PromptTuning, rank_accuracy, with_labels
+    from search.prompt_tuning import PromptTuner, rank_accuracy, with_labels
     from search.soft_training import TrainConfig
 
     splits = load_sammo_instruction_tuning(args.data_dir, task)
@@ -149,7 +149,7 @@ def compare_task(task: str, hf: HFModel, args: argparse.Namespace) -> list[Compa
     )
     for name, start in (("soft", soft_only(zero)), ("hybrid", hard)):
         started = time.perf_counter()
-        tuning = PromptTuning(
+        tuning = PromptTuner(
             hf, labels, n_tokens=args.soft_tokens, init=splits.instructions, config=config
         )
         tuned = tuning.run(start, train=train, val=val, out_dir=out / name, resume=args.resume)

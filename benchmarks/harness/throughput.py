@@ -41,6 +41,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.harness.tables import figures_table
 from sammo_core.runners.accounting import AccountingRunner, Usage
 from sammo_core.runners.base import LLMRequest, Runner
 from sammo_core.runners.cache import Cache, CachedRunner
@@ -219,11 +220,9 @@ async def _measured(
 
 
 def measurement_table(title: str, measurements: Sequence[Measurement]) -> Table:
-    table = Table(title=title)
     columns = ["run", "rows", "conc.", "wall s", "ideal s", "eff.", "req/s", "cpu ms/req"]
     columns.append("server ms/req")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "run" else "right")
+    table = figures_table(title, columns)
     for m in measurements:
         table.add_row(
             m.label,

@@ -9,7 +9,7 @@ shared :class:`PostgresCache`), :class:`ThrottledRunner`, :class:`AccountingRunn
 neither openai, llama_cpp, torch nor psycopg.
 """
 
-from sammo_core.runners.accounting import AccountingRunner, Budget, Ledger, Usage
+from sammo_core.runners.accounting import AccountingRunner, Budget, CallBudget, Ledger, Usage
 from sammo_core.runners.base import (
     DEFAULT_MAX_REPLY_BYTES,
     LLMRequest,
@@ -55,6 +55,7 @@ __all__ = [
     "CacheMode",
     "CacheStore",
     "CachedRunner",
+    "CallBudget",
     "LLMRequest",
     "LLMResult",
     "Ledger",

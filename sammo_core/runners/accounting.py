@@ -2,7 +2,7 @@
 
 :class:`AccountingRunner` wraps a runner (usually outside a
 :class:`~sammo_core.runners.cache.CachedRunner`) and counts every call: calls sent to the model,
-tokens and dollars spent, and cache hits with the tokens they saved. With a :class:`Budget` it
+tokens and dollars spent, and cache hits with the tokens they saved. With a :class:`CallBudget` it
 reserves an upper bound of each call's cost before sending it (:func:`prompt_token_bound` plus
 ``max_tokens``) and refuses a call that could exceed the budget with
 :class:`BudgetExceededError`; the work done so far is kept, so a search can stop and report its
@@ -11,7 +11,8 @@ resumed run never spends past its budget. :class:`Ledger` states the guarantee.
 
 >>> import asyncio
 >>> from sammo_core.runners import LLMRequest, ScriptedRunner
->>> runner = AccountingRunner(ScriptedRunner(default="ok", model="gpt-4o-mini"), Budget(calls=2))
+>>> scripted = ScriptedRunner(default="ok", model="gpt-4o-mini")
+>>> runner = AccountingRunner(scripted, CallBudget(calls=2))
 >>> request = LLMRequest.from_prompt("Say ok")
 >>> _ = asyncio.run(runner.generate_many([request, request]))
 >>> asyncio.run(runner.generate(request))  # doctest: +ELLIPSIS
@@ -44,27 +45,29 @@ __all__ = [
     "TEMPLATE_TOKENS_PER_REQUEST",
     "AccountingRunner",
     "Budget",
+    "CallBudget",
     "CompletionCap",
     "Ledger",
     "Reservation",
     "Usage",
     "UsageJournal",
+    "accounted",
     "prompt_token_bound",
 ]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Budget:
+class CallBudget:
     """Upper limits on calls sent to the model, tokens spent and estimated dollars.
 
     ``None`` means no limit. Cache hits cost nothing and count against no limit.
 
-    >>> Budget(calls=100, usd=0.5)
-    Budget(calls=100, tokens=None, usd=0.5)
-    >>> Budget(calls=0)
+    >>> CallBudget(calls=100, usd=0.5)
+    CallBudget(calls=100, tokens=None, usd=0.5)
+    >>> CallBudget(calls=0)
     Traceback (most recent call last):
     ...
-    sammo_core.errors.ConfigError: Budget(calls=...) must be a positive int or None; got 0
+    sammo_core.errors.ConfigError: CallBudget(calls=...) must be a positive int or None; got 0
     """
 
     calls: int | None = None
@@ -78,13 +81,19 @@ class Budget:
                 isinstance(value, bool) or not isinstance(value, int) or value <= 0
             ):
                 raise ConfigError(
-                    f"Budget({name}=...) must be a positive int or None; got {value!r}"
+                    f"CallBudget({name}=...) must be a positive int or None; got {value!r}"
                 )
         usd = self.usd
         if usd is not None and (
             isinstance(usd, bool) or not isinstance(usd, int | float) or not usd > 0
         ):
-            raise ConfigError(f"Budget(usd=...) must be a positive number or None; got {usd!r}")
+            raise ConfigError(f"CallBudget(usd=...) must be a positive number or None; got {usd!r}")
+
+
+#: The old name of :class:`CallBudget`, kept for one release so that code written for it runs
+#: (deprecated: ``Budget`` beside :class:`~search.budget.SearchBudget` did not say what it
+#: limits; this one limits what a runner's calls spend).
+Budget = CallBudget
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -444,7 +453,7 @@ class Ledger:
     cache holds; tokens and dollars still count only what was paid.
 
     >>> from sammo_core.runners import ScriptedRunner
-    >>> shared = Ledger(Budget(calls=10))
+    >>> shared = Ledger(CallBudget(calls=10))
     >>> task = AccountingRunner(ScriptedRunner(default="a"), ledger=shared)
     >>> proposer = AccountingRunner(ScriptedRunner(default="b"), ledger=shared)
     >>> task.budget is proposer.budget
@@ -453,7 +462,7 @@ class Ledger:
 
     def __init__(
         self,
-        budget: Budget | None = None,
+        budget: CallBudget | None = None,
         used: Usage | None = None,
         journal: UsageJournal | None = None,
         *,
@@ -504,7 +513,7 @@ class Ledger:
             if spent + more > limit:
                 raise BudgetExceededError(
                     f"{name} budget exhausted: {_fmt(spent)} used + {_fmt(more)} more would "
-                    f"exceed the {_fmt(limit)} allowed (Budget({name}={limit!r})); work done "
+                    f"exceed the {_fmt(limit)} allowed (CallBudget({name}={limit!r})); work done "
                     "so far is kept. Raise the budget or reuse a cache to go on."
                 )
             fits = fits and spent + in_flight + more <= limit
@@ -617,7 +626,8 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 
 class AccountingRunner(WrapperRunner):
-    """Counts what ``inner`` uses and enforces an optional :class:`Budget` (see :class:`Ledger`).
+    """Counts what ``inner`` uses and enforces an optional :class:`CallBudget` (see
+    :class:`Ledger`).
 
     Each call reserves an upper bound of its cost on the ledger before it is sent and settles
     it with the exact figures when it returns, so any number of concurrent calls cannot
@@ -636,7 +646,7 @@ class AccountingRunner(WrapperRunner):
     def __init__(
         self,
         inner: Runner,
-        budget: Budget | None = None,
+        budget: CallBudget | None = None,
         ledger: Ledger | None = None,
         *,
         default_max_tokens: int | None = None,
@@ -650,7 +660,7 @@ class AccountingRunner(WrapperRunner):
         self.default_max_tokens = default_max_tokens
 
     @property
-    def budget(self) -> Budget | None:
+    def budget(self) -> CallBudget | None:
         return self.ledger.budget
 
     def __repr__(self) -> str:
@@ -674,7 +684,7 @@ class AccountingRunner(WrapperRunner):
                     limit = "tokens" if budget.tokens is not None else "usd"
                     raise ConfigError(
                         f"a request without max_tokens can answer at any length, so the "
-                        f"{limit} budget (Budget({limit}={getattr(budget, limit)!r})) cannot "
+                        f"{limit} budget (CallBudget({limit}={getattr(budget, limit)!r})) cannot "
                         "hold; set max_tokens (GenerateText(max_tokens=...)) or "
                         "AccountingRunner(default_max_tokens=...)"
                     )
@@ -721,6 +731,31 @@ class AccountingRunner(WrapperRunner):
     async def aclose(self) -> None:
         """Close the inner runner."""
         await self.inner.aclose()
+
+
+def accounted(
+    runner: Runner, ledger: Ledger, *, default_max_tokens: int | None = None
+) -> AccountingRunner:
+    """``runner``'s calls counted and limited on ``ledger``, with one accounting layer.
+
+    A caller that owns a ledger (a search, with its budget and per-candidate tabs) takes the
+    runner stack it is given as it is: when the stack's top is an :class:`AccountingRunner`
+    without a budget of its own (the stack :func:`~sammo_core.runners.factory.build_stack`
+    makes), the layers below it are counted on ``ledger`` instead of being wrapped in a second
+    accounting layer, so no call is reserved or counted twice. Any other runner, or an
+    accounting runner whose budget must still hold, is wrapped.
+
+    >>> from sammo_core.runners.scripted import ScriptedRunner
+    >>> scripted = ScriptedRunner(default="ok")
+    >>> mine = Ledger(CallBudget(calls=5))
+    >>> accounted(AccountingRunner(scripted), mine).inner is scripted
+    True
+    >>> accounted(AccountingRunner(scripted, CallBudget(calls=9)), mine).inner.budget
+    CallBudget(calls=9, tokens=None, usd=None)
+    """
+    if isinstance(runner, AccountingRunner) and runner.budget is None:
+        runner = runner.inner
+    return AccountingRunner(runner, ledger=ledger, default_max_tokens=default_max_tokens)
 
 
 class CompletionCap(WrapperRunner):

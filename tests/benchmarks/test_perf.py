@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.harness import perf, sammo_compare, synthetic_server, throughput
+from benchmarks.harness.perf import cli as perf_cli
+from benchmarks.harness.perf import overhead
+from benchmarks.harness.perf.sweep import measurement_dict
 from benchmarks.peers import _sammo_side
 from sammo_core.graph import compile
 from sammo_core.objectives import Accuracy, evaluate
@@ -61,13 +64,13 @@ def test_realistic_program_rejects_an_unknown_variant() -> None:
 def test_profile_breakdown_splits_a_pass_into_phases() -> None:
     breakdown = perf.profile_breakdown("plain", 20, top=5)
     shares = breakdown.shares()
-    assert list(shares) == [*perf._PHASES, "scheduling + rest"]
+    assert list(shares) == [*overhead._PHASES, "scheduling + rest"]
     assert all(0.0 <= share <= 1.0 for share in shares.values())
     assert sum(shares.values()) <= 1.02  # the phases do not overlap; the rest fills the gap
     assert breakdown.phases["render"] > 0 and breakdown.phases["runner"] > 0
     assert len(breakdown.top_cumulative) == 5 and len(breakdown.top_self) == 5
     assert all(f.calls >= 1 and f.cumulative_s >= 0 for f in breakdown.top_cumulative)
-    assert all(f.name.split("/")[0] in perf._PROJECT for f in breakdown.top_cumulative)
+    assert all(f.name.split("/")[0] in overhead._PROJECT for f in breakdown.top_cumulative)
 
 
 # -- perf: b. throughput, c. prefix reuse --------------------------------------------------------
@@ -80,7 +83,7 @@ def test_throughput_sweep_counts_rows_and_gives_sane_ratios() -> None:
     for m in sweep:
         assert m.ideal == pytest.approx(2 * 0.02)
         assert 0.0 < m.efficiency <= 1.5
-        assert perf._measurement_dict(m)["efficiency"] == m.efficiency
+        assert measurement_dict(m)["efficiency"] == m.efficiency
 
 
 def test_prefix_reuse_figure_reads_per_candidate() -> None:
@@ -99,7 +102,7 @@ def test_prefix_reuse_says_why_it_is_skipped(monkeypatch: pytest.MonkeyPatch) ->
 def test_main_prints_and_writes_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(perf, "llama_cpp_missing", lambda: "llama_cpp is not importable (test)")
+    monkeypatch.setattr(perf_cli, "llama_cpp_missing", lambda: "llama_cpp is not importable (test)")
     out = tmp_path / "figures" / "perf.json"
     argv = ["--rows", "12", "--variants", "plain,minibatch", "--profile-rows", "12"]
     argv += ["--concurrency", "1,2", "--waves", "1", "--latency", "0.01", "--server", "thread"]
@@ -125,10 +128,12 @@ def test_quick_sizes_are_small(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.update(sizes=sizes, profile_rows=profile_rows)
         return {}
 
-    monkeypatch.setattr(perf, "_part_a", part_a)
-    monkeypatch.setattr(perf, "llama_cpp_missing", lambda: "not here (test)")
+    monkeypatch.setattr(perf_cli, "_part_a", part_a)
+    monkeypatch.setattr(perf_cli, "llama_cpp_missing", lambda: "not here (test)")
     monkeypatch.setattr(
-        perf, "measure_throughput", lambda url, conc, latency, waves: seen.update(waves=waves) or []
+        perf_cli,
+        "measure_throughput",
+        lambda url, conc, latency, waves: seen.update(waves=waves) or [],
     )
     assert perf.main(["--quick", "--server", "thread"]) == 0
     assert seen == {"sizes": [300], "profile_rows": 200, "waves": 2}
@@ -251,7 +256,7 @@ def test_rows_figures_and_table_show_the_before_figures() -> None:
     from rich.console import Console
 
     console = Console(width=120, record=True)
-    console.print(perf._rows_table([perf.RowsFigure(1000, 0.1, 0.05)], (100_000, 12.5)))
+    console.print(perf_cli.rows_table([perf.RowsFigure(1000, 0.1, 0.05)], (100_000, 12.5)))
     text = console.export_text()
     assert "10,000" in text and f"{perf.BEFORE['rows_per_second_1000']:,.0f}" in text
     assert "peak MiB, 100,000 rows" in text and "12.5" in text
@@ -265,8 +270,10 @@ def test_goals_print_each_figure_beside_the_one_before(
     from benchmarks.harness import search_speed
 
     # Rows at 25,000/s and 30 µs of CPU each; a small run and search, really measured.
-    monkeypatch.setattr(perf, "measure_rows", lambda n: perf.RowsFigure(n, n / 25_000, n * 3e-5))
-    monkeypatch.setattr(perf, "measure_memory", lambda n: 100.0)
+    monkeypatch.setattr(
+        perf_cli, "measure_rows", lambda n: perf.RowsFigure(n, n / 25_000, n * 3e-5)
+    )
+    monkeypatch.setattr(perf_cli, "measure_memory", lambda n: 100.0)
 
     def small(latency: float) -> tuple[throughput.Measurement, search_speed.SearchSpeed]:
         with throughput.serve(latency, "thread") as url:
@@ -276,7 +283,7 @@ def test_goals_print_each_figure_beside_the_one_before(
         with synthetic_server.SyntheticServer(latency) as server:
             return run, search_speed.measure(server, search_speed.parser().parse_args(argv))
 
-    monkeypatch.setattr(perf, "_run_and_search", small)
+    monkeypatch.setattr(perf_cli, "run_and_search", small)
     out = tmp_path / "goals.json"
     assert perf.main(["--goals", "--latency", "0.01", "--json", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -46,6 +46,25 @@ def optimize(tmp_path: Path, *extra: str) -> list[str]:
             ["--model", "hf:no-such-model", "--budget", "10"],
             "unknown transformers model 'no-such-model'",
         ),
+        # --train-budget is prompt tuning's own flag; --budget, its old spelling, still works
+        (
+            ["--model", "local", "--train-budget", "10"],
+            "--strategy prompt-tuning trains in-process and needs a transformers model",
+        ),
+        (
+            ["--model", "hf:gemma3", "--train-budget", "candidates=8"],
+            "prompt tuning counts steps or seconds",
+        ),
+        (
+            ["--model", "hf:gemma3", "--train-budget", "10", "--budget", "12"],
+            "--train-budget 10 and --budget 12 both set prompt tuning's training budget; pass "
+            "--train-budget alone",
+        ),
+        (
+            ["--model", "hf:gemma3", "--train-budget", "10", "--strategy", "beam"],
+            "--train-budget 10 is prompt tuning's (--strategy prompt-tuning); a search's budget "
+            "is --budget",
+        ),
     ],
 )
 def test_bad_flags_end_in_one_error_line(
