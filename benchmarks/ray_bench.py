@@ -157,6 +157,7 @@ async def outcomes_on_ray(
         shipped = for_workers(args, run.data_dir)
         refs = [
             job.remote(
+                type(run),  # the worker builds the same job class (no import back to cli_bench)
                 shipped,
                 seed,
                 name,
@@ -180,6 +181,7 @@ async def outcomes_on_ray(
 
 
 def run_job(
+    job_type: type[_Run],
     args: argparse.Namespace,
     seed: int,
     name: str,
@@ -189,13 +191,12 @@ def run_job(
     driver_node: str,
 ) -> tuple[dict[str, Any] | None, str | None, dict[str, bytes]]:
     """One job in a Ray worker: ``(record, None, files)`` or ``(None, error, files)``, where
-    ``files`` holds the job folder's files when this worker is not on the driver's node."""
+    ``files`` holds the job folder's files when this worker is not on the driver's node.
+    ``job_type`` is the driver's ``bench run`` class (``benchmarks.cli_bench._Run``)."""
     import ray
     from rich.console import Console
 
-    from benchmarks.cli_bench import _Run
-
-    run = _Run(args, Console(stderr=True, quiet=True))
+    run = job_type(args, Console(stderr=True, quiet=True))
     record: dict[str, Any] | None = None
     error: str | None = None
     try:

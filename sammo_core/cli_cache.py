@@ -67,7 +67,8 @@ def add_cache_commands(parser: argparse.ArgumentParser) -> None:
 def copy_cache(src: str, dst: str, *, batch: int = _BATCH) -> tuple[int, int]:
     """Copy the rows of ``src`` that ``dst`` lacks into ``dst``; ``(copied, skipped)``."""
     from sammo_core.errors import ConfigError
-    from sammo_core.runners.cache_store import is_postgres_url, open_cache
+    from sammo_core.runners.cache_open import open_cache
+    from sammo_core.runners.cache_store import is_postgres_url
 
     if not is_postgres_url(src) and not _exists(src):
         raise ConfigError(f"cache file {src!r} does not exist; name an existing cache to copy")
@@ -91,7 +92,8 @@ def _exists(path: str) -> bool:
 
 
 def _copy_command(args: argparse.Namespace) -> int:
-    from sammo_core.runners.cache_store import mask_url, open_cache
+    from sammo_core.runners.cache_open import open_cache
+    from sammo_core.runners.cache_store import mask_url
 
     src, dst = str(args.src), str(args.dst)
     copied, skipped = copy_cache(src, dst)
@@ -107,7 +109,8 @@ def _copy_command(args: argparse.Namespace) -> int:
 def _stats_command(args: argparse.Namespace) -> int:
     from sammo_core.errors import ConfigError
     from sammo_core.runners.cache import KEY_VERSION
-    from sammo_core.runners.cache_store import is_postgres_url, open_cache
+    from sammo_core.runners.cache_open import open_cache
+    from sammo_core.runners.cache_store import is_postgres_url
 
     src = str(args.src)
     if not is_postgres_url(src) and not _exists(src):

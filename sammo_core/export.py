@@ -61,7 +61,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from sammo_core.components import Component, Examples, GenerateText, Output
 from sammo_core.errors import ConfigError
 from sammo_core.graph import compile
-from sammo_core.prompt_files import escape_jinja, render_request
+from sammo_core.jinja_text import escape_jinja
+from sammo_core.prompt_files import render_request
 from sammo_core.run_files import write_file
 from sammo_core.selectors import find
 from sammo_core.serialization import dumps
@@ -266,7 +267,8 @@ def export_program(
     if format == "poml":
         from sammo_core.poml_export import program_to_poml
 
-        return program_to_poml(program, input_fields=input_fields, constants=constants)
+        templates = program_template(program, input_fields=input_fields, constants=constants)
+        return program_to_poml(program, templates)
     templates = program_template(
         program, input_fields=input_fields, constants=constants, escape=format != "markdown"
     )

@@ -34,23 +34,21 @@ def _poml_text(template: str, quote: bool = False) -> str:
     return "".join(out)
 
 
-def program_to_poml(
-    program: Output,
-    *,
-    input_fields: Sequence[str] = (),
-    constants: Mapping[str, Any] | None = None,
-) -> str:
-    """The program as a POML file: rendered by the ``poml`` package with the context
-    ``{"input": X}`` it gives the prompt the program sends for ``X`` (up to
-    :func:`normalize_poml`). Sections become ``<cp caption="...">`` and paragraphs
-    ``<p whiteSpace="pre">``; the input is ``{{ input }}`` (``{{ input.field }}`` with
-    ``input_fields``). Programs no template can express, and programs with a system message,
+def program_to_poml(program: Output, templates: Sequence[tuple[str, str]]) -> str:
+    """The program as a POML file, from its ``templates`` (``(role, jinja template)`` pairs,
+    as :func:`sammo_core.export.program_template` writes them; ``sammo-core export --format
+    poml`` and :func:`sammo_core.export.export_program` pass them): rendered by the ``poml``
+    package with the context ``{"input": X}`` it gives the prompt the program sends for ``X``
+    (up to :func:`sammo_core.poml_files.normalize_poml`). Sections become
+    ``<cp caption="...">`` and paragraphs ``<p whiteSpace="pre">``; the input is
+    ``{{ input }}`` (``{{ input.field }}`` with input fields). Programs with a system message
     raise :class:`ConfigError`.
 
     >>> from sammo_core import GenerateText, MetaPrompt, Section, Template
+    >>> from sammo_core.export import program_template
     >>> program = Output(GenerateText(MetaPrompt([Section("Task", ["Say a & b."]),
     ...     Template("Q: {{ input }}")])))
-    >>> print(program_to_poml(program))
+    >>> print(program_to_poml(program, program_template(program)))
     <poml>
     <cp caption='Task'>
     <p whiteSpace="pre">Say a {{ "\\x26" }} b.
@@ -63,9 +61,7 @@ def program_to_poml(
     """
     from renderers.document import SectionBlock, Text
     from renderers.sections import MarkdownFormat
-    from sammo_core.export import program_template
 
-    templates = program_template(program, input_fields=input_fields, constants=constants)
     if len(templates) > 1:
         raise ConfigError(
             "the program has a system message, which the POML export does not write (POML "

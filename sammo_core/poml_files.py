@@ -57,7 +57,7 @@ from xml.parsers import expat
 
 from sammo_core.components import Component, MetaPrompt, Section, Template
 from sammo_core.errors import ConfigError
-from sammo_core.prompt_files import escape_jinja
+from sammo_core.jinja_text import escape_jinja
 
 __all__ = ["normalize_poml", "parse_poml"]
 

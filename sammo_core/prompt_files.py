@@ -71,6 +71,7 @@ from sammo_core.components import (
 from sammo_core.data import DataTable
 from sammo_core.errors import ConfigError, TemplateError
 from sammo_core.graph import compile
+from sammo_core.jinja_text import escape_jinja
 from sammo_core.runners.base import LLMRequest
 from sammo_core.runners.scripted import ScriptedRunner
 from sammo_core.templates import compile_template, render_template, template_variables
@@ -120,8 +121,6 @@ _KEYWORDS = r"(?:and|or|not|in|is|if|else|true|false|none|True|False|None)\b"
 _PLACEHOLDER = re.compile(rf"\{{\{{\s*(?!{_KEYWORDS})([A-Za-z_][A-Za-z0-9_]*)\s*\}}\}}")
 _LONE_INPUT = re.compile(r"\{\{\s*input\s*\}\}")
 _JINJA_OPEN = re.compile(r"\{(?=[{%#])")
-_JINJA_SPECIAL = re.compile(r"\{(?=[{%#\r])|\r")
-_JINJA_SPECIAL_OPEN_END = re.compile(r"\{(?=[{%#\r]|\Z)|\r")
 # Read headings exactly as the markdown section format does, so text lines it would escape are
 # the ones read as headings, and lines it did escape lose one backslash.
 _HEADING = re.compile(r"(#+)(?: (.*))?")
@@ -155,25 +154,6 @@ def normalize_whitespace(text: str) -> str:
     '# Task\\nBe brief.\\nBe kind.'
     """
     return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
-
-
-def escape_jinja(text: str, *, final: bool = True) -> str:
-    """A jinja2 template that renders to ``text`` exactly (under jinja2's default settings).
-
-    Each ``{`` that would open a jinja tag is written as ``{{ '{' }}`` and a carriage return
-    (which jinja would turn into a newline) as ``{{ '\\r' }}``. When ``text`` ends the template
-    (``final``), a final newline, which jinja drops by default, is kept by an empty expression;
-    otherwise a final ``{`` is escaped too, as a placeholder may follow it.
-
-    >>> escape_jinja("Use {{ name }} and {% raw %}")
-    "Use {{ '{' }}{ name }} and {{ '{' }}% raw %}"
-    >>> import jinja2
-    >>> jinja2.Template(escape_jinja("a {{ b }}\\n")).render()
-    'a {{ b }}\\n'
-    """
-    special = _JINJA_SPECIAL if final else _JINJA_SPECIAL_OPEN_END
-    text = special.sub(lambda m: "{{ '\\r' }}" if m.group(0) == "\r" else "{{ '{' }}", text)
-    return text + "{{ '' }}" if final and text.endswith("\n") else text
 
 
 def render_request(

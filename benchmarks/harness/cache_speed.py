@@ -38,7 +38,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sammo_core.runners.base import LLMRequest, LLMResult
-from sammo_core.runners.cache_store import CacheStore, mask_url, open_cache
+from sammo_core.runners.cache_open import open_cache
+from sammo_core.runners.cache_store import CacheStore, mask_url
 
 __all__ = ["OpTiming", "WriteRate", "main", "time_ops", "write_rate"]
 

@@ -19,8 +19,9 @@ from sammo_core.runners.base import (
     WrapperRunner,
 )
 from sammo_core.runners.cache import Cache, CachedRunner, CacheMode, cache_key
+from sammo_core.runners.cache_open import open_cache
 from sammo_core.runners.cache_postgres import PostgresCache
-from sammo_core.runners.cache_store import CacheStore, open_cache
+from sammo_core.runners.cache_store import CacheStore
 from sammo_core.runners.factory import (
     RunnerStack,
     build_runner,

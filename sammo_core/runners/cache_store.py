@@ -1,4 +1,4 @@
-"""The protocol every completion cache keeps, and opening one from a path or a URL.
+"""The protocol every completion cache keeps, and what names one (a path or a URL).
 
 A :class:`CacheStore` maps a request (and the model and endpoint that answer it) to the stored
 result. Two stores keep it: :class:`~sammo_core.runners.cache.Cache` (one SQLite file, the
@@ -10,9 +10,10 @@ PostgreSQL database that many processes and machines share; the ``postgres`` ext
 answer stored for a key: :meth:`CacheStore.put` returns the answer the store holds, which is
 another writer's when it stored one first.
 
-:func:`open_cache` picks the store from its target:
+:func:`~sammo_core.runners.cache_open.open_cache` picks the store from its target:
 
 >>> import tempfile, pathlib
+>>> from sammo_core.runners.cache_open import open_cache
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> with open_cache(folder / "c.sqlite") as store:
 ...     (type(store).__name__, isinstance(store, CacheStore), len(store))
@@ -42,7 +43,6 @@ __all__ = [
     "check_mode",
     "is_postgres_url",
     "mask_url",
-    "open_cache",
 ]
 
 CacheMode = Literal["readwrite", "replay", "off"]
@@ -162,16 +162,3 @@ def mask_url(url: str) -> str:
         for pair in parts.query.split("&")
     )
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def open_cache(target: str | Path, mode: str = "readwrite") -> CacheStore:
-    """The store ``target`` names: a PostgreSQL database for a ``postgresql://`` URL (needs
-    the ``postgres`` extra), else a SQLite file."""
-    from sammo_core.runners.cache import Cache
-
-    checked = check_mode(mode)
-    if is_postgres_url(target):
-        from sammo_core.runners.cache_postgres import PostgresCache
-
-        return PostgresCache(str(target), mode=checked)
-    return Cache(target, mode=checked)

@@ -36,7 +36,8 @@ from sammo_core.runners.accounting import AccountingRunner, Budget, Usage
 from sammo_core.runners.backends import BackendOptions, build_backend, scheme_of
 from sammo_core.runners.base import DEFAULT_MAX_REPLY_BYTES, Runner
 from sammo_core.runners.cache import CachedRunner
-from sammo_core.runners.cache_store import CacheMode, CacheStore, open_cache
+from sammo_core.runners.cache_open import open_cache
+from sammo_core.runners.cache_store import CacheMode, CacheStore
 from sammo_core.runners.http_transport import DEFAULT_MAX_BODY_BYTES
 from sammo_core.runners.retry import RetryPolicy, RetryStats
 

@@ -17,7 +17,7 @@ import pytest
 from sammo_core import ConfigError, GenerateText, MetaPrompt, Output, Section, Template, find
 from sammo_core.export import build_manifest, export_program, write_export
 from sammo_core.loading import load_program
-from sammo_core.poml_export import poml_messages, program_to_poml
+from sammo_core.poml_export import poml_messages
 from sammo_core.poml_files import normalize_poml, parse_poml
 from sammo_core.prompt_files import parse_prompt_file, render_request
 
@@ -70,7 +70,7 @@ def test_export_renders_through_the_poml_package(
     program = parse_prompt_file(path)
     fields = ["context", "question"] if "{{ question }}" in path.read_text() else []
     exported = tmp_path / "prompt.poml"
-    exported.write_text(program_to_poml(program, input_fields=fields))
+    exported.write_text(export_program(program, "poml", input_fields=fields))
     for value in INPUTS:
         _, value_in = context_and_input(path, value)
         reference = poml_messages(str(exported), {"input": value_in})
@@ -114,7 +114,7 @@ def test_fixtures_import_with_the_input_as_a_template(path: Path) -> None:
 def test_export_reads_back_to_the_same_prompt(path: Path) -> None:
     program = parse_prompt_file(path)
     fields = ["context", "question"] if "{{ question }}" in path.read_text() else []
-    back = Output(GenerateText(parse_poml(program_to_poml(program, input_fields=fields))))
+    back = Output(GenerateText(parse_poml(export_program(program, "poml", input_fields=fields))))
     for value in INPUTS:
         _, value_in = context_and_input(path, value)
         ours = our_prompt(program, value_in)
