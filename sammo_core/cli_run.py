@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from sammo_core.objectives import Objective
 
 __all__ = [
+    "ModelsAction",
     "add_program_arguments",
     "add_runner_arguments",
     "base_url_argument",
@@ -60,15 +61,44 @@ __all__ = [
 ]
 
 
+class ModelsAction(argparse.Action):
+    """``--model``, repeatable: ``args.model`` is the first one given, ``args.models`` all of
+    them in order (commands that take one refuse more: see
+    :func:`sammo_core.runners.factory.build_runner_from_args`).
+
+    >>> parser = argparse.ArgumentParser()
+    >>> _ = parser.add_argument("--model", action=ModelsAction)
+    >>> args = parser.parse_args(["--model", "local", "--model", "local:gemma3"])
+    >>> args.model, args.models
+    ('local', ['local', 'local:gemma3'])
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        models = list(getattr(namespace, "models", None) or [])
+        if values in models:
+            parser.error(f"--model {values} is given twice; name each model once")
+        models.append(values)
+        namespace.models = models
+        setattr(namespace, self.dest, models[0])
+
+
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, endpoint, cache and limit options shared by every command that calls a model."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
         required=True,
+        action=ModelsAction,
         help="'local' for the embedded SmolLM2-135M, 'local:PATH.gguf', 'hf:gemma3' or "
         "'hf:PATH' (in-process transformers: soft prompts, rank classification; the [soft] "
-        "extra), or an OpenAI-compatible model name",
+        "extra), or an OpenAI-compatible model name; optimize takes it more than once (a "
+        "program scored on several models)",
     )
     group.add_argument(
         "--base-url",

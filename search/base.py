@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 import pyglove as pg
@@ -31,13 +31,20 @@ from sammo_core.graph import compile as compile_graph
 from sammo_core.objectives import Objective, Score, get_objective, reply_counts
 from sammo_core.results import ProgramCost, ResultRow, ResultTable
 from sammo_core.run_files import check_not_linked, read_json, write_file
-from sammo_core.runners.accounting import Ledger, Usage, UsageJournal, accounted
+from sammo_core.runners.accounting import (
+    AccountingRunner,
+    Ledger,
+    Usage,
+    UsageJournal,
+    accounted,
+)
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import from_json, legacy_json, to_json
 from search.budget import SearchBudget
 from search.candidate import Candidate, fitness
 from search.charging import Tab, TabLedger, charging
 from search.evaluator import Evaluation, Evaluator
+from search.panel import Panel, counted_panel
 from search.pareto import pareto_front
 from search.racing import Race, RaceEntry, Racing, in_race_order
 from search.reporting import TestReport, kept_report, reported, save_result
@@ -880,7 +887,7 @@ class Search(abc.ABC):
         program: Output,
         *,
         val: DataTable,
-        runner: Runner,
+        runner: Runner | Panel,
         train: DataTable | None = None,
         test: DataTable | None = None,
         proposer: Runner | None = None,
@@ -889,6 +896,11 @@ class Search(abc.ABC):
         on_progress: ProgressCallback | None = None,
     ) -> SearchResult:
         """Search from ``program``, selecting on ``val``; report ``test`` for the winners only.
+
+        ``runner`` may be a :class:`~search.panel.Panel` of models: every candidate is scored
+        on each, the search selects on their combined scores, proposals go to ``proposer``
+        (default: the panel's first model), and the result's ``usage_by_model`` says what each
+        model spent.
 
         With ``out_dir``, a checkpoint is written after every step and ``resume=True``
         continues from it. Runs that stop on the budget keep everything evaluated so far.
@@ -904,9 +916,7 @@ class Search(abc.ABC):
         # A calls budget counts the calls the search makes, answered by a cache or not, so the
         # search does the same work on a warm cache as on a cold one.
         ledger = TabLedger(self.budget.runner_budget(), journal=journal, hits_are_calls=True)
-        # The stack as given (a CLI's includes its accounting layer), counted on the ledger.
-        task = accounted(runner, ledger)
-        proposing = accounted(proposer or runner, ledger, default_max_tokens=PROPOSAL_MAX_TOKENS)
+        task, proposing, tallies = _counted(runner, proposer, ledger)
         per_input = self.max_tokens or default_max_tokens(val, train)
         evaluator = Evaluator(
             val, task, self.objectives, self.max_concurrency, max_tokens_per_input=per_input
@@ -964,15 +974,38 @@ class Search(abc.ABC):
             started=started,
             earlier=None if state is None else state.get("test_report"),
         )
+        if tallies:
+            result = dataclasses.replace(
+                result, usage_by_model={m: t.usage for m, t in tallies.items()}
+            )
         _write_result(out, run, fingerprint, result, test)
         return result
+
+
+def _counted(
+    runner: Runner | Panel, proposer: Runner | None, ledger: Ledger
+) -> tuple[Runner | Panel, AccountingRunner, dict[str, AccountingRunner]]:
+    """The task and proposer runners as given (a CLI's stack includes its accounting layer),
+    counted on ``ledger``; for a panel of models, each model counted on the ledger (one budget)
+    and on its own tally, and proposals going to its first model unless ``proposer``."""
+    task: Runner | Panel
+    tallies: dict[str, AccountingRunner] = {}
+    if isinstance(runner, Panel):
+        task, tallies = counted_panel(runner, ledger)
+        proposer = proposer or runner.first
+    else:
+        task = accounted(runner, ledger)
+    proposing = accounted(
+        proposer or cast(Runner, runner), ledger, default_max_tokens=PROPOSAL_MAX_TOKENS
+    )
+    return task, proposing, tallies
 
 
 async def _finish(
     run: SearchRun,
     *,
     test: DataTable | None,
-    runner: Runner,
+    runner: Runner | Panel,
     started: float,
     earlier: Mapping[str, Any] | None,
 ) -> SearchResult:

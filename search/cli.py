@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,6 +206,13 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         type=float,
         default=1 / 3,
         help="with --racing halving: the share of a rung's candidates that go on (default 1/3)",
+    )
+    p.add_argument(
+        "--across",
+        choices=("mean", "min"),
+        default="mean",
+        help="with --model given more than once: select on the mean of the models' scores "
+        "(default) or on the worst model's",
     )
     p.add_argument(
         "--priors",
@@ -430,6 +438,11 @@ def _meta(
         "output_field": args.output_field or loaded.output_field,
         "input_fields": None if loaded.input_fields is None else list(loaded.input_fields),
         "priors": args.priors,
+        **(
+            {"models": list(args.models), "across": args.across}
+            if len(getattr(args, "models", None) or []) > 1
+            else {}
+        ),
     }
 
 
@@ -445,13 +458,45 @@ def _print_requests(task: Any, proposer: Any) -> None:
             table_console().print(f"{who}: {stats.summary()}")
 
 
+def _model_stacks(
+    args: argparse.Namespace, console: Any
+) -> tuple[list[str], dict[str, Any], Any, Any]:
+    """The models of ``--model`` (one or more), a runner stack for each, the proposer's stack,
+    and what scores candidates: the one model's stack, or a panel of them (``--across``)."""
+    from sammo_core.runners.factory import build_runner_from_args
+
+    models = getattr(args, "models", None) or [args.model]
+    # One stack per model: the same endpoint, cache, timeout and limits; only the model differs.
+    stacks = {model: build_runner_from_args(args, model=model) for model in models}
+    proposer = stacks[models[0]]
+    if args.proposer_model and args.proposer_model != args.model:
+        proposer = stacks.get(args.proposer_model) or build_runner_from_args(
+            args, model=args.proposer_model
+        )
+    scoring: Any = stacks[models[0]].runner  # the stack as built, accounting included
+    if len(models) > 1:
+        from search.panel import Panel
+
+        if args.racing != "off":
+            raise ConfigError(
+                f"--racing {args.racing} scores candidates on a few rows of one model; with "
+                f"{len(models)} models use --racing off"
+            )
+        scoring = Panel({m: s.runner for m, s in stacks.items()}, across=args.across)
+        console.print(
+            f"scoring every candidate on {len(models)} models ({', '.join(models)}); the "
+            f"search selects on their {args.across}",
+            highlight=False,
+        )
+    return models, stacks, proposer, scoring
+
+
 def _search(args: argparse.Namespace, console: Any) -> int:
     import orjson
 
     from mutators.groups import mixture_of
     from sammo_core.graph import compile
     from sammo_core.objectives import parse_objectives
-    from sammo_core.runners.factory import build_runner_from_args
 
     loaded = load_program_from_args(args)
     train, val, test = splits(args, loaded)
@@ -461,13 +506,10 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     search = _strategy(args, mixture_of(args.operators), objectives)
     mutator = search.mutator if pick_strategy(args.strategy).needs_mutator else None
     priors_line = use_priors(args.priors, mutator, args.strategy)
-    task = build_runner_from_args(args)
-    proposer = task
-    if args.proposer_model and args.proposer_model != args.model:
-        # The same endpoint, cache, timeout and limits as the task model; only the model differs.
-        proposer = build_runner_from_args(args, model=args.proposer_model)
+    models, stacks, proposer, scoring = _model_stacks(args, console)
+    task = stacks[models[0]]
     console.print(
-        f"[bold]{search.__class__.__name__}[/] on {args.model}: train {len(train)}, "
+        f"[bold]{search.__class__.__name__}[/] on {' + '.join(models)}: train {len(train)}, "
         f"val {len(val)}, test {len(test)} rows; program {compile(loaded.program).hash}"
     )
     if args.strategy != "enumerate":
@@ -494,15 +536,16 @@ def _search(args: argparse.Namespace, console: Any) -> int:
                     train=train,
                     val=val,
                     test=test,
-                    runner=task.runner,  # the stack as built, accounting included
+                    runner=scoring,
                     proposer=proposer.runner,
                     out_dir=args.out,
                     resume=args.resume,
                     on_progress=show,
                 )
             finally:
-                await task.aclose()
-                if proposer is not task:
+                for stack in stacks.values():
+                    await stack.aclose()
+                if proposer not in stacks.values():
                     await proposer.aclose()
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -517,6 +560,8 @@ def _search(args: argparse.Namespace, console: Any) -> int:
             "with no new call"
         )
     print_report(result, time.perf_counter() - started, model=args.model)
+    if len(models) > 1:
+        print_models_report(result, models)
     _print_requests(task, proposer)
     console.print(f"run written to {args.out} (export with: sammo-core export {args.out})")
     return 0
@@ -608,6 +653,42 @@ def print_report(result: SearchResult, seconds: float, *, model: str | None = No
         console.print(f"operator wins/tries: {ops}")
     for cand in result.lineage()[1:]:
         console.print(f"  #{cand.id} {cand.operator}: {cand.description}")
+
+
+def print_models_report(result: SearchResult, models: Sequence[str]) -> None:
+    """With several models: the start's and the best's score on each model, validation and
+    test, on the primary objective (what the combined score hides), and each model's calls."""
+    from rich.table import Table
+
+    from search.panel import model_key
+
+    name = result.objectives[0].name
+    table = Table(title=f"{name} on each model (the search selected on their combined score)")
+    table.add_column("program")
+    for model in models:
+        table.add_column(f"{model} val", justify="right")
+        table.add_column(f"{model} test", justify="right")
+    for label, cand in (("start", result.start), ("best", result.best)):
+        test = result.test_scores.get(cand.id, {})
+        cells = [f"{label} (#{cand.id})"]
+        for model in models:
+            for score in (
+                cand.scores.get(model_key(name, model)),
+                test.get(model_key(name, model)),
+            ):
+                cells.append("-" if score is None else _interval(score))
+        table.add_row(*cells)
+    console = table_console()
+    console.print(table)
+    spent = ", ".join(f"{m} {u.calls:,} calls" for m, u in result.usage_by_model.items())
+    if spent:
+        console.print(f"search calls by model: {spent}")
+
+
+def _interval(score: Any) -> str:
+    if score.ci_low is None:
+        return f"{score.value:.3f}"
+    return f"{score.value:.3f} [{score.ci_low:.3f}, {score.ci_high:.3f}]"
 
 
 def register_export(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -29,10 +29,11 @@ from typing import Literal, get_args
 
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import Objective, Score
+from sammo_core.runners.accounting import AccountingRunner, Ledger
 from sammo_core.runners.base import Runner
 from sammo_core.stats import mean_interval
 
-__all__ = ["ACROSS", "Across", "Panel", "combine", "model_key"]
+__all__ = ["ACROSS", "Across", "Panel", "combine", "counted_panel", "model_key"]
 
 Across = Literal["mean", "min"]
 #: The ways a panel's scores are combined.
@@ -112,3 +113,30 @@ def combine(
                 score, name=model_key(name, model)
             )
     return combined
+
+
+def counted_panel(panel: Panel, ledger: Ledger) -> tuple[Panel, dict[str, AccountingRunner]]:
+    """``panel`` with every model's calls counted and limited on ``ledger`` (one budget over
+    all the models), and each model's own tally (``tally.usage``: what that model spent).
+
+    A model's runner that is an accounting runner without a budget (a CLI's stack) is counted
+    below its accounting layer, as :func:`~sammo_core.runners.accounting.accounted` does.
+
+    >>> import asyncio
+    >>> from sammo_core.runners import LLMRequest, ScriptedRunner
+    >>> panel = Panel({"a": ScriptedRunner(default="x"), "b": ScriptedRunner(default="y")})
+    >>> ledger = Ledger()
+    >>> counted, tallies = counted_panel(panel, ledger)
+    >>> _ = asyncio.run(counted.runners["b"].generate(LLMRequest.from_prompt("Hi")))
+    >>> ledger.usage.calls, tallies["a"].usage.calls, tallies["b"].usage.calls
+    (1, 0, 1)
+    """
+    tallies: dict[str, AccountingRunner] = {}
+    counted: dict[str, Runner] = {}
+    for model, given in panel.runners.items():
+        bare = (
+            given.inner if isinstance(given, AccountingRunner) and given.budget is None else given
+        )
+        tallies[model] = AccountingRunner(bare)
+        counted[model] = AccountingRunner(tallies[model], ledger=ledger)
+    return Panel(counted, panel.across), tallies

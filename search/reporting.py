@@ -35,6 +35,7 @@ from sammo_core.runners.base import Runner
 from sammo_core.serialization import dumps
 from search.candidate import Candidate
 from search.evaluator import Evaluator
+from search.panel import Panel, counted_panel
 from search.result import SearchResult
 
 __all__ = ["TestReport", "kept_report", "reported", "save_result"]
@@ -65,7 +66,7 @@ class TestReport:
         candidates: Sequence[Candidate],
         *,
         test: DataTable | None,
-        runner: Runner,
+        runner: Runner | Panel,
         objectives: Sequence[Objective],
         max_concurrency: int,
         max_tokens_per_input: int | None,
@@ -78,7 +79,12 @@ class TestReport:
             if again is not None:
                 return again
         # Outside the search budget, but counted: test_usage, and total_usage with the search.
-        reporter = accounted(runner, Ledger())
+        ledger = Ledger()
+        reporter: Runner | Panel = (
+            counted_panel(runner, ledger)[0]
+            if isinstance(runner, Panel)
+            else accounted(runner, ledger)
+        )
         scores: dict[int, Mapping[str, Score]] = {}
         if test is not None:
             evaluator = Evaluator(
@@ -97,7 +103,7 @@ class TestReport:
                 raise failure.exceptions[0] from None
             for cand, task in zip(candidates, tasks, strict=True):
                 scores[cand.id] = task.result().scores
-        return cls(scores, reporter.usage)
+        return cls(scores, ledger.usage)
 
     @classmethod
     def reuse(

@@ -76,6 +76,9 @@ class SearchResult:
     #: Whether the test report is the one a finished run made before (a resume of a finished
     #: run makes no call).
     report_reused: bool = False
+    #: With a panel of models (:mod:`search.panel`): what each model's calls spent in this
+    #: process, in the search (``usage`` holds their total).
+    usage_by_model: Mapping[str, Usage] = dataclasses.field(default_factory=dict)
 
     @property
     def total_usage(self) -> Usage:
@@ -158,6 +161,11 @@ class SearchResult:
             "unattributed": self.unattributed,
             "test_usage": self.test_usage.to_dict(),
             "total_usage": self.total_usage.to_dict(),
+            **(
+                {"usage_by_model": {m: u.to_dict() for m, u in self.usage_by_model.items()}}
+                if self.usage_by_model
+                else {}
+            ),
             "stopped": self.stopped,
             "steps": self.steps,
             "seconds": round(self.seconds, 3),

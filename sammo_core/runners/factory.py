@@ -172,6 +172,12 @@ def build_runner_from_args(
     >>> proposer.model, proposer.timeout, proposer.max_concurrency
     ('proposer', 2.0, 32)
     """
+    models = getattr(args, "models", None) or []
+    if model is None and len(models) > 1:
+        raise ConfigError(
+            f"--model is given {len(models)} times ({', '.join(models)}); this command uses one "
+            "model: pass one --model (sammo-core optimize scores a program on several)"
+        )
     if args.max_reply_bytes < 0:
         raise ConfigError(
             f"--max-reply-bytes must be >= 0 (0 keeps every byte); got {args.max_reply_bytes}"

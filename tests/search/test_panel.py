@@ -4,16 +4,24 @@ selecting on the combined score, each model's score kept beside it."""
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sammo_core.cli import main
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import Accuracy
 from sammo_core.runners import ScriptedRunner
+from sammo_core.testing.chat_server import ChatServer
 from sammo_core.testing.synthetic import items, start_program, synthetic_model
 from search.evaluator import Evaluator
 from search.panel import Panel
 from search.racing import Race, Racing
+from tests.search.test_cli_optimize import files, optimize_args, reply  # noqa: F401
 
 
 def test_each_model_scores_every_row_and_the_scores_combine() -> None:
@@ -44,3 +52,65 @@ def test_a_panel_refuses_racing_and_bad_settings() -> None:
         Panel({"a": ScriptedRunner(default="x")}, across="median")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="without '@'"):
         Panel({"a@b": ScriptedRunner(default="x")})
+
+
+# -- from the command line ---------------------------------------------------------------------
+
+
+SEEN: Counter[str] = Counter()
+
+
+def two_models(body: Mapping[str, Any]) -> str:
+    """Model "good" is the synthetic task's model; model "bad" answers right only when the
+    prompt shows three examples or more (and "maybe" otherwise)."""
+    SEEN[body["model"]] += 1
+    if body["model"] == "good":
+        return reply(body)
+    prompt = body["messages"][-1]["content"]
+    return reply(body) if prompt.count("Output:") >= 4 else "maybe"
+
+
+def test_optimize_scores_every_candidate_on_each_model(
+    files: tuple[Path, Path, Path],  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    program, data, _ = files
+    out = tmp_path / "run"
+    SEEN.clear()
+    with ChatServer(reply=two_models) as server:
+        args = optimize_args(program, data, server.base_url, out)
+        args[args.index("--model") : args.index("--model") + 2] = ["--model", "good"]
+        code = main([*args, "--model", "bad", "--across", "mean"])
+        printed = capsys.readouterr()
+        assert code == 0, printed.err[-2000:]
+    result = json.loads((out / "result.json").read_text())
+    by_model = result["usage_by_model"]
+    assert set(by_model) == {"good", "bad"}
+    assert by_model["good"]["calls"] == by_model["bad"]["calls"] > 0  # every row on both
+    assert by_model["good"]["calls"] + by_model["bad"]["calls"] == result["usage"]["calls"]
+    assert SEEN["good"] == SEEN["bad"] > by_model["good"]["calls"]  # and the test report
+    best = result["best"]["scores"]
+    mean = (best["accuracy@good"]["value"] + best["accuracy@bad"]["value"]) / 2
+    assert best["accuracy"]["value"] == pytest.approx(mean)
+    assert set(result["best"]["test_scores"]) >= {"accuracy", "accuracy@good", "accuracy@bad"}
+    run = json.loads((out / "run.json").read_text())
+    assert run["models"] == ["good", "bad"] and run["across"] == "mean"
+    assert "accuracy on each model" in printed.out and "good test" in printed.out
+    assert "search calls by model: good" in printed.out
+
+
+def test_commands_that_take_one_model_say_so(
+    files: tuple[Path, Path, Path],  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    program, data, _ = files
+    code = main(["run", str(program), "--data", str(data), "--model", "a", "--model", "b",
+                 "--base-url", "http://127.0.0.1:9/v1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and "--model is given 2 times (a, b)" in err and "Traceback" not in err
+    args = optimize_args(program, data, "http://127.0.0.1:9/v1", tmp_path / "o")
+    code = main([*args, "--model", "other", "--racing", "halving"])
+    err = capsys.readouterr().err
+    assert code != 0 and "with 2 models use --racing off" in err
