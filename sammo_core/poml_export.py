@@ -95,7 +95,7 @@ def poml_messages(
     ``(speaker, content)`` pairs: the reference a ``.poml`` import is checked against. Needs
     the ``poml`` extra (``pip install 'sammo-core[poml]'``, which brings its own Node.js)."""
     try:
-        import poml  # type: ignore[import-untyped]
+        import poml
     except ImportError:
         raise ConfigError(
             "rendering POML needs the poml package: pip install 'sammo-core[poml]'"
