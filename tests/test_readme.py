@@ -228,6 +228,9 @@ def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
         elif "--model" in args and "model" in stand_ins:
             i = args.index("--model")
             args[i : i + 2] = stand_ins["model"]
+            # A second --model (one program for several models): another name, same server.
+            for n, j in enumerate([j for j, a in enumerate(args) if a == "--model"][1:], 2):
+                args[j + 1] = f"{stand_ins['model'][1]}-{n}"
         return main(args)
     assert words[:2] == ["python", "-m"], words
     modules = {
