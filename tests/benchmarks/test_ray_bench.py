@@ -234,3 +234,34 @@ def _job_processes() -> list[int]:
             if command.startswith(b"ray::run_job"):
                 found.append(int(entry.name))
     return found
+
+
+def test_three_tasks_three_seeds_on_two_nodes_with_the_postgresql_cache(
+    cluster: str, pg_url: str, tmp_path: Path
+) -> None:
+    """The issue's whole setting: a 3-task x 3-seed suite, 50 ms per call, on the two-node
+    cluster with one PostgreSQL cache: the one-process results, a rerun with 0 requests, and a
+    rate limit held across the workers (the server's own per-second counts)."""
+    three = ["--tasks", "implicatures,navigate,sports_understanding", "--seeds", "0,1,2"]
+    rpm = 600  # 10 a second for the cluster as a whole
+    with ChatServer(reply=coin, latency=0.05) as server:
+        finished(bench(server, tmp_path / "one", *three, "--cache", str(tmp_path / "a.sqlite")))
+        one = server.stats().completions
+        start = time.monotonic()
+        ray_run = [*three, "--cache", pg_url, "--rpm", str(rpm), "--ray", cluster]
+        finished(bench(server, tmp_path / "ray", *ray_run))
+        paid = server.stats().completions - one
+        finished(bench(server, tmp_path / "again", *ray_run))
+        assert server.stats().completions - one == paid  # the rerun: 0 requests
+        seconds: dict[int, int] = {}
+        for record in server.stats().records:
+            if record.started >= start:
+                second = int(record.started - start)
+                seconds[second] = seconds.get(second, 0) + 1
+    expected = contents(tmp_path / "one")
+    assert len([k for k in expected if k.endswith("trace.jsonl")]) == 9  # 3 tasks x 3 seeds
+    assert contents(tmp_path / "ray") == expected
+    assert contents(tmp_path / "again") == expected
+    assert one <= paid <= 2 * one
+    # A token bucket of 10 a second with a burst of its size: never 20 in one second.
+    assert max(seconds.values()) <= 2 * rpm // 60
