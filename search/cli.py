@@ -306,7 +306,9 @@ def what_can_change(mutator: Mutator, program: Any) -> str:
     >>> print(what_can_change(Mixture([DropSection(), ChangeExampleCount()]), program))
     operators that can change this program: DropSection; nothing to change for: ChangeExampleCount
     """
-    operators = getattr(mutator, "operators", (mutator,))
+    from mutators.mixture import Mixture
+
+    operators = mutator.operators if isinstance(mutator, Mixture) else (mutator,)
     able = [op.name for op in operators if op.applicable(program)]
     unable = [op.name for op in operators if op.name not in able]
     line = f"operators that can change this program: {', '.join(able) or 'none'}"

@@ -127,7 +127,8 @@ class SystemResult:
 
 
 def first_line(text: str | None) -> str | None:
-    """The first non-empty line of a reply: what the peers' answers are scored on.
+    """The first non-empty line of a reply (where the base-model programs' stop ``\n`` ends
+    sammo-core's replies).
 
     >>> first_line("  \\n yes\\nInput: more")
     'yes'
@@ -140,17 +141,32 @@ def first_line(text: str | None) -> str | None:
     return None
 
 
+def extract_answer(text: str | None) -> Any:
+    """A peer's answer read as sammo-core's row reads its own: the reply up to the stop
+    sequence of the base-model program (its first non-empty line), then the plain data
+    format's parser (the program's ``auto`` parser), which also drops an ``Output:`` label.
+
+    >>> extract_answer("  \\n Output: yes\\nInput: more"), extract_answer(None)
+    ('yes', None)
+    """
+    from sammo_core.parsing import parse_output
+
+    line = first_line(text)
+    return None if line is None else parse_output("auto", line, 1, "plain")[0]
+
+
 def score_predictions(
     labels: Sequence[str] | None, gold: Sequence[Any], replies: Sequence[str | None]
 ) -> dict[str, Any]:
     """sammo-core's objective over a peer's replies to the test rows, as a score dict.
 
-    The first line of each reply is the prediction; :class:`LabelAccuracy` (or
+    Each reply's prediction is :func:`extract_answer`'s, the extraction of sammo-core's own
+    rows (so all the systems are scored the same way); :class:`LabelAccuracy` (or
     :class:`Accuracy` for a task without a label set) scores it, with the same (Wilson)
     interval as ``bench run``'s, and keeps each row's score (``per_item``) for the paired
     comparisons.
 
-    >>> s = score_predictions(("no", "yes"), ["yes", "no"], [" Yes\\nInput: x", "maybe"])
+    >>> s = score_predictions(("no", "yes"), ["yes", "no"], ["Output: Yes\\nInput: x", "maybe"])
     >>> s["value"], s["name"], s["per_item"]
     (0.5, 'label_accuracy', [1.0, 0.0])
     >>> score_predictions(("no", "yes"), ["yes"], [])
@@ -169,7 +185,7 @@ def score_predictions(
         )
     objective: Objective = LabelAccuracy(tuple(labels)) if labels else Accuracy()
     rows = tuple(
-        ResultRow(i, None, g, "", r or "", first_line(r))
+        ResultRow(i, None, g, "", r or "", extract_answer(r))
         for i, (g, r) in enumerate(zip(gold, replies, strict=True))
     )
     score = objective.score(ResultTable(rows))
@@ -280,7 +296,8 @@ def render_report(results: Sequence[SystemResult], settings: Mapping[str, Any]) 
         ", ".join(f"{k}: {v}" for k, v in settings.items()),
         "",
         "Test scores: sammo-core's objective over each winner's replies to the same test rows "
-        "(the first line of a reply is its answer), with 95% intervals (Wilson for "
+        "(every system's answers read alike: a reply's first line, then the plain data format's "
+        "parser, as sammo-core reads its own), with 95% intervals (Wilson for "
         "accuracies). Differences are paired on those rows: the mean difference with a paired "
         "bootstrap interval, the rows better/worse and the exact McNemar p-value. val: the "
         "score each system's own search saw on the validation rows. calls: requests the "
