@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from sammo_core.runners.accounting import Usage
     from sammo_core.runners.base import Runner
     from search.candidate import Candidate
+    from search.panel import Panel
 
 __all__ = ["register"]
 
@@ -111,6 +112,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         help="base-model: the label-balanced examples the start program shows (default 4; 0: "
         "the instruction alone)",
+    )
+    run.add_argument(
+        "--across",
+        choices=("mean", "min"),
+        default="mean",
+        help="with --model given more than once: each candidate is scored on every model and "
+        "the search selects on their mean (default) or on the worst model's score",
     )
     run.add_argument(
         "--priors",
@@ -251,24 +259,28 @@ async def _render(program: Any, data: Any) -> tuple[str, float]:
 
 
 async def _test_scores(
-    bench: BenchTask, candidate: Candidate, known: Any, runner: Runner
+    bench: BenchTask, candidate: Candidate, known: Any, runner: Runner | Panel
 ) -> tuple[dict[str, Score], Usage]:
     """Test scores of ``candidate``: from the search result, or evaluated now."""
     from sammo_core.runners.accounting import Ledger, Usage, accounted
     from search.evaluator import Evaluator
+    from search.panel import Panel, counted_panel
 
     if candidate.id in known:
         return dict(known[candidate.id]), Usage()
-    reporter = accounted(runner, Ledger())
+    ledger = Ledger()
+    reporter: Runner | Panel = (
+        counted_panel(runner, ledger)[0] if isinstance(runner, Panel) else accounted(runner, ledger)
+    )
     evaluator = Evaluator(bench.test, reporter, list(bench.objectives))
     evaluation = await evaluator.evaluate(candidate.program)
-    return evaluation.scores, reporter.usage
+    return evaluation.scores, ledger.usage
 
 
 async def _run_task(
     bench: BenchTask,
     *,
-    runner: Runner,
+    runner: Runner | Panel,
     proposer: Runner,
     out: Path,
     run_dir: Path,
@@ -382,6 +394,11 @@ async def _run_task(
         },
         "calls": total.calls,
         "usd": total.usd,
+        **(
+            {"usage_by_model": {m: u.to_dict() for m, u in result.usage_by_model.items()}}
+            if result.usage_by_model
+            else {}
+        ),
         "seconds": round(seconds, 3),
         "run_dir": str(run_dir.relative_to(out)),
         "winner_program": entries["optimized"]["program_file"],
@@ -517,9 +534,23 @@ class _Run:
         self.names = _chosen_tasks(args, self.data_dir)
         self.out: Path = args.out
         self.out.mkdir(parents=True, exist_ok=True)
+        self.models = list(getattr(args, "models", None) or [args.model])
+        if len(self.models) > 1:
+            from sammo_core.errors import ConfigError
+
+            if args.ray is not None:
+                raise ConfigError(
+                    f"--ray runs jobs on one model; with {len(self.models)} --model, drop --ray"
+                )
+            if args.racing != "off":
+                raise ConfigError(
+                    f"--racing {args.racing} scores candidates on a few rows of one model; with "
+                    f"{len(self.models)} models use --racing off"
+                )
         self.proposer_model = args.proposer_model or args.model
         self.settings = {
             "model": args.model,
+            **({"models": self.models, "across": args.across} if len(self.models) > 1 else {}),
             "proposer_model": self.proposer_model,
             "data_dir": str(self.data_dir),
         }
@@ -574,24 +605,25 @@ class _Run:
         from sammo_core.runners.factory import build_runner_from_args
 
         args = self.args
-        task_stack = build_runner_from_args(args)
-        proposer_stack = (
-            task_stack
-            if self.proposer_model == args.model
-            else build_runner_from_args(args, model=self.proposer_model)
+        stacks = {model: build_runner_from_args(args, model=model) for model in self.models}
+        task_stack = stacks[args.model]
+        proposer_stack = stacks.get(self.proposer_model) or build_runner_from_args(
+            args, model=self.proposer_model
         )
+        scoring: Any = task_stack if len(stacks) == 1 else stacks
         try:
             for i, (_, seed, name) in enumerate(pairs, start=1):
                 where = self.where(i, seed, len(pairs))
                 try:
-                    record = await self.run_one(seed, name, where, task_stack, proposer_stack)
+                    record = await self.run_one(seed, name, where, scoring, proposer_stack)
                 except SammoError as exc:
                     yield None, str(exc)
                 else:
                     yield record, None
         finally:
-            await task_stack.aclose()
-            if proposer_stack is not task_stack:
+            for stack in stacks.values():
+                await stack.aclose()
+            if proposer_stack not in stacks.values():
                 await proposer_stack.aclose()
 
     async def run_one(
@@ -608,8 +640,9 @@ class _Run:
         or searched now (continuing its checkpoint with ``resume``; default ``--resume``). The
         one job of a suite, in this process or in a Ray worker."""
         args, console, suite = self.args, self.console, self.suite
-        built = suite.build(name, self.data_dir, _suite_options(args, seed))
-        bench = _for_model(built, args.model, console)
+        bench = suite.build(name, self.data_dir, _suite_options(args, seed))
+        for model in self.models:  # a base model among them: completion mode for all
+            bench = _for_model(bench, model, console)
         record = _finished(self.prior, seed, bench, self.settings)
         if record is not None:
             console.print(
@@ -626,9 +659,16 @@ class _Run:
             soft_wrap=True,
         )
         run_dir = self.out / _task_dir_name(bench.name)
+        runner: Any  # the stacks as built: the search counts on them
+        if isinstance(task_stack, dict):  # several models: each candidate scored on each
+            from search.panel import Panel
+
+            runner = Panel({m: stack.runner for m, stack in task_stack.items()}, args.across)
+        else:
+            runner = task_stack.runner
         return await _run_task(
             bench,
-            runner=task_stack.runner,  # the stacks as built: the search counts on them
+            runner=runner,
             proposer=proposer_stack.runner,
             out=self.out,
             run_dir=run_dir / f"seed-{seed}" if self.multi else run_dir,
