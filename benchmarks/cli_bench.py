@@ -641,8 +641,8 @@ class _Run:
         one job of a suite, in this process or in a Ray worker."""
         args, console, suite = self.args, self.console, self.suite
         bench = suite.build(name, self.data_dir, _suite_options(args, seed))
-        for model in self.models:  # a base model among them: completion mode for all
-            bench = _for_model(bench, model, console)
+        if len(self.models) == 1:  # with several, each model gets its own call settings
+            bench = _for_model(bench, args.model, console)
         record = _finished(self.prior, seed, bench, self.settings)
         if record is not None:
             console.print(
@@ -660,13 +660,26 @@ class _Run:
         )
         run_dir = self.out / _task_dir_name(bench.name)
         runner: Any  # the stacks as built: the search counts on them
+        settings = None
         if isinstance(task_stack, dict):  # several models: each candidate scored on each
-            from search.panel import Panel
+            from sammo_core.runners.factory import BASE_MODELS
+            from search.panel import panel_of
 
-            runner = Panel({m: stack.runner for m, stack in task_stack.items()}, args.across)
+            runner, settings = panel_of(
+                {m: stack.runner for m, stack in task_stack.items()},
+                bench.program,
+                args.across,
+                base_models=BASE_MODELS,
+            )
+            console.print(
+                f"{bench.name}: each candidate on {', '.join(settings)} ("
+                + "; ".join(f"{m}: {v['mode']}" for m, v in settings.items())
+                + ")",
+                soft_wrap=True,
+            )
         else:
             runner = task_stack.runner
-        return await _run_task(
+        record = await _run_task(
             bench,
             runner=runner,
             proposer=proposer_stack.runner,
@@ -677,6 +690,9 @@ class _Run:
             console=console,
             priors=self.priors,
         )
+        if settings is not None:
+            record["call_settings"] = settings  # each model's mode and stops beside the program
+        return record
 
 
 def _run_command(args: argparse.Namespace) -> int:

@@ -329,6 +329,9 @@ class Manifest:
     input_fields: tuple[str, ...] | None = None
     call: Mapping[str, Any] | None = None
     soft_prompt: Mapping[str, Any] | None = None
+    #: A program searched on several models: each model's call settings (``mode``, ``stop``),
+    #: which may differ from the program's own ``call`` (a base model: completion mode).
+    models: Mapping[str, Mapping[str, Any]] | None = None
     sammo_core_version: str = dataclasses.field(default_factory=_version)
     format_version: int = MANIFEST_VERSION
 
@@ -409,6 +412,11 @@ class Manifest:
             "input_fields": None if self.input_fields is None else list(self.input_fields),
             "call": None if self.call is None else dict(self.call),
             "soft_prompt": None if self.soft_prompt is None else dict(self.soft_prompt),
+            **(
+                {}
+                if self.models is None
+                else {"models": {m: dict(v) for m, v in self.models.items()}}
+            ),
         }
 
     @classmethod
@@ -590,6 +598,7 @@ def build_manifest(
     output_field: str | None = None,
     input_fields: Sequence[str] | None = None,
     adapter: str | None = None,
+    models: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The manifest of ``program`` as JSON-ready data (see :class:`Manifest`).
 
@@ -629,6 +638,7 @@ def build_manifest(
         input_fields=None if input_fields is None else tuple(input_fields),
         call=call_parameters(program),
         soft_prompt=soft_prompt_entry(program, adapter),
+        models=None if models is None else {m: dict(v) for m, v in models.items()},
     ).to_dict()
 
 

@@ -441,7 +441,11 @@ def _meta(
         "input_fields": None if loaded.input_fields is None else list(loaded.input_fields),
         "priors": args.priors,
         **(
-            {"models": list(args.models), "across": args.across}
+            {
+                "models": list(args.models),
+                "across": args.across,
+                "call_settings": getattr(args, "call_settings", None),
+            }
             if len(getattr(args, "models", None) or []) > 1
             else {}
         ),
@@ -461,10 +465,11 @@ def _print_requests(task: Any, proposer: Any) -> None:
 
 
 def _model_stacks(
-    args: argparse.Namespace, console: Any
+    args: argparse.Namespace, console: Any, program: Any
 ) -> tuple[list[str], dict[str, Any], Any, Any]:
     """The models of ``--model`` (one or more), a runner stack for each, the proposer's stack,
-    and what scores candidates: the one model's stack, or a panel of them (``--across``)."""
+    and what scores candidates: the one model's stack, or a panel of them (``--across``),
+    each model with the call settings it needs for ``program`` (a base model: completion)."""
     from sammo_core.runners.factory import build_runner_from_args
 
     models = getattr(args, "models", None) or [args.model]
@@ -477,14 +482,21 @@ def _model_stacks(
         )
     scoring: Any = stacks[models[0]].runner  # the stack as built, accounting included
     if len(models) > 1:
-        from search.panel import Panel
+        from sammo_core.runners.factory import BASE_MODELS
+        from search.panel import panel_of
 
         if args.racing != "off":
             raise ConfigError(
                 f"--racing {args.racing} scores candidates on a few rows of one model; with "
                 f"{len(models)} models use --racing off"
             )
-        scoring = Panel({m: s.runner for m, s in stacks.items()}, across=args.across)
+        scoring, settings = panel_of(
+            {m: s.runner for m, s in stacks.items()},
+            program,
+            args.across,
+            base_models=BASE_MODELS,
+        )
+        args.call_settings = settings  # recorded in run.json, and by export in the manifests
         console.print(
             f"scoring every candidate on {len(models)} models ({', '.join(models)}); the "
             f"search selects on their {args.across}",
@@ -508,7 +520,7 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     search = _strategy(args, mixture_of(args.operators), objectives)
     mutator = search.mutator if pick_strategy(args.strategy).needs_mutator else None
     priors_line = use_priors(args.priors, mutator, args.strategy)
-    models, stacks, proposer, scoring = _model_stacks(args, console)
+    models, stacks, proposer, scoring = _model_stacks(args, console, loaded.program)
     task = stacks[models[0]]
     console.print(
         f"[bold]{search.__class__.__name__}[/] on {' + '.join(models)}: train {len(train)}, "
@@ -777,6 +789,7 @@ def _export(args: argparse.Namespace) -> int:
         output_field=meta.get("output_field"),
         input_fields=fields,
         adapter=None if adapter is None else ADAPTER_DIR,
+        models=meta.get("call_settings"),
     )
     formats = [args.format] if args.format == "json" else [args.format, "json"]
     for fmt in formats:

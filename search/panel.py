@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
-from typing import Literal, get_args
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Literal, get_args
 
+from sammo_core.components import GenerateText, Output
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import Objective, Score
 from sammo_core.runners.accounting import AccountingRunner, Ledger
 from sammo_core.runners.base import Runner
+from sammo_core.runners.call_settings import CallSettings, call_settings_for
 from sammo_core.stats import mean_interval
 
-__all__ = ["ACROSS", "Across", "Panel", "combine", "counted_panel", "model_key"]
+__all__ = ["ACROSS", "Across", "Panel", "combine", "counted_panel", "model_key", "panel_of"]
 
 Across = Literal["mean", "min"]
 #: The ways a panel's scores are combined.
@@ -140,3 +142,44 @@ def counted_panel(panel: Panel, ledger: Ledger) -> tuple[Panel, dict[str, Accoun
         tallies[model] = AccountingRunner(bare)
         counted[model] = AccountingRunner(tallies[model], ledger=ledger)
     return Panel(counted, panel.across), tallies
+
+
+def panel_of(
+    runners: Mapping[str, Runner],
+    program: Output,
+    across: Across = "mean",
+    *,
+    base_models: Collection[str] = (),
+) -> tuple[Panel, dict[str, dict[str, Any]]]:
+    """A panel of ``runners`` for ``program``, each model with the call settings it needs
+    (:func:`~sammo_core.runners.call_settings.call_settings_for`: a model of ``base_models``
+    gets a chat program in completion mode), and every model's settings as they are recorded
+    beside the program (``run.json``, export manifests).
+
+    >>> from sammo_core import MetaPrompt
+    >>> from sammo_core.runners import ScriptedRunner
+    >>> program = Output(GenerateText(MetaPrompt(["Say yes."])))
+    >>> panel, settings = panel_of({"chat": ScriptedRunner(), "base": ScriptedRunner()},
+    ...                            program, base_models={"base"})
+    >>> settings
+    {'chat': {'mode': 'chat', 'stop': []}, 'base': {'mode': 'completion', 'stop': ['\\n']}}
+    >>> type(panel.runners["base"]).__name__
+    'CallSettings'
+    """
+    call = program.child
+    mode = call.mode if isinstance(call, GenerateText) else "chat"
+    stop = tuple(call.stop) if isinstance(call, GenerateText) else ()
+    members: dict[str, Runner] = {}
+    settings: dict[str, dict[str, Any]] = {}
+    for model, given in runners.items():
+        needs = call_settings_for(model in base_models, mode, stop)
+        if needs is None:
+            members[model] = given
+            settings[model] = {"mode": mode, "stop": list(stop)}
+            continue
+        bare = (
+            given.inner if isinstance(given, AccountingRunner) and given.budget is None else given
+        )
+        members[model] = CallSettings(bare, mode=needs["mode"], stop=needs["stop"])
+        settings[model] = needs
+    return Panel(members, across), settings

@@ -53,6 +53,8 @@ def test_bench_scores_each_candidate_on_every_model(server: ChatServer, tmp_path
     # --across min: the combined score is the worst model's.
     assert tests["label_accuracy"]["value"] == 0.0
     assert SEEN["wrong"] > 0 and SEEN["loopback"] == SEEN["wrong"]
+    chat = {"mode": "chat", "stop": []}
+    assert record["call_settings"] == {"loopback": chat, "wrong": chat}
 
 
 def test_bench_with_several_models_refuses_ray_and_racing(

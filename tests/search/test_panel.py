@@ -98,6 +98,11 @@ def test_optimize_scores_every_candidate_on_each_model(
     assert run["models"] == ["good", "bad"] and run["across"] == "mean"
     assert "accuracy on each model" in printed.out and "good test" in printed.out
     assert "search calls by model: good" in printed.out
+    chat = {"mode": "chat", "stop": []}
+    assert run["call_settings"] == {"good": chat, "bad": chat}  # neither is a base model
+    assert main(["export", str(out), "--format", "json"]) == 0
+    manifest = json.loads((out / "export" / "manifest-json.json").read_text())
+    assert manifest["models"] == {"good": chat, "bad": chat}
 
 
 def test_commands_that_take_one_model_say_so(
@@ -114,3 +119,16 @@ def test_commands_that_take_one_model_say_so(
     code = main([*args, "--model", "other", "--racing", "halving"])
     err = capsys.readouterr().err
     assert code != 0 and "with 2 models use --racing off" in err
+
+
+def test_a_base_model_in_a_panel_is_prompted_in_completion_mode_the_other_in_chat() -> None:
+    from search.panel import panel_of
+
+    chat, base = ScriptedRunner(default="yes"), ScriptedRunner(default="yes")
+    program = start_program()
+    panel, settings = panel_of({"chat": chat, "base": base}, program, base_models={"base"})
+    asyncio.run(Evaluator(items(4), panel, [Accuracy()]).evaluate(program))
+    assert {r.mode for r in chat.requests} == {"chat"} and {r.stop for r in chat.requests} == {()}
+    assert {r.mode for r in base.requests} == {"completion"}
+    assert {r.stop for r in base.requests} == {("\n",)}
+    assert settings["base"] == {"mode": "completion", "stop": ["\n"]}
