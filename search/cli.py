@@ -208,6 +208,22 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="with --racing halving: the share of a rung's candidates that go on (default 1/3)",
     )
     p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        dest="ray_pool",
+        help="spread the model's calls over Ray workers (the [ray] extra): on the cluster at "
+        "ADDRESS, or a local one; pays for embedded models, whose calls compute in the worker",
+    )
+    p.add_argument(
+        "--ray-workers",
+        type=int,
+        dest="ray_pool_workers",
+        metavar="N",
+        help="Ray workers serving the model (default: the CPU count)",
+    )
+    p.add_argument(
         "--across",
         choices=("mean", "min"),
         default="mean",

@@ -109,6 +109,8 @@ def build_runner(
     cache_endpoint: str | None = None,
     max_reply_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
     max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES,
+    ray: str | None = None,
+    ray_workers: int | None = None,
 ) -> RunnerStack:
     """Build backend + optional persistent cache + accounting for ``model``.
 
@@ -139,7 +141,13 @@ def build_runner(
     # (an HTTP client, a loaded model) exists to be closed.
     store = open_cache(cache, mode=cache_mode) if cache is not None else None
     try:
-        backend = build_backend(model, options)
+        if ray is None:
+            backend = build_backend(model, options)
+        else:  # the model on Ray workers; cache, accounting and limits stay here
+            from sammo_core.runners.ray_pool import RayPool
+
+            workers = ray_workers or os.cpu_count() or 1
+            backend = RayPool(model, options, workers=workers, address=ray)
     except BaseException:
         if store is not None:
             store.close()
@@ -200,6 +208,8 @@ def build_runner_from_args(
         retry=RetryPolicy(max_attempts=args.max_attempts),
         max_reply_bytes=args.max_reply_bytes or None,
         max_body_bytes=max_body_bytes or None,
+        ray=getattr(args, "ray_pool", None),
+        ray_workers=getattr(args, "ray_pool_workers", None),
     )
 
 
