@@ -13,6 +13,9 @@ Run it with::
     python -m benchmarks.harness.panel_compare                           # local + local:gemma3
     python -m benchmarks.harness.panel_compare --tasks implicatures --budget 6 --val-rows 20
 
+With ``--cache`` the own searches reuse the joint search's answers (the same request to the
+same model), so their paid calls can be 0: the calls column counts what each search paid.
+
 A benchmark reports figures; it asserts nothing.
 """
 
@@ -136,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"joint search on the {args.across}"
     )
     for column in ("task", "test on", "start", "joint winner", "own winner",
-                   "joint - own (paired)", "search calls joint / own"):  # fmt: skip
+                   "joint - own (paired)", "calls paid: joint / own"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("task", "test on") else "right")
     for row in rows:
         table.add_row(*row)
