@@ -159,11 +159,18 @@ def plot_progress(out_dir: Path, results: Mapping[str, Any]) -> Path | None:
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
     by_candidates, by_calls = figure.subplots(1, 2, sharey=True)
+    # One colour and one legend entry per task: its seeds share them, so a run of many tasks
+    # and seeds keeps a legend that fits (one entry per line collapsed the axes at 7 x 10).
+    colors: dict[str, str] = {}
     for name, objective, points in series:
-        label = f"{name} ({objective})"
+        task = name.split(" (seed ", 1)[0]
+        first = task not in colors
+        color = colors.setdefault(task, f"C{len(colors) % 10}")
+        label = f"{task} ({objective})" if first else None
         xs, calls, ys = zip(*points, strict=True)
-        by_candidates.step(xs, ys, where="post", marker="o", markersize=3, label=label)
-        by_calls.step(calls, ys, where="post", marker="o", markersize=3, label=label)
+        style = {"where": "post", "marker": "o", "markersize": 3, "color": color, "label": label}
+        by_candidates.step(xs, ys, **style)
+        by_calls.step(calls, ys, **style)
     by_candidates.set_xlabel("candidates evaluated")
     by_candidates.set_ylabel("best validation score so far")
     by_calls.set_xlabel("LLM calls (search incl. proposers, cumulative)")

@@ -326,6 +326,8 @@ def test_every_readme_command_runs_as_written_on_the_embedded_model(
     tiny = {
         "benchmarks.harness.peer_compare": PEERS_TINY,
         "benchmarks.harness.scored_compare": SCORED_TINY,
+        # Its own loopback model, not the embedded one: the fast suite's size says enough.
+        "benchmarks.harness.priors_compare": SMALL["benchmarks.harness.priors_compare"],
     }
     for words in shell_commands():
         if needs_transformers(words) and not HAS_TORCH:
