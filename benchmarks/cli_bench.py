@@ -262,16 +262,14 @@ async def _test_scores(
     bench: BenchTask, candidate: Candidate, known: Any, runner: Runner | Panel
 ) -> tuple[dict[str, Score], Usage]:
     """Test scores of ``candidate``: from the search result, or evaluated now."""
-    from sammo_core.runners.accounting import Ledger, Usage, accounted
+    from sammo_core.runners.accounting import Ledger, Usage
     from search.evaluator import Evaluator
-    from search.panel import Panel, counted_panel
+    from search.panel import counted
 
     if candidate.id in known:
         return dict(known[candidate.id]), Usage()
     ledger = Ledger()
-    reporter: Runner | Panel = (
-        counted_panel(runner, ledger)[0] if isinstance(runner, Panel) else accounted(runner, ledger)
-    )
+    reporter = counted(runner, ledger)
     evaluator = Evaluator(bench.test, reporter, list(bench.objectives))
     evaluation = await evaluator.evaluate(candidate.program)
     return evaluation.scores, ledger.usage
@@ -542,11 +540,9 @@ class _Run:
                 raise ConfigError(
                     f"--ray runs jobs on one model; with {len(self.models)} --model, drop --ray"
                 )
-            if args.racing != "off":
-                raise ConfigError(
-                    f"--racing {args.racing} scores candidates on a few rows of one model; with "
-                    f"{len(self.models)} models use --racing off"
-                )
+            from search.panel import check_one_model
+
+            check_one_model(args.racing, len(self.models))
         self.proposer_model = args.proposer_model or args.model
         self.settings = {
             "model": args.model,

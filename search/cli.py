@@ -499,13 +499,9 @@ def _model_stacks(
     scoring: Any = stacks[models[0]].runner  # the stack as built, accounting included
     if len(models) > 1:
         from sammo_core.runners.factory import BASE_MODELS
-        from search.panel import panel_of
+        from search.panel import check_one_model, panel_of
 
-        if args.racing != "off":
-            raise ConfigError(
-                f"--racing {args.racing} scores candidates on a few rows of one model; with "
-                f"{len(models)} models use --racing off"
-            )
+        check_one_model(args.racing, len(models))
         scoring, settings = panel_of(
             {m: s.runner for m, s in stacks.items()},
             program,

@@ -30,12 +30,26 @@ from typing import Any, Literal, get_args
 from sammo_core.components import GenerateText, Output
 from sammo_core.errors import ConfigError
 from sammo_core.objectives import Objective, Score
-from sammo_core.runners.accounting import AccountingRunner, Ledger
+from sammo_core.runners.accounting import (
+    AccountingRunner,
+    Ledger,
+    accounted,
+)
 from sammo_core.runners.base import Runner
 from sammo_core.runners.call_settings import CallSettings, call_settings_for
 from sammo_core.stats import mean_interval
 
-__all__ = ["ACROSS", "Across", "Panel", "combine", "counted_panel", "model_key", "panel_of"]
+__all__ = [
+    "ACROSS",
+    "Across",
+    "Panel",
+    "check_one_model",
+    "combine",
+    "counted",
+    "counted_panel",
+    "model_key",
+    "panel_of",
+]
 
 Across = Literal["mean", "min"]
 #: The ways a panel's scores are combined.
@@ -183,3 +197,27 @@ def panel_of(
         members[model] = CallSettings(bare, mode=needs["mode"], stop=needs["stop"])
         settings[model] = needs
     return Panel(members, across), settings
+
+
+def counted(runner: Runner | Panel, ledger: Ledger) -> Runner | Panel:
+    """``runner``, or each model of a panel, counted on ``ledger`` (what a test report
+    spends; see :func:`~sammo_core.runners.accounting.accounted`)."""
+    if isinstance(runner, Panel):
+        return counted_panel(runner, ledger)[0]
+    return accounted(runner, ledger)
+
+
+def check_one_model(racing: str, models: int) -> None:
+    """Racing scores candidates on a few rows of one model: refuse it with several.
+
+    >>> check_one_model("halving", 2)
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: --racing halving scores candidates on a few rows of one \
+model; with 2 models use --racing off
+    """
+    if racing != "off" and models > 1:
+        raise ConfigError(
+            f"--racing {racing} scores candidates on a few rows of one model; with {models} "
+            "models use --racing off"
+        )

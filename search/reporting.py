@@ -30,12 +30,12 @@ import orjson
 from sammo_core.data import DataTable
 from sammo_core.objectives import Objective, Score
 from sammo_core.run_files import write_file
-from sammo_core.runners.accounting import Ledger, Usage, accounted
+from sammo_core.runners.accounting import Ledger, Usage
 from sammo_core.runners.base import Runner
 from sammo_core.serialization import dumps
 from search.candidate import Candidate
 from search.evaluator import Evaluator
-from search.panel import Panel, counted_panel
+from search.panel import Panel, counted
 from search.result import SearchResult
 
 __all__ = ["TestReport", "kept_report", "reported", "save_result"]
@@ -80,11 +80,7 @@ class TestReport:
                 return again
         # Outside the search budget, but counted: test_usage, and total_usage with the search.
         ledger = Ledger()
-        reporter: Runner | Panel = (
-            counted_panel(runner, ledger)[0]
-            if isinstance(runner, Panel)
-            else accounted(runner, ledger)
-        )
+        reporter = counted(runner, ledger)
         scores: dict[int, Mapping[str, Score]] = {}
         if test is not None:
             evaluator = Evaluator(

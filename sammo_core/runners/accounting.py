@@ -753,9 +753,18 @@ def accounted(
     >>> accounted(AccountingRunner(scripted, CallBudget(calls=9)), mine).inner.budget
     CallBudget(calls=9, tokens=None, usd=None)
     """
+    return AccountingRunner(
+        below_accounting(runner), ledger=ledger, default_max_tokens=default_max_tokens
+    )
+
+
+def below_accounting(runner: Runner) -> Runner:
+    """What a caller with its own ledger counts: the layers below ``runner``'s accounting
+    layer when it has no budget of its own (a CLI's stack), else ``runner`` itself (see
+    :func:`accounted`)."""
     if isinstance(runner, AccountingRunner) and runner.budget is None:
-        runner = runner.inner
-    return AccountingRunner(runner, ledger=ledger, default_max_tokens=default_max_tokens)
+        return runner.inner
+    return runner
 
 
 class CompletionCap(WrapperRunner):
