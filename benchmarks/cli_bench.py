@@ -487,6 +487,7 @@ def _new_results(
     ``seeds`` (one entry per seed, each with a one-seed run's tasks and errors) and
     ``aggregate``."""
     from benchmarks.seeds import aggregate
+    from mutators.priors import no_priors
 
     multi = len(seeds) > 1
     options = {
@@ -498,7 +499,7 @@ def _new_results(
         "test_rows": args.test_rows,
         "operators": args.operators,
         **({"racing": args.racing} if args.racing != "off" else {}),
-        **({"priors": args.priors} if args.priors.strip().lower() != "none" else {}),
+        **({} if no_priors(args.priors) else {"priors": args.priors}),
     }
     results: dict[str, Any] = {
         "suite": suite,
@@ -718,9 +719,9 @@ def _run_command(args: argparse.Namespace) -> int:
 
 def _load_priors(spec: str) -> Priors | None:
     """``--priors FILE|none``."""
-    from mutators.priors import Priors
+    from mutators.priors import Priors, no_priors
 
-    return None if spec.strip().lower() == "none" else Priors.load(spec)
+    return None if no_priors(spec) else Priors.load(spec)
 
 
 def suite_priors(results: dict[str, Any]) -> Priors:

@@ -73,6 +73,7 @@ __all__ = [
     "apply_priors",
     "chosen_values",
     "leaves",
+    "no_priors",
 ]
 
 #: The ``format`` field of a priors file.
@@ -240,6 +241,15 @@ numbers 0 <= wins <= tries; got {'tries': 3, 'wins': 4}
         except orjson.JSONDecodeError as exc:
             raise DataError(f"{path}: not JSON ({exc}); is it a priors.json file?") from None
         return Priors.from_json(data, str(path))
+
+
+def no_priors(spec: str) -> bool:
+    """Whether ``--priors SPEC`` asks for none (``none``, any case).
+
+    >>> no_priors(" None"), no_priors("runs/a/priors.json")
+    (True, False)
+    """
+    return spec.strip().lower() == "none"
 
 
 def _count(value: Any) -> bool:

@@ -300,9 +300,9 @@ def use_priors(spec: str, mutator: Mutator | None, strategy: str) -> str | None:
     sammo_core.errors.ConfigError: --priors p.json: --strategy enumerate draws no operators, \
 so priors cannot steer it; use --strategy beam, evolution or random, or --priors none
     """
-    from mutators.priors import Priors, apply_priors
+    from mutators.priors import Priors, apply_priors, no_priors
 
-    if spec.strip().lower() == "none":
+    if no_priors(spec):
         return None
     if mutator is None:
         raise ConfigError(
