@@ -78,6 +78,9 @@ OUTPUT_PARSERS = ("auto", "raw", "first_line", "json")
 #: ``none``: labels are decided by the model's scores as they are. ``content_free``: the label
 #: prior the model shows on content-free inputs (Zhao et al. 2021) is divided out first.
 CALIBRATIONS = ("none", "content_free")
+#: The most inputs one call may pack (``Output.inputs_per_call``): more would not fit any
+#: model's context, and a larger number read from a damaged file must not reach ``islice``.
+MAX_INPUTS_PER_CALL = 10_000
 
 
 def balanced_draw(labels: Sequence[Any], n: int, seed: int) -> list[int]:
@@ -740,8 +743,11 @@ class Output(Component):
                 raise ConfigError(f"parser {self.parser!r} is not a valid regex: {exc}") from exc
         else:
             _check_choice("parser", self.parser, OUTPUT_PARSERS)
-        if self.inputs_per_call < 1:
-            raise ConfigError(f"inputs_per_call must be >= 1; got {self.inputs_per_call}")
+        if not 1 <= self.inputs_per_call <= MAX_INPUTS_PER_CALL:
+            raise ConfigError(
+                f"inputs_per_call must be between 1 and {MAX_INPUTS_PER_CALL}; "
+                f"got {self.inputs_per_call}"
+            )
         _check_choice("calibration", self.calibration, CALIBRATIONS)
         if self.calibration != "none" and not self.child.labels:
             raise ConfigError(

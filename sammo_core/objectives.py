@@ -54,6 +54,7 @@ __all__ = [
     "MeanPromptTokens",
     "Normalizer",
     "Objective",
+    "OnModel",
     "PromptTokens",
     "Score",
     "TotalTokens",
@@ -65,6 +66,7 @@ __all__ = [
     "paired_difference",
     "parse_objectives",
     "reply_counts",
+    "unwrapped",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -617,6 +619,58 @@ class MeanPromptTokens(Objective):
         return Score(self.name, value, per_item=per_item, n=len(per_item))
 
 
+@dataclasses.dataclass(frozen=True)
+class OnModel(Objective):
+    """One model's score under ``inner``, in a search that scores every candidate on several
+    models (``--model`` given more than once): named ``inner@model``, as the panel stores each
+    model's score, so that a Pareto front can trade one model's score against another's
+    (``--objective label_accuracy@local,label_accuracy@local:gemma3``).
+
+    It is read from the panel's scores, never computed from one result table.
+
+    >>> OnModel(Accuracy(), "local:gemma3").name
+    'accuracy@local:gemma3'
+    >>> get_objective("mean_prompt_tokens@local").direction
+    'minimize'
+    >>> OnModel(Accuracy(), "").name  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: objective 'accuracy@' names no model after '@'; e.g. ...
+    """
+
+    inner: Objective
+    model: str
+    name: str = dataclasses.field(init=False)
+    direction: Direction = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        spelled = f"{self.inner.name}@{self.model}"
+        if not self.model.strip() or "@" in self.model:
+            raise ConfigError(
+                f"objective {spelled!r} names no model after '@'; e.g. '{self.inner.name}@local'"
+            )
+        if isinstance(self.inner, OnModel):
+            raise ConfigError(f"objective {spelled!r} names two models; name one per objective")
+        object.__setattr__(self, "name", spelled)
+        object.__setattr__(self, "direction", self.inner.direction)
+
+    def score(self, results: ResultTable) -> Score:
+        raise ConfigError(
+            f"objective {self.name!r} is one model's score in a search over several models; "
+            f"give --model more than once (one of them {self.model}), or drop '@{self.model}'"
+        )
+
+
+def unwrapped(objective: Objective) -> Objective:
+    """The objective a result table is scored on: ``objective``, or the one an
+    :class:`OnModel` reads on its model.
+
+    >>> unwrapped(get_objective("label_accuracy:yes,no@local")).labels
+    ('yes', 'no')
+    """
+    return objective.inner if isinstance(objective, OnModel) else objective
+
+
 #: Objective name -> a factory of it (a class): the entry points of group
 #: ``sammo_core.objectives``; the built-ins are the classes above, declared in pyproject.toml.
 OBJECTIVES: Registry[Callable[[], Objective]] = Registry("sammo_core.objectives", "objective")
@@ -626,7 +680,8 @@ _LABELS_PREFIX = "label_accuracy"
 def get_objective(name: str) -> Objective:
     """The objective a command-line name stands for.
 
-    ``label_accuracy:yes,no`` builds :class:`LabelAccuracy` over the comma-separated labels.
+    ``label_accuracy:yes,no`` builds :class:`LabelAccuracy` over the comma-separated labels;
+    ``NAME@MODEL`` builds :class:`OnModel`, one model's score under ``NAME``.
 
     >>> get_objective("accuracy").direction, get_objective("cost").name
     ('maximize', 'cost_usd')
@@ -639,6 +694,9 @@ def get_objective(name: str) -> Objective:
     """
     if name in OBJECTIVES:
         return OBJECTIVES[name]()
+    if "@" in name:  # one model's score among several (a label may hold no '@' then)
+        inner, _, model = name.rpartition("@")
+        return OnModel(get_objective(inner.strip()), model.strip())
     head, _, tail = name.partition(":")
     if head == _LABELS_PREFIX:
         labels = tuple(label.strip() for label in tail.split(",") if label.strip())
@@ -662,12 +720,18 @@ def parse_objectives(text: str) -> list[Objective]:
     ['label_accuracy', 'mean_prompt_tokens']
     >>> parse_objectives("label_accuracy:yes,no")[0].labels
     ('yes', 'no')
+
+    ``NAME@MODEL`` is one model's score in a search over several models (:class:`OnModel`):
+
+    >>> [o.name for o in parse_objectives("label_accuracy:yes,no@local,accuracy@local:gemma3")]
+    ['label_accuracy@local', 'accuracy@local:gemma3']
     """
     groups: list[str] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        is_name = part in OBJECTIVES or part.partition(":")[0] == _LABELS_PREFIX
+        head = part.rpartition("@")[0].strip() if "@" in part else part
+        is_name = head in OBJECTIVES or head.partition(":")[0] == _LABELS_PREFIX
         if not is_name and groups and groups[-1].startswith(_LABELS_PREFIX + ":"):
             groups[-1] += "," + part
         else:
@@ -713,7 +777,7 @@ def reply_counts(
     >>> reply_counts(ResultTable(tuple(rows)), [LabelAccuracy(("yes", "no"))])
     {'failed': 0, 'empty': 1, 'unparsable': 0, 'off_label': 1}
     """
-    labels = next((o for o in objectives if isinstance(o, LabelAccuracy)), None)
+    labels = next((o for o in map(unwrapped, objectives) if isinstance(o, LabelAccuracy)), None)
     failed = empty = unparsable = off_label = 0
     for row in results:
         if row.error is not None:

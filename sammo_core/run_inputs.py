@@ -65,14 +65,15 @@ def _objective_labels_for_base_model(
     default (said on stderr); ``None`` otherwise."""
     from collections import Counter
 
-    from sammo_core.objectives import LabelAccuracy, parse_objectives
+    from sammo_core.objectives import LabelAccuracy, parse_objectives, unwrapped
     from sammo_core.runners.factory import is_base_model
 
     model = getattr(args, "model", None) or ""
     spec = getattr(args, "objective", None) or loaded.objective
     if not is_base_model(model) or not spec:
         return None
-    found = next((o for o in parse_objectives(spec) if isinstance(o, LabelAccuracy)), None)
+    read = [unwrapped(o) for o in parse_objectives(spec)]  # NAME@MODEL reads NAME
+    found = next((o for o in read if isinstance(o, LabelAccuracy)), None)
     if found is None or len(found.labels) < 2:
         return None
     spellings = Counter(str(o) for t in tables for o in t.outputs if o is not None)

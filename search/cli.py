@@ -160,7 +160,9 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "--objective",
         default=None,
         help="comma-separated, primary first, e.g. accuracy,mean_prompt_tokens; of: "
-        f"{', '.join(OBJECTIVES)}, label_accuracy:LABEL,LABEL,...",
+        f"{', '.join(OBJECTIVES)}, label_accuracy:LABEL,LABEL,...; with several --model, "
+        "NAME@MODEL is one model's score (a Pareto front across models: "
+        "label_accuracy@local,label_accuracy@local:gemma3)",
     )
     p.add_argument(
         "--seed",
@@ -481,7 +483,7 @@ def _print_requests(task: Any, proposer: Any) -> None:
 
 
 def _model_stacks(
-    args: argparse.Namespace, console: Any, program: Any
+    args: argparse.Namespace, console: Any, program: Any, selects_on: str = ""
 ) -> tuple[list[str], dict[str, Any], Any, Any]:
     """The models of ``--model`` (one or more), a runner stack for each, the proposer's stack,
     and what scores candidates: the one model's stack, or a panel of them (``--across``),
@@ -499,9 +501,8 @@ def _model_stacks(
     scoring: Any = stacks[models[0]].runner  # the stack as built, accounting included
     if len(models) > 1:
         from sammo_core.runners.factory import BASE_MODELS
-        from search.panel import check_one_model, panel_of
+        from search.panel import panel_of
 
-        check_one_model(args.racing, len(models))
         scoring, settings = panel_of(
             {m: s.runner for m, s in stacks.items()},
             program,
@@ -511,10 +512,25 @@ def _model_stacks(
         args.call_settings = settings  # recorded in run.json, and by export in the manifests
         console.print(
             f"scoring every candidate on {len(models)} models ({', '.join(models)}); the "
-            f"search selects on their {args.across}",
+            f"search selects on {selects_on or 'their ' + args.across}",
             highlight=False,
         )
     return models, stacks, proposer, scoring
+
+
+def _selects_on(args: argparse.Namespace, objectives: Sequence[Objective]) -> str:
+    """What a search over several models selects on, said on the console ("" for the models'
+    combined score); refuses what several models cannot do (racing, an objective's unknown
+    model)."""
+    from sammo_core.objectives import OnModel
+    from search.panel import check_objective_models, check_one_model
+
+    models = getattr(args, "models", None) or [args.model]
+    check_objective_models(objectives, models if len(models) > 1 else ())
+    check_one_model(args.racing, len(models))
+    if not any(isinstance(o, OnModel) for o in objectives):
+        return ""
+    return f"{', '.join(o.name for o in objectives)} (a Pareto front)"
 
 
 def _search(args: argparse.Namespace, console: Any) -> int:
@@ -529,10 +545,11 @@ def _search(args: argparse.Namespace, console: Any) -> int:
     loaded = _written_examples(args, loaded, train, console)
     loaded, objective_spec = _labelled(args, loaded, [train, val])
     objectives = parse_objectives(objective_spec)
+    selects_on = _selects_on(args, objectives)  # checked before any stack is opened
     search = _strategy(args, mixture_of(args.operators), objectives)
     mutator = search.mutator if pick_strategy(args.strategy).needs_mutator else None
     priors_line = use_priors(args.priors, mutator, args.strategy)
-    models, stacks, proposer, scoring = _model_stacks(args, console, loaded.program)
+    models, stacks, proposer, scoring = _model_stacks(args, console, loaded.program, selects_on)
     task = stacks[models[0]]
     console.print(
         f"[bold]{search.__class__.__name__}[/] on {' + '.join(models)}: train {len(train)}, "
@@ -686,10 +703,12 @@ def print_models_report(result: SearchResult, models: Sequence[str]) -> None:
     test, on the primary objective (what the combined score hides), and each model's calls."""
     from rich.table import Table
 
+    from sammo_core.objectives import unwrapped
     from search.panel import model_key
 
-    name = result.objectives[0].name
-    table = Table(title=f"{name} on each model (the search selected on their combined score)")
+    name = unwrapped(result.objectives[0]).name  # of NAME@MODEL, each model's NAME
+    on = "the objectives above" if name != result.objectives[0].name else "their combined score"
+    table = Table(title=f"{name} on each model (the search selected on {on})")
     table.add_column("program")
     for model in models:
         table.add_column(f"{model} val", justify="right")

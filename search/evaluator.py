@@ -19,7 +19,7 @@ from sammo_core.results import ResultTable
 from sammo_core.runners.accounting import CompletionCap
 from sammo_core.runners.base import Runner
 from sammo_core.runners.throttle import ThrottledRunner, ThrottleStats
-from search.panel import Panel, combine
+from search.panel import Panel, combine, scored_on_each
 from search.racing import Race
 
 __all__ = ["Evaluation", "Evaluator"]
@@ -86,6 +86,8 @@ class Evaluator:
         self.panel = runner if isinstance(runner, Panel) else None
         self.runner: Runner = runner.first if isinstance(runner, Panel) else runner
         self.objectives = list(objectives)
+        # What each model's results are scored on (a NAME@MODEL objective reads NAME there).
+        self._scored = scored_on_each(self.objectives, self.panel)
         self.max_concurrency = max_concurrency
         self.max_tokens_per_input = max_tokens_per_input
         self._memo: dict[str, Evaluation] = {}
@@ -139,10 +141,10 @@ class Evaluator:
             runs = [self._run(program, graph, None, member) for member in self._members.values()]
             member_tables = await asyncio.gather(*runs)
             per_model = {
-                model: evaluate(table, self.objectives)
+                model: evaluate(table, self._scored)
                 for model, table in zip(self._members, member_tables, strict=True)
             }
-            scores = combine(per_model, self.objectives, self.panel.across)
+            scores = combine(per_model, self._scored, self.panel.across)
             return Evaluation(graph.hash, scores, member_tables[0])
         if race is None:
             results = await self._run(program, graph, None)

@@ -29,7 +29,7 @@ from typing import Any, Literal, get_args
 
 from sammo_core.components import GenerateText, Output
 from sammo_core.errors import ConfigError
-from sammo_core.objectives import Objective, Score
+from sammo_core.objectives import Objective, OnModel, Score, unwrapped
 from sammo_core.runners.accounting import (
     AccountingRunner,
     Ledger,
@@ -43,12 +43,14 @@ __all__ = [
     "ACROSS",
     "Across",
     "Panel",
+    "check_objective_models",
     "check_one_model",
     "combine",
     "counted",
     "counted_panel",
     "model_key",
     "panel_of",
+    "scored_on_each",
 ]
 
 Across = Literal["mean", "min"]
@@ -129,6 +131,54 @@ def combine(
                 score, name=model_key(name, model)
             )
     return combined
+
+
+def scored_on_each(objectives: Sequence[Objective], panel: Panel | None) -> list[Objective]:
+    """The objectives each model's results are scored on: ``objectives``, each
+    :class:`~sammo_core.objectives.OnModel` (``NAME@MODEL``) replaced by the objective it reads,
+    once. :func:`combine` then stores every model's score under ``NAME@MODEL``, which is where
+    the search reads an ``OnModel``. A model that is not in ``panel``: ConfigError.
+
+    >>> from sammo_core.objectives import parse_objectives
+    >>> from sammo_core.runners import ScriptedRunner
+    >>> panel = Panel({"a": ScriptedRunner(), "b": ScriptedRunner()})
+    >>> [o.name for o in scored_on_each(parse_objectives("accuracy@a,accuracy@b"), panel)]
+    ['accuracy']
+    >>> scored_on_each(parse_objectives("accuracy@c"), panel)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: objective 'accuracy@c' names model 'c', which is not among ...
+    """
+    check_objective_models(objectives, () if panel is None else panel.models)
+    scored: dict[str, Objective] = {}
+    for objective in objectives:
+        scored.setdefault(unwrapped(objective).name, unwrapped(objective))
+    return list(scored.values())
+
+
+def check_objective_models(objectives: Sequence[Objective], models: Sequence[str]) -> None:
+    """Refuse an objective ``NAME@MODEL`` whose model is not one of ``models`` (the run's
+    models, when there are several; none when there is one), naming the fix.
+
+    >>> from sammo_core.objectives import parse_objectives
+    >>> check_objective_models(parse_objectives("accuracy@a"), ["a"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sammo_core.errors.ConfigError: objective 'accuracy@a' is one model's score in a search ...
+    """
+    for objective in objectives:
+        if not isinstance(objective, OnModel):
+            continue
+        if len(models) < 2:
+            raise ConfigError(
+                f"objective {objective.name!r} is one model's score in a search over several "
+                f"models; give --model more than once, or drop '@{objective.model}'"
+            )
+        if objective.model not in models:
+            raise ConfigError(
+                f"objective {objective.name!r} names model {objective.model!r}, which is not "
+                f"among this run's models ({', '.join(models)}); name one of them after '@'"
+            )
 
 
 def counted_panel(panel: Panel, ledger: Ledger) -> tuple[Panel, dict[str, AccountingRunner]]:

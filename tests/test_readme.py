@@ -215,6 +215,12 @@ def on_test_database(
     return [url if is_postgres_url(w) else w for w in words]
 
 
+def on_model(part: str, renamed: Mapping[str, str]) -> str:
+    """One part of an --objective, its ``@MODEL`` (if any) renamed to the model's stand-in."""
+    name, at, model = part.rpartition("@")
+    return f"{name}@{renamed.get(model, model)}" if at else part
+
+
 def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
     """Run one README command in this process, as its console script or module would."""
     if words[:2] == ["sammo-core", "cache"]:  # plugin-free: the same handler the entry point names
@@ -227,10 +233,14 @@ def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
                 args[i : i + 2] = stand_ins["hf_model"]
         elif "--model" in args and "model" in stand_ins:
             i = args.index("--model")
+            renamed = {args[i + 1]: stand_ins["model"][1]}
             args[i : i + 2] = stand_ins["model"]
             # A second --model (one program for several models): another name, same server.
             for n, j in enumerate([j for j, a in enumerate(args) if a == "--model"][1:], 2):
-                args[j + 1] = f"{stand_ins['model'][1]}-{n}"
+                renamed[args[j + 1]] = args[j + 1] = f"{stand_ins['model'][1]}-{n}"
+            if "--objective" in args:  # NAME@MODEL names the stand-in model
+                k = args.index("--objective") + 1
+                args[k] = ",".join(on_model(part, renamed) for part in args[k].split(","))
         return main(args)
     assert words[:2] == ["python", "-m"], words
     modules = {

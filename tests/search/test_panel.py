@@ -105,6 +105,58 @@ def test_optimize_scores_every_candidate_on_each_model(
     assert manifest["models"] == {"good": chat, "bad": chat}
 
 
+def test_each_models_score_is_an_objective_of_a_pareto_front(
+    files: tuple[Path, Path, Path],  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--objective accuracy@good,accuracy@bad``: the front trades one model's score against
+    the other's, and export picks a member by a limit on either model."""
+    program, data, _ = files
+    out = tmp_path / "run"
+    with ChatServer(reply=two_models) as server:
+        args = optimize_args(program, data, server.base_url, out)
+        args[args.index("--model") : args.index("--model") + 2] = ["--model", "good"]
+        code = main([*args, "--model", "bad", "--objective", "accuracy@good,accuracy@bad"])
+        printed = capsys.readouterr()
+        assert code == 0, printed.err[-2000:]
+    result = json.loads((out / "result.json").read_text())
+    names = ["accuracy@good", "accuracy@bad"]
+    assert [o["name"] for o in result["objectives"]] == names
+    assert "val accuracy@bad" in printed.out  # a column per objective, so per model
+
+    def point(c: Mapping[str, Any]) -> tuple[float, float]:
+        return c["scores"][names[0]]["value"], c["scores"][names[1]]["value"]
+
+    front = [point(c) for c in result["front"]]
+    assert front[0] == point(result["best"])
+    for a in front:  # no member of the front dominates another
+        assert not any(b != a and b[0] >= a[0] and b[1] >= a[1] for b in front)
+    start = point(result["start"])
+    assert any(p[1] > start[1] for p in front)  # the "bad" model's gain is on the front
+    assert set(result["best"]["test_scores"]) >= {*names, "accuracy"}
+    best_bad = max(p[1] for p in front)
+    assert main(["export", str(out), "--pick", f"limit:accuracy@bad={best_bad}"]) == 0
+    assert "accuracy@bad" in capsys.readouterr().out or (out / "export").is_dir()
+
+
+def test_a_models_objective_names_one_of_the_runs_models(
+    files: tuple[Path, Path, Path],  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    program, data, _ = files
+    url = "http://127.0.0.1:9/v1"
+    args = optimize_args(program, data, url, tmp_path / "a")
+    code = main([*args, "--model", "other", "--objective", "accuracy@elsewhere"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert "names model 'elsewhere', which is not among this run's models (loopback, other)" in err
+    code = main([*optimize_args(program, data, url, tmp_path / "b"), "--objective", "accuracy@x"])
+    err = capsys.readouterr().err
+    assert code != 0 and "give --model more than once" in err and "Traceback" not in err
+
+
 def test_commands_that_take_one_model_say_so(
     files: tuple[Path, Path, Path],  # noqa: F811
     tmp_path: Path,
