@@ -38,7 +38,6 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 
 import orjson
 
@@ -50,7 +49,13 @@ from sammo_core.runners.base import (
     Runner,
     WrapperRunner,
 )
-from sammo_core.runners.cache_store import CacheMode, CacheRow, CacheStore, check_mode
+from sammo_core.runners.cache_store import (
+    CacheMode,
+    CacheRow,
+    CacheStore,
+    ClosesOnExit,
+    check_mode,
+)
 
 __all__ = ["Cache", "CacheMode", "CachedRunner", "cache_key", "stored_result"]
 
@@ -147,7 +152,7 @@ def _setup(conn: sqlite3.Connection) -> None:
             delay = min(delay * 2, 0.2)
 
 
-class Cache:
+class Cache(ClosesOnExit):
     """A persistent map from (endpoint, model, request) to :class:`LLMResult`, in one SQLite file.
 
     Args:
@@ -490,17 +495,6 @@ class Cache:
                         )
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> Cache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclasses.dataclass

@@ -26,7 +26,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -37,6 +36,7 @@ from sammo_core.runners.cache import KEY_VERSION, cache_key, stored_result
 from sammo_core.runners.cache_store import (
     CacheMode,
     CacheRow,
+    ClosesOnExit,
     check_mode,
     is_postgres_url,
     mask_url,
@@ -82,7 +82,7 @@ def _one_line(exc: BaseException, url: str) -> str:
     return re.sub(r"password=\S+", "password=***", text)
 
 
-class PostgresCache:
+class PostgresCache(ClosesOnExit):
     """A persistent map from (endpoint, model, request) to :class:`LLMResult`, in a table of a
     PostgreSQL database (created if missing, except in replay mode).
 
@@ -364,14 +364,3 @@ class PostgresCache:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> PostgresCache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -30,7 +30,7 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol, cast, get_args, runtime_checkable
+from typing import Literal, Protocol, Self, cast, get_args, runtime_checkable
 
 from sammo_core.errors import ConfigError
 from sammo_core.runners.base import LLMRequest, LLMResult
@@ -40,6 +40,7 @@ __all__ = [
     "CacheMode",
     "CacheRow",
     "CacheStore",
+    "ClosesOnExit",
     "check_mode",
     "is_postgres_url",
     "mask_url",
@@ -53,6 +54,24 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 #: One stored entry as it is copied between stores: key, value (``LLMResult`` JSON), created
 #: (seconds since the epoch).
 CacheRow = tuple[str, bytes, float]
+
+
+class ClosesOnExit:
+    """What the stores share as context managers: ``with store:`` closes it on the way out."""
+
+    def close(self) -> None:
+        raise NotImplementedError  # pragma: no cover -- each store closes its own connection
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @runtime_checkable
