@@ -18,6 +18,8 @@ is ``calls / ideal``. Run it with::
 
     python -m benchmarks.harness.cli_speed                      # optimize, 48 candidates, and run
     python -m benchmarks.harness.cli_speed --repeat 3 --rows 2000
+    python -m benchmarks.harness.cli_speed --rows 0 --variant '' \
+        --variant '--strategy evolution --parallel 4'
 
 A benchmark reports: it exits 0 whatever it measured. The machine's load shows in the figures
 (the ``cpu s`` column is the command's own CPU time): compare changes on a quiet machine,
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -150,6 +153,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=float, default=0.05, help="server seconds per call")
     p.add_argument("--concurrency", type=int, default=32, help="calls in flight")
     p.add_argument("--repeat", type=int, default=2, help="timed runs of each command")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        metavar="ARGS",
+        help="optimize's extra options for one timed variant (repeat it to put variants side "
+        "by side), e.g. --variant '' --variant '--strategy evolution --parallel 4' "
+        "(default: one, optimize's defaults)",
+    )
     return p
 
 
@@ -187,7 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         common += ["--concurrency", str(args.concurrency)]
         optimize = ["optimize", str(program), "--data", str(data)]
         optimize += ["--budget", str(args.candidates), "--out", str(folder / "run"), "--force"]
-        jobs: list[tuple[str, list[str]]] = [(f"optimize {args.candidates}", optimize + common)]
+        jobs: list[tuple[str, list[str]]] = [
+            (f"optimize {args.candidates} {extra}".rstrip(), optimize + shlex.split(extra) + common)
+            for extra in args.variant or [""]
+        ]
         if args.rows:
             big = folder / "big"
             big.mkdir()
