@@ -35,6 +35,9 @@ one, runs of blank lines made one, blank lines at either end dropped. Line break
 breaks count; only the spaces POML's filter leaves at element boundaries (``text \\n\\n- item``)
 and its blank-line runs do not.
 
+(The XML tree and the items read from it are in :mod:`sammo_core.poml_tree`; expressions in
+:mod:`sammo_core.poml_expressions`.)
+
 >>> meta = parse_poml("<poml><role>You are terse.</role><p>Q: {{ input }}</p></poml>")
 >>> from sammo_core.prompt_files import render_prompt
 >>> print(render_prompt(meta, "Why?"))
@@ -53,32 +56,24 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from xml.parsers import expat
 
 from sammo_core.components import Component, MetaPrompt, Section, Template
 from sammo_core.errors import ConfigError
 from sammo_core.jinja_text import escape_jinja
+from sammo_core.poml_expressions import (
+    EXPRESSION,
+    jinja_expression,
+    jinja_literal,
+    js_environment,
+    js_string,
+)
+from sammo_core.poml_tree import Dyn, Item, Node, Para, Sec, read_tree, strip_parts
 
 __all__ = ["normalize_poml", "parse_poml"]
 
 _RESERVED = frozenset({"input", "inputs", "constants"})
-_EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_JS_TOKEN = re.compile(
-    r"""\s+|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|===|!==|==|!=|&&|\|\||<=|>=|"""
-    r"""[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?|[-+*/%<>!.,()\[\]{}:]"""
-)
-_JS_WORDS = {"&&": " and ", "||": " or ", "!": " not ", "===": "==", "!==": "!=", "null": "none"}
-_JS_WORDS["undefined"] = "none"
 _FOR = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)", re.DOTALL)
 
-# Tag names are compared lowercased without dashes or underscores (POML takes kebab and camel).
-_ALIASES = {
-    "paragraph": "p", "captionedparagraph": "cp", "listitem": "item", "bold": "b",
-    "italic": "i", "strike": "s", "strikethrough": "s", "underline": "u", "inline": "span",
-    "newline": "br", "header": "h", "subcontent": "section", "question": "qa",
-    "exampleset": "examples", "exampleinput": "input", "exampleoutput": "output",
-    "text": "poml",
-}  # fmt: skip
 #: Captioned components: default caption and caption style.
 _CAPTIONED = {
     "role": ("Role", "header"), "task": ("Task", "header"),
@@ -127,159 +122,7 @@ def normalize_poml(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
 
 
-# -- reading the XML ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class _Node:
-    tag: str
-    written: str  # the tag as written, for messages
-    attrs: dict[str, str]
-    line: int
-    children: list[_Node | str] = dataclasses.field(default_factory=list)
-
-
-def _key(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "")
-
-
-def _read_tree(text: str, where: str) -> _Node:
-    if not re.match(r"\s*<poml[\s>/]", text):
-        raise ConfigError(
-            f"{where}: a POML file starts with <poml>; wrap the prompt in <poml>...</poml>"
-        )
-    parser = expat.ParserCreate()
-    stack: list[_Node] = []
-    root: list[_Node] = []
-
-    def start(name: str, attrs: dict[str, str]) -> None:
-        tag = _key(name)
-        node = _Node(
-            _ALIASES.get(tag, tag),
-            name,
-            {_key(k): v for k, v in attrs.items()},
-            parser.CurrentLineNumber,
-        )
-        (stack[-1].children if stack else root).append(node)
-        stack.append(node)
-
-    def end(name: str) -> None:
-        stack.pop()
-
-    def characters(data: str) -> None:
-        if stack:
-            children = stack[-1].children
-            if children and isinstance(children[-1], str):
-                children[-1] += data
-            else:
-                children.append(data)
-
-    def doctype(*args: Any) -> None:
-        raise ConfigError(f"{where}: a POML file has no <!DOCTYPE>; remove it")
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = characters
-    parser.StartDoctypeDeclHandler = doctype
-    try:
-        parser.Parse(text, True)
-    except expat.ExpatError as exc:
-        raise ConfigError(
-            f"{where}, line {exc.lineno}: not well-formed POML "
-            f"({expat.errors.messages[exc.code]}); quote attribute values and close every tag"
-        ) from None
-    return root[0]
-
-
-# -- expressions -------------------------------------------------------------------------------
-
-
-def _jinja_expression(js: str, where: str) -> str:
-    """A POML (JavaScript) expression as a jinja2 one, for the subset both share."""
-    out: list[str] = []
-    pos = 0
-    while pos < len(js):
-        match = _JS_TOKEN.match(js, pos)
-        if match is None:
-            raise ConfigError(
-                f"{where}: the expression {{{{ {js.strip()} }}}} uses {js[pos]!r}, which is "
-                "not read here (names, literals, . [] + - * / %, comparisons, && || !); "
-                "compute the value before the prompt and pass it as a field"
-            )
-        token = match.group(0)
-        out.append(_JS_WORDS.get(token, token))
-        pos = match.end()
-    return "".join(out).strip()
-
-
-def _environment() -> Any:
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class JSLike(ImmutableSandboxedEnvironment):
-        intercepted_binops = frozenset({"+"})
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            if operator == "+" and (isinstance(left, str) or isinstance(right, str)):
-                return _js_string(left) + _js_string(right)
-            return super().call_binop(context, operator, left, right)
-
-    import jinja2
-
-    return JSLike(undefined=jinja2.StrictUndefined)
-
-
-def _js_string(value: Any) -> str:
-    """``value`` as JavaScript writes it into a string."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, list | tuple):
-        return ",".join("" if v is None else _js_string(v) for v in value)
-    if isinstance(value, Mapping):
-        return "[object Object]"
-    return str(value)
-
-
-def _jinja_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_jinja_literal(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        items = (f"{json.dumps(str(k))}: {_jinja_literal(v)}" for k, v in value.items())
-        return "{" + ", ".join(items) + "}"
-    return repr(value)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Dyn:
-    """An expression that reads the input: kept for a :class:`Template`."""
-
-    expr: str
-    names: frozenset[str]
-    static: tuple[tuple[str, Any], ...]
-
-
-@dataclasses.dataclass
-class _Para:
-    parts: list[str | _Dyn]
-    inline: bool  # text written directly in a component, not a block of its own
-
-
-@dataclasses.dataclass
-class _Sec:
-    title: str
-    items: list[_Para | _Sec]
-
-
-_Item = _Para | _Sec
+# -- components --------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,32 +136,29 @@ class _Scope:
         return dataclasses.replace(self, values={**self.values, **values})
 
 
-# -- components --------------------------------------------------------------------------------
-
-
 class _Reader:
     def __init__(self, where: str) -> None:
         self.where = where
-        self.env = _environment()
+        self.env = js_environment()
 
-    def at(self, node: _Node) -> str:
+    def at(self, node: Node) -> str:
         return f"{self.where}, line {node.line}"
 
-    def refuse(self, node: _Node, what: str, fix: str) -> ConfigError:
+    def refuse(self, node: Node, what: str, fix: str) -> ConfigError:
         return ConfigError(f"{self.at(node)}: <{node.written}> {what}; {fix}")
 
     # expressions
 
-    def parts(self, text: str, scope: _Scope, node: _Node) -> list[str | _Dyn]:
+    def parts(self, text: str, scope: _Scope, node: Node) -> list[str | Dyn]:
         """The text with its ``{{ }}`` expressions evaluated, or kept where they read input."""
         import jinja2
         from jinja2 import meta
 
-        parts: list[str | _Dyn] = []
+        parts: list[str | Dyn] = []
         pos = 0
-        for match in _EXPRESSION.finditer(text):
+        for match in EXPRESSION.finditer(text):
             parts.append(text[pos : match.start()])
-            expr = _jinja_expression(match.group(1), self.at(node))
+            expr = jinja_expression(match.group(1), self.at(node))
             try:
                 names = meta.find_undeclared_variables(self.env.parse(f"{{{{ {expr} }}}}"))
             except jinja2.TemplateSyntaxError as exc:
@@ -327,15 +167,15 @@ class _Reader:
                     f"({exc.message}); write names, literals and simple operators"
                 ) from None
             if names <= set(scope.values):
-                parts.append(_js_string(self.evaluate(expr, scope, node)))
+                parts.append(js_string(self.evaluate(expr, scope, node)))
             else:
                 static = tuple((n, scope.values[n]) for n in sorted(names) if n in scope.values)
-                parts.append(_Dyn(expr, frozenset(names), static))
+                parts.append(Dyn(expr, frozenset(names), static))
             pos = match.end()
         parts.append(text[pos:])
         return [p for p in parts if p != ""]
 
-    def evaluate(self, expr: str, scope: _Scope, node: _Node) -> Any:
+    def evaluate(self, expr: str, scope: _Scope, node: Node) -> Any:
         import jinja2
 
         try:
@@ -353,9 +193,9 @@ class _Reader:
                 f"{self.at(node)}: cannot evaluate {expr!r} ({exc}); simplify the expression"
             ) from None
 
-    def static(self, text: str, scope: _Scope, node: _Node, what: str) -> str:
+    def static(self, text: str, scope: _Scope, node: Node, what: str) -> str:
         parts = self.parts(text, scope, node)
-        if any(isinstance(p, _Dyn) for p in parts):
+        if any(isinstance(p, Dyn) for p in parts):
             raise self.refuse(
                 node, f"{what} {text!r} reads the input", "only text may read the input"
             )
@@ -363,12 +203,12 @@ class _Reader:
 
     # elements
 
-    def element(self, node: _Node, scope: _Scope) -> list[_Item] | list[str | _Dyn]:
+    def element(self, node: Node, scope: _Scope) -> list[Item] | list[str | Dyn]:
         if "for" in node.attrs:
             match = _FOR.fullmatch(node.attrs["for"])
             if match is None:
                 raise self.refuse(node, f"has for={node.attrs['for']!r}", 'write for="x in xs"')
-            items = self.evaluate(_jinja_expression(match[2], self.at(node)), scope, node)
+            items = self.evaluate(jinja_expression(match[2], self.at(node)), scope, node)
             if not isinstance(items, list | tuple):
                 raise self.refuse(node, f"loops over {items!r}", "loop over a list")
             once = dataclasses.replace(
@@ -386,9 +226,9 @@ class _Reader:
             return out
         if "if" in node.attrs:
             condition = node.attrs["if"]
-            inner = _EXPRESSION.fullmatch(condition.strip())
+            inner = EXPRESSION.fullmatch(condition.strip())
             value = self.evaluate(
-                _jinja_expression(inner[1] if inner else condition, self.at(node)), scope, node
+                jinja_expression(inner[1] if inner else condition, self.at(node)), scope, node
             )
             if value in (False, None, 0, "") or (isinstance(value, float) and math.isnan(value)):
                 return []
@@ -397,7 +237,7 @@ class _Reader:
             return self.inline(node, scope)
         return self.block(node, scope)
 
-    def check_attrs(self, node: _Node) -> None:
+    def check_attrs(self, node: Node) -> None:
         if node.tag in _REFUSED:
             raise self.refuse(
                 node,
@@ -425,32 +265,32 @@ class _Reader:
         if space not in ("filter", "pre", "trim"):
             raise self.refuse(node, f"has whiteSpace={space!r}", "use filter, pre or trim")
 
-    def inline_code(self, node: _Node) -> bool:
+    def inline_code(self, node: Node) -> bool:
         return node.tag == "code" and node.attrs.get("inline", "true") != "false"
 
-    def inline(self, node: _Node, scope: _Scope) -> list[str | _Dyn]:
+    def inline(self, node: Node, scope: _Scope) -> list[str | Dyn]:
         if node.tag == "br":
             return ["\n" * int(node.attrs.get("newlinecount", "1"))]
         mark = "`" if node.tag == "code" else _INLINE[node.tag]
-        parts: list[str | _Dyn] = [mark]
+        parts: list[str | Dyn] = [mark]
         for child in node.children:
             if isinstance(child, str):
                 parts += self.text(child, node, scope)
                 continue
             inner = self.element(child, scope)
-            if any(isinstance(x, _Para | _Sec) for x in inner):
+            if any(isinstance(x, Para | Sec) for x in inner):
                 raise self.refuse(
                     child, f"is a block inside <{node.written}>", "move it out of the inline tag"
                 )
             parts += inner  # type: ignore[arg-type]
         return [*parts, mark]
 
-    def text(self, text: str, node: _Node, scope: _Scope) -> list[str | _Dyn]:
+    def text(self, text: str, node: Node, scope: _Scope) -> list[str | Dyn]:
         if node.attrs.get("whitespace", "filter") == "filter":
             text = re.sub(r"\s+", " ", text)
         return self.parts(text, scope, node)
 
-    def block(self, node: _Node, scope: _Scope) -> list[_Item]:
+    def block(self, node: Node, scope: _Scope) -> list[Item]:
         tag = node.tag
         if tag == "let":
             raise self.refuse(node, "is misplaced", "put <let> directly in a container")
@@ -460,11 +300,11 @@ class _Reader:
             if not scope.in_list:
                 raise self.refuse(node, "is outside a <list>", "put it in <list>...</list>")
             inner = dataclasses.replace(scope, in_list=False)
-            return [_Para(self.inline_parts(node, inner), inline=False)]
+            return [Para(self.inline_parts(node, inner), inline=False)]
         if tag == "code":
             lang = node.attrs.get("lang", "")
             body = self.inline_parts(node, scope)
-            return [_Para([f"```{lang}\n", *body, "\n```"], inline=False)]
+            return [Para([f"```{lang}\n", *body, "\n```"], inline=False)]
         if tag in ("h", "section"):
             raise self.refuse(
                 node,
@@ -481,10 +321,10 @@ class _Reader:
             return self.example_part(node, scope)
         items = self.children(node, scope)
         if tag == "p":
-            return [_Para(i.parts, inline=False) if isinstance(i, _Para) else i for i in items]
+            return [Para(i.parts, inline=False) if isinstance(i, Para) else i for i in items]
         return self.captioned(node, scope, items)
 
-    def example_part(self, node: _Node, scope: _Scope) -> list[_Item]:
+    def example_part(self, node: Node, scope: _Scope) -> list[Item]:
         chat = node.attrs.get("chat")
         if node.tag == "example":
             in_chat = scope.chat if chat is None else chat != "false"
@@ -502,7 +342,7 @@ class _Reader:
             raise self.refuse(node, "is outside an <example>", "put it in <example>")
         return self.captioned(node, scope, self.children(node, scope))
 
-    def examples(self, node: _Node, scope: _Scope) -> list[_Item]:
+    def examples(self, node: Node, scope: _Scope) -> list[Item]:
         if node.attrs.get("chat", "true") != "false":
             raise self.refuse(
                 node,
@@ -510,14 +350,14 @@ class _Reader:
                 "AI messages that a sammo program does not hold",
                 'add chat="false" to write them inline as **Input:** ... **Output:** ...',
             )
-        items: list[_Item] = []
+        items: list[Item] = []
         if node.attrs.get("introducer"):
             text = self.static(node.attrs["introducer"], scope, node, "introducer")
-            items.append(_Para([text], inline=False))
+            items.append(Para([text], inline=False))
         items += self.children(node, dataclasses.replace(scope, chat=False))
         return self.captioned(node, scope, items)
 
-    def qa(self, node: _Node, scope: _Scope) -> list[_Item]:
+    def qa(self, node: Node, scope: _Scope) -> list[Item]:
         style = node.attrs.get("captionstyle", "bold")
         if style not in ("bold", "plain"):
             raise self.refuse(node, f"has captionStyle={style!r}", "use bold or plain")
@@ -526,16 +366,16 @@ class _Reader:
         items = self.children(node, scope)
         return [
             *self.with_caption(node, scope, items, question, style),
-            _Para([answer], inline=False),
+            Para([answer], inline=False),
         ]
 
-    def list_(self, node: _Node, scope: _Scope) -> _Para:
+    def list_(self, node: Node, scope: _Scope) -> Para:
         style = node.attrs.get("liststyle", "dash")
         if style not in (*_BULLETS, "decimal", "latin"):
             raise self.refuse(
                 node, f"has listStyle={style!r}", "use dash, star, plus, decimal or latin"
             )
-        parts: list[str | _Dyn] = []
+        parts: list[str | Dyn] = []
         index = 0
         for child in node.children:
             if isinstance(child, str):
@@ -544,31 +384,31 @@ class _Reader:
                 continue
             in_list = dataclasses.replace(scope, in_list=True)
             for item in self.element(child, in_list) if child.tag == "item" else [child]:
-                if not isinstance(item, _Para):
+                if not isinstance(item, Para):
                     raise self.refuse(child, "is not an <item>", "a <list> holds <item>s")
                 marker = _BULLETS.get(style) or (
                     f"{index + 1}. " if style == "decimal" else f"{chr(97 + index % 26)}. "
                 )
-                parts += ["\n" if index else "", marker, *_strip(item.parts)]
+                parts += ["\n" if index else "", marker, *strip_parts(item.parts)]
                 index += 1
-        return _Para(parts, inline=False)
+        return Para(parts, inline=False)
 
-    def inline_parts(self, node: _Node, scope: _Scope) -> list[str | _Dyn]:
+    def inline_parts(self, node: Node, scope: _Scope) -> list[str | Dyn]:
         items = self.children(node, scope)
-        if len(items) > 1 or any(isinstance(i, _Sec) for i in items):
+        if len(items) > 1 or any(isinstance(i, Sec) for i in items):
             raise self.refuse(node, "holds blocks", "write text and inline tags only in it")
-        return _strip(items[0].parts) if items else []  # type: ignore[union-attr]
+        return strip_parts(items[0].parts) if items else []  # type: ignore[union-attr]
 
-    def children(self, node: _Node, scope: _Scope) -> list[_Item]:
+    def children(self, node: Node, scope: _Scope) -> list[Item]:
         """The paragraphs and sections of ``node``'s content."""
-        items: list[_Item] = []
-        run: list[str | _Dyn] = []
-        heading: tuple[_Node, str] | None = None
+        items: list[Item] = []
+        run: list[str | Dyn] = []
+        heading: tuple[Node, str] | None = None
 
         def flush() -> None:
-            parts = _strip(run)
+            parts = strip_parts(run)
             if parts:
-                items.append(_Para(parts, inline=True))
+                items.append(Para(parts, inline=True))
             run.clear()
 
         for child in node.children:
@@ -582,7 +422,7 @@ class _Reader:
                 if child.tag != "section":
                     raise self.refuse(heading[0], "is not followed by <section>", "add one")
                 self.check_attrs(child)
-                items.append(_Sec(heading[1], self.children(child, scope)))
+                items.append(Sec(heading[1], self.children(child, scope)))
                 heading = None
                 continue
             if child.tag == "let":
@@ -595,7 +435,7 @@ class _Reader:
                 heading = (child, title)
                 continue
             out = self.element(child, scope)
-            if out and isinstance(out[0], _Para | _Sec):
+            if out and isinstance(out[0], Para | Sec):
                 flush()
                 items += out
             else:
@@ -605,7 +445,7 @@ class _Reader:
         flush()
         return items
 
-    def let(self, node: _Node, scope: _Scope) -> _Scope:
+    def let(self, node: Node, scope: _Scope) -> _Scope:
         self.check_attrs(node)
         if "src" in node.attrs:
             raise self.refuse(node, "reads a file", "write the value inline")
@@ -616,9 +456,9 @@ class _Reader:
             return scope
         if "value" in node.attrs:
             raw = node.attrs["value"].strip()
-            inner = _EXPRESSION.fullmatch(raw)
+            inner = EXPRESSION.fullmatch(raw)
             value = self.evaluate(
-                _jinja_expression(inner[1] if inner else raw, self.at(node)), scope, node
+                jinja_expression(inner[1] if inner else raw, self.at(node)), scope, node
             )
         else:
             text = "".join(c for c in node.children if isinstance(c, str)).strip()
@@ -628,7 +468,7 @@ class _Reader:
                 value = text
         return scope.bind(**{name: value})
 
-    def caption_text(self, node: _Node, caption: str, style: str, colon: bool) -> str:
+    def caption_text(self, node: Node, caption: str, style: str, colon: bool) -> str:
         transform = node.attrs.get("captiontexttransform", "none")
         if transform == "upper":
             caption = caption.upper()
@@ -645,7 +485,7 @@ class _Reader:
         caption += ":" if colon else ""
         return f"**{caption}**" if style == "bold" else caption
 
-    def captioned(self, node: _Node, scope: _Scope, items: list[_Item]) -> list[_Item]:
+    def captioned(self, node: Node, scope: _Scope, items: list[Item]) -> list[Item]:
         default, style = _CAPTIONED[node.tag]
         caption = node.attrs.get("caption", default)
         if caption is None:
@@ -654,8 +494,8 @@ class _Reader:
         return self.with_caption(node, scope, items, caption, style)
 
     def with_caption(
-        self, node: _Node, scope: _Scope, items: list[_Item], caption: str, style: str
-    ) -> list[_Item]:
+        self, node: Node, scope: _Scope, items: list[Item], caption: str, style: str
+    ) -> list[Item]:
         if style == "hidden":
             return items
         if style not in ("header", "bold", "plain"):
@@ -673,46 +513,33 @@ class _Reader:
             )
         title = self.caption_text(node, caption, style, ending.startswith("colon"))
         if style == "header":
-            return [_Sec(title, items)]
-        if items and isinstance(items[0], _Para) and items[0].inline:
+            return [Sec(title, items)]
+        if items and isinstance(items[0], Para) and items[0].inline:
             sep = "\n" if ending.endswith("newline") else " "
-            return [_Para([title + sep, *items[0].parts], inline=False), *items[1:]]
-        return [_Para([title], inline=False), *items]
-
-
-def _strip(parts: Sequence[str | _Dyn]) -> list[str | _Dyn]:
-    parts = list(parts)
-    while parts and isinstance(parts[0], str) and not parts[0].strip(" \t\r\n"):
-        parts.pop(0)
-    while parts and isinstance(parts[-1], str) and not parts[-1].strip(" \t\r\n"):
-        parts.pop()
-    if parts and isinstance(parts[0], str):
-        parts[0] = parts[0].lstrip(" \t\r\n")
-    if parts and isinstance(parts[-1], str):
-        parts[-1] = parts[-1].rstrip(" \t\r\n")
-    return parts
+            return [Para([title + sep, *items[0].parts], inline=False), *items[1:]]
+        return [Para([title], inline=False), *items]
 
 
 # -- to components -----------------------------------------------------------------------------
 
 
-def _fields(items: Sequence[_Item]) -> set[str]:
+def _fields(items: Sequence[Item]) -> set[str]:
     names: set[str] = set()
     for item in items:
-        if isinstance(item, _Sec):
+        if isinstance(item, Sec):
             names |= _fields(item.items)
         else:
             for part in item.parts:
-                if isinstance(part, _Dyn):
+                if isinstance(part, Dyn):
                     names |= part.names - {n for n, _ in part.static}
     return names - _RESERVED
 
 
-def _component(item: _Item, single_field: bool) -> Component | str:
-    if isinstance(item, _Sec):
+def _component(item: Item, single_field: bool) -> Component | str:
+    if isinstance(item, Sec):
         return Section(item.title, [_component(i, single_field) for i in item.items])
-    parts = _strip(item.parts)
-    if not any(isinstance(p, _Dyn) for p in parts):
+    parts = strip_parts(item.parts)
+    if not any(isinstance(p, Dyn) for p in parts):
         return "".join(str(p) for p in parts)
     sets: dict[str, str] = {}
     body: list[str] = []
@@ -721,7 +548,7 @@ def _component(item: _Item, single_field: bool) -> Component | str:
             body.append(escape_jinja(part, final=i == len(parts) - 1))
             continue
         for name, value in part.static:
-            sets[name] = _jinja_literal(value)
+            sets[name] = jinja_literal(value)
         for name in sorted(part.names - _RESERVED - {n for n, _ in part.static}):
             field = f"input[{json.dumps(name)}]"
             sets[name] = f"{field} if input is mapping else input" if single_field else field
@@ -746,7 +573,7 @@ def parse_poml(text: str, *, where: str = "POML file") -> MetaPrompt:
     ...
     sammo_core.errors.ConfigError: x.poml, line 2: <img> (images) has no counterpart in a sammo program; ...
     """  # noqa: E501
-    root = _read_tree(text, where)
+    root = read_tree(text, where)
     reader = _Reader(where)
     reader.check_attrs(root)
     syntax = root.attrs.get("syntax", "markdown")
