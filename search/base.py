@@ -38,7 +38,7 @@ from sammo_core.runners.accounting import (
     UsageJournal,
     accounted,
 )
-from sammo_core.runners.base import Runner
+from sammo_core.runners.base import LLMRequest, LLMResult, Runner, WrapperRunner
 from sammo_core.serialization import from_json, legacy_json, to_json
 from search.budget import SearchBudget
 from search.candidate import Candidate, fitness
@@ -61,6 +61,19 @@ UNKNOWN_OUTPUT_MAX_TOKENS = 256
 #: How long a step pauses after starting a parent's children before the next parent proposes
 #: (see SearchRun.expand): time for their first calls to go out. Not a result, only a timing.
 _LAUNCH_S = 0.001
+
+
+class _Waiting(WrapperRunner):
+    """``inner``, calling ``on_wait`` before each request it waits for (see
+    :meth:`SearchRun.expand`: a proposal that waits for a model lets the next one start)."""
+
+    def __init__(self, inner: Runner, on_wait: Callable[[], None]) -> None:
+        super().__init__(inner)
+        self.on_wait = on_wait
+
+    async def generate(self, request: LLMRequest) -> LLMResult:
+        self.on_wait()
+        return await self.inner.generate(request)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,11 +224,19 @@ class SearchRun:
         limit = self.search.budget.candidates
         return limit is None or len(self.candidates) < limit
 
-    async def propose(self, parent: Candidate, n: int, rng: random.Random) -> list[Mutation]:
+    async def propose(
+        self,
+        parent: Candidate,
+        n: int,
+        rng: random.Random,
+        on_wait: Callable[[], None] | None = None,
+    ) -> list[Mutation]:
         """Ask the mutator for up to ``n`` children of ``parent``.
 
         The proposer calls are charged to the :class:`~search.charging.Tab` open in the calling
-        task (see :meth:`expand`, which opens one per parent).
+        task (see :meth:`expand`, which opens one per parent). ``on_wait`` is called each time
+        the proposal sends a request to a model (the proposer's or the task's), just before it
+        waits for the answer.
         """
         if not self.search.mutator.applicable(parent.program):
             return []
@@ -223,10 +244,13 @@ class SearchRun:
             ScoredProgram(c.program, c.score(self.objectives[0].name))
             for c in sorted(self.candidates, key=lambda c: fitness(c, self.objectives))
         )
+        proposer, task = self.proposer, self.evaluator.runner
+        if on_wait is not None:
+            proposer, task = _Waiting(proposer, on_wait), _Waiting(task, on_wait)
         context = MutationContext(
-            runner=self.proposer,
+            runner=proposer,
             train=self.train,
-            task=self.evaluator.runner,
+            task=task,
             history=history,
             exclude=frozenset(self.by_hash),
         )
@@ -247,7 +271,9 @@ class SearchRun:
         children of a parent are evaluated as soon as its proposal and those before it are
         done, while the later parents are still proposing. A proposal that waits for a model
         lets the next one start at once; one that computes without waiting (the structural
-        operators) lets the next start once the children before it have sent their calls.
+        operators) lets the next start once its children have sent their first calls, so
+        the first children of a step are scored after one proposal's CPU, not after all of
+        them taking turns.
         A budget that runs out while proposing stops the search after the children proposed
         so far are evaluated.
         """
@@ -261,14 +287,13 @@ class SearchRun:
 
         async def proposed(index: int) -> Batch | BudgetExceededError:
             await turns[index]
-            me = asyncio.current_task()
-            # Runs once this proposal first waits (or ends): if it is waiting, for a model,
-            # the next parent proposes meanwhile.
-            loop.call_soon(lambda: None if me is None or me.done() else open_turn(index + 1))
             parent, n = requests[index]
             with charging(Tab()) as tab:
                 try:
-                    mutations = await self.propose(parent, n, random.Random(seeds[index]))
+                    # Waiting for a model, the next parent proposes meanwhile.
+                    mutations = await self.propose(
+                        parent, n, random.Random(seeds[index]), lambda: open_turn(index + 1)
+                    )
                 except BudgetExceededError as exc:
                     return exc
             return Batch(parent, mutations, tab.usage)
