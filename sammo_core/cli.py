@@ -14,13 +14,14 @@ answers fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
 from sammo_core.errors import SammoError
 
-__all__ = ["build_parser", "cli_terms", "main"]
+__all__ = ["build_parser", "cli_terms", "main", "script"]
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -123,5 +124,15 @@ def _call(
         return 1
 
 
+def script() -> int:
+    """The ``sammo-core`` program: :func:`main`, then an exit that does not collect, one by
+    one, the objects the command leaves behind (``gc.freeze``): the process ends anyway, and
+    after a 48-candidate search that collection took 0.25 s of a 5 s command. Files are
+    closed by then and exit handlers still run."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script())
