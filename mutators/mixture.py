@@ -44,6 +44,8 @@ __all__ = ["Mixture"]
 STATE_VERSION = 1
 #: Children in a row an operator may repeat (already seen) before it counts as exhausted.
 MAX_MISSES = 8
+#: How many programs' applicable operators a Mixture remembers before it starts afresh.
+_LIVE_MEMO = 4096
 
 
 class Mixture(Mutator):
@@ -108,6 +110,9 @@ class Mixture(Mutator):
         self.prior = float(prior)
         self._tries = dict.fromkeys(names, 0)
         self._wins = dict.fromkeys(names, 0)
+        # Program content hash -> the operators that apply to it: a beam asks again for the
+        # members it keeps, and each ask walked the program once per operator (5 ms).
+        self._live: dict[str, tuple[str, ...]] = {}
         self._prior_tries: dict[str, float] = {}
         self._prior_wins: dict[str, float] = {}
 
@@ -277,7 +282,19 @@ DropSection, ChangeSectionFormat
     # -- mutating ------------------------------------------------------------------------------
 
     def applicable(self, program: Output) -> bool:
-        return any(op.applicable(program) for op in self._operators.values())
+        return bool(self._applicable(program))
+
+    def _applicable(self, program: Output, key: str | None = None) -> tuple[str, ...]:
+        """The names of the operators that apply to ``program`` (of content hash ``key``),
+        remembered per content: whether an operator applies depends on the program only."""
+        key = content_hash(program) if key is None else key
+        live = self._live.get(key)
+        if live is None:
+            if len(self._live) >= _LIVE_MEMO:
+                self._live.clear()
+            live = tuple(name for name, op in self._operators.items() if op.applicable(program))
+            self._live[key] = live
+        return live
 
     async def mutate(
         self,
@@ -287,9 +304,10 @@ DropSection, ChangeSectionFormat
         context: MutationContext | None = None,
     ) -> list[Mutation]:
         check_n(n)
-        live = [name for name, op in self._operators.items() if op.applicable(program)]
+        own = content_hash(program)
+        live = list(self._applicable(program, own))
         base = context if context is not None else MutationContext()
-        seen = {content_hash(program)} | base.exclude
+        seen = {own} | base.exclude
         misses = dict.fromkeys(live, 0)
         children: list[Mutation] = []
         while live and len(children) < n:
