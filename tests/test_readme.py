@@ -33,6 +33,7 @@ import pytest
 from benchmarks import datasets, fetch
 from benchmarks.harness import (
     cache_speed,
+    cli_speed,
     peer_compare,
     peer_env,
     perf,
@@ -63,6 +64,8 @@ SMALL = {
                                 "--test-rows", "2", "--budget", "2"],
     "benchmarks.harness.scored_compare": SCORED_TINY,
     "benchmarks.harness.cache_speed": ["--n", "40", "--writers", "2"],
+    "benchmarks.harness.cli_speed": ["--candidates", "4", "--optimize-rows", "30", "--rows", "40",
+                                     "--latency", "0.005"],
     "benchmarks.harness.priors_compare": ["--tasks", "implicatures,navigate", "--learn-seeds", "0",
                                           "--seeds", "10", "--budget", "2", "--learn-budget", "2",
                                           "--max-rows", "4"],
@@ -247,6 +250,7 @@ def execute(words: list[str], stand_ins: Mapping[str, list[str]]) -> int:
         "benchmarks.harness.perf": perf,
         "benchmarks.harness.throughput": throughput,
         "benchmarks.harness.cache_speed": cache_speed,
+        "benchmarks.harness.cli_speed": cli_speed,
         "benchmarks.harness.priors_compare": priors_compare,
     }
     if words[2] in ("benchmarks.harness.peer_compare", "benchmarks.harness.scored_compare"):
