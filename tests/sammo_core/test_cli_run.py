@@ -331,3 +331,26 @@ def test_labels_set_the_objective_and_the_report_says_how_answers_were_read(
         assert run_cli(server, tmp_path / "bad", "--labels", "yes") == 1
         assert server.stats().completions == 0
     assert "--labels 'yes' needs at least two distinct labels" in capsys.readouterr().err
+
+
+def test_the_program_exits_with_its_commands_code_and_files(tmp_path: Path) -> None:
+    """The ``sammo-core`` program (``cli.script``) skips collecting at exit: what a command
+    wrote is whole, and its exit code is the command's."""
+    import subprocess
+    import sys
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="sammo-core")
+    assert script.value == "sammo_core.cli:script"
+    run = [sys.executable, "-m", "sammo_core.cli", "run", str(PROGRAM), "--data", str(DATA)]
+    with ChatServer(reply=oracle) as server:
+        model = ["--model", "loopback", "--base-url", server.base_url, "--timeout", "5"]
+        done = subprocess.run([*run, *model, "--out", str(tmp_path / "r")], capture_output=True,
+                              text=True, cwd=tmp_path, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        results = json.loads((tmp_path / "r" / "results.json").read_text())
+        assert results["rows"] == 20 and results["usage"]["calls"] == 20
+        assert len((tmp_path / "r" / "predictions.jsonl").read_text().splitlines()) == 20
+        refused = subprocess.run([*run, *model, "--concurrency", "0"], capture_output=True,
+                                 text=True, cwd=tmp_path, check=False)  # fmt: skip
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
