@@ -199,7 +199,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Objec
     """Program, data and objective, each checked before any runner is built."""
     from sammo_core.errors import ConfigError
     from sammo_core.loading import load_data
-    from sammo_core.objectives import get_objective
+    from sammo_core.objectives import OnModel, get_objective
 
     loaded = load_program_from_args(args)
     data = load_data(
@@ -215,4 +215,10 @@ def load_inputs(args: argparse.Namespace) -> tuple[ProgramFile, DataTable, Objec
         data = data[: args.limit]
     loaded, implied = labelled_program(args, loaded, [data])
     spec = args.objective or loaded.objective or implied or "accuracy"
-    return loaded, data, get_objective(spec)
+    objective = get_objective(spec)
+    if isinstance(objective, OnModel):  # refused before any call, not after the rows ran
+        raise ConfigError(
+            f"--objective {spec}: one model's score is an objective of optimize with --model "
+            f"given more than once; this command runs one model: drop '@{objective.model}'"
+        )
+    return loaded, data, objective

@@ -155,6 +155,10 @@ def test_a_models_objective_names_one_of_the_runs_models(
     code = main([*optimize_args(program, data, url, tmp_path / "b"), "--objective", "accuracy@x"])
     err = capsys.readouterr().err
     assert code != 0 and "give --model more than once" in err and "Traceback" not in err
+    run = ["run", str(program), "--data", str(data), "--model", "x", "--base-url", url]
+    assert main([*run, "--objective", "accuracy@x"]) != 0  # refused before any call
+    err = capsys.readouterr().err
+    assert "this command runs one model: drop '@x'" in err and "Traceback" not in err
 
 
 def test_commands_that_take_one_model_say_so(
