@@ -460,11 +460,11 @@ def _meta(
         "priors": args.priors,
         **(
             {
-                "models": list(args.models),
+                "models": _models(args),
                 "across": args.across,
                 "call_settings": getattr(args, "call_settings", None),
             }
-            if len(getattr(args, "models", None) or []) > 1
+            if len(_models(args)) > 1
             else {}
         ),
     }
@@ -482,6 +482,11 @@ def _print_requests(task: Any, proposer: Any) -> None:
             table_console().print(f"{who}: {stats.summary()}")
 
 
+def _models(args: argparse.Namespace) -> list[str]:
+    """The models of ``--model``, one or more, in order."""
+    return getattr(args, "models", None) or [args.model]
+
+
 def _model_stacks(
     args: argparse.Namespace, console: Any, program: Any, selects_on: str = ""
 ) -> tuple[list[str], dict[str, Any], Any, Any]:
@@ -490,7 +495,7 @@ def _model_stacks(
     each model with the call settings it needs for ``program`` (a base model: completion)."""
     from sammo_core.runners.factory import build_runner_from_args
 
-    models = getattr(args, "models", None) or [args.model]
+    models = _models(args)
     # One stack per model: the same endpoint, cache, timeout and limits; only the model differs.
     stacks = {model: build_runner_from_args(args, model=model) for model in models}
     proposer = stacks[models[0]]
@@ -525,8 +530,8 @@ def _selects_on(args: argparse.Namespace, objectives: Sequence[Objective]) -> st
     from sammo_core.objectives import OnModel
     from search.panel import check_objective_models, check_one_model
 
-    models = getattr(args, "models", None) or [args.model]
-    check_objective_models(objectives, models if len(models) > 1 else ())
+    models = _models(args)
+    check_objective_models(objectives, models)
     check_one_model(args.racing, len(models))
     if not any(isinstance(o, OnModel) for o in objectives):
         return ""

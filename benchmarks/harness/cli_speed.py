@@ -116,14 +116,14 @@ def measure(
     server.reset()
     argv = [sys.executable, "-m", "sammo_core.cli", *command]
     env = {**os.environ, "OPENAI_API_KEY": "sk-loopback"}
-    before = os.times()
-    launched = time.time()
     # In a folder of its own: `python -m` puts the working folder first on the path, where a
     # folder named like a package (a copy of sammo_core/examples, say) would shadow it.
     with tempfile.TemporaryDirectory() as cwd:
+        before = os.times()
+        launched = time.time()
         done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, cwd=cwd)
-    ended = time.time()
-    after = os.times()
+        ended = time.time()
+        after = os.times()
     if done.returncode != 0:
         raise RuntimeError(f"{name} failed ({done.returncode}): {done.stderr[-2000:]}")
     stats = server.stats()
