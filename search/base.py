@@ -174,8 +174,11 @@ class SearchRun:
         self.stopped: str | None = None
         # Proposer calls that no candidate was charged with yet (they go to the next one).
         self._unpaid = Usage()
-        # Each candidate's program as JSON, made once: every checkpoint writes them all.
-        self._program_json: dict[int, Any] = {}
+        # Each program's JSON by content hash, made once: every checkpoint writes them all.
+        # A child's is made when its evaluation ends (see _add_stream), while the calls of
+        # the others are in flight, rather than in the checkpoint between two steps.
+        self._program_json: dict[str, Any] = {}
+        self._records: dict[int, list[dict[str, Any]]] = {}
         # Each candidate's per-row primary scores in race order (see race), made once.
         self._race_entries: list[RaceEntry] = []
 
@@ -390,9 +393,11 @@ class SearchRun:
         ) -> Evaluation | BudgetExceededError:
             with charging(tab):
                 try:
-                    return await self.evaluator.evaluate(mutation.program, graph, race=race)
+                    evaluation = await self.evaluator.evaluate(mutation.program, graph, race=race)
                 except BudgetExceededError as exc:
                     return exc
+            self._program_json_of(evaluation.hash, mutation.program)  # for the checkpoint
+            return evaluation
 
         async def plan(index: int, mutation: Mutation, group: asyncio.TaskGroup) -> _Planned:
             graph = compile_graph(mutation.program)
@@ -578,9 +583,7 @@ class SearchRun:
                 }
                 for c in self.candidates
             ],
-            "results": {
-                str(i): self.results[i].to_records() for i in sorted(keep) if i in self.results
-            },
+            "results": {str(i): self._records_of(i) for i in sorted(keep) if i in self.results},
             "mutator": None if mutator is None else mutator.state_dict(),
             "usage": self.ledger.usage.to_dict(),
         }
@@ -594,14 +597,26 @@ class SearchRun:
             if digest is not None:
                 self.by_requests.setdefault(digest, c.id)
 
+    def _records_of(self, candidate_id: int) -> list[dict[str, Any]]:
+        """A candidate's result rows as the checkpoint keeps them, made once (a result table
+        never changes once recorded; the beam's members are written at every step)."""
+        records = self._records.get(candidate_id)
+        if records is None:
+            records = self._records[candidate_id] = self.results[candidate_id].to_records()
+        return records
+
     def _json_of(self, candidate: Candidate) -> Any:
-        data = self._program_json.get(candidate.id)
+        return self._program_json_of(candidate.hash, candidate.program)
+
+    def _program_json_of(self, digest: str, program: Output) -> Any:
+        data = self._program_json.get(digest)
         if data is None:
-            data = self._program_json[candidate.id] = to_json(candidate.program)
+            data = self._program_json[digest] = to_json(program)
         return data
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._program_json = {}
+        self._records = {}
         self._race_entries = []
         self.step = state["step"]
         self.stopped = state["stopped"]

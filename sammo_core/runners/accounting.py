@@ -227,6 +227,10 @@ class Reservation:
         )
 
 
+#: A journal whose last fsync took less than this makes the next on the event loop, once per
+#: turn of the loop, rather than in a worker thread (see UsageJournal.durable).
+INLINE_FSYNC_S = 0.002
+
 # What a cache hit books when the ledger counts hits as calls: one call, nothing paid.
 _HIT = Reservation(0, 0, 0.0, 1)
 
@@ -236,11 +240,12 @@ class UsageJournal:
 
     Before a request leaves, its :class:`Reservation` is written (a ``sent`` line) and made
     durable (:meth:`durable`: fsync'ed unless ``fsync=False``); when the call settles, what it
-    used (``done``). Calls in flight share their fsyncs (group commit), made in a worker thread,
-    so the event loop never waits for the disk and a burst of calls costs one fsync, not one
-    each. A ``done`` line is flushed at once and fsync'ed with the next group or on
-    :meth:`close`: a crash before that counts the call at its reservation, never less than it
-    cost. Reading the file back gives the usage of every
+    used (``done``). Calls in flight share their fsyncs (group commit), so a burst of calls
+    costs one fsync, not one each; on a slow disk they are made in a worker thread, so the
+    event loop never waits for the disk (see :meth:`durable`). A ``done`` line is flushed at
+    once and fsync'ed with the next group or on :meth:`close`: a crash before that counts the
+    call at its reservation, never less than it cost. Reading the file back gives the usage
+    of every
     session that wrote to it: a ``sent`` line without its ``done`` (the process was killed with
     the call in flight) counts as one call that spent all it reserved, since the model may have
     answered it. A torn last line (killed while writing it) is dropped: its call was not sent.
@@ -276,7 +281,10 @@ class UsageJournal:
         self._round: asyncio.Task[None] | None = None
         self._round_loop: asyncio.AbstractEventLoop | None = None
         self._write({"kind": "open", "tag": tag, "next_id": self.next_id})
-        self.sync()
+        # The fsync shared by the calls of this turn of the event loop (see durable).
+        self._flush: asyncio.Future[None] | None = None
+        self._fast = self._timed_fsync() < INLINE_FSYNC_S
+        self._synced = self._written
 
     def __enter__(self) -> UsageJournal:
         return self
@@ -308,9 +316,23 @@ class UsageJournal:
 
     async def durable(self) -> None:
         """Wait until every line written so far is on disk, sharing the fsync with the other
-        calls waiting (one fsync in a worker thread per round, never on the event loop)."""
+        calls waiting.
+
+        On a fast disk (the last fsync took under ``INLINE_FSYNC_S``) one fsync is made on
+        the event loop after the callbacks of this turn, for every call that wrote its line
+        meanwhile: a call leaves one turn after it was booked. Else rounds of one fsync run
+        in a worker thread, so that a slow disk never holds the loop (a round's answer waits
+        for the loop to be free, which is why the fast path exists)."""
         target = self._written
         loop = asyncio.get_running_loop()
+        if self._synced < target and self._fast:
+            if self._flush is not None and self._flush.get_loop() is not loop:
+                self.sync()  # a turn of another event loop: not ours to wait for
+                return
+            if self._flush is None:
+                self._flush = loop.create_future()
+                loop.call_soon(self._flush_now, self._flush)
+            await asyncio.shield(self._flush)  # a waiter cancelled leaves the others waiting
         while self._synced < target:
             if self._round is not None and self._round_loop is not loop:
                 self.sync()  # a round of another event loop: not ours to wait for
@@ -319,10 +341,29 @@ class UsageJournal:
                 self._round, self._round_loop = loop.create_task(self._sync_round()), loop
             await asyncio.shield(self._round)
 
+    def _timed_fsync(self) -> float:
+        """fsync the file; return the seconds it took."""
+        started = time.perf_counter()
+        os.fsync(self._file.fileno())
+        return time.perf_counter() - started
+
+    def _flush_now(self, flush: asyncio.Future[None]) -> None:
+        """The fsync of one turn of the event loop, for every call that waits on ``flush``."""
+        self._flush = None
+        try:
+            upto = self._written
+            self._fast = self._timed_fsync() < INLINE_FSYNC_S
+            self._synced = max(self._synced, upto)
+        except OSError as exc:  # the waiting calls fail as a blocking sync would
+            flush.set_exception(exc)
+        else:
+            flush.set_result(None)
+
     async def _sync_round(self) -> None:
         try:
             upto = self._written
-            await asyncio.to_thread(os.fsync, self._file.fileno())
+            took = await asyncio.to_thread(self._timed_fsync)
+            self._fast = took < INLINE_FSYNC_S
             self._synced = max(self._synced, upto)
         finally:
             self._round = self._round_loop = None

@@ -404,20 +404,36 @@ class Watching(ScriptedRunner):
         return await super().generate(request)
 
 
+@pytest.mark.parametrize("disk", ["fast", "slow"])
 def test_calls_in_flight_share_fsyncs_and_none_leaves_before_its_line_is_on_disk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disk: str
 ) -> None:
     import os
+    import threading
 
+    from sammo_core.runners import accounting
+
+    # A fast disk's fsyncs are made on the event loop, once per turn; a slow one's in a
+    # worker thread, so the loop never waits for it.
+    monkeypatch.setattr(accounting, "INLINE_FSYNC_S", 60.0 if disk == "fast" else 0.0)
     real_fsync = os.fsync
     fsyncs: list[int] = []
-    monkeypatch.setattr(os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    threads: set[str] = set()
+
+    def fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        threads.add(threading.current_thread().name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
     path = tmp_path / "usage.jsonl"
     with UsageJournal(path, tag="run") as journal:
         opened = len(fsyncs)
+        threads.clear()
         inner = Watching(journal)
         runner = AccountingRunner(inner, ledger=Ledger(Budget(calls=64), journal=journal))
         asyncio.run(runner.generate_many(_requests(32)))
+        ran_on = set(threads)
         lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
         sent_at = {r["id"]: n for n, r in enumerate(lines, start=1) if r["kind"] == "sent"}
         assert len(sent_at) == 32
@@ -429,6 +445,8 @@ def test_calls_in_flight_share_fsyncs_and_none_leaves_before_its_line_is_on_disk
             assert durable >= sent_at[prompts.index(prompt)]
         group_fsyncs = len(fsyncs) - opened
     assert 1 <= group_fsyncs < 8, "32 calls booked together share a few fsyncs, not 32"
+    loop_thread = threading.main_thread().name
+    assert (ran_on == {loop_thread}) if disk == "fast" else (loop_thread not in ran_on), ran_on
     with UsageJournal(path, tag="run") as again:
         assert again.usage.calls == 32
 
