@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import dataclasses
 import random
 import time
@@ -128,6 +129,36 @@ async def gather_all(awaitables: Sequence[Awaitable[T]]) -> list[T]:
 
 
 @dataclasses.dataclass
+class Ahead:
+    """A step started while the one before it is still scored (see
+    :meth:`SearchRun.start_step`): its task, which records its children once ``release`` is
+    set, and its batches once they are all proposed (``planned``)."""
+
+    step: int
+    task: asyncio.Task[list[Candidate]]
+    planned: asyncio.Event
+    release: asyncio.Event
+    batches: Sequence[Batch] = ()
+
+    async def wait_planned(self) -> None:
+        """Return once the batches are known, or raise what stopped the step before that."""
+        planned = asyncio.ensure_future(self.planned.wait())
+        try:
+            await asyncio.wait({planned, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            planned.cancel()
+        if not self.planned.is_set():
+            self.task.result()  # raises what the step raised
+            raise AssertionError("a step ended without its batches")  # pragma: no cover
+
+    async def cancel(self) -> None:
+        """Stop the step (its calls in flight are cancelled; what they spent stays counted)."""
+        self.task.cancel()
+        with contextlib.suppress(BaseException):
+            await self.task
+
+
+@dataclasses.dataclass
 class _Planned:
     """A child whose evaluation has started: its batch, the tab charged with its calls, its
     requests digest (``None``: not known before calling), and where its outcome comes from:
@@ -179,6 +210,14 @@ class SearchRun:
         # the others are in flight, rather than in the checkpoint between two steps.
         self._program_json: dict[str, Any] = {}
         self._records: dict[int, list[dict[str, Any]]] = {}
+        # Children planned and not yet recorded (a pipelined strategy's next step proposes
+        # while they are scored), and the task sending each requests digest meanwhile.
+        self._in_flight: set[str] = set()
+        self._sending: dict[str, asyncio.Task[Evaluation | BudgetExceededError]] = {}
+        # A pipelined strategy's step started ahead (see start_step), and one restored from a
+        # checkpoint: its number and batches, to be scored again as they were proposed.
+        self.ahead: Ahead | None = None
+        self.stored_ahead: tuple[int, list[Batch]] | None = None
         # Each candidate's per-row primary scores in race order (see race), made once.
         self._race_entries: list[RaceEntry] = []
 
@@ -202,9 +241,10 @@ class SearchRun:
         """The candidates scored on the whole split: all, unless racing stopped some early."""
         return [c for c in self.candidates if not c.eliminated]
 
-    def rng(self) -> random.Random:
-        """This step's random source: the same for the same seed and step, resumed or not."""
-        return random.Random(f"{self.search.seed}/{self.step}")
+    def rng(self, step: int | None = None) -> random.Random:
+        """The random source of this step (or of ``step``): the same for the same seed and
+        step, resumed or not."""
+        return random.Random(f"{self.search.seed}/{self.step if step is None else step}")
 
     def ranked(self, candidates: Sequence[Candidate]) -> list[Candidate]:
         """Best first: by Pareto rank when there are several objectives, then by fitness.
@@ -255,16 +295,21 @@ class SearchRun:
             train=self.train,
             task=task,
             history=history,
-            exclude=frozenset(self.by_hash),
+            exclude=frozenset(self.by_hash).union(self._in_flight),
         )
         # Operators skip programs evaluated before (context.exclude); LLM proposals cannot
         # know theirs in advance, so a repeat is dropped here rather than evaluated again.
         offered = await self.search.mutator.mutate(parent.program, rng, n=n, context=context)
         offered = [_own_prior(m) for m in offered]
-        return [m for m in offered if content_hash(m.program) not in self.by_hash]
+        return [m for m in offered if content_hash(m.program) not in context.exclude]
 
     async def expand(
-        self, requests: Sequence[tuple[Candidate, int]], rng: random.Random
+        self,
+        requests: Sequence[tuple[Candidate, int]],
+        rng: random.Random,
+        *,
+        on_planned: Callable[[Sequence[Batch]], None] | None = None,
+        before_take: Callable[[], Awaitable[object]] | None = None,
     ) -> list[Candidate]:
         """Propose up to ``n`` children of each ``(parent, n)`` and evaluate the new ones.
 
@@ -314,7 +359,58 @@ class SearchRun:
         return await self._add_stream(
             lambda group: [group.create_task(proposed(i)) for i in range(len(requests))],
             launched,
+            on_planned=on_planned,
+            before_take=before_take,
         )
+
+    def start_step(self, step: int, requests: Sequence[tuple[Candidate, int]]) -> Ahead:
+        """Start step ``step`` in a task: propose up to ``n`` children of each ``(parent, n)``
+        (as :meth:`expand`, with the step's own random source) and score them; they are
+        recorded once the returned :class:`Ahead`'s ``release`` is set.
+
+        A pipelined strategy proposes its next step from the candidates recorded so far
+        while this one is still scored, and releases this one once the next is planned, so
+        what each proposal sees does not depend on which call answers first. The children of
+        a step restored from a checkpoint (:attr:`stored_ahead`) are scored again as they
+        were proposed, with no new proposal.
+        """
+        loop = asyncio.get_running_loop()
+        planned, release = asyncio.Event(), asyncio.Event()
+        holder: list[Ahead] = []
+
+        def on_planned(batches: Sequence[Batch]) -> None:
+            holder[0].batches = list(batches)
+            planned.set()
+
+        stored, self.stored_ahead = self.stored_ahead, None
+        if stored is not None and stored[0] == step:
+            batches = stored[1]
+
+            async def ready(batch: Batch) -> Batch:
+                return batch
+
+            work = self._add_stream(
+                lambda _: [ready(b) for b in batches],
+                on_planned=on_planned,
+                before_take=release.wait,
+            )
+        else:
+            work = self.expand(
+                requests, self.rng(step), on_planned=on_planned, before_take=release.wait
+            )
+        holder.append(Ahead(step, loop.create_task(work), planned, release))
+        return holder[0]
+
+    async def drop_ahead(self) -> None:
+        """Cancel the step started ahead, if any (the run ends: a budget or an error)."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            await ahead.cancel()
+
+    @property
+    def in_flight(self) -> int:
+        """Children planned and not yet recorded (those of a step started ahead)."""
+        return len(self._in_flight)
 
     def race(self) -> Race | None:
         """The racing rule for candidates added now (``None``: racing is off, or this is the
@@ -368,6 +464,9 @@ class SearchRun:
         self,
         start: Callable[[asyncio.TaskGroup], Sequence[Awaitable[Batch | BudgetExceededError]]],
         launched: Callable[[int], Awaitable[None]] | None = None,
+        *,
+        on_planned: Callable[[Sequence[Batch]], None] | None = None,
+        before_take: Callable[[], Awaitable[object]] | None = None,
     ) -> list[Candidate]:
         """:meth:`add_all` over batches still being proposed: ``start(group)`` gives one
         awaitable per batch (tasks of ``group``, or plain coroutines), in order; each batch's
@@ -375,44 +474,24 @@ class SearchRun:
         and ``launched(i)`` is awaited after batch ``i``'s have been started. A proposal
         refused by the budget (a :class:`~sammo_core.errors.BudgetExceededError` in place of
         its batch) adds nothing, and the error is raised after the other children are added.
+
+        ``on_planned(batches)`` is called once every batch is known and its children started;
+        ``before_take()`` is awaited after they are scored and before they are recorded. A
+        pipelined strategy (see :class:`~search.beam.BeamSearch`) runs two such calls at
+        once: children still in flight in the other count against the candidates budget and
+        are never proposed or scored twice.
         """
         limit = self.search.budget.candidates
-        room = None if limit is None else max(0, limit - len(self.candidates))
+        in_flight = len(self._in_flight)
+        room = None if limit is None else max(0, limit - len(self.candidates) - in_flight)
         batches: list[Batch] = []
         refusals: list[BudgetExceededError] = []
         planned: list[_Planned] = []
         taken: set[str] = set()
-        # Requests digest -> the task of this call's child that sends them first.
-        sending: dict[str, asyncio.Task[Evaluation | BudgetExceededError]] = {}
+        mine: list[str] = []  # the requests digests this call's children send first
         # Racing decisions see the candidates recorded before these children, never each
         # other: the outcome does not depend on which call answers first.
         race = self.race()
-
-        async def evaluated(
-            mutation: Mutation, graph: FunctionGraph, tab: Tab
-        ) -> Evaluation | BudgetExceededError:
-            with charging(tab):
-                try:
-                    evaluation = await self.evaluator.evaluate(mutation.program, graph, race=race)
-                except BudgetExceededError as exc:
-                    return exc
-            self._program_json_of(evaluation.hash, mutation.program)  # for the checkpoint
-            return evaluation
-
-        async def plan(index: int, mutation: Mutation, group: asyncio.TaskGroup) -> _Planned:
-            graph = compile_graph(mutation.program)
-            requests = await self.evaluator.digest(graph)
-            child = _Planned(index, mutation, Tab(), requests)
-            if requests is not None and requests in self.by_requests:
-                child.source = self.by_requests[requests]
-            elif requests is not None and requests in sending:
-                child.source = sending[requests]
-            else:
-                child.source = group.create_task(evaluated(mutation, graph, child.tab))
-                child.same = False
-                if requests is not None:
-                    sending[requests] = child.source
-            return child
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -427,18 +506,66 @@ class SearchRun:
                             digest = content_hash(mutation.program)
                             if digest in self.by_hash or digest in taken:
                                 continue
+                            if digest in self._in_flight:
+                                continue
                             if room is not None and len(planned) >= room:
                                 break
                             taken.add(digest)
-                            planned.append(await plan(index, mutation, group))
+                            child = await self._plan(index, mutation, group, race, mine)
+                            planned.append(child)
                     if launched is not None:
                         await launched(i)
+                self._in_flight |= taken
+                if on_planned is not None:
+                    on_planned(batches)
+            if before_take is not None:
+                await before_take()
         except BaseExceptionGroup as failure:
             raise failure.exceptions[0] from None
+        finally:
+            self._in_flight -= taken
+            for requests in mine:
+                self._sending.pop(requests, None)
         added = self._take(batches, planned)
         if refusals:  # a proposal refused by the budget, once the others' children are in
             raise refusals[0]
         return added
+
+    async def _plan(
+        self,
+        index: int,
+        mutation: Mutation,
+        group: asyncio.TaskGroup,
+        race: Race | None,
+        mine: list[str],
+    ) -> _Planned:
+        """Start scoring a child of batch ``index`` in ``group``, unless it sends the requests
+        of a recorded candidate or of a child in flight, whose outcome it will take."""
+        graph = compile_graph(mutation.program)
+        requests = await self.evaluator.digest(graph)
+        child = _Planned(index, mutation, Tab(), requests)
+        if requests is not None and requests in self.by_requests:
+            child.source = self.by_requests[requests]
+        elif requests is not None and requests in self._sending:
+            child.source = self._sending[requests]
+        else:
+            child.source = group.create_task(self._evaluated(mutation, graph, child.tab, race))
+            child.same = False
+            if requests is not None:
+                self._sending[requests] = child.source
+                mine.append(requests)
+        return child
+
+    async def _evaluated(
+        self, mutation: Mutation, graph: FunctionGraph, tab: Tab, race: Race | None
+    ) -> Evaluation | BudgetExceededError:
+        with charging(tab):
+            try:
+                evaluation = await self.evaluator.evaluate(mutation.program, graph, race=race)
+            except BudgetExceededError as exc:
+                return exc
+        self._program_json_of(evaluation.hash, mutation.program)  # for the checkpoint
+        return evaluation
 
     def _take(self, batches: Sequence[Batch], planned: Sequence[_Planned]) -> list[Candidate]:
         """Record the evaluated children in order, charging proposals as :meth:`add_all`
@@ -586,6 +713,28 @@ class SearchRun:
             "results": {str(i): self._records_of(i) for i in sorted(keep) if i in self.results},
             "mutator": None if mutator is None else mutator.state_dict(),
             "usage": self.ledger.usage.to_dict(),
+            **({} if self.ahead is None else {"ahead": self._ahead_state(self.ahead)}),
+        }
+
+    def _ahead_state(self, ahead: Ahead) -> dict[str, Any]:
+        """The step started ahead, as proposed: its children are scored again on resume."""
+        return {
+            "step": ahead.step,
+            "batches": [
+                {
+                    "parent": None if b.parent is None else b.parent.id,
+                    "spent": b.spent.to_dict(),
+                    "mutations": [
+                        {
+                            "program": self._program_json_of(content_hash(m.program), m.program),
+                            "description": m.description,
+                            "operator": m.operator,
+                        }
+                        for m in b.mutations
+                    ],
+                }
+                for b in ahead.batches
+            ],
         }
 
     async def index_requests(self) -> None:
@@ -631,6 +780,23 @@ class SearchRun:
         mutator = self.search._mutator
         if state["mutator"] is not None and mutator is not None:
             mutator.load_state_dict(state["mutator"])
+        ahead = state.get("ahead")
+        self.stored_ahead = None
+        if ahead is not None:
+            batches = [
+                Batch(
+                    None if b["parent"] is None else self.candidates[b["parent"]],
+                    [
+                        Mutation(
+                            cast(Output, from_json(m["program"])), m["description"], m["operator"]
+                        )
+                        for m in b["mutations"]
+                    ],
+                    Usage(**b["spent"]),
+                )
+                for b in ahead["batches"]
+            ]
+            self.stored_ahead = (int(ahead["step"]), batches)
 
 
 def _score_from(d: dict[str, Any]) -> Score:
@@ -971,13 +1137,7 @@ class Search(abc.ABC):
         )
 
         def checkpoint() -> None:
-            if out is not None:
-                write_file(out, CHECKPOINT, orjson.dumps(run.state_dict(fingerprint)))
-                trace = b"".join(
-                    orjson.dumps({**c.summary(), "replies": run.replies.get(c.id)}) + b"\n"
-                    for c in run.candidates
-                )
-                write_file(out, "trace.jsonl", trace)
+            _write_checkpoint(out, run, fingerprint)
 
         try:
             if state is not None:
@@ -1005,6 +1165,7 @@ class Search(abc.ABC):
             run.stopped = f"budget: {exc}".split(";")[0]
             checkpoint()
         finally:
+            await run.drop_ahead()
             if journal is not None:
                 journal.close()
         result = await _finish(
@@ -1020,6 +1181,17 @@ class Search(abc.ABC):
             )
         _write_result(out, run, fingerprint, result, test)
         return result
+
+
+def _write_checkpoint(out: Path | None, run: SearchRun, fingerprint: str) -> None:
+    """Replace the checkpoint and the trace in ``out`` (nothing without one)."""
+    if out is not None:
+        write_file(out, CHECKPOINT, orjson.dumps(run.state_dict(fingerprint)))
+        trace = b"".join(
+            orjson.dumps({**c.summary(), "replies": run.replies.get(c.id)}) + b"\n"
+            for c in run.candidates
+        )
+        write_file(out, "trace.jsonl", trace)
 
 
 def _counted(

@@ -172,6 +172,12 @@ def register_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     p.add_argument("--width", type=int, default=4, help="beam width")
     p.add_argument("--depth", type=int, default=4, help="beam depth (steps)")
+    p.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="beam: propose each step while the one before is scored, from the beam before "
+        "that (no idle slots between steps; a trace of its own, the same for the same seed)",
+    )
     p.add_argument("--population", type=int, default=8, help="evolution population")
     p.add_argument(
         "--cycles",
@@ -269,6 +275,10 @@ def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objec
     from search.budget import SearchBudget
     from search.strategies import StrategySettings
 
+    if args.pipeline and args.strategy != "beam":
+        raise ConfigError(
+            f"--pipeline is for --strategy beam, not {args.strategy}: drop --pipeline"
+        )
     settings = StrategySettings(
         width=args.width,
         depth=args.depth,
@@ -276,6 +286,7 @@ def _strategy(args: argparse.Namespace, mutator: Mutator, objectives: list[Objec
         cycles=args.cycles,
         parallel=args.parallel,
         steps=args.depth,
+        pipelined=args.pipeline or None,
     )
     factory = pick_strategy(args.strategy)
     return factory(

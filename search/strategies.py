@@ -41,7 +41,7 @@ class StrategySettings:
     """What a caller chose for a strategy; ``None`` leaves the strategy's own default.
 
     Each strategy reads the fields it knows: beam ``width``, ``depth``,
-    ``mutations_per_parent``; evolution ``population``, ``tournament``, ``cycles``,
+    ``mutations_per_parent``, ``pipelined``; evolution ``population``, ``tournament``, ``cycles``,
     ``parallel``; random ``steps``; enumerate ``batch_size``.
     """
 
@@ -54,6 +54,7 @@ class StrategySettings:
     parallel: int | None = None
     steps: int | None = None
     batch_size: int | None = None
+    pipelined: bool | None = None
 
     def chosen(self, **names: str) -> dict[str, Any]:
         """The fields set, under the names a strategy's constructor takes.
@@ -96,7 +97,10 @@ class _Beam:
         from search.beam import BeamSearch
 
         chosen = settings.chosen(
-            width="width", depth="depth", mutations_per_parent="mutations_per_parent"
+            width="width",
+            depth="depth",
+            mutations_per_parent="mutations_per_parent",
+            pipelined="pipelined",
         )
         return BeamSearch(_needs(mutator, "beam"), **chosen, **common)
 

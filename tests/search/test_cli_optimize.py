@@ -344,3 +344,29 @@ def test_a_prompt_files_written_examples_become_an_examples_node_over_the_traini
     shots = find_one(start, "#examples").node
     assert (shots.n, shots.data_format) == (2, "qa")
     assert shots.data.inputs[:2] == ("is fire hot?", "is ice hot?") and len(shots.data) == 2 + 12
+
+
+def test_a_pipelined_beam_from_the_command_line(
+    files: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--pipeline runs the beam with each step proposed while the one before is scored; its
+    run says so, and the same seed gives the same trace; with another strategy it is refused
+    in one line before any call."""
+    program, data, _ = files
+    traces = []
+    with ChatServer(reply=reply) as server:
+        for name in ("one", "two"):
+            args = optimize_args(program, data, server.base_url, tmp_path / name, "--pipeline")
+            assert main(args) == 0
+            traces.append((tmp_path / name / "trace.jsonl").read_text())
+        requests = server.stats().requests
+        other = optimize_args(program, data, server.base_url, tmp_path / "evo", "--pipeline")
+        other[other.index("beam")] = "evolution"
+        assert main(other) == 1
+        assert server.stats().requests == requests
+    assert traces[0] == traces[1] and len(traces[0].splitlines()) > 10
+    result = json.loads((tmp_path / "one" / "result.json").read_text())
+    assert result["params"]["pipelined"] is True, result["params"]
+    err = capsys.readouterr().err
+    assert "--pipeline is for --strategy beam, not evolution: drop --pipeline" in err
+    assert "Traceback" not in err

@@ -48,8 +48,15 @@ class CrashAfter(Runner):
 
 def make(kind: str) -> Search:
     ops = Mixture([DropSection(), ChangeExampleCount(), SwapExamples(), ReorderSections()])
-    if kind == "beam":
-        return BeamSearch(ops, width=2, depth=4, budget=SearchBudget(calls=BUDGET), seed=3)
+    if kind in ("beam", "pipelined"):
+        return BeamSearch(
+            ops,
+            width=2,
+            depth=4,
+            budget=SearchBudget(calls=BUDGET),
+            seed=3,
+            pipelined=kind == "pipelined",
+        )
     return RegularizedEvolution(
         ops,
         population_size=4,
@@ -66,7 +73,7 @@ def go(search: Search, runner: Runner, out: Path, resume: bool = False) -> Searc
     )
 
 
-@pytest.mark.parametrize("kind", ["beam", "evolution"])
+@pytest.mark.parametrize("kind", ["beam", "pipelined", "evolution"])
 @pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9])
 def test_resume_after_a_crash_gives_the_uninterrupted_result(
     kind: str, fraction: float, tmp_path: Path
