@@ -8,6 +8,8 @@ winner's worth needs no test split (its held-out test accuracy is shown too). Pe
 - ``true acc``: the winner's true accuracy, mean over seeds, and its paired difference from
   ``off`` across seeds (95% bootstrap interval over seeds; the seeds are the pairs);
 - ``val``: the winner's validation score; ``candidates`` and ``calls`` spent;
+- ``pipelined`` (not a racing mode, beam only) is the beam with racing off and each step
+  proposed while the one before is scored (``--pipeline``): what the lag costs in quality;
 - ``calls to off's val``: for each seed, the calls spent until the search first held a
   candidate scored in full at least as high on validation as ``off``'s winner, divided by
   the calls ``off`` spent to find its winner (lower is better; seeds where it never got there
@@ -119,15 +121,30 @@ class ModeRun:
     progress: tuple[tuple[int, float], ...]
 
 
+#: Not a racing mode: the beam with racing off and each step proposed while the one before is
+#: scored (``BeamSearch(pipelined=True)``), to compare what the lag costs in quality.
+PIPELINED = "pipelined"
+
+
 def _search(args: argparse.Namespace, mode: str, seed: int) -> Search:
+    pipelined = mode == PIPELINED
     common: dict[str, Any] = {
         "objectives": ["accuracy"],
         "budget": SearchBudget(calls=args.calls),
         "seed": seed,
-        "racing": Racing(mode, keep=args.keep),  # type: ignore[arg-type]
+        "racing": Racing("off" if pipelined else mode, keep=args.keep),  # type: ignore[arg-type]
     }
     if args.strategy == "beam":
-        return BeamSearch(operators(), width=4, depth=args.depth, mutations_per_parent=4, **common)
+        return BeamSearch(
+            operators(),
+            width=4,
+            depth=args.depth,
+            mutations_per_parent=4,
+            **({"pipelined": True} if pipelined else {}),
+            **common,
+        )
+    if pipelined:
+        raise ConfigError("--modes pipelined is for --strategy beam")
     return RegularizedEvolution(operators(), population_size=8, **common)
 
 
@@ -306,9 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{off} vs {raced}: " + ", ".join(f"{k} {v}" for k, v in found.items()))
         return 0
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad = [m for m in modes if m not in RACING_MODES]
+    bad = [m for m in modes if m not in (*RACING_MODES, PIPELINED)]
     if bad:
-        raise ConfigError(f"--modes: unknown {bad}; use some of {', '.join(RACING_MODES)}")
+        raise ConfigError(
+            f"--modes: unknown {bad}; use some of {', '.join((*RACING_MODES, PIPELINED))}"
+        )
     console = Console(stderr=True)
     runs = []
     for seed in args.seeds:

@@ -227,10 +227,6 @@ class Reservation:
         )
 
 
-#: A journal whose last fsync took less than this makes the next on the event loop, once per
-#: turn of the loop, rather than in a worker thread (see UsageJournal.durable).
-INLINE_FSYNC_S = 0.002
-
 # What a cache hit books when the ledger counts hits as calls: one call, nothing paid.
 _HIT = Reservation(0, 0, 0.0, 1)
 
@@ -240,12 +236,11 @@ class UsageJournal:
 
     Before a request leaves, its :class:`Reservation` is written (a ``sent`` line) and made
     durable (:meth:`durable`: fsync'ed unless ``fsync=False``); when the call settles, what it
-    used (``done``). Calls in flight share their fsyncs (group commit), so a burst of calls
-    costs one fsync, not one each; on a slow disk they are made in a worker thread, so the
-    event loop never waits for the disk (see :meth:`durable`). A ``done`` line is flushed at
-    once and fsync'ed with the next group or on :meth:`close`: a crash before that counts the
-    call at its reservation, never less than it cost. Reading the file back gives the usage
-    of every
+    used (``done``). Calls in flight share their fsyncs (group commit): a burst of calls
+    booked in one turn of the event loop costs one fsync, not one each (see :meth:`durable`).
+    A ``done`` line is flushed at once and fsync'ed with the next group or on :meth:`close`:
+    a crash before that counts the call at its reservation, never less than it cost. Reading
+    the file back gives the usage of every
     session that wrote to it: a ``sent`` line without its ``done`` (the process was killed with
     the call in flight) counts as one call that spent all it reserved, since the model may have
     answered it. A torn last line (killed while writing it) is dropped: its call was not sent.
@@ -278,13 +273,10 @@ class UsageJournal:
         self._file = open_append(self.path.parent, self.path.name)
         self._written = 0  # lines written; lines 1..synced are on disk
         self._synced = 0
-        self._round: asyncio.Task[None] | None = None
-        self._round_loop: asyncio.AbstractEventLoop | None = None
         self._write({"kind": "open", "tag": tag, "next_id": self.next_id})
         # The fsync shared by the calls of this turn of the event loop (see durable).
         self._flush: asyncio.Future[None] | None = None
-        self._fast = self._timed_fsync() < INLINE_FSYNC_S
-        self._synced = self._written
+        self.sync()
 
     def __enter__(self) -> UsageJournal:
         return self
@@ -316,57 +308,35 @@ class UsageJournal:
 
     async def durable(self) -> None:
         """Wait until every line written so far is on disk, sharing the fsync with the other
-        calls waiting.
+        calls waiting: one fsync on the event loop after the callbacks of this turn, for
+        every call that wrote its line meanwhile, so a call leaves one turn after it was
+        booked, in an order that depends on nothing but the order of events.
 
-        On a fast disk (the last fsync took under ``INLINE_FSYNC_S``) one fsync is made on
-        the event loop after the callbacks of this turn, for every call that wrote its line
-        meanwhile: a call leaves one turn after it was booked. Else rounds of one fsync run
-        in a worker thread, so that a slow disk never holds the loop (a round's answer waits
-        for the loop to be free, which is why the fast path exists)."""
-        target = self._written
+        (Rounds of fsyncs in a worker thread kept the loop free of the disk, but each round's
+        answer waited for the loop, which was reading the answers that freed the slots: a
+        round of 32 calls at 50 ms left its slots idle ~8 ms. An fsync takes ~0.1 ms on a
+        local disk; on a slow one it holds the loop once per turn, as rounds held the calls.)
+        """
+        if self._synced >= self._written:
+            return
         loop = asyncio.get_running_loop()
-        if self._synced < target and self._fast:
-            if self._flush is not None and self._flush.get_loop() is not loop:
-                self.sync()  # a turn of another event loop: not ours to wait for
-                return
-            if self._flush is None:
-                self._flush = loop.create_future()
-                loop.call_soon(self._flush_now, self._flush)
-            await asyncio.shield(self._flush)  # a waiter cancelled leaves the others waiting
-        while self._synced < target:
-            if self._round is not None and self._round_loop is not loop:
-                self.sync()  # a round of another event loop: not ours to wait for
-                return
-            if self._round is None:
-                self._round, self._round_loop = loop.create_task(self._sync_round()), loop
-            await asyncio.shield(self._round)
-
-    def _timed_fsync(self) -> float:
-        """fsync the file; return the seconds it took."""
-        started = time.perf_counter()
-        os.fsync(self._file.fileno())
-        return time.perf_counter() - started
+        if self._flush is not None and self._flush.get_loop() is not loop:
+            self.sync()  # a turn of another event loop: not ours to wait for
+            return
+        if self._flush is None:
+            self._flush = loop.create_future()
+            loop.call_soon(self._flush_now, self._flush)
+        await asyncio.shield(self._flush)  # a waiter cancelled leaves the others waiting
 
     def _flush_now(self, flush: asyncio.Future[None]) -> None:
         """The fsync of one turn of the event loop, for every call that waits on ``flush``."""
         self._flush = None
         try:
-            upto = self._written
-            self._fast = self._timed_fsync() < INLINE_FSYNC_S
-            self._synced = max(self._synced, upto)
+            self.sync()
         except OSError as exc:  # the waiting calls fail as a blocking sync would
             flush.set_exception(exc)
         else:
             flush.set_result(None)
-
-    async def _sync_round(self) -> None:
-        try:
-            upto = self._written
-            took = await asyncio.to_thread(self._timed_fsync)
-            self._fast = took < INLINE_FSYNC_S
-            self._synced = max(self._synced, upto)
-        finally:
-            self._round = self._round_loop = None
 
     def sent(self, call_id: int, reservation: Reservation) -> None:
         """Record, before it leaves, that call ``call_id`` may cost up to ``reservation``."""

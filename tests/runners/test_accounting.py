@@ -404,18 +404,12 @@ class Watching(ScriptedRunner):
         return await super().generate(request)
 
 
-@pytest.mark.parametrize("disk", ["fast", "slow"])
 def test_calls_in_flight_share_fsyncs_and_none_leaves_before_its_line_is_on_disk(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, disk: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
     import threading
 
-    from sammo_core.runners import accounting
-
-    # A fast disk's fsyncs are made on the event loop, once per turn; a slow one's in a
-    # worker thread, so the loop never waits for it.
-    monkeypatch.setattr(accounting, "INLINE_FSYNC_S", 60.0 if disk == "fast" else 0.0)
     real_fsync = os.fsync
     fsyncs: list[int] = []
     threads: set[str] = set()
@@ -445,8 +439,8 @@ def test_calls_in_flight_share_fsyncs_and_none_leaves_before_its_line_is_on_disk
             assert durable >= sent_at[prompts.index(prompt)]
         group_fsyncs = len(fsyncs) - opened
     assert 1 <= group_fsyncs < 8, "32 calls booked together share a few fsyncs, not 32"
-    loop_thread = threading.main_thread().name
-    assert (ran_on == {loop_thread}) if disk == "fast" else (loop_thread not in ran_on), ran_on
+    # On the event loop's thread, once per turn: no hop to a worker thread and back.
+    assert ran_on == {threading.main_thread().name}, ran_on
     with UsageJournal(path, tag="run") as again:
         assert again.usage.calls == 32
 
