@@ -138,7 +138,7 @@ class Ahead:
     task: asyncio.Task[list[Candidate]]
     planned: asyncio.Event
     release: asyncio.Event
-    batches: Sequence[Batch] = ()
+    batches: list[Batch]
 
     async def wait_planned(self) -> None:
         """Return once the batches are known, or raise what stopped the step before that."""
@@ -374,32 +374,22 @@ class SearchRun:
         a step restored from a checkpoint (:attr:`stored_ahead`) are scored again as they
         were proposed, with no new proposal.
         """
-        loop = asyncio.get_running_loop()
         planned, release = asyncio.Event(), asyncio.Event()
-        holder: list[Ahead] = []
+        proposed: list[Batch] = []
 
         def on_planned(batches: Sequence[Batch]) -> None:
-            holder[0].batches = list(batches)
+            proposed[:] = batches
             planned.set()
 
         stored, self.stored_ahead = self.stored_ahead, None
         if stored is not None and stored[0] == step:
-            batches = stored[1]
-
-            async def ready(batch: Batch) -> Batch:
-                return batch
-
-            work = self._add_stream(
-                lambda _: [ready(b) for b in batches],
-                on_planned=on_planned,
-                before_take=release.wait,
-            )
+            work = self.add_all(stored[1], on_planned=on_planned, before_take=release.wait)
         else:
             work = self.expand(
                 requests, self.rng(step), on_planned=on_planned, before_take=release.wait
             )
-        holder.append(Ahead(step, loop.create_task(work), planned, release))
-        return holder[0]
+        task = asyncio.get_running_loop().create_task(work)
+        return Ahead(step, task, planned, release, proposed)
 
     async def drop_ahead(self) -> None:
         """Cancel the step started ahead, if any (the run ends: a budget or an error)."""
@@ -407,10 +397,13 @@ class SearchRun:
         if ahead is not None:
             await ahead.cancel()
 
-    @property
-    def in_flight(self) -> int:
-        """Children planned and not yet recorded (those of a step started ahead)."""
-        return len(self._in_flight)
+    def room(self) -> int | None:
+        """How many more candidates the candidates budget allows, the children planned and not
+        yet recorded (a step started ahead) counted as spent; ``None``: no such limit."""
+        limit = self.search.budget.candidates
+        return (
+            None if limit is None else max(0, limit - len(self.candidates) - len(self._in_flight))
+        )
 
     def race(self) -> Race | None:
         """The racing rule for candidates added now (``None``: racing is off, or this is the
@@ -441,7 +434,13 @@ class SearchRun:
         added = await self.add_all([Batch(parent, [mutation])])
         return added[0] if added else None
 
-    async def add_all(self, batches: Sequence[Batch]) -> list[Candidate]:
+    async def add_all(
+        self,
+        batches: Sequence[Batch],
+        *,
+        on_planned: Callable[[Sequence[Batch]], None] | None = None,
+        before_take: Callable[[], Awaitable[object]] | None = None,
+    ) -> list[Candidate]:
         """Evaluate the new children of ``batches`` at once; return them as candidates, in order.
 
         A child equal to a program seen before (or to an earlier child) is skipped, and so are
@@ -452,13 +451,16 @@ class SearchRun:
         own evaluation spent, plus the proposer calls of its batch if it is the first of its
         batch to be added (proposals that added no candidate are charged to the next one).
         When the budget refuses a call, the children evaluated in full are still added, then
-        :class:`~sammo_core.errors.BudgetExceededError` is raised.
+        :class:`~sammo_core.errors.BudgetExceededError` is raised. ``on_planned`` and
+        ``before_take`` are as in :meth:`_add_stream`.
         """
 
         async def ready(batch: Batch) -> Batch:
             return batch
 
-        return await self._add_stream(lambda _: [ready(b) for b in batches])
+        return await self._add_stream(
+            lambda _: [ready(b) for b in batches], on_planned=on_planned, before_take=before_take
+        )
 
     async def _add_stream(
         self,
@@ -481,9 +483,7 @@ class SearchRun:
         once: children still in flight in the other count against the candidates budget and
         are never proposed or scored twice.
         """
-        limit = self.search.budget.candidates
-        in_flight = len(self._in_flight)
-        room = None if limit is None else max(0, limit - len(self.candidates) - in_flight)
+        room = self.room()
         batches: list[Batch] = []
         refusals: list[BudgetExceededError] = []
         planned: list[_Planned] = []
@@ -504,9 +504,11 @@ class SearchRun:
                         batches.append(proposal)
                         for mutation in proposal.mutations:
                             digest = content_hash(mutation.program)
-                            if digest in self.by_hash or digest in taken:
-                                continue
-                            if digest in self._in_flight:
+                            if (
+                                digest in self.by_hash
+                                or digest in taken
+                                or digest in self._in_flight
+                            ):
                                 continue
                             if room is not None and len(planned) >= room:
                                 break

@@ -110,9 +110,8 @@ class BeamSearch(Search):
         following = None
         try:
             await current.wait_planned()
-            limit = self.budget.candidates
-            room = limit is None or len(run.candidates) + run.in_flight < limit
-            if run.step < self.depth and room:
+            room = run.room()
+            if run.step < self.depth and (room is None or room > 0):
                 following = run.start_step(run.step + 1, self._requests(run))
                 await following.wait_planned()
             current.release.set()

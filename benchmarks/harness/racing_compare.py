@@ -323,11 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{off} vs {raced}: " + ", ".join(f"{k} {v}" for k, v in found.items()))
         return 0
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad = [m for m in modes if m not in (*RACING_MODES, PIPELINED)]
+    known = (*RACING_MODES, PIPELINED)
+    bad = [m for m in modes if m not in known]
     if bad:
-        raise ConfigError(
-            f"--modes: unknown {bad}; use some of {', '.join((*RACING_MODES, PIPELINED))}"
-        )
+        raise ConfigError(f"--modes: unknown {bad}; use some of {', '.join(known)}")
     console = Console(stderr=True)
     runs = []
     for seed in args.seeds:
